@@ -1,0 +1,201 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/meterkit/meter"
+)
+
+// Sink writes batches of measurements into one store.
+//
+// Write is never called concurrently, and never after Close, so a Sink needs
+// no locks of its own. Write must not keep a reference to batch (or to the
+// labels in it) after it returns: the caller reuses the memory. Write returns
+// nil when the store accepted every measurement; an error wrapped with
+// Permanent when retrying cannot help; a *PartialError when some measurements
+// were rejected and the rest accepted; any other error means "try the whole
+// batch again later". Batching, retries and spooling live in the publisher,
+// once, not in every sink.
+//
+// Close flushes what the sink buffers and releases its connections, within
+// ctx. Close is safe to call more than once.
+type Sink interface {
+	Write(ctx context.Context, batch []meter.Measurement) error
+	Close(ctx context.Context) error
+}
+
+// Flusher is implemented by sinks that buffer writes; the publisher calls
+// Flush before it acknowledges a batch it wrote to them.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
+// Permanent marks err as one that retrying cannot fix (the store refused the
+// data itself). A nil err stays nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &permanentError{err: err}
+}
+
+// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
+// A *PartialError is not permanent as a whole.
+func IsPermanent(err error) bool {
+	var p *permanentError
+	return errors.As(err, &p)
+}
+
+// PartialError reports that the store rejected some measurements of a batch,
+// permanently, and accepted the others.
+type PartialError struct {
+	// Rejected holds the indexes, into the batch given to Write, of the
+	// measurements the store refused, in increasing order.
+	Rejected []int
+	// Err says why.
+	Err error
+}
+
+func (e *PartialError) Error() string {
+	var b strings.Builder
+	b.WriteString("sink: ")
+	b.WriteString(strconv.Itoa(len(e.Rejected)))
+	b.WriteString(" measurement(s) rejected")
+	if e.Err != nil {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	return b.String()
+}
+
+func (e *PartialError) Unwrap() error { return e.Err }
+
+type fanout struct {
+	sinks []Sink
+}
+
+// Fanout returns a Sink that writes every batch to each of sinks in turn.
+// Its Write returns the errors of the sinks that failed, joined; it is
+// Permanent only if every failure was permanent. The publisher fans out
+// itself, with a retry queue per sink, so that one slow store does not stall
+// the others: use Fanout where that does not matter.
+func Fanout(sinks ...Sink) Sink {
+	return &fanout{sinks: slices.Clone(sinks)}
+}
+
+func (f *fanout) Write(ctx context.Context, batch []meter.Measurement) error {
+	var errs []error
+	allPermanent := true
+	for i, s := range f.sinks {
+		if err := s.Write(ctx, batch); err != nil {
+			errs = append(errs, fmt.Errorf("sink %d (%T): %w", i, s, err))
+			allPermanent = allPermanent && IsPermanent(err)
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errors.Join(errs...)
+	if allPermanent {
+		return Permanent(err)
+	}
+	return err
+}
+
+func (f *fanout) Flush(ctx context.Context) error {
+	var errs []error
+	for _, s := range f.sinks {
+		if fl, ok := s.(Flusher); ok {
+			errs = append(errs, fl.Flush(ctx))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *fanout) Close(ctx context.Context) error {
+	var errs []error
+	for _, s := range f.sinks {
+		errs = append(errs, s.Close(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+type discard struct{}
+
+func (discard) Write(context.Context, []meter.Measurement) error { return nil }
+func (discard) Close(context.Context) error                     { return nil }
+
+// Discard is a Sink that accepts everything and keeps nothing.
+var Discard Sink = discard{}
+
+// Recorder is a Sink that keeps copies of everything written to it, for
+// tests and examples. Unlike other sinks it is safe for concurrent use, so a
+// test may read it while a publisher writes.
+type Recorder struct {
+	mu      sync.Mutex
+	got     []meter.Measurement
+	batches int
+	closed  bool
+}
+
+// Write records a deep copy of batch.
+func (r *Recorder) Write(_ context.Context, batch []meter.Measurement) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return errors.New("sink: recorder: write after close")
+	}
+	for _, m := range batch {
+		m.Labels = slices.Clone(m.Labels)
+		r.got = append(r.got, m)
+	}
+	r.batches++
+	return nil
+}
+
+// Close marks the recorder closed; later Writes fail.
+func (r *Recorder) Close(context.Context) error {
+	r.mu.Lock()
+	r.closed = true
+	r.mu.Unlock()
+	return nil
+}
+
+// Measurements returns a copy of what was recorded, in order.
+func (r *Recorder) Measurements() []meter.Measurement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.got)
+}
+
+// Len returns how many measurements were recorded.
+func (r *Recorder) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.got)
+}
+
+// Batches returns how many Writes succeeded.
+func (r *Recorder) Batches() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.batches
+}
+
+// Closed reports whether Close was called.
+func (r *Recorder) Closed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
