@@ -50,11 +50,27 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// IsPermanent reports whether err, or an error it wraps, was marked Permanent.
-// A *PartialError is not permanent as a whole.
+// IsPermanent reports whether err, or an error it wraps, was marked
+// Permanent. An error joining several (errors.Join) is permanent only if every
+// one of them is: one retryable failure makes the whole retryable. A
+// *PartialError is not permanent as a whole.
 func IsPermanent(err error) bool {
-	var p *permanentError
-	return errors.As(err, &p)
+	for err != nil {
+		switch e := err.(type) {
+		case *permanentError:
+			return true
+		case interface{ Unwrap() []error }:
+			errs := e.Unwrap()
+			for _, x := range errs {
+				if !IsPermanent(x) {
+					return false
+				}
+			}
+			return len(errs) > 0
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
 
 // PartialError reports that the store rejected some measurements of a batch,
@@ -134,7 +150,7 @@ func (f *fanout) Close(ctx context.Context) error {
 type discard struct{}
 
 func (discard) Write(context.Context, []meter.Measurement) error { return nil }
-func (discard) Close(context.Context) error                     { return nil }
+func (discard) Close(context.Context) error                      { return nil }
 
 // Discard is a Sink that accepts everything and keeps nothing.
 var Discard Sink = discard{}
