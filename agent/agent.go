@@ -1,0 +1,371 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/transport"
+)
+
+// ErrStopped is returned by Add after Run has returned, and by a second Run.
+var ErrStopped = errors.New("agent: stopped")
+
+// Agent runs drivers on their schedules, batches what they measure together
+// with what the program adds itself, and sends the batches through a
+// transport.Sender, resending each until the publisher accepts it.
+type Agent struct {
+	cfg    config
+	sender transport.Sender
+	log    *slog.Logger
+	q      *queue
+
+	mu       sync.Mutex // guards cur, curSince, seq, stopped
+	cur      []meter.Measurement
+	curSince time.Time
+	seq      uint64
+	stopped  bool
+
+	running atomic.Bool
+	bufs    sync.Pool // of *[]meter.Measurement
+	c       counters
+}
+
+// New makes an agent that sends through s. The agent does not own s: close
+// it after Run returns.
+func New(s transport.Sender, opts ...Option) (*Agent, error) {
+	if s == nil {
+		return nil, errors.New("agent: nil transport.Sender")
+	}
+	c := config{
+		batchSize:    DefaultBatchSize,
+		batchAge:     DefaultBatchAge,
+		queueBatches: DefaultQueueBatches,
+		inFlight:     1,
+		jitter:       DefaultJitter,
+		sendTimeout:  DefaultSendTimeout,
+		backoffMin:   100 * time.Millisecond,
+		backoffMax:   30 * time.Second,
+		drain:        DefaultDrainTimeout,
+	}
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return nil, err
+		}
+	}
+	if c.host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("agent: no host given and os.Hostname failed: %w", err)
+		}
+		c.host = h
+	}
+	if c.id == "" {
+		c.id = c.host
+	}
+	if c.logger == nil {
+		c.logger = slog.Default()
+	}
+	a := &Agent{
+		cfg:    c,
+		sender: s,
+		log:    c.logger.With("agent", c.id),
+		q:      newQueue(c.queueBatches),
+	}
+	a.cur = a.getBuf()
+	return a, nil
+}
+
+// Add queues measurements that the program measured itself, for services
+// that push rather than being polled. Measurements without a Host or Time
+// get the agent's host and the current time. Invalid measurements are
+// dropped and counted, and Add returns their errors joined; the valid ones
+// are queued all the same. Add may be called concurrently and before Run; it
+// copies the measurements (not the label slices, which must not be modified
+// afterwards).
+func (a *Agent) Add(ms ...meter.Measurement) error {
+	return a.add("", ms)
+}
+
+func (a *Agent) add(source string, ms []meter.Measurement) error {
+	now := time.Now()
+	var errs []error
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return ErrStopped
+	}
+	for i := range ms {
+		m := ms[i]
+		if m.Host == "" {
+			m.Host = a.cfg.host
+		}
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		if err := m.Validate(); err != nil {
+			if len(errs) < 8 {
+				errs = append(errs, fmt.Errorf("measurement %d (%q): %w", i, m.Name, err))
+			}
+			a.c.invalid.Add(1)
+			continue
+		}
+		if len(a.cur) == 0 {
+			a.curSince = now
+		}
+		a.cur = append(a.cur, m)
+		if len(a.cur) >= a.cfg.batchSize {
+			a.flushLocked()
+		}
+	}
+	a.mu.Unlock()
+	a.c.accepted.Add(uint64(len(ms)))
+	if len(errs) == 0 {
+		return nil
+	}
+	err := errors.Join(errs...)
+	if source != "" {
+		a.log.Warn("driver returned invalid measurements; dropped", "driver", source, "err", err)
+	}
+	return err
+}
+
+// flushLocked turns the current batch into an envelope and queues it.
+func (a *Agent) flushLocked() {
+	if len(a.cur) == 0 {
+		return
+	}
+	a.seq++
+	env := &transport.Envelope{
+		Version:      transport.Version,
+		Tenant:       a.cfg.tenant,
+		Agent:        a.cfg.id,
+		Seq:          a.seq,
+		SentAt:       time.Now(),
+		Host:         a.cfg.host,
+		Measurements: a.cur,
+	}
+	a.c.batches.Add(1)
+	a.cur = a.getBuf()
+	if dropped := a.q.push(env); dropped != nil {
+		a.c.dropped.Add(1)
+		a.c.droppedMeasurements.Add(uint64(len(dropped.Measurements)))
+		a.log.Error("queue full: dropped the oldest batch", "seq", dropped.Seq,
+			"measurements", len(dropped.Measurements), "queue_batches", a.cfg.queueBatches)
+		a.putBuf(dropped.Measurements)
+	}
+}
+
+func (a *Agent) getBuf() []meter.Measurement {
+	if p, ok := a.bufs.Get().(*[]meter.Measurement); ok {
+		return (*p)[:0]
+	}
+	return make([]meter.Measurement, 0, a.cfg.batchSize)
+}
+
+func (a *Agent) putBuf(b []meter.Measurement) {
+	clear(b) // drop references to label slices and strings
+	b = b[:0]
+	a.bufs.Put(&b)
+}
+
+// Run collects, batches and sends until ctx ends, then stops the drivers,
+// sends what is queued for up to the drain timeout, and returns. It returns
+// nil when everything collected was acknowledged, or an error counting what
+// was not. Run may be called once.
+func (a *Agent) Run(ctx context.Context) error {
+	if !a.running.CompareAndSwap(false, true) {
+		return ErrStopped
+	}
+	// Senders outlive ctx by the drain timeout; drivers and the age flusher stop with ctx.
+	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSend()
+
+	var drivers, senders sync.WaitGroup
+	for _, s := range a.cfg.drivers {
+		drivers.Go(func() { a.runDriver(ctx, s) })
+	}
+	for range a.cfg.inFlight {
+		senders.Go(func() { a.runSender(sendCtx) })
+	}
+	a.ageFlusher(ctx)
+
+	// ctx ended: wait for drivers (bounded: a driver that ignores ctx must
+	// not hold the agent forever), flush, and drain.
+	deadline := time.NewTimer(a.cfg.drain)
+	defer deadline.Stop()
+	driversDone := make(chan struct{})
+	go func() { drivers.Wait(); close(driversDone) }()
+	var errs []error
+	select {
+	case <-driversDone:
+	case <-deadline.C:
+		errs = append(errs, errors.New("agent: a driver did not return within the drain timeout after cancellation"))
+		a.log.Error("a driver ignores context cancellation; leaving it behind")
+	}
+	a.mu.Lock()
+	a.flushLocked()
+	a.stopped = true
+	a.mu.Unlock()
+	a.q.close()
+
+	sendersDone := make(chan struct{})
+	go func() { senders.Wait(); close(sendersDone) }()
+	select {
+	case <-sendersDone:
+	case <-deadline.C:
+		cancelSend()
+		<-sendersDone
+	}
+	if n := a.c.unsent.Load(); n > 0 {
+		errs = append(errs, fmt.Errorf("agent: %d measurements not acknowledged by the drain deadline", n))
+	}
+	if err := errors.Join(errs...); err != nil {
+		a.log.Error("stopped with undelivered measurements", "err", err)
+		return err
+	}
+	a.log.Info("stopped; everything collected was acknowledged")
+	return nil
+}
+
+// ageFlusher sends a partial batch once its oldest measurement is
+// batchAge old. It returns when ctx ends.
+func (a *Agent) ageFlusher(ctx context.Context) {
+	tick := max(a.cfg.batchAge/4, time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			a.mu.Lock()
+			if len(a.cur) > 0 && now.Sub(a.curSince) >= a.cfg.batchAge {
+				a.flushLocked()
+			}
+			a.mu.Unlock()
+		}
+	}
+}
+
+func (a *Agent) runDriver(ctx context.Context, s schedule) {
+	spread := func() time.Duration {
+		j := time.Duration(a.cfg.jitter * float64(s.interval))
+		if j <= 0 {
+			return 0
+		}
+		return time.Duration(rand.Int64N(int64(j)))
+	}
+	t := time.NewTimer(spread())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		start := time.Now()
+		a.collect(ctx, s)
+		next := s.interval - time.Since(start)
+		if j := a.cfg.jitter * float64(s.interval); j > 0 {
+			next += time.Duration((rand.Float64() - 0.5) * j)
+		}
+		t.Reset(max(next, 0))
+	}
+}
+
+// collect runs one collection, recovering a panic so that one broken
+// driver cannot take the agent down; the driver is tried again next interval.
+func (a *Agent) collect(ctx context.Context, s schedule) {
+	cctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	start := time.Now()
+	var ms []meter.Measurement
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				a.c.panics.Add(1)
+				err = fmt.Errorf("panic: %v", r)
+				a.log.Error("driver panicked; it will be called again next interval",
+					"driver", s.name, "panic", r, "stack", string(debug.Stack()))
+			}
+		}()
+		ms, err = s.d.Collect(cctx)
+	}()
+	a.c.collections.Add(1)
+	if took := time.Since(start); took > s.timeout {
+		a.c.overruns.Add(1)
+		a.log.Warn("driver overran its timeout", "driver", s.name, "timeout", s.timeout, "took", took)
+	}
+	if err != nil && ctx.Err() == nil {
+		a.c.collectErrors.Add(1)
+		a.log.Warn("collection failed", "driver", s.name, "err", err, "measurements", len(ms))
+	}
+	if len(ms) > 0 {
+		_ = a.add(s.name, ms) // add logs invalid measurements with the driver name
+	}
+}
+
+func (a *Agent) runSender(ctx context.Context) {
+	for {
+		env, ok := a.q.pop(ctx)
+		if !ok {
+			if ctx.Err() != nil {
+				// Drain deadline passed: what is still queued is not delivered.
+				for _, e := range a.q.takeAll() {
+					a.c.unsent.Add(uint64(len(e.Measurements)))
+				}
+			}
+			return
+		}
+		a.deliver(ctx, env)
+		a.putBuf(env.Measurements)
+	}
+}
+
+// deliver sends env until the publisher accepts or rejects it, or ctx ends.
+func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) {
+	backoff := a.cfg.backoffMin
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			a.c.resent.Add(1)
+		}
+		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
+		err := a.sender.Send(sctx, env)
+		cancel()
+		n := uint64(len(env.Measurements))
+		switch {
+		case err == nil:
+			a.c.acked.Add(1)
+			a.c.ackedMeasurements.Add(n)
+			return
+		case errors.Is(err, transport.ErrRejected):
+			a.c.rejected.Add(1)
+			a.c.rejectedMeasurements.Add(n)
+			a.log.Error("publisher rejected a batch; dropped", "seq", env.Seq, "measurements", n, "err", err)
+			return
+		case ctx.Err() != nil:
+			a.c.unsent.Add(n)
+			return
+		}
+		a.log.Warn("send failed; will resend", "seq", env.Seq, "attempt", attempt+1, "in", backoff, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			a.c.unsent.Add(n)
+			return
+		case <-t.C:
+		}
+		backoff = min(backoff*2, a.cfg.backoffMax)
+	}
+}
