@@ -1,1 +1,94 @@
+// Package meter is the root of meterkit, an SDK for metering: collecting
+// measurements on many machines and delivering them, without loss, to the
+// stores where they are used (Riemann, OpenStack Ceilometer and Gnocchi, or
+// the console).
+//
+// This package holds only what every other part speaks: [Measurement], its
+// [Kind] and its [Measurement.Validate]. The rest lives in subpackages, so a
+// program pays only for what it imports.
+//
+// # The flow
+//
+//	host, PDU, hypervisor, your service
+//	       |
+//	  driver.Driver      Collect(ctx) once; the agent owns schedule, timeout, restart
+//	       |
+//	  agent.Agent        schedule per driver -> validate -> batch by size and age -> queue
+//	       |
+//	  transport.Sender   envelope{tenant, agent, seq, sent_at, measurements}; the reply is the ack
+//	  (transport/nanomsg REQ/REP over tcp, ipc, inproc, tls+tcp)
+//	       |
+//	  publisher.Publisher  receive -> validate -> write to every sink -> ack the agent
+//	       |
+//	  sink.Sink          console (text or JSON lines), riemann, ceilometer, gnocchi
+//
+// An agent forgets a batch only when the publisher acknowledged it, and the
+// publisher acknowledges only when every sink accepted the batch; a batch the
+// publisher could not take is resent with backoff.
+//
+// # Writing a driver
+//
+// A driver is one method. The agent calls it on the driver's interval, with
+// the collection timeout as ctx's deadline, and recovers it if it panics:
+//
+//	type queueDepth struct{ q *MyQueue }
+//
+//	func (d queueDepth) Collect(ctx context.Context) ([]meter.Measurement, error) {
+//		return []meter.Measurement{{
+//			Name: "queue.depth", Kind: meter.Gauge, Unit: "{item}", Value: float64(d.q.Len()),
+//		}}, nil
+//	}
+//
+// Host and Time may be left empty: the agent fills them. Register a factory
+// with driver.Register to make it available by name in configuration files,
+// and check it with driver/drivertest. docs/writing-a-driver.md walks through
+// it step by step.
+//
+// # Agents
+//
+// agent.New takes a transport.Sender and options; Run blocks until its
+// context ends:
+//
+//	s, _ := nanomsg.Dial([]string{"tcp://publisher:7711"})
+//	a, _ := agent.New(s, agent.WithDriver("queue", queueDepth{q}, agent.Interval(10*time.Second)))
+//	err := a.Run(ctx)
+//
+// A service that measures itself can push measurements with Agent.Add.
+//
+// # Publishers and sinks
+//
+// publisher.New takes a transport.Receiver and one or more sinks:
+//
+//	r, _ := nanomsg.Listen("tcp://0.0.0.0:7711")
+//	p, _ := publisher.New(r, publisher.WithSink("console", console.New(os.Stdout)))
+//	err := p.Run(ctx)
+//
+// A sink writes whole batches: Write(ctx, batch) and Close(ctx). Write is
+// never called concurrently. It classifies failures with sink.Permanent
+// (retrying cannot help) and *sink.PartialError (some measurements refused);
+// any other error makes the publisher answer "retry" so that the agent
+// resends. sink.Open makes a sink from a URL ("console://?format=json",
+// "riemann://host:5555") for the sink packages a program imports.
+//
+// # Transports
+//
+// transport defines Sender and Receiver, the Envelope and its wire codec (a
+// protobuf schema, transport/envelope.proto, that agents in other languages
+// can speak). transport/nanomsg carries envelopes over the SP protocols of
+// nanomsg with mangos; transport.Pipe connects an agent and a publisher in one
+// process.
+//
+// # Lifecycle
+//
+// Contexts belong to one call and are never stored. Every Run(ctx) blocks
+// until ctx ends, then finishes in-flight work within a bounded drain time
+// and returns; no goroutine outlives it. Close is safe to call twice.
+//
+// # Errors
+//
+// Errors carry a package prefix and say what failed and where
+// ("meter: invalid measurement: Labels[2].Key: duplicate key \"mode\"").
+// Sentinels such as [ErrInvalid], transport.ErrRejected and transport.ErrClosed
+// are matched with errors.Is. The agent and the publisher log through an
+// injected *slog.Logger and count every drop, rejection and resend in Stats.
 package meter
