@@ -325,3 +325,10 @@ func TestOptionErrors(t *testing.T) {
 	_, err = agent.New(nil)
 	require.Error(t, err)
 }
+
+func TestWithNamedDriver(t *testing.T) {
+	s, _ := transport.Pipe()
+	defer s.Close()
+	_, err := agent.New(s, agent.WithNamedDriver("no-such-driver", driver.Config{}))
+	require.ErrorContains(t, err, `unknown driver "no-such-driver" (forgotten import?)`)
+}

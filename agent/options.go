@@ -164,3 +164,16 @@ func WithDrainTimeout(d time.Duration) Option {
 
 // WithLogger sets where the agent logs (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
+
+// WithNamedDriver opens the driver registered under name in the default
+// driver registry (see driver.Register) with cfg, and adds it as WithDriver
+// does. The program must import the package that registers it.
+func WithNamedDriver(name string, cfg driver.Config, opts ...DriverOption) Option {
+	return func(c *config) error {
+		d, err := driver.Open(name, cfg)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		return WithDriver(name, d, opts...)(c)
+	}
+}
