@@ -1,0 +1,43 @@
+// Package transporttest checks that a transport.Sender and transport.Receiver
+// pair keeps the contract of package transport. It is for authors of
+// transports; people who only use a transport do not need it.
+//
+// A transport's own tests call Run once with a function that makes a fresh,
+// connected pair:
+//
+//	func TestConformance(t *testing.T) {
+//		transporttest.Run(t, func(t *testing.T) (transport.Sender, transport.Receiver) {
+//			r, err := mytransport.Listen("...")
+//			require.NoError(t, err)
+//			s, err := mytransport.Dial("...")
+//			require.NoError(t, err)
+//			return s, r
+//		})
+//	}
+//
+// Run calls newPair once per subtest and closes both ends itself (Close must
+// be safe to call more than once, so a t.Cleanup that closes them too is
+// fine). It checks:
+//
+//   - a full envelope (every header field, measurements of each kind with
+//     every field and labels; and a sealed envelope) arrives unchanged;
+//   - each ack status reaches the Sender: nil for StatusOK, an error wrapping
+//     transport.ErrRetry or transport.ErrRejected that carries the
+//     receiver's message otherwise;
+//   - concurrent Sends, answered by concurrent Receives, each get the answer
+//     to their own envelope;
+//   - Send returns ctx's error when ctx is cancelled or its deadline passes
+//     while nobody answers, and Receive returns ctx's error when ctx ends;
+//   - a Delivery cannot be acknowledged twice;
+//   - Close may be called twice; Send and Receive after Close, and a Receive
+//     blocked when its Receiver closes, return transport.ErrClosed;
+//   - no goroutine outlives the pair (checked with go.uber.org/goleak).
+//
+// Times are compared with time.Time.Equal, so a transport may return them
+// in another location (UTC) and without a monotonic reading, but must keep
+// nanoseconds. Measurements are sent with an explicit Host, so transports
+// that fill an empty Host from the envelope's are not penalised.
+//
+// Run takes about a second. Do not run it in parallel with other tests of
+// the same package: the goroutine check would see their goroutines.
+package transporttest
