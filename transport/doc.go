@@ -1,1 +1,57 @@
+// Package transport moves batches of measurements from an agent to a
+// publisher and brings back the publisher's verdict. It defines the
+// contracts every transport implements (Sender, Receiver, Delivery), the
+// Envelope that carries a batch, its wire encoding, and the Ack that
+// answers it. Implementations live in subpackages (transport/nanomsg);
+// agent and publisher use them, and most programs never call this package
+// directly.
+//
+// # The envelope
+//
+// An Envelope is one batch: who sends it (Tenant, Agent), its sequence
+// number (Seq, one more for each new batch of an agent, unchanged when the
+// batch is sent again), when it was first sent (SentAt), a default Host, and
+// the measurements, or in their place Sealed and Auth for an encrypted batch.
+//
+// On the wire an envelope is the protobuf message meterkit.transport.v1.Envelope
+// defined in envelope.proto, which documents every field for authors of
+// agents in other languages. This package encodes it with AppendEnvelope and
+// decodes it with a Decoder, a hand-written codec that produces and accepts
+// the same bytes as code generated from envelope.proto, without allocating
+// per measurement. A measurement whose Host equals the envelope's Host is
+// sent without one. A Decoder checks its Limits (frame size, measurements
+// per envelope, labels per measurement, string length) before allocating
+// anything a frame asks for; it skips fields it does not know, so newer
+// agents can add fields, and rejects an envelope whose Version is newer
+// than Version.
+//
+// # The ack contract
+//
+// Every envelope gets exactly one Ack, encoded with AppendAck and decoded
+// with DecodeAck (the message meterkit.transport.v1.Ack):
+//
+//   - StatusOK: the publisher took responsibility for the batch (every sink
+//     accepted it, or the publisher spooled it). Only now may the agent
+//     delete the batch from its spool.
+//   - StatusRetry: not now (a store is down, the publisher is stopping). The
+//     agent keeps the batch and sends it again later with the same Seq.
+//   - StatusRejected: never (a frame that does not decode, a limit exceeded,
+//     a wrong key). The agent drops the batch and reports it.
+//
+// Delivery is at least once: an ack can be lost and the batch sent again,
+// so a publisher drops an envelope whose (Tenant, Agent, Seq) it has already
+// acknowledged. A Receiver answers StatusRejected itself for frames that do
+// not decode; they never reach the caller.
+//
+// # Regenerating the protobuf code
+//
+// The package internal/wirepb holds Go code generated from envelope.proto.
+// Only tests use it, to check that the hand-written codec and protobuf agree
+// byte for byte. After editing envelope.proto, regenerate it from the
+// module root with protoc and protoc-gen-go v1.36.12 on PATH:
+//
+//	go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+//	go generate ./transport
+//
+// and change the codec (codec.go, decode.go) to match.
 package transport

@@ -1,0 +1,233 @@
+package transport
+
+// Regenerate the protobuf types used to test this codec (package
+// internal/wirepb) after editing envelope.proto, with protoc and
+// protoc-gen-go v1.36.12 on PATH:
+//
+//	go generate ./transport
+//
+//go:generate protoc --proto_path=. --go_out=internal/wirepb --go_opt=paths=source_relative envelope.proto
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/meterkit/meter"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// Tags of envelope.proto's fields: every field number is below 16, so each
+// tag is one byte, (number << 3) | wire type.
+const (
+	tagEnvVersion      = 1<<3 | byte(protowire.VarintType)
+	tagEnvTenant       = 2<<3 | byte(protowire.BytesType)
+	tagEnvAgent        = 3<<3 | byte(protowire.BytesType)
+	tagEnvSeq          = 4<<3 | byte(protowire.VarintType)
+	tagEnvSentAt       = 5<<3 | byte(protowire.Fixed64Type)
+	tagEnvHost         = 6<<3 | byte(protowire.BytesType)
+	tagEnvMeasurements = 7<<3 | byte(protowire.BytesType)
+	tagEnvSealed       = 8<<3 | byte(protowire.BytesType)
+	tagEnvAuth         = 9<<3 | byte(protowire.BytesType)
+
+	tagMName       = 1<<3 | byte(protowire.BytesType)
+	tagMKind       = 2<<3 | byte(protowire.VarintType)
+	tagMUnit       = 3<<3 | byte(protowire.BytesType)
+	tagMValue      = 4<<3 | byte(protowire.Fixed64Type)
+	tagMTime       = 5<<3 | byte(protowire.Fixed64Type)
+	tagMHost       = 6<<3 | byte(protowire.BytesType)
+	tagMResourceID = 7<<3 | byte(protowire.BytesType)
+	tagMProjectID  = 8<<3 | byte(protowire.BytesType)
+	tagMUserID     = 9<<3 | byte(protowire.BytesType)
+	tagMLabels     = 10<<3 | byte(protowire.BytesType)
+
+	tagLabelKey   = 1<<3 | byte(protowire.BytesType)
+	tagLabelValue = 2<<3 | byte(protowire.BytesType)
+
+	tagAckSeq     = 1<<3 | byte(protowire.VarintType)
+	tagAckStatus  = 2<<3 | byte(protowire.VarintType)
+	tagAckMessage = 3<<3 | byte(protowire.BytesType)
+)
+
+// Times travel as int64 nanoseconds since the Unix epoch. These bounds, in
+// seconds, keep time.Time.UnixNano from overflowing (they leave out the
+// last fraction of a second at either end of its range).
+const (
+	minUnixSec = math.MinInt64/1_000_000_000 + 1
+	maxUnixSec = math.MaxInt64/1_000_000_000 - 1
+)
+
+// unixNanos converts t for the wire: the zero Time is 0, and ok is false
+// when t is outside the range int64 nanoseconds can hold (about 1678-2262).
+func unixNanos(t time.Time) (n int64, ok bool) {
+	if t.IsZero() {
+		return 0, true
+	}
+	if s := t.Unix(); s < minUnixSec || s > maxUnixSec {
+		return 0, false
+	}
+	return t.UnixNano(), true
+}
+
+// fromUnixNanos is the inverse of unixNanos: 0 is the zero Time, and other
+// times are in UTC.
+func fromUnixNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// AppendEnvelope appends the wire encoding of env (the message Envelope of
+// envelope.proto) to dst and returns the extended slice. A zero
+// env.Version is written as Version. Measurements whose Host equals
+// env.Host are written without a host.
+//
+// AppendEnvelope does not validate: it writes whatever env holds (an unknown
+// Kind, an empty name, a NaN value, invalid UTF-8), and the receiver's
+// Decode and meter.Measurement.Validate decide. It fails only for what the
+// format cannot carry: a time outside the years 1678-2262 (int64
+// nanoseconds). On error it returns dst unchanged, with an error naming the
+// measurement. A time exactly at the Unix epoch is written as 0 and decodes
+// as the zero time.Time. Appending to a buffer with enough capacity does not
+// allocate.
+func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
+	start := len(dst)
+	v := env.Version
+	if v == 0 {
+		v = Version
+	}
+	dst = append(dst, tagEnvVersion)
+	dst = protowire.AppendVarint(dst, uint64(v))
+	dst = appendString(dst, tagEnvTenant, env.Tenant)
+	dst = appendString(dst, tagEnvAgent, env.Agent)
+	if env.Seq != 0 {
+		dst = append(dst, tagEnvSeq)
+		dst = protowire.AppendVarint(dst, env.Seq)
+	}
+	sentAt, ok := unixNanos(env.SentAt)
+	if !ok {
+		return dst[:start], fmt.Errorf("transport: encode envelope: SentAt %v is outside the years 1678-2262", env.SentAt)
+	}
+	if sentAt != 0 {
+		dst = append(dst, tagEnvSentAt)
+		dst = protowire.AppendFixed64(dst, uint64(sentAt))
+	}
+	dst = appendString(dst, tagEnvHost, env.Host)
+	for i := range env.Measurements {
+		m := &env.Measurements[i]
+		t, ok := unixNanos(m.Time)
+		if !ok {
+			return dst[:start], fmt.Errorf("transport: encode envelope: Measurements[%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
+		}
+		dst = append(dst, tagEnvMeasurements)
+		dst = protowire.AppendVarint(dst, uint64(measurementSize(m, env.Host, t)))
+		dst = appendMeasurement(dst, m, env.Host, t)
+	}
+	if len(env.Sealed) > 0 {
+		dst = append(dst, tagEnvSealed)
+		dst = protowire.AppendBytes(dst, env.Sealed)
+	}
+	if len(env.Auth) > 0 {
+		dst = append(dst, tagEnvAuth)
+		dst = protowire.AppendBytes(dst, env.Auth)
+	}
+	return dst, nil
+}
+
+// appendString appends a string field, or nothing for an empty string (the
+// proto3 default).
+func appendString(dst []byte, tag byte, s string) []byte {
+	if s == "" {
+		return dst
+	}
+	dst = append(dst, tag)
+	dst = protowire.AppendVarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// stringSize is the encoded size of a string field written by appendString.
+func stringSize(s string) int {
+	if s == "" {
+		return 0
+	}
+	return 1 + protowire.SizeVarint(uint64(len(s))) + len(s)
+}
+
+// measurementSize is the length of the body appendMeasurement writes.
+func measurementSize(m *meter.Measurement, defHost string, t int64) int {
+	n := stringSize(m.Name) + stringSize(m.Unit) + stringSize(m.ResourceID) +
+		stringSize(m.ProjectID) + stringSize(m.UserID)
+	if m.Kind != 0 {
+		n += 2 // a Kind is a uint8, below 128: one byte of varint
+		if m.Kind >= 0x80 {
+			n++
+		}
+	}
+	if math.Float64bits(m.Value) != 0 {
+		n += 9
+	}
+	if t != 0 {
+		n += 9
+	}
+	if m.Host != defHost {
+		n += 1 + protowire.SizeVarint(uint64(len(m.Host))) + len(m.Host)
+	}
+	for i := range m.Labels {
+		l := &m.Labels[i]
+		ls := stringSize(l.Key) + stringSize(l.Value)
+		n += 1 + protowire.SizeVarint(uint64(ls)) + ls
+	}
+	return n
+}
+
+// appendMeasurement appends the body of a Measurement message, in field
+// number order, as protobuf encoders do.
+func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64) []byte {
+	dst = appendString(dst, tagMName, m.Name)
+	if m.Kind != 0 {
+		dst = append(dst, tagMKind)
+		dst = protowire.AppendVarint(dst, uint64(m.Kind))
+	}
+	dst = appendString(dst, tagMUnit, m.Unit)
+	if bits := math.Float64bits(m.Value); bits != 0 {
+		dst = append(dst, tagMValue)
+		dst = protowire.AppendFixed64(dst, bits)
+	}
+	if t != 0 {
+		dst = append(dst, tagMTime)
+		dst = protowire.AppendFixed64(dst, uint64(t))
+	}
+	if m.Host != defHost {
+		// host is an optional field: written even when empty, so that an
+		// empty host is told apart from the envelope's default.
+		dst = append(dst, tagMHost)
+		dst = protowire.AppendVarint(dst, uint64(len(m.Host)))
+		dst = append(dst, m.Host...)
+	}
+	dst = appendString(dst, tagMResourceID, m.ResourceID)
+	dst = appendString(dst, tagMProjectID, m.ProjectID)
+	dst = appendString(dst, tagMUserID, m.UserID)
+	for i := range m.Labels {
+		l := &m.Labels[i]
+		dst = append(dst, tagMLabels)
+		dst = protowire.AppendVarint(dst, uint64(stringSize(l.Key)+stringSize(l.Value)))
+		dst = appendString(dst, tagLabelKey, l.Key)
+		dst = appendString(dst, tagLabelValue, l.Value)
+	}
+	return dst
+}
+
+// AppendAck appends the wire encoding of a (the message Ack of
+// envelope.proto) to dst and returns the extended slice.
+func AppendAck(dst []byte, a Ack) []byte {
+	if a.Seq != 0 {
+		dst = append(dst, tagAckSeq)
+		dst = protowire.AppendVarint(dst, a.Seq)
+	}
+	if a.Status != 0 {
+		dst = append(dst, tagAckStatus)
+		dst = protowire.AppendVarint(dst, uint64(a.Status))
+	}
+	return appendString(dst, tagAckMessage, a.Message)
+}
