@@ -1,0 +1,157 @@
+package riemann
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/meterkit/meter/sink"
+)
+
+func init() {
+	sink.RegisterScheme("riemann", open)
+	sink.RegisterScheme("riemann+tls", open)
+	sink.RegisterScheme("riemann+udp", open)
+}
+
+// Query parameters each scheme takes.
+var (
+	commonParams = []string{"ttl", "tag", "host", "state", "batch", "timeout", "dial_timeout"}
+	tlsParams    = []string{"ca", "cert", "key", "server_name"}
+)
+
+// open is the sink.Opener for riemann://, riemann+tls:// and riemann+udp://.
+func open(_ context.Context, u *url.URL) (sink.Sink, error) {
+	opts, err := urlOptions(u)
+	if err != nil {
+		return nil, err
+	}
+	return New(u.Host, opts...)
+}
+
+// urlOptions turns the scheme and query parameters of a riemann://,
+// riemann+tls:// or riemann+udp:// URL into options for New (see the package
+// documentation for the parameters). Unknown parameters are errors, so that
+// a typo does not go unnoticed.
+func urlOptions(u *url.URL) ([]Option, error) {
+	allowed := commonParams
+	var opts []Option
+	switch u.Scheme {
+	case "riemann":
+	case "riemann+udp":
+		opts = append(opts, WithUDP())
+	case "riemann+tls":
+		allowed = append(slices.Clone(commonParams), tlsParams...)
+	default:
+		return nil, fmt.Errorf("riemann: unknown scheme %q (want riemann, riemann+tls or riemann+udp)", u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("riemann: URL has no host:port (want %s://host:5555)", u.Scheme)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("riemann: URL takes no user or path (want %s://host:5555?ttl=60)", u.Scheme)
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("riemann: bad query: %w", err)
+	}
+	for k, vs := range q {
+		if !slices.Contains(allowed, k) {
+			return nil, fmt.Errorf("riemann: unknown parameter %q for %s:// (known: %v)", k, u.Scheme, allowed)
+		}
+		if k != "tag" && len(vs) > 1 {
+			return nil, fmt.Errorf("riemann: parameter %q given %d times", k, len(vs))
+		}
+	}
+	if v, ok := single(q, "ttl"); ok {
+		ttl, err := parseTTL(v)
+		if err != nil {
+			return nil, fmt.Errorf("riemann: parameter ttl: %w", err)
+		}
+		opts = append(opts, WithTTL(time.Duration(float64(ttl)*float64(time.Second))))
+	}
+	if tags, ok := q["tag"]; ok {
+		opts = append(opts, WithTags(tags...))
+	}
+	if v, ok := single(q, "host"); ok {
+		opts = append(opts, WithDefaultHost(v))
+	}
+	if v, ok := single(q, "state"); ok {
+		opts = append(opts, WithState(v))
+	}
+	if v, ok := single(q, "batch"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("riemann: parameter batch: %q is not a whole number >= 1", v)
+		}
+		opts = append(opts, WithBatchSize(n))
+	}
+	for _, p := range []struct {
+		name string
+		opt  func(time.Duration) Option
+	}{{"timeout", WithTimeout}, {"dial_timeout", WithDialTimeout}} {
+		if v, ok := single(q, p.name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("riemann: parameter %s: %q is not a positive duration (want 5s, 500ms)", p.name, v)
+			}
+			opts = append(opts, p.opt(d))
+		}
+	}
+	if u.Scheme == "riemann+tls" {
+		c, err := tlsConfig(q)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, WithTLS(c))
+	}
+	return opts, nil
+}
+
+func single(q url.Values, k string) (string, bool) {
+	vs, ok := q[k]
+	if !ok || len(vs) == 0 {
+		return "", false
+	}
+	return vs[0], true
+}
+
+// tlsConfig builds a client TLS configuration from ca=, cert=, key= and
+// server_name= (all optional; cert and key go together).
+func tlsConfig(q url.Values) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if v, ok := single(q, "server_name"); ok {
+		c.ServerName = v
+	}
+	if path, ok := single(q, "ca"); ok {
+		pem, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("riemann: parameter ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("riemann: parameter ca: no PEM certificate in %s", path)
+		}
+		c.RootCAs = pool
+	}
+	cert, hasCert := single(q, "cert")
+	key, hasKey := single(q, "key")
+	switch {
+	case hasCert && hasKey:
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("riemann: parameters cert and key: %w", err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	case hasCert || hasKey:
+		return nil, errors.New("riemann: parameters cert and key go together: give both or neither")
+	}
+	return c, nil
+}
