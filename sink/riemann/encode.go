@@ -80,11 +80,6 @@ func (e *encoder) appendEvent(msg []byte, m *meter.Measurement) ([]byte, error) 
 	return protowire.AppendBytes(msg, ev), nil
 }
 
-// eventFieldSize is how many bytes appendEvent adds for an event of n bytes.
-func eventFieldSize(n int) int {
-	return protowire.SizeTag(msgEvents) + protowire.SizeBytes(n)
-}
-
 // event appends the fields of m's Event (without a length prefix) to b.
 func (e *encoder) event(b []byte, m *meter.Measurement) ([]byte, error) {
 	state, description := e.state, ""

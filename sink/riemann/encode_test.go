@@ -4,17 +4,18 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/golang/protobuf/proto"
-	"github.com/riemann/riemann-go-client/proto"
+	riemannpb "github.com/riemann/riemann-go-client/proto"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/meterkit/meter"
 )
 
-func attrs(kv ...string) []*proto.Attribute {
-	var out []*proto.Attribute
+func attrs(kv ...string) []*riemannpb.Attribute {
+	var out []*riemannpb.Attribute
 	for i := 0; i < len(kv); i += 2 {
-		out = append(out, &proto.Attribute{Key: pb.String(kv[i]), Value: pb.String(kv[i+1])})
+		out = append(out, &riemannpb.Attribute{Key: proto.String(kv[i]), Value: proto.String(kv[i+1])})
 	}
 	return out
 }
@@ -27,7 +28,7 @@ func TestEncodeMapping(t *testing.T) {
 		name string
 		enc  encoder
 		m    func(m *meter.Measurement)
-		want *proto.Event
+		want *riemannpb.Event
 	}{
 		{
 			name: "every field",
@@ -42,41 +43,41 @@ func TestEncodeMapping(t *testing.T) {
 					{Key: "core", Value: "3"},
 				}
 			},
-			want: &proto.Event{
-				Time: pb.Int64(ts.Unix()), State: pb.String("critical"), Service: pb.String("cpu.util"),
-				Host: pb.String("web1"), Description: pb.String("too hot"), Tags: []string{"meterkit", "prod"},
-				Ttl:        pb.Float32(2.5),
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("critical"), Service: proto.String("cpu.util"),
+				Host: proto.String("web1"), Description: proto.String("too hot"), Tags: []string{"meterkit", "prod"},
+				Ttl:        proto.Float32(2.5),
 				Attributes: attrs("zone", "a", "core", "3", "unit", "%", "resource_id", "cpu0", "project_id", "p1", "user_id", "u1", "kind", "gauge"),
-				TimeMicros: pb.Int64(ts.UnixMicro()), MetricD: pb.Float64(42.5),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
 			},
 		},
 		{
 			name: "defaults",
 			enc:  defaults,
 			m:    func(m *meter.Measurement) { m.Kind = meter.Cumulative },
-			want: &proto.Event{
-				Time: pb.Int64(ts.Unix()), State: pb.String("ok"), Service: pb.String("cpu.util"),
-				Host: pb.String("default-host"), Ttl: pb.Float32(60), Attributes: attrs("kind", "cumulative"),
-				TimeMicros: pb.Int64(ts.UnixMicro()), MetricD: pb.Float64(42.5),
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("ok"), Service: proto.String("cpu.util"),
+				Host: proto.String("default-host"), Ttl: proto.Float32(60), Attributes: attrs("kind", "cumulative"),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
 			},
 		},
 		{
 			name: "ttl as a duration, no default state, no default ttl",
 			enc:  encoder{host: "h", noTTL: true},
 			m:    func(m *meter.Measurement) { m.Labels = []meter.Label{{Key: LabelTTL, Value: "1m30.25s"}} },
-			want: &proto.Event{
-				Time: pb.Int64(ts.Unix()), Service: pb.String("cpu.util"), Host: pb.String("h"),
-				Ttl: pb.Float32(90.25), Attributes: attrs("kind", "gauge"),
-				TimeMicros: pb.Int64(ts.UnixMicro()), MetricD: pb.Float64(42.5),
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), Service: proto.String("cpu.util"), Host: proto.String("h"),
+				Ttl: proto.Float32(90.25), Attributes: attrs("kind", "gauge"),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
 			},
 		},
 		{
 			name: "no ttl at all",
 			enc:  encoder{host: "h", state: "ok", noTTL: true},
 			m:    func(*meter.Measurement) {},
-			want: &proto.Event{
-				Time: pb.Int64(ts.Unix()), State: pb.String("ok"), Service: pb.String("cpu.util"), Host: pb.String("h"),
-				Attributes: attrs("kind", "gauge"), TimeMicros: pb.Int64(ts.UnixMicro()), MetricD: pb.Float64(42.5),
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("ok"), Service: proto.String("cpu.util"), Host: proto.String("h"),
+				Attributes: attrs("kind", "gauge"), TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
 			},
 		},
 		{
@@ -86,11 +87,11 @@ func TestEncodeMapping(t *testing.T) {
 				m.Unit, m.Value = "B", -3
 				m.Labels = []meter.Label{{Key: "unit", Value: "KiB"}, {Key: "resource_id", Value: "kept"}, {Key: "riemann.future", Value: "x"}, {Key: "empty", Value: ""}}
 			},
-			want: &proto.Event{
-				Time: pb.Int64(ts.Unix()), State: pb.String("ok"), Service: pb.String("cpu.util"),
-				Host: pb.String("default-host"), Ttl: pb.Float32(60),
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("ok"), Service: proto.String("cpu.util"),
+				Host: proto.String("default-host"), Ttl: proto.Float32(60),
 				Attributes: attrs("resource_id", "kept", "empty", "", "unit", "B", "kind", "gauge"),
-				TimeMicros: pb.Int64(ts.UnixMicro()), MetricD: pb.Float64(-3),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(-3),
 			},
 		},
 	} {
@@ -100,13 +101,13 @@ func TestEncodeMapping(t *testing.T) {
 			b, err := tc.enc.appendEvent(nil, &m)
 			require.NoError(t, err)
 
-			var got proto.Msg
-			require.NoError(t, pb.Unmarshal(b, &got))
+			var got riemannpb.Msg
+			require.NoError(t, proto.Unmarshal(b, protoadapt.MessageV2Of(&got)))
 			require.Len(t, got.Events, 1)
-			require.True(t, pb.Equal(tc.want, got.Events[0]), "got  %v\nwant %v", got.Events[0], tc.want)
+			require.True(t, proto.Equal(protoadapt.MessageV2Of(tc.want), protoadapt.MessageV2Of(got.Events[0])), "got  %v\nwant %v", got.Events[0], tc.want)
 
 			// Byte for byte what the protobuf library makes of the same Msg.
-			want, err := pb.Marshal(&proto.Msg{Events: []*proto.Event{tc.want}})
+			want, err := proto.Marshal(protoadapt.MessageV2Of(&riemannpb.Msg{Events: []*riemannpb.Event{tc.want}}))
 			require.NoError(t, err)
 			require.Equal(t, want, b)
 		})

@@ -13,8 +13,9 @@ import (
 	"strconv"
 	"time"
 
-	pb "github.com/golang/protobuf/proto"
-	"github.com/riemann/riemann-go-client/proto"
+	riemannpb "github.com/riemann/riemann-go-client/proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink"
@@ -171,7 +172,7 @@ type Sink struct {
 	idx     []int  // indexes into the batch of the events in msg
 	spare   []byte // an event moving to the next datagram
 	reply   []byte
-	replyPB proto.Msg
+	replyPB riemannpb.Msg
 }
 
 // New returns a Sink that sends to the Riemann server at addr ("host:port";
@@ -387,7 +388,7 @@ func (s *Sink) flush(ctx context.Context) error {
 		return s.fail(ctx, n, fmt.Errorf("read reply: %w", err))
 	}
 	s.replyPB.Reset()
-	if err := pb.Unmarshal(s.reply, &s.replyPB); err != nil {
+	if err := proto.Unmarshal(s.reply, protoadapt.MessageV2Of(&s.replyPB)); err != nil {
 		return s.fail(ctx, n, fmt.Errorf("decode reply: %w", err))
 	}
 	if !s.replyPB.GetOk() {

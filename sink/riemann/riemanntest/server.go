@@ -13,8 +13,9 @@ import (
 	"testing"
 	"time"
 
-	pb "github.com/golang/protobuf/proto"
-	"github.com/riemann/riemann-go-client/proto"
+	riemannpb "github.com/riemann/riemann-go-client/proto"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
 )
 
 // MaxFrame is the largest TCP frame the server reads; a longer one closes the
@@ -40,10 +41,10 @@ type Event struct {
 	// Transport is "tcp", "tls" or "udp".
 	Transport string
 	// Proto is the event as decoded. Do not modify it.
-	Proto *proto.Event
+	Proto *riemannpb.Event
 }
 
-func newEvent(p *proto.Event, transport string) Event {
+func newEvent(p *riemannpb.Event, transport string) Event {
 	e := Event{
 		Host:        p.GetHost(),
 		Service:     p.GetService(),
@@ -378,17 +379,17 @@ func (s *Server) serve(c net.Conn, transport string, quit chan struct{}) {
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return
 		}
-		var reply *proto.Msg
-		msg := new(proto.Msg)
-		if err := pb.Unmarshal(buf, msg); err != nil {
-			reply = &proto.Msg{Ok: pb.Bool(false), Error: pb.String("riemanntest: cannot decode Msg: " + err.Error())}
+		var reply *riemannpb.Msg
+		msg := new(riemannpb.Msg)
+		if err := proto.Unmarshal(buf, protoadapt.MessageV2Of(msg)); err != nil {
+			reply = &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String("riemanntest: cannot decode Msg: " + err.Error())}
 		} else {
 			if !s.waitStall(quit) {
 				return
 			}
 			reply = s.handle(msg, transport)
 		}
-		out, err := pb.Marshal(reply)
+		out, err := proto.Marshal(protoadapt.MessageV2Of(reply))
 		if err != nil {
 			return
 		}
@@ -407,8 +408,8 @@ func (s *Server) readUDP(pc net.PacketConn, quit chan struct{}) {
 		if err != nil {
 			return
 		}
-		msg := new(proto.Msg)
-		if pb.Unmarshal(buf[:n], msg) != nil {
+		msg := new(riemannpb.Msg)
+		if proto.Unmarshal(buf[:n], protoadapt.MessageV2Of(msg)) != nil {
 			continue
 		}
 		if !s.waitStall(quit) {
@@ -461,18 +462,18 @@ func (s *Server) waitStall(quit chan struct{}) bool {
 }
 
 // handle records or answers one Msg and returns the reply.
-func (s *Server) handle(msg *proto.Msg, transport string) *proto.Msg {
+func (s *Server) handle(msg *riemannpb.Msg, transport string) *riemannpb.Msg {
 	if q := msg.GetQuery(); q != nil {
 		pred, err := parseQuery(q.GetString_())
 		if err != nil {
-			return &proto.Msg{Ok: pb.Bool(false), Error: pb.String(err.Error())}
+			return &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String(err.Error())}
 		}
-		return &proto.Msg{Ok: pb.Bool(true), Events: s.query(pred)}
+		return &riemannpb.Msg{Ok: proto.Bool(true), Events: s.query(pred)}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.reject != "" {
-		return &proto.Msg{Ok: pb.Bool(false), Error: pb.String(s.reject)}
+		return &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String(s.reject)}
 	}
 	for _, p := range msg.Events {
 		s.latest[[2]string{p.GetHost(), p.GetService()}] = len(s.events)
@@ -481,15 +482,15 @@ func (s *Server) handle(msg *proto.Msg, transport string) *proto.Msg {
 	s.msgSizes = append(s.msgSizes, len(msg.Events))
 	close(s.changed)
 	s.changed = make(chan struct{})
-	return &proto.Msg{Ok: pb.Bool(true)}
+	return &riemannpb.Msg{Ok: proto.Bool(true)}
 }
 
 // query returns the latest event of every (host, service) matching pred,
 // sorted by host then service, as Riemann's index would.
-func (s *Server) query(pred predicate) []*proto.Event {
+func (s *Server) query(pred predicate) []*riemannpb.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []*proto.Event
+	var out []*riemannpb.Event
 	for _, i := range s.latest {
 		if e := &s.events[i]; pred(e) {
 			out = append(out, e.Proto)
