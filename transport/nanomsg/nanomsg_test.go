@@ -296,3 +296,40 @@ func TestBadAddress(t *testing.T) {
 	_, err := nanomsg.Dial(nil)
 	require.Error(t, err)
 }
+
+// TestAckAfterClose: a Delivery held across Close cannot be answered; its
+// sender gets no answer and keeps waiting (it would send it again elsewhere).
+func TestAckAfterClose(t *testing.T) {
+	noLeak(t)
+	s, r := pair(t, "tcp://127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	sctx, scancel := context.WithCancel(ctx)
+	sent := make(chan error, 1)
+	go func() { sent <- s.Send(sctx, transporttest.Envelope(5)) }()
+	d, err := r.Receive(ctx)
+	require.NoError(t, err)
+	require.NoError(t, r.Close())
+	err = d.Ack(transport.Ack{Status: transport.StatusOK})
+	require.ErrorIs(t, err, transport.ErrClosed)
+	require.Contains(t, err.Error(), "nanomsg: ack seq 5 to tcp://127.0.0.1:")
+	scancel()
+	require.ErrorIs(t, <-sent, context.Canceled)
+}
+
+// TestLimits: WithLimits bounds what the Receiver decodes.
+func TestLimits(t *testing.T) {
+	noLeak(t)
+	lim := transport.DefaultLimits()
+	lim.MaxMeasurements = 3
+	s, r := pair(t, "tcp://127.0.0.1:0", nanomsg.WithLimits(lim))
+	serve(t, r)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	err := s.Send(ctx, transporttest.Envelope(1)) // 6 measurements
+	require.ErrorIs(t, err, transport.ErrRejected)
+	require.Equal(t, uint64(1), r.Stats().TooLarge)
+	env := transporttest.Envelope(2)
+	env.Measurements = env.Measurements[:3]
+	require.NoError(t, s.Send(ctx, env))
+}
