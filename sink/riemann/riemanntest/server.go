@@ -30,8 +30,11 @@ type Event struct {
 	Description string
 	// Metric is metric_d, else metric_f, else metric_sint64.
 	Metric float64
-	// Time is time_micros, else time (whole seconds); zero when neither is set.
-	Time time.Time
+	// Time is time_micros, else time (whole seconds). When the client sent
+	// neither, the server fills in the arrival time, as Riemann does, and sets
+	// ServerTime (Proto then carries the time too, for queries).
+	Time       time.Time
+	ServerTime bool
 	// TTL is the ttl field in seconds; HasTTL says whether it was set.
 	TTL    float32
 	HasTTL bool
@@ -40,7 +43,8 @@ type Event struct {
 	Attributes map[string]string
 	// Transport is "tcp", "tls" or "udp".
 	Transport string
-	// Proto is the event as decoded. Do not modify it.
+	// Proto is the event as decoded (with the time filled in, see Time).
+	// Do not modify it.
 	Proto *riemannpb.Event
 }
 
@@ -69,6 +73,10 @@ func newEvent(p *riemannpb.Event, transport string) Event {
 		e.Time = time.UnixMicro(p.GetTimeMicros())
 	case p.Time != nil:
 		e.Time = time.Unix(p.GetTime(), 0)
+	default:
+		now := time.Now()
+		e.Time, e.ServerTime = now, true
+		p.Time, p.TimeMicros = proto.Int64(now.Unix()), proto.Int64(now.UnixMicro())
 	}
 	if len(p.Attributes) > 0 {
 		e.Attributes = make(map[string]string, len(p.Attributes))
