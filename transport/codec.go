@@ -49,22 +49,27 @@ const (
 	tagAckMessage = 3<<3 | byte(protowire.BytesType)
 )
 
-// Times travel as int64 nanoseconds since the Unix epoch. These bounds, in
-// seconds, keep time.Time.UnixNano from overflowing (they leave out the
-// last fraction of a second at either end of its range).
+// Times travel as int64 nanoseconds since the Unix epoch: from
+// minUnixSec+minUnixNsec to maxUnixSec+maxUnixNsec (about 1678 to 2262).
 const (
-	minUnixSec = math.MinInt64/1_000_000_000 + 1
-	maxUnixSec = math.MaxInt64/1_000_000_000 - 1
+	minUnixSec  = math.MinInt64/1_000_000_000 - 1 // -9223372037
+	minUnixNsec = math.MinInt64 - minUnixSec*1_000_000_000
+	maxUnixSec  = math.MaxInt64 / 1_000_000_000
+	maxUnixNsec = math.MaxInt64 - maxUnixSec*1_000_000_000
 )
 
 // unixNanos converts t for the wire: the zero Time is 0, and ok is false
-// when t is outside the range int64 nanoseconds can hold (about 1678-2262).
+// when t is outside the range int64 nanoseconds can hold.
 func unixNanos(t time.Time) (n int64, ok bool) {
 	if t.IsZero() {
 		return 0, true
 	}
-	if s := t.Unix(); s < minUnixSec || s > maxUnixSec {
-		return 0, false
+	s := t.Unix()
+	if s <= minUnixSec || s >= maxUnixSec {
+		ns := t.Nanosecond()
+		if s < minUnixSec || s > maxUnixSec || s == minUnixSec && ns < minUnixNsec || s == maxUnixSec && ns > maxUnixNsec {
+			return 0, false
+		}
 	}
 	return t.UnixNano(), true
 }

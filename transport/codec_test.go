@@ -315,7 +315,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"truncated fixed64", transport.Limits{}, build(version1, raw(0x29, 1, 2, 3)), transport.ErrMalformed, "sent_at at byte 3: truncated"},
 		{"unterminated group", transport.Limits{}, build(version1, raw(10<<3|3)), transport.ErrMalformed, "field 10 at byte 3: truncated"},
 		{"reserved wire type", transport.Limits{}, build(version1, raw(10<<3|6)), transport.ErrMalformed, "field 10 at byte 3: cannot parse reserved wire type"},
-		{"reserved wire type known field", transport.Limits{}, build(raw(1<<3|6)), transport.ErrMalformed, "version at byte 0: wrong wire type 6"},
+		{"reserved wire type known field", transport.Limits{}, build(raw(1<<3 | 6)), transport.ErrMalformed, "version at byte 0: wrong wire type 6"},
 		{"measurement wrong type", transport.Limits{}, build(version1, measurementField(varintField(1, 3))), transport.ErrMalformed, "measurements[0].name at byte 4: wrong wire type 0"},
 		{"measurement truncated", transport.Limits{}, build(version1, measurementField(raw(0x0a, 0x09, 'x'))), transport.ErrMalformed, "measurements[0].name at byte 5: truncated"},
 		{"second measurement", transport.Limits{}, build(version1, measurementField(), measurementField(raw(0x21, 1))), transport.ErrMalformed, "measurements[1].value at byte 7: truncated"},
@@ -325,6 +325,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"label wrong type", transport.Limits{}, build(version1, measurementField(bytesField(10, build(varintField(2, 1))))), transport.ErrMalformed, "measurements[0].labels[0].value at byte 6: wrong wire type 0"},
 		{"label truncated", transport.Limits{}, build(version1, measurementField(bytesField(10, build(raw(0x0a, 3, 'k'))))), transport.ErrMalformed, "measurements[0].labels[0].key at byte 7: truncated"},
 		{"measurement bad tag", transport.Limits{}, build(version1, measurementField(raw(0x80))), transport.ErrMalformed, "measurements[0] at byte 4: truncated"},
+
+		{"groups nested too deep", transport.Limits{}, build(version1, raw([]byte(strings.Repeat("\x53", 20000))...)), transport.ErrMalformed, "field 10 at byte 3"},
 
 		{"frame too large", small, make([]byte, 201), transport.ErrTooLarge, "frame at byte 0: 201 bytes, over the limit of 200"},
 		{"frame too large default", transport.Limits{}, make([]byte, 4<<20+1), transport.ErrTooLarge, "frame"},
@@ -488,4 +490,21 @@ func TestAllocs(t *testing.T) {
 
 	ack := transport.AppendAck(nil, transport.Ack{Seq: 1, Message: "x"})
 	require.Zero(t, testing.AllocsPerRun(100, func() { ack = transport.AppendAck(ack[:0], transport.Ack{Seq: 2, Status: transport.StatusRetry}) }))
+}
+
+func TestTimeRange(t *testing.T) {
+	for _, n := range []int64{math.MinInt64, math.MinInt64 + 1, -1, 1, math.MaxInt64 - 1, math.MaxInt64} {
+		tm := time.Unix(0, n)
+		b, err := transport.AppendEnvelope(nil, &transport.Envelope{SentAt: tm, Measurements: []meter.Measurement{{Time: tm}}})
+		require.NoError(t, err, n)
+		var env transport.Envelope
+		require.NoError(t, new(transport.Decoder).Decode(b, &env))
+		require.Equal(t, n, env.SentAt.UnixNano())
+		require.Equal(t, n, env.Measurements[0].Time.UnixNano())
+		require.Equal(t, time.UTC, env.SentAt.Location())
+	}
+	for _, tm := range []time.Time{time.Unix(0, math.MinInt64).Add(-1), time.Unix(0, math.MaxInt64).Add(1)} {
+		_, err := transport.AppendEnvelope(nil, &transport.Envelope{SentAt: tm})
+		require.ErrorContains(t, err, "outside the years 1678-2262", tm)
+	}
 }
