@@ -89,9 +89,10 @@
 // into buffers it reuses (no allocation per measurement), and frames them on
 // its own net.Conn. riemann-go-client's Client would cost control it cannot
 // give back: it truncates TTLs to whole seconds, fills an empty host or time
-// by mutating the caller's event, reports ok=false as success, never
-// reconnects after a failure, panics on Close after a failed Connect, and
-// converts every event through a map and reflection. The sink uses
+// by mutating the caller's event, hands back an ok=false reply with a nil
+// error, never reconnects after a failure, panics on Close after a failed
+// Connect, and converts every event through reflection and an attribute
+// map, allocating dozens of times per event. The sink uses
 // riemann-go-client for what it does well: its generated proto types (Msg,
 // Event) decode the server's replies, and the tests check that the encoder's
 // bytes are exactly what the protobuf library makes of the same riemannpb.Msg.

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	riemannpb "github.com/riemann/riemann-go-client/proto"
@@ -195,11 +196,8 @@ func New(addr string, opts ...Option) (*Sink, error) {
 		}
 	}
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		host, port = addr, DefaultPort
-		if _, _, err2 := net.SplitHostPort(net.JoinHostPort(host, port)); err2 != nil || addr == "" {
-			return nil, fmt.Errorf("riemann: bad address %q: %w", addr, err)
-		}
+	if err != nil { // no port: the default one
+		host, port = strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]"), DefaultPort
 	}
 	if host == "" {
 		return nil, fmt.Errorf("riemann: bad address %q: no host", addr)
@@ -405,7 +403,12 @@ func (s *Sink) flush(ctx context.Context) error {
 // ctx's error in front when ctx ended.
 func (s *Sink) fail(ctx context.Context, n int, err error) error {
 	s.drop()
-	if cerr := ctx.Err(); cerr != nil {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		// The conn's deadline, taken from ctx, may fire before ctx's own timer.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
 		return s.errorf(n, "%w (%w)", cerr, err)
 	}
 	return s.errorf(n, "%w", err)

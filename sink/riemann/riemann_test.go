@@ -414,7 +414,7 @@ func TestNewErrors(t *testing.T) {
 		opts []riemann.Option
 		want string
 	}{
-		{name: "empty address", addr: "", want: "bad address"},
+		{name: "empty address", addr: "", want: "no host"},
 		{name: "no host", addr: ":5555", want: "no host"},
 		{name: "batch", addr: "h", opts: []riemann.Option{riemann.WithBatchSize(0)}, want: "WithBatchSize: 0"},
 		{name: "timeout", addr: "h", opts: []riemann.Option{riemann.WithTimeout(0)}, want: "WithTimeout"},
@@ -432,6 +432,9 @@ func TestNewErrors(t *testing.T) {
 	s, err := riemann.New("riemann.example")
 	require.NoError(t, err)
 	require.Equal(t, "riemann.example:5555", s.Addr())
+	s, err = riemann.New("[::1]")
+	require.NoError(t, err)
+	require.Equal(t, "[::1]:5555", s.Addr())
 }
 
 func TestOpenURL(t *testing.T) {

@@ -15,6 +15,11 @@
 // >=, =~ with % wildcards, ~= with a regular expression, = nil), tagged "t",
 // not, and, or and parentheses; unknown fields name attributes.
 //
+// Start one with NewServer in a test (closed by t.Cleanup) or Listen
+// elsewhere (examples, benchmarks); options add UDP, TLS or a fixed address.
+// An event without a time gets the arrival time, as in Riemann
+// (Event.ServerTime says so).
+//
 // Controls for failure tests: Reject refuses events with an error text;
 // Stall holds messages unanswered until Release or a timeout; DropConnections
 // closes the current connections; Stop, Start and Restart take the server
