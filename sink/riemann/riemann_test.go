@@ -143,6 +143,24 @@ func TestRefusedIsPermanent(t *testing.T) {
 	require.Equal(t, 3, srv.Count())
 }
 
+func TestPartlyRefused(t *testing.T) {
+	srv := riemanntest.NewServer(t)
+	s := newSink(t, srv.Addr(), riemann.WithBatchSize(2))
+	srv.RejectNext(1, "index full")
+	batch := batchOf(5)
+	batch[4].Labels = append(batch[4].Labels, meter.Label{Key: riemann.LabelTTL, Value: "-1"})
+	err := s.Write(context.Background(), batch)
+	var pe *sink.PartialError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, []int{0, 1, 4}, pe.Rejected)
+	require.False(t, sink.IsPermanent(err), "partial as a whole")
+	var ref *riemann.RefusedError
+	require.ErrorAs(t, err, &ref)
+	require.Equal(t, "index full", ref.Reason)
+	require.Equal(t, 2, srv.Count())
+	require.Equal(t, []int{2}, srv.MsgSizes())
+}
+
 func TestPartialError(t *testing.T) {
 	srv := riemanntest.NewServer(t)
 	s := newSink(t, srv.Addr())

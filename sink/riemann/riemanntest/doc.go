@@ -20,7 +20,8 @@
 // An event without a time gets the arrival time, as in Riemann
 // (Event.ServerTime says so).
 //
-// Controls for failure tests: Reject refuses events with an error text;
+// Controls for failure tests: Reject refuses events with an error text
+// (RejectNext only the next few Msgs);
 // Stall holds messages unanswered until Release or a timeout; DropConnections
 // closes the current connections; Stop, Start and Restart take the server
 // down and bring it back on the same port, keeping what it recorded.

@@ -120,6 +120,8 @@ type Server struct {
 	msgSizes []int
 	latest   map[[2]string]int // (host, service) -> index into events
 	reject   string
+	rejectN  int // Msgs left to refuse with rejectNr
+	rejectNr string
 	stall    chan struct{} // non-nil while stalled; closed by Release
 	stallEnd time.Time     // zero: until Release
 	running  bool
@@ -263,6 +265,14 @@ func (s *Server) DropConnections() {
 func (s *Server) Reject(reason string) {
 	s.mu.Lock()
 	s.reject = reason
+	s.mu.Unlock()
+}
+
+// RejectNext makes the server refuse the next n Msgs carrying events, as
+// Reject does, then accept again: a way to refuse part of a batch.
+func (s *Server) RejectNext(n int, reason string) {
+	s.mu.Lock()
+	s.rejectN, s.rejectNr = n, reason
 	s.mu.Unlock()
 }
 
@@ -482,6 +492,10 @@ func (s *Server) handle(msg *riemannpb.Msg, transport string) *riemannpb.Msg {
 	defer s.mu.Unlock()
 	if s.reject != "" {
 		return &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String(s.reject)}
+	}
+	if s.rejectN > 0 && len(msg.Events) > 0 {
+		s.rejectN--
+		return &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String(s.rejectNr)}
 	}
 	for _, p := range msg.Events {
 		s.latest[[2]string{p.GetHost(), p.GetService()}] = len(s.events)
