@@ -50,6 +50,7 @@ type RefusedError struct {
 	Reason string // the server's error text
 }
 
+// Error says how many events which server refused, and why.
 func (e *RefusedError) Error() string {
 	return "riemann: send " + strconv.Itoa(e.Events) + " events to " + e.Addr + ": server refused them: " + e.Reason
 }
