@@ -103,12 +103,12 @@ func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
 		v = Version
 	}
 	dst = append(dst, tagEnvVersion)
-	dst = protowire.AppendVarint(dst, uint64(v))
+	dst = appendVarint(dst, uint64(v))
 	dst = appendString(dst, tagEnvTenant, env.Tenant)
 	dst = appendString(dst, tagEnvAgent, env.Agent)
 	if env.Seq != 0 {
 		dst = append(dst, tagEnvSeq)
-		dst = protowire.AppendVarint(dst, env.Seq)
+		dst = appendVarint(dst, env.Seq)
 	}
 	sentAt, ok := unixNanos(env.SentAt)
 	if !ok {
@@ -126,7 +126,7 @@ func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
 			return dst[:start], fmt.Errorf("transport: encode envelope: Measurements[%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
 		}
 		dst = append(dst, tagEnvMeasurements)
-		dst = protowire.AppendVarint(dst, uint64(measurementSize(m, env.Host, t)))
+		dst = appendVarint(dst, uint64(measurementSize(m, env.Host, t)))
 		dst = appendMeasurement(dst, m, env.Host, t)
 	}
 	if len(env.Sealed) > 0 {
@@ -140,6 +140,15 @@ func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
 	return dst, nil
 }
 
+// appendVarint is protowire.AppendVarint with an inlined path for the
+// one-byte values most lengths are.
+func appendVarint(dst []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(dst, byte(v))
+	}
+	return protowire.AppendVarint(dst, v)
+}
+
 // appendString appends a string field, or nothing for an empty string (the
 // proto3 default).
 func appendString(dst []byte, tag byte, s string) []byte {
@@ -147,7 +156,7 @@ func appendString(dst []byte, tag byte, s string) []byte {
 		return dst
 	}
 	dst = append(dst, tag)
-	dst = protowire.AppendVarint(dst, uint64(len(s)))
+	dst = appendVarint(dst, uint64(len(s)))
 	return append(dst, s...)
 }
 
@@ -192,7 +201,7 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 	dst = appendString(dst, tagMName, m.Name)
 	if m.Kind != 0 {
 		dst = append(dst, tagMKind)
-		dst = protowire.AppendVarint(dst, uint64(m.Kind))
+		dst = appendVarint(dst, uint64(m.Kind))
 	}
 	dst = appendString(dst, tagMUnit, m.Unit)
 	if bits := math.Float64bits(m.Value); bits != 0 {
@@ -207,7 +216,7 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 		// host is an optional field: written even when empty, so that an
 		// empty host is told apart from the envelope's default.
 		dst = append(dst, tagMHost)
-		dst = protowire.AppendVarint(dst, uint64(len(m.Host)))
+		dst = appendVarint(dst, uint64(len(m.Host)))
 		dst = append(dst, m.Host...)
 	}
 	dst = appendString(dst, tagMResourceID, m.ResourceID)
@@ -216,7 +225,7 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 	for i := range m.Labels {
 		l := &m.Labels[i]
 		dst = append(dst, tagMLabels)
-		dst = protowire.AppendVarint(dst, uint64(stringSize(l.Key)+stringSize(l.Value)))
+		dst = appendVarint(dst, uint64(stringSize(l.Key)+stringSize(l.Value)))
 		dst = appendString(dst, tagLabelKey, l.Key)
 		dst = appendString(dst, tagLabelValue, l.Value)
 	}
@@ -228,11 +237,11 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 func AppendAck(dst []byte, a Ack) []byte {
 	if a.Seq != 0 {
 		dst = append(dst, tagAckSeq)
-		dst = protowire.AppendVarint(dst, a.Seq)
+		dst = appendVarint(dst, a.Seq)
 	}
 	if a.Status != 0 {
 		dst = append(dst, tagAckStatus)
-		dst = protowire.AppendVarint(dst, uint64(a.Status))
+		dst = appendVarint(dst, uint64(a.Status))
 	}
 	return appendString(dst, tagAckMessage, a.Message)
 }

@@ -134,7 +134,7 @@ func (d *Decoder) Decode(frame []byte, env *Envelope) error {
 		off += n
 		switch num {
 		case 2, 3:
-			v, n := protowire.ConsumeBytes(frame[off:])
+			v, n := consumeBytes(frame[off:])
 			if n < 0 {
 				return st.wireErr(envFieldNames[num], -1, off, n)
 			}
@@ -160,7 +160,7 @@ func (d *Decoder) Decode(frame []byte, env *Envelope) error {
 			env.SentAt = fromUnixNanos(int64(v))
 			off += n
 		case 7, 8, 9:
-			v, n := protowire.ConsumeBytes(frame[off:])
+			v, n := consumeBytes(frame[off:])
 			if n < 0 {
 				return st.wireErr(envFieldNames[num], -1, off, n)
 			}
@@ -255,7 +255,7 @@ func scanEnvelope(frame []byte, lim *Limits) (h header, err error) {
 			if typ != protowire.BytesType {
 				return header{}, st.typeErr(envFieldNames[num], -1, tagOff, typ)
 			}
-			v, n := protowire.ConsumeBytes(frame[off:])
+			v, n := consumeBytes(frame[off:])
 			if n < 0 {
 				return header{}, st.wireErr(envFieldNames[num], -1, off, n)
 			}
@@ -323,7 +323,7 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 			if typ != protowire.BytesType {
 				return st.typeErr(mFieldNames[num], i, tagOff, typ)
 			}
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return st.wireErr(mFieldNames[num], i, off, n)
 			}
@@ -377,7 +377,7 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 			if typ != protowire.BytesType {
 				return st.typeErr("labels", i, tagOff, typ)
 			}
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return st.wireErr("labels", i, off, n)
 			}
@@ -428,7 +428,7 @@ func (st *decodeState) label(i, j, start, end int) error {
 			if typ != protowire.BytesType {
 				return st.typeErr(labelField(j, name), i, tagOff, typ)
 			}
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return st.wireErr(labelField(j, name), i, off, n)
 			}
@@ -468,6 +468,17 @@ func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
 		return protowire.Number(b[0] >> 3), protowire.Type(b[0] & 7), 1
 	}
 	return protowire.ConsumeTag(b)
+}
+
+// consumeBytes is protowire.ConsumeBytes with an inlined path for values
+// shorter than 128 bytes.
+func consumeBytes(b []byte) ([]byte, int) {
+	if len(b) > 0 {
+		if n := int(b[0]); n < 0x80 && n < len(b) {
+			return b[1 : 1+n], 1 + n
+		}
+	}
+	return protowire.ConsumeBytes(b)
 }
 
 // DecodeAck decodes the wire encoding of an Ack. Unknown fields are
@@ -511,7 +522,7 @@ func DecodeAck(b []byte) (Ack, error) {
 			if typ != protowire.BytesType {
 				return Ack{}, st.typeErr("ack.message", -1, tagOff, typ)
 			}
-			v, n := protowire.ConsumeBytes(b[off:])
+			v, n := consumeBytes(b[off:])
 			if n < 0 {
 				return Ack{}, st.wireErr("ack.message", -1, off, n)
 			}

@@ -16,7 +16,7 @@ const Version = 1
 // Envelope is the unit an agent sends and a publisher acknowledges: one batch
 // of measurements with the header that names where it comes from.
 type Envelope struct {
-	// Version of the envelope format; Encode writes Version when zero.
+	// Version of the envelope format; AppendEnvelope writes Version when zero.
 	Version uint32
 	// Tenant owns the measurements (and, once sealed, the key).
 	Tenant string
