@@ -26,7 +26,7 @@ type Agent struct {
 	cfg    config
 	sender transport.Sender
 	log    *slog.Logger
-	q      *queue
+	q      store
 
 	mu       sync.Mutex // guards cur, curSince, seq, stopped
 	cur      []meter.Measurement
@@ -78,8 +78,26 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		cfg:    c,
 		sender: s,
 		log:    c.logger.With("agent", c.id),
-		q:      newQueue(c.queueBatches),
 	}
+	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
+	if c.spoolDir != "" {
+		sp, err := openSpool(c.spoolDir, c.spool, recycle)
+		if err != nil {
+			return nil, err
+		}
+		sp.onBad = func(seq uint64, err error) {
+			a.c.dropped.Add(1)
+			a.log.Error("spooled batch unreadable; dropped", "seq", seq, "err", err)
+		}
+		a.q = sp
+		if n := sp.pending(); n > 0 {
+			a.log.Info("spool holds unacknowledged batches from an earlier run; resending them first",
+				"batches", n, "measurements", sp.pendingMeasurements(), "spool", sp.path)
+		}
+	} else {
+		a.q = newMemQueue(c.queueBatches, recycle)
+	}
+	a.seq = a.q.lastSeq()
 	a.cur = a.getBuf()
 	return a, nil
 }
@@ -155,12 +173,17 @@ func (a *Agent) flushLocked() {
 	}
 	a.c.batches.Add(1)
 	a.cur = a.getBuf()
-	if dropped := a.q.push(env); dropped != nil {
+	n := len(env.Measurements)
+	batches, measurements, err := a.q.push(env)
+	if err != nil {
 		a.c.dropped.Add(1)
-		a.c.droppedMeasurements.Add(uint64(len(dropped.Measurements)))
-		a.log.Error("queue full: dropped the oldest batch", "seq", dropped.Seq,
-			"measurements", len(dropped.Measurements), "queue_batches", a.cfg.queueBatches)
-		a.putBuf(dropped.Measurements)
+		a.c.droppedMeasurements.Add(uint64(n))
+		a.log.Error("could not store a batch; dropped", "seq", env.Seq, "measurements", n, "err", err)
+	}
+	if batches > 0 {
+		a.c.dropped.Add(uint64(batches))
+		a.c.droppedMeasurements.Add(uint64(measurements))
+		a.log.Error("queue full: dropped the oldest batches", "batches", batches, "measurements", measurements)
 	}
 }
 
@@ -225,12 +248,26 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelSend()
 		<-sendersDone
 	}
+	if mq, ok := a.q.(*memQueue); ok {
+		a.c.unsent.Add(uint64(mq.drainLost()))
+	}
+	kept := 0
+	if sp, ok := a.q.(*diskSpool); ok {
+		kept = sp.pendingMeasurements()
+	}
+	if err := a.q.shutdown(); err != nil {
+		errs = append(errs, err)
+	}
 	if n := a.c.unsent.Load(); n > 0 {
-		errs = append(errs, fmt.Errorf("agent: %d measurements not acknowledged by the drain deadline", n))
+		errs = append(errs, fmt.Errorf("agent: %d measurements not acknowledged by the drain deadline and lost", n))
 	}
 	if err := errors.Join(errs...); err != nil {
 		a.log.Error("stopped with undelivered measurements", "err", err)
 		return err
+	}
+	if kept > 0 {
+		a.log.Info("stopped; unacknowledged batches stay in the spool for the next start", "measurements", kept)
+		return nil
 	}
 	a.log.Info("stopped; everything collected was acknowledged")
 	return nil
@@ -257,14 +294,14 @@ func (a *Agent) ageFlusher(ctx context.Context) {
 }
 
 func (a *Agent) runDriver(ctx context.Context, s schedule) {
-	spread := func() time.Duration {
-		j := time.Duration(a.cfg.jitter * float64(s.interval))
-		if j <= 0 {
-			return 0
-		}
-		return time.Duration(rand.Int64N(int64(j)))
+	// The first collection comes soon, spread by at most a second so that
+	// drivers started together do not collect in step; later ones keep the
+	// interval, each spread by the jitter.
+	first := time.Duration(0)
+	if j := min(time.Duration(a.cfg.jitter*float64(s.interval)), time.Second); j > 0 {
+		first = time.Duration(rand.Int64N(int64(j)))
 	}
-	t := time.NewTimer(spread())
+	t := time.NewTimer(first)
 	defer t.Stop()
 	for {
 		select {
@@ -316,25 +353,33 @@ func (a *Agent) collect(ctx context.Context, s schedule) {
 }
 
 func (a *Agent) runSender(ctx context.Context) {
-	for {
-		env, ok := a.q.pop(ctx)
-		if !ok {
-			if ctx.Err() != nil {
-				// Drain deadline passed: what is still queued is not delivered.
-				for _, e := range a.q.takeAll() {
-					a.c.unsent.Add(uint64(len(e.Measurements)))
-				}
+	var sl slot
+	for a.q.next(ctx, &sl) {
+		switch a.deliver(ctx, sl.env) {
+		case delivered:
+			if err := a.q.done(&sl); err != nil {
+				a.log.Warn("could not forget an acknowledged batch; it may be resent", "err", err)
 			}
-			return
+		case gaveUp:
+			n := uint64(len(sl.env.Measurements))
+			if !a.q.release(&sl) {
+				a.c.unsent.Add(n)
+			}
 		}
-		a.deliver(ctx, env)
-		a.putBuf(env.Measurements)
 	}
 }
 
+type outcome int
+
+const (
+	delivered outcome = iota // acknowledged or rejected: forget the batch
+	gaveUp                   // ctx ended first: keep it if the store can
+)
+
 // deliver sends env until the publisher accepts or rejects it, or ctx ends.
-func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) {
+func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) outcome {
 	backoff := a.cfg.backoffMin
+	n := uint64(len(env.Measurements))
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			a.c.resent.Add(1)
@@ -342,30 +387,33 @@ func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) {
 		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
 		err := a.sender.Send(sctx, env)
 		cancel()
-		n := uint64(len(env.Measurements))
 		switch {
 		case err == nil:
 			a.c.acked.Add(1)
 			a.c.ackedMeasurements.Add(n)
-			return
+			return delivered
 		case errors.Is(err, transport.ErrRejected):
 			a.c.rejected.Add(1)
 			a.c.rejectedMeasurements.Add(n)
 			a.log.Error("publisher rejected a batch; dropped", "seq", env.Seq, "measurements", n, "err", err)
-			return
+			return delivered
 		case ctx.Err() != nil:
-			a.c.unsent.Add(n)
-			return
+			return gaveUp
 		}
 		a.log.Warn("send failed; will resend", "seq", env.Seq, "attempt", attempt+1, "in", backoff, "err", err)
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(jittered(backoff))
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			a.c.unsent.Add(n)
-			return
+			return gaveUp
 		case <-t.C:
 		}
 		backoff = min(backoff*2, a.cfg.backoffMax)
 	}
+}
+
+// jittered spreads d by ±20% so that agents resending after one outage do
+// not all arrive together.
+func jittered(d time.Duration) time.Duration {
+	return d + time.Duration((rand.Float64()-0.5)*0.4*float64(d))
 }

@@ -36,6 +36,8 @@ type config struct {
 	backoffMax   time.Duration
 	drain        time.Duration
 	logger       *slog.Logger
+	spoolDir     string
+	spool        spoolConfig
 }
 
 // Defaults, used where an option is not given.

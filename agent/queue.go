@@ -7,22 +7,26 @@ import (
 	"github.com/meterkit/meter/transport"
 )
 
-// queue is a bounded FIFO of batches awaiting delivery. When full, push
-// drops the oldest batch and returns it.
-type queue struct {
-	mu     sync.Mutex
-	items  []*transport.Envelope // ring buffer
-	head   int
-	n      int
-	closed bool
-	ready  chan struct{} // signalled (non-blocking) on push and close
+// memQueue is a bounded in-memory FIFO of batches. When full, push drops the
+// oldest batch.
+type memQueue struct {
+	mu      sync.Mutex
+	items   []*transport.Envelope // ring buffer
+	head    int
+	n       int
+	closed  bool
+	ready   chan struct{} // signalled (non-blocking) on push and close
+	recycle func(*transport.Envelope)
 }
 
-func newQueue(capacity int) *queue {
-	return &queue{items: make([]*transport.Envelope, capacity), ready: make(chan struct{}, 1)}
+func newMemQueue(capacity int, recycle func(*transport.Envelope)) *memQueue {
+	return &memQueue{items: make([]*transport.Envelope, capacity), ready: make(chan struct{}, 1), recycle: recycle}
 }
 
-func (q *queue) push(e *transport.Envelope) (dropped *transport.Envelope) {
+func (q *memQueue) lastSeq() uint64 { return 0 }
+
+func (q *memQueue) push(e *transport.Envelope) (int, int, error) {
+	var dropped *transport.Envelope
 	q.mu.Lock()
 	if q.n == len(q.items) {
 		dropped = q.items[q.head]
@@ -33,70 +37,92 @@ func (q *queue) push(e *transport.Envelope) (dropped *transport.Envelope) {
 	q.items[(q.head+q.n)%len(q.items)] = e
 	q.n++
 	q.mu.Unlock()
-	q.signal()
-	return dropped
+	signal(q.ready)
+	if dropped == nil {
+		return 0, 0, nil
+	}
+	n := len(dropped.Measurements)
+	q.recycle(dropped)
+	return 1, n, nil
 }
 
-func (q *queue) signal() {
+func signal(c chan struct{}) {
 	select {
-	case q.ready <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// pop blocks until a batch is queued, or returns false once the queue is
-// closed and empty or ctx ends.
-func (q *queue) pop(ctx context.Context) (*transport.Envelope, bool) {
+func (q *memQueue) next(ctx context.Context, s *slot) bool {
 	for {
+		if ctx.Err() != nil {
+			return false
+		}
 		q.mu.Lock()
 		if q.n > 0 {
-			e := q.items[q.head]
+			s.env = q.items[q.head]
 			q.items[q.head] = nil
 			q.head = (q.head + 1) % len(q.items)
 			q.n--
 			more := q.n > 0 || q.closed
 			q.mu.Unlock()
 			if more {
-				q.signal() // wake another sender
+				signal(q.ready) // wake another sender
 			}
-			return e, true
+			return true
 		}
 		closed := q.closed
 		q.mu.Unlock()
 		if closed {
-			q.signal()
-			return nil, false
+			signal(q.ready)
+			return false
 		}
 		select {
 		case <-ctx.Done():
-			return nil, false
+			return false
 		case <-q.ready:
 		}
 	}
 }
 
-func (q *queue) len() int {
+func (q *memQueue) done(s *slot) error {
+	q.recycle(s.env)
+	s.env = nil
+	return nil
+}
+
+func (q *memQueue) release(s *slot) bool {
+	q.recycle(s.env)
+	s.env = nil
+	return false
+}
+
+func (q *memQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
 }
 
-func (q *queue) close() {
+func (q *memQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
-	q.signal()
+	signal(q.ready)
 }
 
-func (q *queue) takeAll() []*transport.Envelope {
+// shutdown counts what was never sent as lost.
+func (q *memQueue) shutdown() error { return nil }
+
+// drainLost empties the queue and returns the measurements it held.
+func (q *memQueue) drainLost() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	out := make([]*transport.Envelope, 0, q.n)
+	lost := 0
 	for q.n > 0 {
-		out = append(out, q.items[q.head])
+		lost += len(q.items[q.head].Measurements)
 		q.items[q.head] = nil
 		q.head = (q.head + 1) % len(q.items)
 		q.n--
 	}
-	return out
+	return lost
 }

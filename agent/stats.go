@@ -37,7 +37,7 @@ func (a *Agent) Stats() Stats {
 		Collections: c.collections.Load(), CollectErrors: c.collectErrors.Load(),
 		Panics: c.panics.Load(), Overruns: c.overruns.Load(),
 		Added: c.accepted.Load(), Invalid: c.invalid.Load(),
-		Batches: c.batches.Load(), Queued: a.q.len(),
+		Batches: c.batches.Load(), Queued: a.q.pending(),
 		Acked: c.acked.Load(), AckedMeasurements: c.ackedMeasurements.Load(),
 		Resent: c.resent.Load(), Rejected: c.rejected.Load(), RejectedMeasurements: c.rejectedMeasurements.Load(),
 		Dropped: c.dropped.Load(), DroppedMeasurements: c.droppedMeasurements.Load(),

@@ -1,0 +1,42 @@
+package agent
+
+import (
+	"context"
+
+	"github.com/meterkit/meter/transport"
+)
+
+// store holds batches from the moment they are made until the publisher
+// acknowledges (or rejects) them. The in-memory queue loses them when the
+// process dies; the disk spool does not.
+type store interface {
+	// lastSeq is the highest sequence number ever stored (0 when none), so
+	// that numbering goes on across restarts.
+	lastSeq() uint64
+	// push stores a new batch. It may drop the oldest batches to make room,
+	// reporting how many and how many measurements they held.
+	push(env *transport.Envelope) (droppedBatches, droppedMeasurements int, err error)
+	// next blocks until a batch that is not in flight is stored and returns
+	// it in s.env, or returns false once the store is closed and holds
+	// nothing more to send, or ctx ends.
+	next(ctx context.Context, s *slot) bool
+	// done forgets the batch in s: acknowledged or rejected.
+	done(s *slot) error
+	// release gives up on sending the batch in s for now and reports
+	// whether it is kept for a later run (true) or lost (false).
+	release(s *slot) (kept bool)
+	// close stops pushes; next returns false once nothing is left.
+	close()
+	// pending counts the batches stored and not yet acknowledged.
+	pending() int
+	// shutdown releases resources after the senders stopped.
+	shutdown() error
+}
+
+// slot is one sender's working space: the batch it sends and, for the disk
+// spool, the decoder that owns the batch's memory.
+type slot struct {
+	env *transport.Envelope
+	dec transport.Decoder
+	buf transport.Envelope
+}
