@@ -1,0 +1,68 @@
+// Command agent is the reference meterkit agent: it runs host drivers and
+// sends what they measure to one or more publishers over nanomsg.
+//
+//	go run ./examples/agent -connect tcp://127.0.0.1:7711 -interval 10s -drivers cpu,memory,load
+//
+// With several -connect addresses (comma-separated) batches go to whichever
+// publisher is up. -config names a JSON file of per-driver settings:
+//
+//	{"filesystem": {"ignore_fstypes": ["tmpfs"]}, "disk": {}}
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meterkit/meter/agent"
+	"github.com/meterkit/meter/driver"
+	_ "github.com/meterkit/meter/driver/host"
+	"github.com/meterkit/meter/transport/nanomsg"
+)
+
+func main() {
+	connect := flag.String("connect", "tcp://127.0.0.1:7711", "publisher addresses, comma-separated")
+	interval := flag.Duration("interval", 10*time.Second, "collection interval of every driver")
+	drivers := flag.String("drivers", "cpu,memory,swap,load,disk,filesystem,network,uptime,processes", "drivers to run, comma-separated; known: "+strings.Join(driver.Drivers(), ","))
+	configFile := flag.String("config", "", "JSON file mapping driver names to their settings")
+	tenant := flag.String("tenant", "", "tenant id written into every envelope")
+	id := flag.String("id", "", "agent id (default: host name)")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	configs := map[string]driver.Config{}
+	if *configFile != "" {
+		b, err := os.ReadFile(*configFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := json.Unmarshal(b, &configs); err != nil {
+			log.Fatalf("%s: %v", *configFile, err)
+		}
+	}
+	s, err := nanomsg.Dial(strings.Split(*connect, ","), nanomsg.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer s.Close()
+	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id)}
+	for _, name := range strings.Split(*drivers, ",") {
+		opts = append(opts, agent.WithNamedDriver(name, configs[name], agent.Interval(*interval)))
+	}
+	a, err := agent.New(s, opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		log.Print(err)
+	}
+}

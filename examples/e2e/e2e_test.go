@@ -1,0 +1,133 @@
+// Package e2e runs the reference binaries as a user would: built with go
+// build, started as processes, talking over real TCP on 127.0.0.1.
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// build compiles the named example into dir.
+func build(t *testing.T, dir, name string) string {
+	t.Helper()
+	bin := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/meterkit/meter/examples/"+name).CombinedOutput()
+	require.NoError(t, err, "go build %s: %s", name, out)
+	return bin
+}
+
+// lines collects a process's output lines as they come.
+type lines struct {
+	mu  sync.Mutex
+	all []string
+}
+
+func (l *lines) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		l.mu.Lock()
+		l.all = append(l.all, sc.Text())
+		l.mu.Unlock()
+	}
+}
+
+func (l *lines) count(substr string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.all {
+		if strings.Contains(s, substr) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *lines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.all, "\n")
+}
+
+func start(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *lines) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	var out, errOut lines
+	var wg sync.WaitGroup
+	wg.Go(func() { out.read(stdout) })
+	wg.Go(func() { errOut.read(stderr) })
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		wg.Wait()
+		_ = cmd.Wait()
+		cancel()
+	})
+	return cmd, &out, &errOut
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func TestQuickstartMetersThisHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs a binary")
+	}
+	bin := build(t, t.TempDir(), "quickstart")
+	cmd, out, errOut := start(t, bin, "-interval", "1s")
+	require.Eventually(t, func() bool {
+		return out.count(" cpu.util[total] ") >= 1 && out.count(" memory.used ") >= 1 && out.count(" load.1 ") >= 1
+	}, 20*time.Second, 50*time.Millisecond, "stdout:\n%s\nstderr:\n%s", out, errOut)
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+	require.NoError(t, cmd.Wait(), "stderr:\n%s", errOut)
+	require.Contains(t, errOut.String(), "acknowledged by the publisher")
+}
+
+func TestAgentAndPublisherProcessesSurviveAgentRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	dir := t.TempDir()
+	pubBin, agentBin := build(t, dir, "publisher"), build(t, dir, "agent")
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+
+	pub, pubOut, pubErr := start(t, pubBin, "-listen", addr, "-sink", "console://?format=json")
+	agentArgs := []string{"-connect", addr, "-interval", "200ms", "-drivers", "load,uptime", "-id", "e2e-agent"}
+	agent1, _, _ := start(t, agentBin, agentArgs...)
+	require.Eventually(t, func() bool { return pubOut.count(`"name":"uptime"`) >= 2 },
+		20*time.Second, 50*time.Millisecond, "publisher stderr:\n%s", pubErr)
+
+	// Kill the agent hard; the publisher must keep serving a new one.
+	require.NoError(t, agent1.Process.Kill())
+	_ = agent1.Wait()
+	before := pubOut.count(`"name":"uptime"`)
+	start(t, agentBin, agentArgs...)
+	require.Eventually(t, func() bool { return pubOut.count(`"name":"uptime"`) >= before+2 },
+		20*time.Second, 50*time.Millisecond, "publisher stderr:\n%s", pubErr)
+	require.Nil(t, pub.ProcessState, "publisher still running")
+
+	require.NoError(t, pub.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, pub.Wait(), "publisher exits cleanly on SIGTERM:\n%s", pubErr)
+}

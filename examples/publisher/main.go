@@ -1,0 +1,70 @@
+// Command publisher is the reference meterkit publisher: it receives
+// batches from agents over nanomsg and writes them to one or more sinks.
+//
+//	go run ./examples/publisher -listen tcp://127.0.0.1:7711 -sink console://
+//	go run ./examples/publisher -sink 'console:///var/log/meter.jsonl?format=json' -sink riemann://127.0.0.1:5555
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/sink"
+	_ "github.com/meterkit/meter/sink/console" // console://
+	_ "github.com/meterkit/meter/sink/riemann" // riemann://, riemann+tls://, riemann+udp://
+	"github.com/meterkit/meter/transport/nanomsg"
+)
+
+type sinkFlags []string
+
+func (s *sinkFlags) String() string     { return strings.Join(*s, " ") }
+func (s *sinkFlags) Set(v string) error { *s = append(*s, v); return nil }
+
+func main() {
+	listen := flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, ipc://)")
+	workers := flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
+	var sinks sinkFlags
+	flag.Var(&sinks, "sink", "sink URL, repeatable (default console://); schemes: "+strings.Join(sink.Schemes(), ", "))
+	flag.Parse()
+	if len(sinks) == 0 {
+		sinks = sinkFlags{"console://"}
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	r, err := nanomsg.Listen(*listen, nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger))
+	if err != nil {
+		log.Fatal(err)
+	}
+	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers)}
+	for _, u := range sinks {
+		s, err := sink.Open(ctx, u)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, publisher.WithSink(u, s))
+	}
+	p, err := publisher.New(r, opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	logger.Info("publishing", "listen", *listen, "sinks", sinks.String())
+	if err := p.Run(ctx); err != nil {
+		log.Print(err)
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Close(closeCtx); err != nil {
+		log.Print(err)
+	}
+	logger.Info("stopped", "stats", p.Stats())
+}
