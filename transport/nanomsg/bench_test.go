@@ -191,8 +191,8 @@ func BenchmarkRawMangosReqRep(b *testing.B) {
 // TestAllocsPerMeasurement: a round trip of 1,000 measurements allocates
 // (nearly) no more than one of 10: nothing per measurement on either side.
 func TestAllocsPerMeasurement(t *testing.T) {
-	if testing.Short() {
-		t.Skip("measures allocations")
+	if testing.Short() || raceEnabled {
+		t.Skip("measures allocations (meaningless under -race)")
 	}
 	s, r := pair(t, "tcp://127.0.0.1:0", nanomsg.WithConcurrency(1))
 	serve(t, r)

@@ -240,23 +240,26 @@ func (w *worker) Reply(d *transport.Delivery, a transport.Ack) error {
 
 func (w *worker) send(a transport.Ack) error {
 	r := w.r
+	// Count before sending, so that a peer holding the answer always sees
+	// it counted; take it back if the answer could not be sent.
+	ctr := &r.ackRejected
+	switch a.Status {
+	case transport.StatusOK:
+		ctr = &r.ackOK
+	case transport.StatusRetry:
+		ctr = &r.ackRetry
+	}
+	ctr.Add(1)
 	m := mangos.NewMessage(32 + len(a.Message))
 	m.Body = transport.AppendAck(m.Body, a)
 	if err := w.mc.SendMsg(m); err != nil {
+		ctr.Add(^uint64(0))
 		m.Free()
 		r.ackErrors.Add(1)
 		if errors.Is(err, mangos.ErrClosed) {
 			return transport.ErrClosed
 		}
 		return err
-	}
-	switch a.Status {
-	case transport.StatusOK:
-		r.ackOK.Add(1)
-	case transport.StatusRetry:
-		r.ackRetry.Add(1)
-	default:
-		r.ackRejected.Add(1)
 	}
 	return nil
 }

@@ -1,0 +1,5 @@
+//go:build !race
+
+package nanomsg_test
+
+const raceEnabled = false
