@@ -71,7 +71,7 @@ func TestSpoolBoundDropsOldest(t *testing.T) {
 	defer s.Close()
 	dir := t.TempDir()
 	a, err := agent.New(s, agent.WithLogger(quiet), agent.WithBatch(1, time.Hour),
-		agent.WithSpool(dir, agent.SpoolMaxBytes(300)))
+		agent.WithSpool(dir, agent.SpoolMaxBytes(300)), agent.WithDrainTimeout(20*time.Millisecond))
 	require.NoError(t, err)
 	for i := range 20 {
 		require.NoError(t, a.Add(gauge("bounded", float64(i))))
@@ -88,7 +88,7 @@ func TestSpoolBoundDropsOldest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, a.Run(ctx)) // releases the spool; the batches stay for next time
-	a2, err := agent.New(s, agent.WithLogger(quiet), agent.WithSpool(dir))
+	a2, err := agent.New(s, agent.WithLogger(quiet), agent.WithSpool(dir), agent.WithDrainTimeout(20*time.Millisecond))
 	require.NoError(t, err)
 	require.Equal(t, st.Queued, a2.Stats().Queued)
 	require.NoError(t, a2.Run(ctx))
