@@ -97,7 +97,10 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	} else {
 		a.q = newMemQueue(c.queueBatches, recycle)
 	}
-	a.seq = a.q.lastSeq()
+	// Numbering never goes back across restarts, spool or not: it goes on
+	// from the spool, or from the clock in microseconds if that is larger
+	// (an agent makes far fewer than a million batches a second).
+	a.seq = max(a.q.lastSeq(), uint64(time.Now().UnixMicro()))
 	a.cur = a.getBuf()
 	return a, nil
 }

@@ -7,7 +7,7 @@
 // agent's; invalid ones are dropped, counted and logged with the driver's
 // name.
 //
-// Measurements are batched by size and age into envelopes numbered from 1,
+// Measurements are batched by size and age into numbered envelopes,
 // queued in memory (bounded; when full the oldest batch is dropped and
 // counted), and sent through a transport.Sender. A batch leaves the queue
 // when the publisher acknowledges it; a "retry" answer or a transport error

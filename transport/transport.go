@@ -23,7 +23,10 @@ type Envelope struct {
 	// Agent identifies the sending agent; with Tenant and Seq it makes the
 	// de-duplication key.
 	Agent string
-	// Seq increases by one for each batch an agent sends, starting at 1.
+	// Seq numbers an agent's batches: it increases by one for each new
+	// batch and never goes back, across restarts too (the agent starts from
+	// its spool or from the clock in microseconds). A resend carries the same
+	// Seq, so that a receiver can drop what it already has.
 	Seq uint64
 	// SentAt is when the agent first sent the batch.
 	SentAt time.Time
