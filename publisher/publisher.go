@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,11 +19,17 @@ import (
 type Option func(*config) error
 
 type config struct {
-	sinks      []namedSink
-	workers    int
-	writeLimit time.Duration
-	drain      time.Duration
-	logger     *slog.Logger
+	sinks       []namedSink
+	workers     int
+	writeLimit  time.Duration
+	drain       time.Duration
+	logger      *slog.Logger
+	spoolDir    string
+	spool       spoolConfig
+	dedupWindow int
+	backoffMin  time.Duration
+	backoffMax  time.Duration
+	statsEvery  time.Duration
 }
 
 type namedSink struct {
@@ -81,6 +88,37 @@ func WithDrainTimeout(d time.Duration) Option {
 // WithLogger sets where the publisher logs (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
 
+// WithDedupWindow sets how many recent sequence numbers are remembered per
+// agent to drop resent batches (default 4096; with WithSpool the window
+// survives restarts).
+func WithDedupWindow(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("publisher: WithDedupWindow(%d): must be positive", n)
+		}
+		c.dedupWindow = n
+		return nil
+	}
+}
+
+// WithBackoff sets the delays between retries of a spooled batch whose sink
+// failed: from min, doubling with jitter, up to max (default 100ms to 30s).
+func WithBackoff(min, max time.Duration) Option {
+	return func(c *config) error {
+		if min <= 0 || max < min {
+			return fmt.Errorf("publisher: WithBackoff(%v, %v): want 0 < min <= max", min, max)
+		}
+		c.backoffMin, c.backoffMax = min, max
+		return nil
+	}
+}
+
+// WithStatsInterval logs the counters every d at level Info (default one
+// minute; 0 turns it off).
+func WithStatsInterval(d time.Duration) Option {
+	return func(c *config) error { c.statsEvery = d; return nil }
+}
+
 // Publisher receives envelopes from agents, validates their measurements,
 // writes them to its sinks and acknowledges each envelope once every sink
 // accepted it.
@@ -89,6 +127,9 @@ type Publisher struct {
 	recv  transport.Receiver
 	log   *slog.Logger
 	sinks []*guardedSink
+
+	dd    *dedup
+	spool *spool
 
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -110,7 +151,9 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	if r == nil {
 		return nil, errors.New("publisher: nil transport.Receiver")
 	}
-	c := config{workers: DefaultWorkers, writeLimit: DefaultWriteTimeout, drain: DefaultDrainTimeout}
+	c := config{workers: DefaultWorkers, writeLimit: DefaultWriteTimeout, drain: DefaultDrainTimeout,
+		dedupWindow: DefaultDedupWindow, backoffMin: 100 * time.Millisecond, backoffMax: 30 * time.Second,
+		statsEvery: time.Minute}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err
@@ -122,9 +165,23 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	p := &Publisher{cfg: c, recv: r, log: c.logger}
+	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow)}
+	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
 		p.sinks = append(p.sinks, &guardedSink{name: s.name, s: s.s})
+		names = append(names, s.name)
+	}
+	if c.spoolDir != "" {
+		sp, err := openSpool(c.spoolDir, c.spool, names, p.dd)
+		if err != nil {
+			return nil, err
+		}
+		p.spool = sp
+		for _, n := range names {
+			if b, m := sp.pending(n); b > 0 {
+				p.log.Info("spool holds batches from an earlier run; delivering them first", "sink", n, "batches", b, "measurements", m)
+			}
+		}
 	}
 	return p, nil
 }
@@ -144,7 +201,18 @@ func (p *Publisher) Run(ctx context.Context) error {
 	})
 	defer stop()
 
-	var wg sync.WaitGroup
+	var wg, lanes sync.WaitGroup
+	laneCtx, stopLanes := context.WithCancel(workCtx)
+	defer stopLanes()
+	if p.spool != nil {
+		for _, s := range p.sinks {
+			l := p.spool.lanes[s.name]
+			lanes.Go(func() { p.runLane(laneCtx, s, l) })
+		}
+	}
+	if p.cfg.statsEvery > 0 {
+		wg.Go(func() { p.logStats(ctx) })
+	}
 	errc := make(chan error, p.cfg.workers)
 	for range p.cfg.workers {
 		wg.Go(func() {
@@ -156,7 +224,94 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	close(errc)
+	// Agents are no longer served; let the lanes drain into the sinks until
+	// they are empty or the drain timeout ends. What remains stays spooled.
+	if p.spool != nil {
+		for p.Stats().Pending > 0 && workCtx.Err() == nil {
+			time.Sleep(10 * time.Millisecond)
+		}
+		stopLanes()
+		lanes.Wait()
+		if n := p.Stats().Pending; n > 0 {
+			p.log.Info("stopped; undelivered batches stay in the spool for the next start", "measurements", n)
+		}
+	}
 	return <-errc
+}
+
+func (p *Publisher) logStats(ctx context.Context) {
+	t := time.NewTicker(p.cfg.statsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st := p.Stats()
+			p.log.Info("publisher stats", "envelopes", st.Envelopes, "received", st.Received, "written", st.Written,
+				"invalid", st.Invalid, "duplicates", st.Duplicates, "spooled", st.Spooled, "pending", st.Pending,
+				"spool_dropped", st.SpoolDropped, "retry", st.RetryEnvelopes, "rejected", st.RejectedEnvelopes,
+				"sink_errors", st.SinkErrors)
+		}
+	}
+}
+
+// runLane delivers one sink's spooled batches, oldest first, retrying a
+// failing sink with exponential backoff and jitter. It returns when ctx ends.
+func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
+	var dec transport.Decoder
+	var env transport.Envelope
+	backoff := p.cfg.backoffMin
+	for {
+		id, ok, err := p.spool.first(ctx, l, &dec, &env)
+		if !ok {
+			return
+		}
+		if err != nil {
+			p.c.spoolDropped.Add(1)
+			p.log.Error("spooled batch unreadable; dropped", "sink", s.name, "err", err)
+			_ = p.spool.remove(l, id)
+			continue
+		}
+		n := uint64(len(env.Measurements))
+		werr := s.write(ctx, p.cfg.writeLimit, env.Measurements)
+		var partial *sink.PartialError
+		switch {
+		case werr == nil:
+			p.c.written.Add(n)
+		case errors.As(werr, &partial):
+			p.c.sinkRejected.Add(uint64(len(partial.Rejected)))
+			p.c.written.Add(n - uint64(len(partial.Rejected)))
+			p.log.Warn("sink rejected some measurements", "sink", s.name, "agent", env.Agent, "seq", env.Seq,
+				"rejected", len(partial.Rejected), "err", partial.Err)
+		case sink.IsPermanent(werr):
+			p.c.sinkErrors.Add(1)
+			p.c.sinkDropped.Add(n)
+			p.log.Error("sink refused a batch for good; dropped", "sink", s.name, "agent", env.Agent, "seq", env.Seq,
+				"measurements", n, "err", werr)
+		default:
+			if ctx.Err() != nil {
+				return // shutting down: the batch stays spooled
+			}
+			p.c.sinkErrors.Add(1)
+			p.c.sinkRetries.Add(1)
+			wait := backoff + time.Duration((rand.Float64()-0.5)*0.4*float64(backoff))
+			p.log.Warn("sink write failed; will retry", "sink", s.name, "in", wait, "err", werr)
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			backoff = min(backoff*2, p.cfg.backoffMax)
+			continue
+		}
+		backoff = p.cfg.backoffMin
+		if err := p.spool.remove(l, id); err != nil {
+			p.log.Error("could not forget a delivered batch; it may be delivered again", "sink", s.name, "err", err)
+		}
+	}
 }
 
 // Close closes the receiver and every sink. It is safe to call more than once.
@@ -169,6 +324,9 @@ func (p *Publisher) Close(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("publisher: close sink %q: %w", s.name, err))
 			}
 			s.mu.Unlock()
+		}
+		if p.spool != nil {
+			errs = append(errs, p.spool.close())
 		}
 		p.closeErr = errors.Join(errs...)
 	})
@@ -240,15 +398,37 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 		return transport.Ack{Status: transport.StatusRejected, Message: msg}
 	}
 
-	if err := p.write(ctx, log, w.batch); err != nil {
+	key := sourceKey(env.Tenant, env.Agent)
+	if !p.dd.reserve(key, env.Seq) {
+		// Accepted before (its ack was lost) or being handled right now.
+		p.c.duplicates.Add(1)
+		return transport.Ack{Status: transport.StatusOK, Message: "duplicate"}
+	}
+	if p.spool != nil {
+		drops, err := p.spool.append(env, w.batch, p.dd, key)
+		if err != nil {
+			p.dd.release(key, env.Seq)
+			p.c.retryEnvelopes.Add(1)
+			log.Error("could not spool a batch; the agent will resend it", "err", err)
+			return transport.Ack{Status: transport.StatusRetry, Message: err.Error()}
+		}
+		for _, d := range drops {
+			p.c.spoolDropped.Add(uint64(d.measurements))
+			log.Error("spool lane full: dropped its oldest batches", "sink", d.lane, "batches", d.batches, "measurements", d.measurements)
+		}
+		p.c.spooled.Add(uint64(len(w.batch)))
+	} else if err := p.write(ctx, log, w.batch); err != nil {
+		p.dd.release(key, env.Seq)
 		if sink.IsPermanent(err) {
 			p.c.rejectedEnvelopes.Add(1)
 			return transport.Ack{Status: transport.StatusRejected, Message: err.Error()}
 		}
 		p.c.retryEnvelopes.Add(1)
 		return transport.Ack{Status: transport.StatusRetry, Message: err.Error()}
+	} else {
+		p.dd.add(key, env.Seq)
+		p.c.written.Add(uint64(len(w.batch)))
 	}
-	p.c.written.Add(uint64(len(w.batch)))
 	p.c.acked.Add(1)
 	clear(w.batch) // no references into the delivery survive its ack
 	if invalid > 0 {
@@ -310,6 +490,8 @@ type counters struct {
 	envelopes, received, invalid, written, acked atomic.Uint64
 	rejectedEnvelopes, retryEnvelopes, ackErrors atomic.Uint64
 	sinkErrors, sinkRejected                     atomic.Uint64
+	duplicates, spooled, spoolDropped            atomic.Uint64
+	sinkRetries, sinkDropped                     atomic.Uint64
 }
 
 // Stats counts what the publisher did since it was made.
@@ -317,22 +499,37 @@ type Stats struct {
 	Envelopes         uint64 // envelopes handed over by the receiver
 	Received          uint64 // measurements in them
 	Invalid           uint64 // measurements dropped by Validate
-	Written           uint64 // measurements every sink accepted
+	Written           uint64 // measurements sinks accepted (summed over sinks when spooling)
 	Acked             uint64 // envelopes acknowledged OK
 	RejectedEnvelopes uint64 // envelopes answered "rejected"
 	RetryEnvelopes    uint64 // envelopes answered "retry" (a sink failed)
 	AckErrors         uint64 // acknowledgements that could not be sent
 	SinkErrors        uint64 // failed sink writes
 	SinkRejected      uint64 // measurements a sink refused in a partial failure
+	Duplicates        uint64 // envelopes acknowledged again without delivery (resent after a lost ack)
+	Spooled           uint64 // measurements acknowledged once spooled (WithSpool)
+	Pending           uint64 // measurements in the spool not yet delivered, summed over sinks
+	SpoolDropped      uint64 // measurements dropped because a spool lane was full
+	SinkRetries       uint64 // failed writes of spooled batches, retried with backoff
+	SinkDropped       uint64 // spooled measurements a sink refused for good
 }
 
 // Stats returns a snapshot of the publisher's counters.
 func (p *Publisher) Stats() Stats {
 	c := &p.c
-	return Stats{
+	st := Stats{
 		Envelopes: c.envelopes.Load(), Received: c.received.Load(), Invalid: c.invalid.Load(),
 		Written: c.written.Load(), Acked: c.acked.Load(), RejectedEnvelopes: c.rejectedEnvelopes.Load(),
 		RetryEnvelopes: c.retryEnvelopes.Load(), AckErrors: c.ackErrors.Load(),
 		SinkErrors: c.sinkErrors.Load(), SinkRejected: c.sinkRejected.Load(),
+		Duplicates: c.duplicates.Load(), Spooled: c.spooled.Load(), SpoolDropped: c.spoolDropped.Load(),
+		SinkRetries: c.sinkRetries.Load(), SinkDropped: c.sinkDropped.Load(),
 	}
+	if p.spool != nil {
+		for _, s := range p.sinks {
+			_, m := p.spool.pending(s.name)
+			st.Pending += uint64(m)
+		}
+	}
+	return st
 }

@@ -1,0 +1,94 @@
+package publisher
+
+import "sync"
+
+// DefaultDedupWindow is how many recent sequence numbers the publisher
+// remembers per agent.
+const DefaultDedupWindow = 4096
+
+// dedup remembers, per (tenant, agent), the last n sequence numbers it
+// accepted, so that a batch resent after a lost acknowledgement is
+// acknowledged again without reaching the stores twice.
+type dedup struct {
+	mu      sync.Mutex
+	n       int
+	sources map[string]*window
+}
+
+type window struct {
+	seen     map[uint64]struct{}
+	inflight map[uint64]struct{}
+	order    []uint64 // ring of the seqs in seen, oldest at head once full
+	head     int
+}
+
+func newDedup(n int) *dedup { return &dedup{n: n, sources: map[string]*window{}} }
+
+func sourceKey(tenant, agent string) string { return tenant + "\x00" + agent }
+
+// reserve claims seq for one worker: it returns false when seq was already
+// accepted or another worker is handling it right now (the agent resent it
+// while the first copy was in flight). A successful reserve is followed by
+// add (accepted) or release (not accepted).
+func (d *dedup) reserve(key string, seq uint64) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.window(key)
+	if _, ok := w.seen[seq]; ok {
+		return false
+	}
+	if _, ok := w.inflight[seq]; ok {
+		return false
+	}
+	w.inflight[seq] = struct{}{}
+	return true
+}
+
+// release gives up a reservation: the batch was not accepted.
+func (d *dedup) release(key string, seq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.window(key).inflight, seq)
+}
+
+// peekEvict tells which seq add(key, ·) would evict, so that a durable
+// store can forget it in the same transaction.
+func (d *dedup) peekEvict(key string) (uint64, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.window(key)
+	if len(w.order) < d.n {
+		return 0, false
+	}
+	return w.order[w.head], true
+}
+
+func (d *dedup) window(key string) *window {
+	w := d.sources[key]
+	if w == nil {
+		w = &window{seen: map[uint64]struct{}{}, inflight: map[uint64]struct{}{}}
+		d.sources[key] = w
+	}
+	return w
+}
+
+// add records seq as accepted and returns the seq it evicted (ok false if none).
+func (d *dedup) add(key string, seq uint64) (evicted uint64, ok bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	w := d.window(key)
+	delete(w.inflight, seq)
+	if _, dup := w.seen[seq]; dup {
+		return 0, false
+	}
+	w.seen[seq] = struct{}{}
+	if len(w.order) < d.n {
+		w.order = append(w.order, seq)
+		return 0, false
+	}
+	evicted = w.order[w.head]
+	delete(w.seen, evicted)
+	w.order[w.head] = seq
+	w.head = (w.head + 1) % len(w.order)
+	return evicted, true
+}

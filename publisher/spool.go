@@ -1,0 +1,309 @@
+package publisher
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/transport"
+)
+
+// DefaultSpoolBytes bounds each sink's spool lane when WithSpool is given no bound.
+const DefaultSpoolBytes = 256 << 20
+
+// SpoolOption configures the publisher's spool.
+type SpoolOption func(*spoolConfig)
+
+type spoolConfig struct {
+	maxBytes int64
+	noSync   bool
+}
+
+// SpoolMaxBytes bounds each sink's lane in bytes (default 256 MiB). When a
+// batch does not fit, the lane's oldest batches are dropped, counted and logged.
+func SpoolMaxBytes(n int64) SpoolOption { return func(c *spoolConfig) { c.maxBytes = n } }
+
+// SpoolNoSync leaves flushing to the operating system: a crash of the
+// publisher process loses nothing, a crash of the machine may lose what was
+// acknowledged in the last seconds. Without it every batch is forced to
+// disk before the agent is acknowledged.
+func SpoolNoSync() SpoolOption { return func(c *spoolConfig) { c.noSync = true } }
+
+// WithSpool makes the publisher acknowledge a batch once it is durably
+// stored in dir, in one lane per sink, rather than once every sink accepted
+// it. Each lane is delivered to its sink by its own goroutine, in order, with
+// exponential backoff and jitter while the sink fails, so that a slow or
+// failing store stalls neither the agents nor the other stores. The
+// de-duplication window is kept in the same file, so a publisher restarted
+// after kill -9 still recognises batches it already has. One publisher
+// process uses a spool directory at a time.
+func WithSpool(dir string, opts ...SpoolOption) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return errors.New("publisher: WithSpool: empty directory")
+		}
+		sc := spoolConfig{maxBytes: DefaultSpoolBytes}
+		for _, o := range opts {
+			o(&sc)
+		}
+		if sc.maxBytes <= 0 {
+			return fmt.Errorf("publisher: WithSpool: bound must be positive, got %d", sc.maxBytes)
+		}
+		c.spoolDir, c.spool = dir, sc
+		return nil
+	}
+}
+
+var (
+	bucketLanes = []byte("lanes")
+	bucketDedup = []byte("dedup")
+)
+
+// spool is the publisher's durable store on bbolt: bucket lanes/<sink>
+// holds that sink's pending batches (key: an increasing 8-byte id; value: a
+// 4-byte measurement count and the envelope's wire encoding); bucket
+// dedup/<tenant NUL agent> holds the accepted sequence numbers of the window.
+type spool struct {
+	db    *bolt.DB
+	path  string
+	max   int64
+	mu    sync.Mutex // guards lanes' entries and bytes
+	lanes map[string]*lane
+	buf   []byte
+}
+
+type lane struct {
+	name    string
+	entries []laneEntry
+	bytes   int64
+	nextID  uint64
+	ready   chan struct{}
+}
+
+type laneEntry struct {
+	id    uint64
+	size  int64
+	count int
+}
+
+func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("publisher: spool: %w", err)
+	}
+	path := filepath.Join(dir, "publisher.spool")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("publisher: spool %s is in use by another process", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("publisher: open spool %s: %w", path, err)
+	}
+	db.NoSync = sc.noSync
+	s := &spool{db: db, path: path, max: sc.maxBytes, lanes: map[string]*lane{}}
+	err = db.Update(func(tx *bolt.Tx) error {
+		lanes, err := tx.CreateBucketIfNotExists(bucketLanes)
+		if err != nil {
+			return err
+		}
+		for _, name := range sinks {
+			b, err := lanes.CreateBucketIfNotExists([]byte(name))
+			if err != nil {
+				return err
+			}
+			l := &lane{name: name, ready: make(chan struct{}, 1)}
+			err = b.ForEach(func(k, v []byte) error {
+				if len(k) != 8 || len(v) < 4 {
+					return fmt.Errorf("lane %q: corrupt entry", name)
+				}
+				id := binary.BigEndian.Uint64(k)
+				l.entries = append(l.entries, laneEntry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v))})
+				l.bytes += int64(len(v))
+				l.nextID = id + 1
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			s.lanes[name] = l
+		}
+		dedupB, err := tx.CreateBucketIfNotExists(bucketDedup)
+		if err != nil {
+			return err
+		}
+		return dedupB.ForEachBucket(func(key []byte) error {
+			return dedupB.Bucket(key).ForEach(func(k, _ []byte) error {
+				if len(k) == 8 {
+					dd.add(string(key), binary.BigEndian.Uint64(k))
+				}
+				return nil
+			})
+		})
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("publisher: read spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+// dropped reports what a lane lost to make room.
+type dropped struct {
+	lane                  string
+	batches, measurements int
+}
+
+// append stores batch (from env's header) in every lane and records seq in
+// the de-duplication window, all in one transaction.
+func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *dedup, key string) ([]dropped, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hdr := *env
+	hdr.Measurements = batch
+	hdr.Sealed, hdr.Auth = nil, nil
+	var err error
+	s.buf = binary.BigEndian.AppendUint32(s.buf[:0], uint32(len(batch)))
+	if s.buf, err = transport.AppendEnvelope(s.buf, &hdr); err != nil {
+		return nil, fmt.Errorf("publisher: spool: encode batch %d: %w", env.Seq, err)
+	}
+	size := int64(len(s.buf))
+	if size > s.max {
+		return nil, fmt.Errorf("publisher: spool: batch of %d bytes is over the lane bound of %d", size, s.max)
+	}
+	evicted, evict := dd.peekEvict(key)
+	var drops []dropped
+	cut := map[string]int{}
+	for name, l := range s.lanes {
+		n, freed, d := 0, int64(0), dropped{lane: name}
+		for n < len(l.entries) && l.bytes-freed+size > s.max {
+			freed += l.entries[n].size
+			d.measurements += l.entries[n].count
+			n++
+		}
+		if n > 0 {
+			d.batches = n
+			drops = append(drops, d)
+			cut[name] = n
+		}
+	}
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		lanes := tx.Bucket(bucketLanes)
+		for name, l := range s.lanes {
+			b := lanes.Bucket([]byte(name))
+			for _, e := range l.entries[:cut[name]] {
+				if err := b.Delete(u64(e.id)); err != nil {
+					return err
+				}
+			}
+			if err := b.Put(u64(l.nextID), s.buf); err != nil {
+				return err
+			}
+		}
+		db, err := tx.Bucket(bucketDedup).CreateBucketIfNotExists([]byte(key))
+		if err != nil {
+			return err
+		}
+		if evict {
+			if err := db.Delete(u64(evicted)); err != nil {
+				return err
+			}
+		}
+		return db.Put(u64(env.Seq), nil)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("publisher: spool %s: write batch %d: %w", s.path, env.Seq, err)
+	}
+	dd.add(key, env.Seq)
+	for _, l := range s.lanes {
+		n := cut[l.name]
+		for _, e := range l.entries[:n] {
+			l.bytes -= e.size
+		}
+		l.entries = append(l.entries[n:], laneEntry{id: l.nextID, size: size, count: len(batch)})
+		l.bytes += size
+		l.nextID++
+		select {
+		case l.ready <- struct{}{}:
+		default:
+		}
+	}
+	return drops, nil
+}
+
+// first waits for the lane's oldest batch and decodes it into env with dec.
+func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env *transport.Envelope) (uint64, bool, error) {
+	for {
+		s.mu.Lock()
+		if len(l.entries) > 0 {
+			id := l.entries[0].id
+			s.mu.Unlock()
+			err := s.db.View(func(tx *bolt.Tx) error {
+				v := tx.Bucket(bucketLanes).Bucket([]byte(l.name)).Get(u64(id))
+				if len(v) < 4 {
+					return fmt.Errorf("entry %d missing", id)
+				}
+				return dec.Decode(v[4:], env) // copies what it keeps
+			})
+			return id, true, err
+		}
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return 0, false, nil
+		case <-l.ready:
+		}
+	}
+}
+
+// remove forgets a lane's batch once its sink took it (or refused it for good).
+func (s *spool) remove(l *lane, id uint64) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketLanes).Bucket([]byte(l.name)).Delete(u64(id))
+	})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if i, ok := slices.BinarySearchFunc(l.entries, id, func(e laneEntry, id uint64) int { return cmp.Compare(e.id, id) }); ok {
+		l.bytes -= l.entries[i].size
+		l.entries = slices.Delete(l.entries, i, i+1)
+	}
+	if err != nil {
+		return fmt.Errorf("publisher: spool %s: delete from lane %q: %w", s.path, l.name, err)
+	}
+	return nil
+}
+
+func (s *spool) pending(name string) (batches, measurements int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.lanes[name]
+	if l == nil {
+		return 0, 0
+	}
+	for _, e := range l.entries {
+		measurements += e.count
+	}
+	return len(l.entries), measurements
+}
+
+func (s *spool) close() error {
+	err := s.db.Sync()
+	if cerr := s.db.Close(); cerr != nil {
+		err = errors.Join(err, cerr)
+	}
+	if err != nil {
+		return fmt.Errorf("publisher: close spool %s: %w", s.path, err)
+	}
+	return nil
+}

@@ -1,0 +1,138 @@
+package publisher_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/transport"
+)
+
+func TestDuplicateIsAckedButNotWrittenTwice(t *testing.T) {
+	var rec sink.Recorder
+	s, p, stop := run(t, publisher.WithSink("rec", &rec))
+	defer stop()
+	env := envelope(7, gauge("a", 1))
+	require.NoError(t, s.Send(context.Background(), env))
+	require.NoError(t, s.Send(context.Background(), env), "a resend after a lost ack is acknowledged")
+	other := envelope(7, gauge("b", 1))
+	other.Agent = "another-agent"
+	require.NoError(t, s.Send(context.Background(), other), "the same seq from another agent is not a duplicate")
+	require.Equal(t, 2, rec.Len())
+	require.Equal(t, uint64(1), p.Stats().Duplicates)
+}
+
+// switchable fails while down is set.
+type switchable struct {
+	rec  sink.Recorder
+	down atomic.Bool
+}
+
+func (s *switchable) Write(ctx context.Context, b []meter.Measurement) error {
+	if s.down.Load() {
+		return errors.New("store unavailable")
+	}
+	return s.rec.Write(ctx, b)
+}
+func (s *switchable) Close(context.Context) error { return nil } // reused across publishers
+
+func TestSpoolAcksWhileStoreIsDownAndDrainsWhenBack(t *testing.T) {
+	store := &switchable{}
+	store.down.Store(true)
+	s, p, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(t.TempDir()),
+		publisher.WithBackoff(time.Millisecond, 5*time.Millisecond))
+	defer stop()
+	for seq := uint64(1); seq <= 5; seq++ {
+		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", float64(seq)))),
+			"acknowledged once spooled, though the store is down")
+	}
+	require.Eventually(t, func() bool { return p.Stats().SinkRetries > 0 }, 5*time.Second, time.Millisecond)
+	require.Zero(t, store.rec.Len())
+	require.Equal(t, uint64(5), p.Stats().Pending)
+
+	store.down.Store(false)
+	require.Eventually(t, func() bool { return store.rec.Len() == 5 }, 5*time.Second, time.Millisecond)
+	for i, m := range store.rec.Measurements() {
+		require.Equal(t, float64(i+1), m.Value, "delivered in order")
+	}
+	require.Eventually(t, func() bool { return p.Stats().Pending == 0 }, 5*time.Second, time.Millisecond)
+}
+
+// stalled blocks every Write until released.
+type stalled struct{ release chan struct{} }
+
+func (s stalled) Write(ctx context.Context, _ []meter.Measurement) error {
+	select {
+	case <-s.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (stalled) Close(context.Context) error { return nil }
+
+func TestSlowSinkDoesNotStallOthers(t *testing.T) {
+	slow := stalled{release: make(chan struct{})}
+	var fast sink.Recorder
+	s, _, stop := run(t, publisher.WithSink("slow", slow), publisher.WithSink("fast", &fast),
+		publisher.WithSpool(t.TempDir()), publisher.WithDrainTimeout(100*time.Millisecond))
+	defer stop()
+	start := time.Now()
+	for seq := uint64(1); seq <= 20; seq++ {
+		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", 1))))
+	}
+	require.Eventually(t, func() bool { return fast.Len() == 20 }, 5*time.Second, time.Millisecond)
+	require.Less(t, time.Since(start), 3*time.Second)
+	close(slow.release)
+}
+
+func TestSpoolSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	store := &switchable{}
+	store.down.Store(true)
+	s, _, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir),
+		publisher.WithDrainTimeout(20*time.Millisecond), publisher.WithBackoff(time.Millisecond, time.Millisecond))
+	for seq := uint64(1); seq <= 3; seq++ {
+		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", float64(seq)))))
+	}
+	stop() // as after a crash: three batches acknowledged, none delivered
+
+	store.down.Store(false)
+	s, p, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir))
+	defer stop()
+	require.Eventually(t, func() bool { return store.rec.Len() == 3 }, 5*time.Second, time.Millisecond)
+	// The de-duplication window came back too: a resend of seq 2 is not delivered again.
+	require.NoError(t, s.Send(context.Background(), envelope(2, gauge("m", 2))))
+	require.Equal(t, uint64(1), p.Stats().Duplicates)
+	require.Equal(t, 3, store.rec.Len())
+}
+
+func TestSpoolLaneBoundDropsOldest(t *testing.T) {
+	store := &switchable{}
+	store.down.Store(true)
+	s, p, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(t.TempDir(), publisher.SpoolMaxBytes(400)),
+		publisher.WithBackoff(time.Hour, time.Hour), publisher.WithDrainTimeout(10*time.Millisecond))
+	defer stop()
+	for seq := uint64(1); seq <= 20; seq++ {
+		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", float64(seq)))))
+	}
+	st := p.Stats()
+	require.Greater(t, st.SpoolDropped, uint64(0))
+	require.Equal(t, uint64(20), st.SpoolDropped+st.Pending+st.Written, "every measurement is pending, delivered or counted as dropped")
+}
+
+func TestSpoolInUse(t *testing.T) {
+	dir := t.TempDir()
+	_, _, stop := run(t, publisher.WithSink("d", sink.Discard), publisher.WithSpool(dir))
+	defer stop()
+	_, r := transport.Pipe()
+	_, err := publisher.New(r, publisher.WithSink("d", sink.Discard), publisher.WithSpool(dir))
+	require.ErrorContains(t, err, "in use by another process")
+}
