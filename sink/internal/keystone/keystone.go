@@ -95,7 +95,7 @@ func New(cfg Config) (*Session, error) {
 			return nil, fmt.Errorf("keystone: read cloud %q from clouds.yaml: %w", cloud, err)
 		}
 	} else {
-		ao, err = openstack.AuthOptionsFromEnv()
+		ao, err = authFromEnv()
 		if err != nil {
 			return nil, fmt.Errorf("keystone: no cloud named (set OS_CLOUD or cloud=) and OS_* variables incomplete: %w", err)
 		}
@@ -128,6 +128,42 @@ func New(cfg Config) (*Session, error) {
 		}
 	}
 	return s, nil
+}
+
+// authFromEnv reads the OS_* variables with openstack.AuthOptionsFromEnv,
+// and also understands the openrc files Horizon hands out, which name the
+// user's and the project's domains (OS_USER_DOMAIN_NAME,
+// OS_PROJECT_DOMAIN_ID, ...) where AuthOptionsFromEnv wants OS_DOMAIN_*.
+func authFromEnv() (gophercloud.AuthOptions, error) {
+	userDomID, userDomName := os.Getenv("OS_USER_DOMAIN_ID"), os.Getenv("OS_USER_DOMAIN_NAME")
+	projDomID, projDomName := os.Getenv("OS_PROJECT_DOMAIN_ID"), os.Getenv("OS_PROJECT_DOMAIN_NAME")
+	ao, err := openstack.AuthOptionsFromEnv()
+	var missing gophercloud.ErrMissingEnvironmentVariable
+	switch {
+	case err == nil:
+	case errors.As(err, &missing) && missing.EnvironmentVariable == "OS_PROJECT_ID" &&
+		userDomID+userDomName+projDomID+projDomName != "":
+		// Only the domain was missing: the rest was complete.
+		ao = gophercloud.AuthOptions{
+			IdentityEndpoint: os.Getenv("OS_AUTH_URL"),
+			Username:         os.Getenv("OS_USERNAME"),
+			UserID:           os.Getenv("OS_USERID"),
+			Password:         os.Getenv("OS_PASSWORD"),
+			TenantName:       os.Getenv("OS_PROJECT_NAME"),
+		}
+	default:
+		return ao, err
+	}
+	if ao.DomainID == "" && ao.DomainName == "" {
+		ao.DomainID, ao.DomainName = userDomID, userDomName
+	}
+	if ao.Scope == nil && ao.TenantID == "" && ao.TenantName != "" && projDomID+projDomName != "" {
+		ao.Scope = &gophercloud.AuthScope{ProjectName: ao.TenantName, DomainID: projDomID}
+		if projDomID == "" {
+			ao.Scope.DomainName = projDomName
+		}
+	}
+	return ao, nil
 }
 
 func availability(s string) gophercloud.Availability {

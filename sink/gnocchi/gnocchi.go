@@ -1,0 +1,399 @@
+package gnocchi
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+	gnocchiclient "github.com/gophercloud/utils/v2/gnocchi"
+	"github.com/gophercloud/utils/v2/gnocchi/metric/v1/resources"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/sink/internal/keystone"
+)
+
+// ServiceType is Gnocchi's type in the Keystone catalogue.
+const ServiceType = "metric"
+
+// timestampLayout writes measure timestamps in UTC with an explicit offset.
+const timestampLayout = "2006-01-02T15:04:05.999999999Z07:00"
+
+// ErrClosed is returned by Write after Close.
+var ErrClosed = errors.New("gnocchi: sink closed")
+
+// Sink is a sink.Sink that posts measurements to Gnocchi as measures, one
+// batch request per Write, creating the resources Gnocchi does not know.
+// Make one with New; see the package documentation for the mapping.
+type Sink struct {
+	cfg     config
+	session *keystone.Session // nil in basic auth mode
+	http    http.Client       // basic auth mode
+	client  *gophercloud.ServiceClient
+	closed  bool
+	buf     bytes.Buffer
+}
+
+// New returns a Gnocchi sink. With Keystone auth (the default) credentials
+// come from clouds.yaml (WithCloud, else OS_CLOUD) or the OS_* variables,
+// and Gnocchi's URL from the catalogue (service type "metric") unless
+// WithEndpoint gives it. New reads the credentials but does no network I/O:
+// the sink authenticates on the first Write.
+func New(opts ...Option) (*Sink, error) {
+	cfg := config{resourceType: DefaultResourceType, timeout: DefaultTimeout}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("gnocchi: %w", err)
+		}
+	}
+	s := &Sink{cfg: cfg}
+	if cfg.basic {
+		if cfg.endpoint == "" {
+			return nil, errors.New("gnocchi: basic auth needs the endpoint (WithEndpoint, or gnocchi+http://host:8041?auth=basic)")
+		}
+		if cfg.cloud != "" || cfg.cloudsFile != "" {
+			return nil, errors.New("gnocchi: basic auth takes no cloud: it does not use Keystone")
+		}
+		s.http = keystone.NewHTTPClient(cfg.timeout, cfg.tls)
+		return s, nil
+	}
+	sess, err := keystone.New(keystone.Config{
+		Cloud:      cfg.cloud,
+		CloudsFile: cfg.cloudsFile,
+		Region:     cfg.region,
+		Interface:  cfg.iface,
+		Timeout:    cfg.timeout,
+		TLS:        cfg.tls,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gnocchi: %w", err)
+	}
+	s.session = sess
+	return s, nil
+}
+
+func (s *Sink) redact(err error) error {
+	if s.session == nil {
+		return err
+	}
+	return s.session.Redact(err)
+}
+
+// serviceClient authenticates (once) and finds Gnocchi.
+func (s *Sink) serviceClient(ctx context.Context) (*gophercloud.ServiceClient, error) {
+	if s.client != nil {
+		return s.client, nil
+	}
+	if s.cfg.basic {
+		p := &gophercloud.ProviderClient{HTTPClient: s.http}
+		p.UserAgent.Prepend("meterkit")
+		sc := &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.endpoint), Type: ServiceType}
+		sc.ResourceBase = sc.Endpoint + "v1/"
+		sc.MoreHeaders = map[string]string{
+			"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(s.cfg.basicUser+":")),
+		}
+		s.client = sc
+		return sc, nil
+	}
+	p, err := s.session.Provider(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("gnocchi: %w", err)
+	}
+	var sc *gophercloud.ServiceClient
+	if s.cfg.endpoint != "" {
+		sc = &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.endpoint), Type: ServiceType}
+		sc.ResourceBase = sc.Endpoint + "v1/"
+	} else {
+		eo := s.session.EndpointOpts()
+		sc, err = gnocchiclient.NewGnocchiV1(p, eo)
+		if err != nil {
+			return nil, fmt.Errorf("gnocchi: find service type %q (region %q) in the catalogue of %s: %w",
+				ServiceType, eo.Region, s.session.IdentityEndpoint(), err)
+		}
+	}
+	s.client = sc
+	return sc, nil
+}
+
+// Endpoint returns Gnocchi's URL once a Write found it, else "".
+func (s *Sink) Endpoint() string {
+	if s.client == nil {
+		return ""
+	}
+	return s.client.Endpoint
+}
+
+// metricBody is one metric of a batch request.
+type metricBody struct {
+	ArchivePolicyName string    `json:"archive_policy_name,omitempty"`
+	Unit              string    `json:"unit,omitempty"`
+	Measures          []measure `json:"measures"`
+}
+
+type measure struct {
+	Timestamp string  `json:"timestamp"`
+	Value     float64 `json:"value"`
+}
+
+// resource gathers what one resource id of a batch needs.
+type resource struct {
+	idx     []int // indexes into the batch
+	first   int   // the measurement whose ids and labels create the resource
+	metrics map[string]*metricBody
+}
+
+// Write posts batch as measures with create_metrics=true, in one request.
+// When Gnocchi answers 400 "Unknown resources", the sink creates them (of
+// WithResourceType, with the project and user ids of their first
+// measurement) and posts again, once. Measurements that cannot be measures
+// (no resource id, a "/" in the id or the name) and resources Gnocchi
+// refuses to create are rejected in a *sink.PartialError; a 4xx answer to
+// the batch rejects it whole (sink.Permanent); anything else is retryable.
+func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.timeout)
+	defer cancel()
+
+	var rejected []int
+	var why []error
+	res := map[string]*resource{}
+	for i := range batch {
+		m := &batch[i]
+		rid, err := check(m)
+		if err != nil {
+			rejected, why = append(rejected, i), append(why, fmt.Errorf("measurement %d (%s): %w", i, m.Name, err))
+			continue
+		}
+		r := res[rid]
+		if r == nil {
+			r = &resource{first: i, metrics: map[string]*metricBody{}}
+			res[rid] = r
+		}
+		r.idx = append(r.idx, i)
+		mb := r.metrics[m.Name]
+		if mb == nil {
+			mb = &metricBody{ArchivePolicyName: s.cfg.archivePolicy, Unit: m.Unit}
+			r.metrics[m.Name] = mb
+		}
+		mb.Measures = append(mb.Measures, measure{Timestamp: m.Time.UTC().Format(timestampLayout), Value: m.Value})
+	}
+	if len(res) > 0 {
+		sc, err := s.serviceClient(ctx)
+		if err != nil {
+			return s.redact(err)
+		}
+		more, err := s.post(ctx, sc, batch, res)
+		if err != nil {
+			return s.redact(err)
+		}
+		for _, e := range more {
+			rejected, why = append(rejected, e.idx...), append(why, e.err)
+		}
+	}
+	if len(rejected) == 0 {
+		return nil
+	}
+	slices.Sort(rejected)
+	err := s.redact(fmt.Errorf("gnocchi: %d of %d measurement(s) refused: %w", len(rejected), len(batch), errors.Join(why...)))
+	if len(rejected) == len(batch) {
+		return sink.Permanent(err)
+	}
+	return &sink.PartialError{Rejected: rejected, Err: err}
+}
+
+type rejection struct {
+	idx []int
+	err error
+}
+
+// post sends the batch, creates unknown resources and re-posts once. It
+// returns the measurements of resources that could not be created.
+func (s *Sink) post(ctx context.Context, sc *gophercloud.ServiceClient, batch []meter.Measurement, res map[string]*resource) ([]rejection, error) {
+	err := s.postBatch(ctx, sc, res)
+	if err == nil {
+		return nil, nil
+	}
+	unknown, ok := unknownResources(err)
+	if !ok {
+		return nil, fmt.Errorf("gnocchi: post measures of %d resource(s) to %s: %w", len(res), sc.Endpoint, keystone.Classify(err))
+	}
+	var rejected []rejection
+	for _, rid := range pick(unknown, res) {
+		r := res[rid]
+		if err := s.createResource(ctx, sc, rid, &batch[r.first]); err != nil {
+			if !sink.IsPermanent(err) {
+				return nil, err
+			}
+			rejected = append(rejected, rejection{idx: r.idx, err: err})
+			delete(res, rid)
+		}
+	}
+	if len(res) == 0 {
+		return rejected, nil
+	}
+	if err := s.postBatch(ctx, sc, res); err != nil {
+		return nil, fmt.Errorf("gnocchi: post measures of %d resource(s) to %s after creating resources: %w",
+			len(res), sc.Endpoint, keystone.Classify(err))
+	}
+	return rejected, nil
+}
+
+func (s *Sink) postBatch(ctx context.Context, sc *gophercloud.ServiceClient, res map[string]*resource) error {
+	body := make(map[string]map[string]*metricBody, len(res))
+	for rid, r := range res {
+		body[rid] = r.metrics
+	}
+	s.buf.Reset()
+	if err := json.NewEncoder(&s.buf).Encode(body); err != nil {
+		return sink.Permanent(fmt.Errorf("gnocchi: encode measures: %w", err))
+	}
+	// The batch call of gophercloud/utils asks for "application/json, */*",
+	// and Gnocchi then writes its errors as HTML: ask for JSON only, so that
+	// "Unknown resources" can be read.
+	resp, err := sc.Post(ctx, sc.ServiceURL("batch", "resources", "metrics", "measures")+"?create_metrics=true", nil, nil, &gophercloud.RequestOpts{
+		RawBody:     bytes.NewReader(s.buf.Bytes()),
+		OkCodes:     []int{202},
+		MoreHeaders: map[string]string{"Content-Type": "application/json", "Accept": "application/json"},
+	})
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+	return err
+}
+
+// createResource creates the resource rid from measurement m; one that
+// already exists (409, another writer was quicker) counts as created.
+func (s *Sink) createResource(ctx context.Context, sc *gophercloud.ServiceClient, rid string, m *meter.Measurement) error {
+	opts := resources.CreateOpts{ID: rid, ProjectID: m.ProjectID, UserID: m.UserID}
+	for _, k := range s.cfg.attrs {
+		v, ok := m.Label(k)
+		if !ok && k == "host" && m.Host != "" {
+			v, ok = m.Host, true
+		}
+		if ok {
+			if opts.ExtraAttributes == nil {
+				opts.ExtraAttributes = map[string]any{}
+			}
+			opts.ExtraAttributes[k] = v
+		}
+	}
+	r := resources.Create(ctx, sc, s.cfg.resourceType, opts)
+	if r.Err == nil || gophercloud.ResponseCodeIs(r.Err, http.StatusConflict) {
+		return nil
+	}
+	return fmt.Errorf("gnocchi: create %s resource %q at %s: %w", s.cfg.resourceType, rid, sc.Endpoint, keystone.Classify(r.Err))
+}
+
+// check returns the resource id of m, or why m cannot be a measure.
+func check(m *meter.Measurement) (string, error) {
+	if err := m.Validate(); err != nil {
+		return "", err
+	}
+	rid := m.ResourceID
+	if rid == "" {
+		rid = m.Host
+	}
+	switch {
+	case rid == "":
+		return "", errors.New("no ResourceID and no Host: Gnocchi needs a resource id")
+	case strings.Contains(rid, "/"):
+		return "", fmt.Errorf("resource id %q contains '/', which Gnocchi does not support", rid)
+	case strings.Contains(m.Name, "/"):
+		return "", fmt.Errorf("metric name %q contains '/', which Gnocchi does not support", m.Name)
+	}
+	return rid, nil
+}
+
+// unknownResources reads the ids out of a 400 "Unknown resources" answer:
+//
+//	{"code": 400, "title": "Bad Request", "description": {"cause": "Unknown resources",
+//	  "detail": [{"resource_id": "<uuid>", "original_resource_id": "<id as sent>"}]}}
+func unknownResources(err error) ([]string, bool) {
+	he := keystone.AsHTTPError(err)
+	if he == nil || he.Status != http.StatusBadRequest {
+		return nil, false
+	}
+	var body struct {
+		Description struct {
+			Cause  string `json:"cause"`
+			Detail []struct {
+				ResourceID         string `json:"resource_id"`
+				OriginalResourceID string `json:"original_resource_id"`
+			} `json:"detail"`
+		} `json:"description"`
+	}
+	// AsHTTPError truncates long bodies; decode what can be decoded.
+	full := fullBody(err)
+	if json.Unmarshal(full, &body) != nil || body.Description.Cause != "Unknown resources" {
+		return nil, false
+	}
+	var ids []string
+	for _, d := range body.Description.Detail {
+		ids = append(ids, d.OriginalResourceID, d.ResourceID)
+	}
+	return ids, true
+}
+
+func fullBody(err error) []byte {
+	var code gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &code) {
+		return code.Body
+	}
+	var pcode *gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &pcode) {
+		return pcode.Body
+	}
+	return nil
+}
+
+// pick returns the resource ids of res that Gnocchi named unknown, sorted;
+// every one of them when it named none that res has.
+func pick(unknown []string, res map[string]*resource) []string {
+	var out []string
+	for rid := range res {
+		for _, u := range unknown {
+			if u != "" && strings.EqualFold(u, rid) {
+				out = append(out, rid)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		for rid := range res {
+			out = append(out, rid)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Close releases idle connections. It is safe to call more than once.
+func (s *Sink) Close(context.Context) error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if s.session != nil {
+		s.session.Close()
+	} else {
+		s.http.CloseIdleConnections()
+	}
+	return nil
+}
+
+var _ sink.Sink = (*Sink)(nil)
