@@ -13,6 +13,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log"
 	"log/slog"
 	"os"
@@ -23,7 +24,8 @@ import (
 
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/driver"
-	_ "github.com/meterkit/meter/driver/host"
+	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
+	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
 	"github.com/meterkit/meter/transport/nanomsg"
 )
 
@@ -34,6 +36,9 @@ func main() {
 	configFile := flag.String("config", "", "JSON file mapping driver names to their settings")
 	tenant := flag.String("tenant", "", "tenant id written into every envelope")
 	id := flag.String("id", "", "agent id (default: host name)")
+	spool := flag.String("spool", "", "directory of the durable spool (default: keep batches in memory)")
+	batch := flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
+	batchAge := flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -52,7 +57,11 @@ func main() {
 		log.Fatal(err)
 	}
 	defer s.Close()
-	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id)}
+	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
+		agent.WithBatch(*batch, *batchAge)}
+	if *spool != "" {
+		opts = append(opts, agent.WithSpool(*spool))
+	}
 	for _, name := range strings.Split(*drivers, ",") {
 		opts = append(opts, agent.WithNamedDriver(name, configs[name], agent.Interval(*interval)))
 	}
@@ -65,4 +74,5 @@ func main() {
 	if err := a.Run(ctx); err != nil {
 		log.Print(err)
 	}
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
 }

@@ -8,6 +8,7 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"log/slog"
 	"os"
@@ -31,6 +32,7 @@ func (s *sinkFlags) Set(v string) error { *s = append(*s, v); return nil }
 func main() {
 	listen := flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, ipc://)")
 	workers := flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
+	spool := flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
 	var sinks sinkFlags
 	flag.Var(&sinks, "sink", "sink URL, repeatable (default console://); schemes: "+strings.Join(sink.Schemes(), ", "))
 	flag.Parse()
@@ -46,6 +48,9 @@ func main() {
 		log.Fatal(err)
 	}
 	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers)}
+	if *spool != "" {
+		opts = append(opts, publisher.WithSpool(*spool))
+	}
 	for _, u := range sinks {
 		s, err := sink.Open(ctx, u)
 		if err != nil {
@@ -66,5 +71,5 @@ func main() {
 	if err := p.Close(closeCtx); err != nil {
 		log.Print(err)
 	}
-	logger.Info("stopped", "stats", p.Stats())
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
 }
