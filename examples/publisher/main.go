@@ -3,6 +3,7 @@
 //
 //	go run ./examples/publisher -listen tcp://127.0.0.1:7711 -sink console://
 //	go run ./examples/publisher -sink 'console:///var/log/meter.jsonl?format=json' -sink riemann://127.0.0.1:5555
+//	go run ./examples/publisher -sink 'ceilometer+amqp://guest:guest@127.0.0.1:5672/' -sink 'gnocchi://?cloud=mycloud'
 package main
 
 import (
@@ -19,8 +20,10 @@ import (
 
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
-	_ "github.com/meterkit/meter/sink/console" // console://
-	_ "github.com/meterkit/meter/sink/riemann" // riemann://, riemann+tls://, riemann+udp://
+	_ "github.com/meterkit/meter/sink/ceilometer" // ceilometer+amqp(s)://, ceilometer(+http(s))://
+	_ "github.com/meterkit/meter/sink/console"    // console://
+	_ "github.com/meterkit/meter/sink/gnocchi"    // gnocchi://, gnocchi+http(s)://
+	_ "github.com/meterkit/meter/sink/riemann"    // riemann://, riemann+tls://, riemann+udp://
 	"github.com/meterkit/meter/transport/nanomsg"
 )
 
