@@ -55,6 +55,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		backoffMin:   100 * time.Millisecond,
 		backoffMax:   30 * time.Second,
 		drain:        DefaultDrainTimeout,
+		statsEvery:   time.Minute,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -222,6 +223,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	for range a.cfg.inFlight {
 		senders.Go(func() { a.runSender(sendCtx) })
 	}
+	if a.cfg.statsEvery > 0 {
+		drivers.Go(func() { a.logStats(ctx) })
+	}
 	a.ageFlusher(ctx)
 
 	// ctx ended: wait for drivers (bounded: a driver that ignores ctx must
@@ -274,6 +278,22 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	a.log.Info("stopped; everything collected was acknowledged")
 	return nil
+}
+
+func (a *Agent) logStats(ctx context.Context) {
+	t := time.NewTicker(a.cfg.statsEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			st := a.Stats()
+			a.log.Info("agent stats", "collections", st.Collections, "added", st.Added, "acked", st.AckedMeasurements,
+				"queued_batches", st.Queued, "resent", st.Resent, "invalid", st.Invalid, "rejected", st.RejectedMeasurements,
+				"dropped", st.DroppedMeasurements, "panics", st.Panics, "collect_errors", st.CollectErrors)
+		}
+	}
 }
 
 // ageFlusher sends a partial batch once its oldest measurement is

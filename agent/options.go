@@ -38,6 +38,7 @@ type config struct {
 	logger       *slog.Logger
 	spoolDir     string
 	spool        spoolConfig
+	statsEvery   time.Duration
 }
 
 // Defaults, used where an option is not given.
@@ -178,4 +179,10 @@ func WithNamedDriver(name string, cfg driver.Config, opts ...DriverOption) Optio
 		}
 		return WithDriver(name, d, opts...)(c)
 	}
+}
+
+// WithStatsInterval logs the counters every d at level Info (default one
+// minute; 0 turns it off).
+func WithStatsInterval(d time.Duration) Option {
+	return func(c *config) error { c.statsEvery = d; return nil }
 }
