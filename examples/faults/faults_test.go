@@ -166,3 +166,35 @@ func TestAgentKilledWhilePublisherDown(t *testing.T) {
 	require.Zero(t, c.outside, "%v", c)
 	require.Equal(t, spooled, c.received, "all that the spool held arrived, once")
 }
+
+// 4. The store goes down for 2 s (it closes its listener and every
+// connection) and comes back. The publisher spools, so the agent keeps being
+// acknowledged; the publisher retries the store with backoff.
+func TestStoreDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes for seconds")
+	}
+	h := newHarness(t)
+	port := freePort(t)
+	run := runID(t)
+
+	pub := h.startPublisher("publisher", port, filepath.Join(h.dir, "publisher.spool"))
+	agent := h.startAgent("agent", run, filepath.Join(h.dir, "agent.spool"), port)
+	h.waitFlowing(run, 1000)
+	sleep(time.Second)
+
+	from := time.Now()
+	h.store.Stop()
+	t.Logf("%s store stopped", h.now())
+	sleep(2 * time.Second)
+	require.NoError(t, h.store.Start())
+	down := window{from, time.Now()}
+	t.Logf("%s store started", h.now())
+	h.waitFlowing(run, 1000)
+	sleep(time.Second)
+
+	c := h.finish(agent, run, []*proc{pub}, down)
+	require.Contains(t, pub.out.String(), "sink write failed; will retry", "the publisher noticed the store was down")
+	require.NotContains(t, agent.out.String(), "send failed", "the agent was acknowledged all along")
+	t.Logf("store down for %v: %d measurements made meanwhile", down.to.Sub(down.from).Round(time.Millisecond), c.during)
+}
