@@ -198,3 +198,59 @@ func TestStoreDown(t *testing.T) {
 	require.NotContains(t, agent.out.String(), "send failed", "the agent was acknowledged all along")
 	t.Logf("store down for %v: %d measurements made meanwhile", down.to.Sub(down.from).Round(time.Millisecond), c.during)
 }
+
+// 5. Two publishers, each with its own spool, write to the same store; the
+// agent connects to both. The one that carries the stream (the agent's REQ
+// socket sticks to the pipe that answered last) is killed with SIGKILL: the
+// agent goes on with the other. The killed one is restarted later and drains
+// what its spool held.
+func TestFailoverToSecondPublisher(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes for seconds")
+	}
+	h := newHarness(t)
+	ports := []int{freePort(t), freePort(t)}
+	spools := []string{filepath.Join(h.dir, "a.spool"), filepath.Join(h.dir, "b.spool")}
+	names := []string{"publisher-a", "publisher-b"}
+	run := runID(t)
+
+	pubs := []*proc{h.startPublisher(names[0], ports[0], spools[0]), h.startPublisher(names[1], ports[1], spools[1])}
+	agent := h.startAgent("agent", run, filepath.Join(h.dir, "agent.spool"), ports...)
+	h.waitFlowing(run, 1000)
+	require.Eventually(t, func() bool { return connections(t, ports[0]) > 0 && connections(t, ports[1]) > 0 },
+		patience, 20*time.Millisecond, "the agent connects to both publishers")
+
+	// Which publisher carries the stream? Its spool file is written for
+	// every batch; the other's is not written at all.
+	file := func(i int) string { return filepath.Join(spools[i], "publisher.spool") }
+	var active int
+	require.Eventually(t, func() bool {
+		m0, m1 := modTime(t, file(0)), modTime(t, file(1))
+		sleep(300 * time.Millisecond)
+		c0, c1 := !modTime(t, file(0)).Equal(m0), !modTime(t, file(1)).Equal(m1)
+		active = 0
+		if c1 {
+			active = 1
+		}
+		return c0 != c1
+	}, patience, time.Millisecond, "exactly one publisher carries the stream")
+	other := 1 - active
+	t.Logf("%s %s carries the stream", h.now(), names[active])
+	sleep(500 * time.Millisecond)
+
+	from := time.Now()
+	h.kill(pubs[active])
+	h.waitFlowing(run, 4000) // through the other publisher alone
+	sleep(500 * time.Millisecond)
+	pubs[active] = h.startPublisher(names[active]+"-restarted", ports[active], spools[active])
+	down := window{from, time.Now()}
+	h.waitFlowing(run, 1000)
+	sleep(time.Second)
+
+	c := h.finish(agent, run, pubs, down)
+	took := stats(t, pubs[other])["Spooled"]
+	t.Logf("%s down for %v: %d measurements made meanwhile; %s took %d of %d",
+		names[active], down.to.Sub(down.from).Round(time.Millisecond), c.during, names[other], took, c.received)
+	require.Positive(t, took, "the agent failed over")
+	require.Less(t, took, uint64(c.received), "the killed publisher carried the start of the stream")
+}
