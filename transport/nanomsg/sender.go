@@ -118,6 +118,16 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 		return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
 	}
 
+	if s.cfg.sealer != nil && len(env.Sealed) == 0 {
+		// Sealed at each attempt: the receiver checks the sealing time.
+		sp := s.getBuf()
+		sealed, b, err := s.cfg.sealer.Seal((*sp)[:0], env)
+		defer s.putBuf(sp, b)
+		if err != nil {
+			return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
+		}
+		env = &sealed
+	}
 	bp := s.getBuf()
 	frame, err := transport.AppendEnvelope((*bp)[:0], env)
 	if err != nil {

@@ -196,8 +196,46 @@ type Envelope struct {
 	// Sealed holds the measurements encrypted and authenticated with the
 	// tenant's key, in place of the measurements field. Empty when the
 	// envelope is not sealed.
+	//
+	// Sealing, format 1 (Go: package transport/seal). The plaintext is a
+	// SealedPayload: the measurements fields exactly as they would appear in
+	// this Envelope, measurements without a host meaning Envelope.host. It is
+	// encrypted with AES-256-GCM under the tenant's 32-byte key, with the
+	// 12-byte nonce of auth and the associated data below; sealed is the
+	// ciphertext followed by the 16-byte tag. An envelope with sealed set
+	// carries no measurements field.
+	//
+	// Associated data (AAD), the canonical encoding of the header; integers
+	// big-endian, each string and auth preceded by its byte length as a
+	// uint32:
+	//
+	//	"meterkit-seal-v1"   16 ASCII bytes
+	//	version              uint32 (the value of the version field, 1)
+	//	tenant               uint32 length + bytes
+	//	agent                uint32 length + bytes
+	//	seq                  uint64
+	//	sent_at              int64 (0 when absent)
+	//	host                 uint32 length + bytes
+	//	auth                 uint32 length + the whole auth field
+	//
+	// Receivers find the key by (tenant, key id), and refuse: an unknown
+	// tenant or key id, a key check value that differs (a wrong key), a tag
+	// that does not verify (tampered), a sealed_at further than their window
+	// (default 180 s) from their clock (answered STATUS_RETRY: seal again,
+	// with a fresh sealed_at, at every send attempt), and an envelope whose
+	// (tenant, agent, seq) they already acknowledged with STATUS_OK within
+	// the window (answered STATUS_OK again, not delivered twice).
 	Sealed []byte `protobuf:"bytes,8,opt,name=sealed,proto3" json:"sealed,omitempty"`
-	// Auth carries the authentication data for sealed (key id, nonce).
+	// Auth carries the authentication data for sealed. Format 1:
+	//
+	//	0x01                 format 1, AES-256-GCM
+	//	n                    1 byte, length of the key id, 1 to 64
+	//	key id               n bytes of [A-Za-z0-9._-], names the key within the tenant
+	//	nonce                12 random bytes, new for every sealing
+	//	sealed_at            int64 big-endian, nanoseconds since the Unix epoch
+	//	                     at which this copy was sealed (the send attempt)
+	//	key check            16 bytes: the first 16 bytes of
+	//	                     HMAC-SHA256(key, "meterkit seal key check v1")
 	Auth          []byte `protobuf:"bytes,9,opt,name=auth,proto3" json:"auth,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -296,6 +334,53 @@ func (x *Envelope) GetAuth() []byte {
 	return nil
 }
 
+// SealedPayload is the plaintext of Envelope.sealed: the measurements of a
+// sealed envelope. It uses field number 7, as Envelope does, so that its
+// bytes are those of the measurements fields of an unsealed Envelope.
+type SealedPayload struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Measurements  []*Measurement         `protobuf:"bytes,7,rep,name=measurements,proto3" json:"measurements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SealedPayload) Reset() {
+	*x = SealedPayload{}
+	mi := &file_envelope_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SealedPayload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SealedPayload) ProtoMessage() {}
+
+func (x *SealedPayload) ProtoReflect() protoreflect.Message {
+	mi := &file_envelope_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SealedPayload.ProtoReflect.Descriptor instead.
+func (*SealedPayload) Descriptor() ([]byte, []int) {
+	return file_envelope_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *SealedPayload) GetMeasurements() []*Measurement {
+	if x != nil {
+		return x.Measurements
+	}
+	return nil
+}
+
 // Measurement is one value of one series at one time.
 type Measurement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -333,7 +418,7 @@ type Measurement struct {
 
 func (x *Measurement) Reset() {
 	*x = Measurement{}
-	mi := &file_envelope_proto_msgTypes[1]
+	mi := &file_envelope_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -345,7 +430,7 @@ func (x *Measurement) String() string {
 func (*Measurement) ProtoMessage() {}
 
 func (x *Measurement) ProtoReflect() protoreflect.Message {
-	mi := &file_envelope_proto_msgTypes[1]
+	mi := &file_envelope_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -358,7 +443,7 @@ func (x *Measurement) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Measurement.ProtoReflect.Descriptor instead.
 func (*Measurement) Descriptor() ([]byte, []int) {
-	return file_envelope_proto_rawDescGZIP(), []int{1}
+	return file_envelope_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Measurement) GetName() string {
@@ -444,7 +529,7 @@ type Label struct {
 
 func (x *Label) Reset() {
 	*x = Label{}
-	mi := &file_envelope_proto_msgTypes[2]
+	mi := &file_envelope_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -456,7 +541,7 @@ func (x *Label) String() string {
 func (*Label) ProtoMessage() {}
 
 func (x *Label) ProtoReflect() protoreflect.Message {
-	mi := &file_envelope_proto_msgTypes[2]
+	mi := &file_envelope_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -469,7 +554,7 @@ func (x *Label) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Label.ProtoReflect.Descriptor instead.
 func (*Label) Descriptor() ([]byte, []int) {
-	return file_envelope_proto_rawDescGZIP(), []int{2}
+	return file_envelope_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Label) GetKey() string {
@@ -502,7 +587,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_envelope_proto_msgTypes[3]
+	mi := &file_envelope_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -514,7 +599,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_envelope_proto_msgTypes[3]
+	mi := &file_envelope_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -527,7 +612,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_envelope_proto_rawDescGZIP(), []int{3}
+	return file_envelope_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Ack) GetSeq() uint64 {
@@ -565,7 +650,9 @@ const file_envelope_proto_rawDesc = "" +
 	"\x04host\x18\x06 \x01(\tR\x04host\x12F\n" +
 	"\fmeasurements\x18\a \x03(\v2\".meterkit.transport.v1.MeasurementR\fmeasurements\x12\x16\n" +
 	"\x06sealed\x18\b \x01(\fR\x06sealed\x12\x12\n" +
-	"\x04auth\x18\t \x01(\fR\x04auth\"\xc1\x02\n" +
+	"\x04auth\x18\t \x01(\fR\x04auth\"W\n" +
+	"\rSealedPayload\x12F\n" +
+	"\fmeasurements\x18\a \x03(\v2\".meterkit.transport.v1.MeasurementR\fmeasurements\"\xc1\x02\n" +
 	"\vMeasurement\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.meterkit.transport.v1.KindR\x04kind\x12\x12\n" +
@@ -613,25 +700,27 @@ func file_envelope_proto_rawDescGZIP() []byte {
 }
 
 var file_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_envelope_proto_goTypes = []any{
-	(Kind)(0),           // 0: meterkit.transport.v1.Kind
-	(Status)(0),         // 1: meterkit.transport.v1.Status
-	(*Envelope)(nil),    // 2: meterkit.transport.v1.Envelope
-	(*Measurement)(nil), // 3: meterkit.transport.v1.Measurement
-	(*Label)(nil),       // 4: meterkit.transport.v1.Label
-	(*Ack)(nil),         // 5: meterkit.transport.v1.Ack
+	(Kind)(0),             // 0: meterkit.transport.v1.Kind
+	(Status)(0),           // 1: meterkit.transport.v1.Status
+	(*Envelope)(nil),      // 2: meterkit.transport.v1.Envelope
+	(*SealedPayload)(nil), // 3: meterkit.transport.v1.SealedPayload
+	(*Measurement)(nil),   // 4: meterkit.transport.v1.Measurement
+	(*Label)(nil),         // 5: meterkit.transport.v1.Label
+	(*Ack)(nil),           // 6: meterkit.transport.v1.Ack
 }
 var file_envelope_proto_depIdxs = []int32{
-	3, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
-	0, // 1: meterkit.transport.v1.Measurement.kind:type_name -> meterkit.transport.v1.Kind
-	4, // 2: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
-	1, // 3: meterkit.transport.v1.Ack.status:type_name -> meterkit.transport.v1.Status
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
+	4, // 1: meterkit.transport.v1.SealedPayload.measurements:type_name -> meterkit.transport.v1.Measurement
+	0, // 2: meterkit.transport.v1.Measurement.kind:type_name -> meterkit.transport.v1.Kind
+	5, // 3: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
+	1, // 4: meterkit.transport.v1.Ack.status:type_name -> meterkit.transport.v1.Status
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_envelope_proto_init() }
@@ -639,14 +728,14 @@ func file_envelope_proto_init() {
 	if File_envelope_proto != nil {
 		return
 	}
-	file_envelope_proto_msgTypes[1].OneofWrappers = []any{}
+	file_envelope_proto_msgTypes[2].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_envelope_proto_rawDesc), len(file_envelope_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
