@@ -39,6 +39,28 @@
 // Sender accepts as the answer to its request) by the Receiver itself,
 // counted in Stats and logged at Warn level; it never reaches Receive.
 //
+// # Security
+//
+// tls+tcp:// with WithTLS encrypts the connection and, with a client
+// certificate required by the listener (ClientAuth, ClientCAs) and RootCAs
+// and ServerName on the dialer, authenticates both ends. mangos makes
+// connections in the background and does not say why one fails, so a Sender
+// that gets no answer while no connection is up probes its addresses
+// itself (Sender.Probe): the error of the Send then says why ("not
+// connected: ... certificate signed by unknown authority"), and the reason
+// is logged at Warn level.
+//
+// WithSealer and WithOpener add per-tenant keys on top (package
+// transport/seal): every envelope is encrypted and authenticated with its
+// tenant's key, sealed anew at each send, and the Receiver opens it before
+// handing it out. It answers what fails itself and counts it by reason in
+// ReceiverStats: Unsealed, UnknownTenant, WrongKey and Tampered are
+// rejected; OutOfWindow is answered StatusRetry (the agent seals it again
+// with a fresh time); Replayed, an envelope already acknowledged StatusOK
+// within the window, is answered StatusOK again and not handed out twice.
+// Log lines name listen address, peer, tenant, agent, seq and reason,
+// never key material.
+//
 // # Limits
 //
 // WithMaxFrameSize (4 MiB by default) bounds a frame: a Sender does not send

@@ -91,7 +91,8 @@ func WithLimits(l transport.Limits) Option {
 }
 
 // WithLogger sets where a Receiver reports frames it rejects as malformed
-// (slog.Default otherwise). Senders return their errors and do not log.
+// (slog.Default otherwise). Senders return their errors, and log only why
+// they cannot connect when a Send gets no answer (see Sender.Probe).
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) { c.logger = l }
 }

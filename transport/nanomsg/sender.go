@@ -31,6 +31,8 @@ type Sender struct {
 
 	bufs sync.Pool // *[]byte, encode buffers
 
+	watch *watch // connections up, and why none is
+
 	sent, acked, retry, rejected, errs atomic.Uint64
 }
 
@@ -58,6 +60,7 @@ func Dial(addrs []string, opts ...Option) (*Sender, error) {
 	s := &Sender{cfg: c, addrs: strings.Join(addrs, ","),
 		slots: make(chan struct{}, c.concurrency),
 		done:  make(chan struct{}),
+		watch: newWatch(c.reconnMax),
 	}
 	for _, a := range addrs {
 		if err := checkAddr(a, &c); err != nil {
@@ -69,6 +72,7 @@ func Dial(addrs []string, opts ...Option) (*Sender, error) {
 		return nil, fmt.Errorf("nanomsg: dial %s: %w", s.addrs, err)
 	}
 	s.sock = sock
+	sock.SetPipeEventHook(s.watch.hook)
 	for _, o := range []struct {
 		name string
 		v    any
@@ -175,9 +179,9 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("nanomsg: send seq %d to %s: no answer: %w", env.Seq, s.addrs, ctx.Err())
+			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", env.Seq, s.addrs, s.why(), ctx.Err())
 		case isTimeout(err):
-			return fmt.Errorf("nanomsg: send seq %d to %s: no answer: %w", env.Seq, s.addrs, context.DeadlineExceeded)
+			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", env.Seq, s.addrs, s.why(), context.DeadlineExceeded)
 		case errors.Is(err, mangos.ErrClosed) || s.isClosed():
 			return transport.ErrClosed
 		}
@@ -309,10 +313,24 @@ func (s *Sender) Close() error {
 	s.idle = nil
 	close(s.done)
 	s.mu.Unlock()
-	if err := s.sock.Close(); err != nil && !errors.Is(err, mangos.ErrClosed) {
+	err := s.sock.Close()
+	s.watch.stop()
+	if err != nil && !errors.Is(err, mangos.ErrClosed) {
 		return fmt.Errorf("nanomsg: close sender to %s: %w", s.addrs, err)
 	}
 	return nil
+}
+
+// why says, for the error of a Send that got no answer, that no
+// connection is up and why, when known.
+func (s *Sender) why() string {
+	if s.isClosed() || s.Connected() {
+		return ""
+	}
+	if err := s.notConnected(); err != nil {
+		return " (not connected: " + err.Error() + ")"
+	}
+	return " (not connected)"
 }
 
 // Stats returns the Sender's counters.

@@ -8,8 +8,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"log/slog"
 	"math/big"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,10 +22,12 @@ import (
 	"github.com/meterkit/meter/transport/transporttest"
 )
 
-// testPKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate.
+// testPKI is a CA with a server certificate for 127.0.0.1 and
+// publisher.example, and a client certificate.
 type testPKI struct {
 	pool           *x509.CertPool
+	ca             *x509.Certificate
+	caKey          *ecdsa.PrivateKey
 	server, client tls.Certificate
 }
 
@@ -41,24 +45,28 @@ func newPKI(t *testing.T) *testPKI {
 	require.NoError(t, err)
 	ca, err := x509.ParseCertificate(caDER)
 	require.NoError(t, err)
-	leaf := func(serial int64, name string, usage x509.ExtKeyUsage) tls.Certificate {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-	}
-	p := &testPKI{pool: x509.NewCertPool()}
+	p := &testPKI{pool: x509.NewCertPool(), ca: ca, caKey: caKey}
 	p.pool.AddCert(ca)
-	p.server = leaf(2, "publisher", x509.ExtKeyUsageServerAuth)
-	p.client = leaf(3, "agent", x509.ExtKeyUsageClientAuth)
+	p.server = p.leaf(t, 2, "publisher", x509.ExtKeyUsageServerAuth, now.Add(time.Hour))
+	p.client = p.leaf(t, 3, "agent", x509.ExtKeyUsageClientAuth, now.Add(time.Hour))
 	return p
+}
+
+// leaf issues a certificate for 127.0.0.1 and publisher.example, valid
+// from an hour ago until notAfter.
+func (p *testPKI) leaf(t *testing.T, serial int64, name string, usage x509.ExtKeyUsage, notAfter time.Time) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"publisher.example"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	require.NoError(t, err)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func (p *testPKI) serverConfig() *tls.Config {
@@ -102,4 +110,97 @@ func TestTLSWithoutClientCert(t *testing.T) {
 	defer cancel()
 	require.ErrorIs(t, s.Send(ctx, transporttest.Envelope(1)), context.DeadlineExceeded)
 	require.Zero(t, r.Stats().Received)
+}
+
+// TestTLSServerName: the agent checks the publisher's name.
+func TestTLSServerName(t *testing.T) {
+	noLeak(t)
+	pki := newPKI(t)
+	r, err := nanomsg.Listen("tls+tcp://127.0.0.1:0", nanomsg.WithTLS(pki.serverConfig()), nanomsg.WithLogger(quiet))
+	require.NoError(t, err)
+	defer r.Close()
+	serve(t, r)
+	cfg := pki.clientConfig(true)
+	cfg.ServerName = "publisher.example"
+	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(cfg))
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Send(ctx, transporttest.Envelope(1)))
+	require.True(t, s.Connected())
+	require.NoError(t, s.Probe(ctx))
+}
+
+// TestTLSRefused: each misconfiguration keeps envelopes out, and the Sender
+// says why: in the error of a Send that got no answer, in its log, and from
+// Probe.
+func TestTLSRefused(t *testing.T) {
+	pki, other := newPKI(t), newPKI(t)
+	expired := time.Now().Add(-time.Minute)
+	for _, tc := range []struct {
+		name           string
+		server, client func() *tls.Config
+		why            string // in the probe's error
+	}{
+		{"no client cert", pki.serverConfig, func() *tls.Config { return pki.clientConfig(false) }, "certificate required"},
+		{"client trusts another CA", pki.serverConfig, func() *tls.Config {
+			c := pki.clientConfig(true)
+			c.RootCAs = other.pool
+			return c
+		}, "certificate signed by unknown authority"},
+		{"client cert from another CA", pki.serverConfig, func() *tls.Config {
+			c := pki.clientConfig(true)
+			c.Certificates = []tls.Certificate{other.client}
+			return c
+		}, "unknown certificate authority"},
+		{"wrong server name", pki.serverConfig, func() *tls.Config {
+			c := pki.clientConfig(true)
+			c.ServerName = "evil.example"
+			return c
+		}, "not evil.example"},
+		{"expired server cert", func() *tls.Config {
+			c := pki.serverConfig()
+			c.Certificates = []tls.Certificate{pki.leaf(t, 10, "publisher", x509.ExtKeyUsageServerAuth, expired)}
+			return c
+		}, func() *tls.Config { return pki.clientConfig(true) }, "expired"},
+		{"expired client cert", pki.serverConfig, func() *tls.Config {
+			c := pki.clientConfig(true)
+			c.Certificates = []tls.Certificate{pki.leaf(t, 11, "agent", x509.ExtKeyUsageClientAuth, expired)}
+			return c
+		}, "expired certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			noLeak(t)
+			r, err := nanomsg.Listen("tls+tcp://127.0.0.1:0", nanomsg.WithTLS(tc.server()), nanomsg.WithLogger(quiet))
+			require.NoError(t, err)
+			defer r.Close()
+			serve(t, r)
+			var log logBuffer
+			s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(tc.client()),
+				nanomsg.WithReconnect(50*time.Millisecond, 100*time.Millisecond),
+				nanomsg.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+			require.NoError(t, err)
+			defer s.Close()
+
+			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+			defer cancel()
+			err = s.Send(ctx, transporttest.Envelope(1))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.ErrorContains(t, err, "not connected")
+			require.False(t, s.Connected())
+			require.Zero(t, r.Stats().Received)
+
+			// The background probe logs the reason; the next Send names it.
+			require.Eventually(t, func() bool { return strings.Contains(log.String(), tc.why) }, 5*time.Second, 10*time.Millisecond)
+			require.Contains(t, log.String(), "cannot connect")
+			ctx, cancel = context.WithTimeout(t.Context(), 100*time.Millisecond)
+			defer cancel()
+			require.ErrorContains(t, s.Send(ctx, transporttest.Envelope(2)), tc.why)
+
+			err = s.Probe(t.Context())
+			require.ErrorContains(t, err, tc.why)
+			require.ErrorContains(t, err, r.Addr())
+		})
+	}
 }
