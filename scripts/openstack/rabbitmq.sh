@@ -1,7 +1,9 @@
 #!/bin/bash
 # Start or stop a throw-away RabbitMQ for meterkit's integration tests.
 #
-#   rabbitmq.sh start DIR AMQP_PORT   start a node whose state lives in DIR, wait for the AMQP port
+#   rabbitmq.sh start DIR AMQP_PORT [TLS_PORT CA CERT KEY]
+#                                     start a node whose state lives in DIR, wait for the AMQP port;
+#                                     with TLS_PORT also an amqps listener with that CA, cert and key
 #   rabbitmq.sh stop DIR              stop it (SIGTERM to its process group), and its epmd
 #   rabbitmq.sh ctl DIR ARGS...       run rabbitmqctl against it
 #
@@ -33,8 +35,21 @@ start)
 	[ -x $bin/rabbitmq-server ] || { echo "rabbitmq-server is not installed (apt-get install rabbitmq-server)" >&2; exit 3; }
 	mkdir -p "$dir"
 	echo "$port" > "$dir/port"
-	: > "$dir/enabled_plugins"
 	echo '[].' > "$dir/enabled_plugins"
+	: > "$dir/rabbitmq.conf"
+	if [ -n "${4:-}" ]; then
+		cp "${5:?CA missing}" "$dir/ca.pem"
+		cp "${6:?CERT missing}" "$dir/cert.pem"
+		cp "${7:?KEY missing}" "$dir/key.pem"
+		cat > "$dir/rabbitmq.conf" <<CONF
+listeners.ssl.1 = 127.0.0.1:$4
+ssl_options.cacertfile = $dir/ca.pem
+ssl_options.certfile = $dir/cert.pem
+ssl_options.keyfile = $dir/key.pem
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
+	fi
 	chown -R rabbitmq: "$dir"
 	chmod 755 "$dir"
 	node_env

@@ -277,3 +277,47 @@ func TestNotifierNoRoute(t *testing.T) {
 	require.ErrorContains(t, err, "durable=true")
 	t.Log(err)
 }
+
+// TestNotifierTLS publishes over amqps:// to a RabbitMQ TLS listener whose
+// certificate the test made, checking the server against that CA.
+func TestNotifierTLS(t *testing.T) {
+	needBinary(t, "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server")
+	dir, err := os.MkdirTemp("/var/tmp", "mk-rabbit-tls-")
+	require.NoError(t, err)
+	defer os.RemoveAll(dir)
+	ca, cert, key := writeCerts(t, t.TempDir())
+	r := &rabbit{t: t, dir: dir, port: rabbitPort(t)}
+	tlsPort := r.port + 1
+	if !portFree(tlsPort) {
+		t.Skipf("port %d taken", tlsPort)
+	}
+	r.run("start", dir, strconv.Itoa(r.port), strconv.Itoa(tlsPort), ca, cert, key)
+	defer r.stop()
+
+	// A queue bound to the routing key, so that mandatory publishing routes.
+	conn, err := amqp.Dial(r.url())
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	require.NoError(t, ch.ExchangeDeclare(DefaultExchange, "topic", false, false, false, false, nil))
+	q, err := ch.QueueDeclare("", false, true, true, false, nil)
+	require.NoError(t, err)
+	require.NoError(t, ch.QueueBind(q.Name, DefaultRoutingKey, DefaultExchange, false, nil))
+
+	s, err := sink.Open(context.Background(), "ceilometer+amqps://guest:guest@127.0.0.1:"+strconv.Itoa(tlsPort)+
+		"/?ca="+ca+"&server_name=localhost")
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	require.NoError(t, s.Write(context.Background(), testBatch(10, time.Now())))
+	got, err := ch.QueueDeclarePassive(q.Name, false, true, true, false, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, got.Messages)
+
+	// Without the CA the handshake fails: retryable, and says where.
+	s2, err := sink.Open(context.Background(), "ceilometer+amqps://guest:guest@127.0.0.1:"+strconv.Itoa(tlsPort)+"/")
+	require.NoError(t, err)
+	err = s2.Write(context.Background(), testBatch(1, time.Now()))
+	require.ErrorContains(t, err, "certificate")
+	require.False(t, sink.IsPermanent(err))
+}
