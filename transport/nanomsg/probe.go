@@ -36,16 +36,22 @@ type watch struct {
 	pipes    map[uint32]struct{}
 	probing  bool
 	lastRun  time.Time
-	lastErr  error // of the last probe; nil when it got through
+	lastErr  error     // of the last probe; nil when it got through
+	logged   string    // the last reason logged
+	loggedAt time.Time // and when
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	interval time.Duration // between probes
+	delay    time.Duration // a Send waits this long unconnected before a probe
 }
 
-func newWatch(interval time.Duration) *watch {
+// relogAfter is how often the same reason is logged again.
+const relogAfter = time.Minute
+
+func newWatch(interval, delay time.Duration) *watch {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &watch{pipes: map[uint32]struct{}{}, ctx: ctx, cancel: cancel, interval: interval}
+	return &watch{pipes: map[uint32]struct{}{}, ctx: ctx, cancel: cancel, interval: interval, delay: delay}
 }
 
 // hook is the socket's pipe event hook.
@@ -99,9 +105,13 @@ func (s *Sender) notConnected() error {
 			cancel()
 			w.mu.Lock()
 			w.probing, w.lastErr = false, err
-			connected := len(w.pipes) > 0
+			log := err != nil && len(w.pipes) == 0 && w.ctx.Err() == nil &&
+				(err.Error() != w.logged || time.Since(w.loggedAt) >= relogAfter)
+			if log {
+				w.logged, w.loggedAt = err.Error(), time.Now()
+			}
 			w.mu.Unlock()
-			if err != nil && !connected && w.ctx.Err() == nil {
+			if log {
 				s.cfg.logger.Warn("nanomsg: cannot connect to a receiver",
 					slog.String("dial", s.addrs), slog.String("error", err.Error()))
 			}

@@ -60,7 +60,7 @@ func Dial(addrs []string, opts ...Option) (*Sender, error) {
 	s := &Sender{cfg: c, addrs: strings.Join(addrs, ","),
 		slots: make(chan struct{}, c.concurrency),
 		done:  make(chan struct{}),
-		watch: newWatch(c.reconnMax),
+		watch: newWatch(c.reconnMax, max(2*c.reconnMax, time.Second)),
 	}
 	for _, a := range addrs {
 		if err := checkAddr(a, &c); err != nil {
@@ -170,7 +170,15 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { _ = mc.Close() })
 	}
+	// A Send that waits long while no connection is up finds out why, and
+	// the reason is logged without waiting for ctx to end.
+	watchdog := time.AfterFunc(s.watch.delay, func() {
+		if !s.isClosed() && !s.Connected() {
+			s.notConnected()
+		}
+	})
 	reply, err := s.roundTrip(ctx, mc, m)
+	watchdog.Stop()
 	if !stop() || err != nil && !isTimeout(err) {
 		_ = mc.Close() // cancelled, closed or broken: do not reuse
 	} else {

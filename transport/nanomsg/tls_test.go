@@ -8,9 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"log/slog"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
+	"github.com/meterkit/meter/transport/seal"
 	"github.com/meterkit/meter/transport/transporttest"
 )
 
@@ -203,4 +207,52 @@ func TestTLSRefused(t *testing.T) {
 			require.ErrorContains(t, err, r.Addr())
 		})
 	}
+}
+
+// writePEM writes a certificate and its key as PEM files, and returns their paths.
+func writePEM(t *testing.T, c tls.Certificate, name string) (certFile, keyFile string) {
+	t.Helper()
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644))
+	der, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	return certFile, keyFile
+}
+
+// TestTLSFromFiles: ServerTLS and ClientTLS, as the reference binaries use
+// them, with sealing on top.
+func TestTLSFromFiles(t *testing.T) {
+	noLeak(t)
+	pki := newPKI(t)
+	caFile := filepath.Join(t.TempDir(), "ca.crt")
+	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: pki.ca.Raw}), 0o644))
+	srvCert, srvKey := writePEM(t, pki.server, "publisher")
+	cliCert, cliKey := writePEM(t, pki.client, "agent")
+
+	scfg, err := nanomsg.ServerTLS(srvCert, srvKey, caFile)
+	require.NoError(t, err)
+	ccfg, err := nanomsg.ClientTLS(caFile, cliCert, cliKey, "publisher.example")
+	require.NoError(t, err)
+	ts := newTenants(t)
+	r, err := nanomsg.Listen("tls+tcp://127.0.0.1:0", nanomsg.WithTLS(scfg), nanomsg.WithLogger(quiet),
+		nanomsg.WithOpener(seal.NewOpener(ts.kr)))
+	require.NoError(t, err)
+	defer r.Close()
+	serve(t, r)
+	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(ccfg), nanomsg.WithSealer(sealer(t, "acme", ts.acme1)))
+	require.NoError(t, err)
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	require.NoError(t, s.Send(ctx, acmeEnv(1)))
+	require.EqualValues(t, 1, r.Stats().AckedOK)
+
+	_, err = nanomsg.ServerTLS(srvCert, srvKey, "")
+	require.Error(t, err, "mutual TLS needs the clients' CA")
+	_, err = nanomsg.ClientTLS(caFile, cliCert, "", "")
+	require.Error(t, err)
+	_, err = nanomsg.ClientTLS(srvKey, "", "", "")
+	require.ErrorContains(t, err, "no PEM certificate")
 }
