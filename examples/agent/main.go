@@ -27,6 +27,7 @@ import (
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
 	"github.com/meterkit/meter/transport/nanomsg"
+	"github.com/meterkit/meter/transport/seal"
 )
 
 func main() {
@@ -39,6 +40,11 @@ func main() {
 	spool := flag.String("spool", "", "directory of the durable spool (default: keep batches in memory)")
 	batch := flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
 	batchAge := flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
+	tlsCA := flag.String("tls-ca", "", "CA (PEM) the publisher's certificate must chain to, for tls+tcp:// (default: system roots)")
+	tlsCert := flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
+	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
+	tlsName := flag.String("tls-server-name", "", "the publisher's name in its certificate (default: the host of -connect)")
+	keyFile := flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 
@@ -52,7 +58,22 @@ func main() {
 			log.Fatalf("%s: %v", *configFile, err)
 		}
 	}
-	s, err := nanomsg.Dial(strings.Split(*connect, ","), nanomsg.WithLogger(logger))
+	dialOpts := []nanomsg.Option{nanomsg.WithLogger(logger)}
+	if strings.Contains(*connect, "tls+tcp://") {
+		cfg, err := nanomsg.ClientTLS(*tlsCA, *tlsCert, *tlsKey, *tlsName)
+		if err != nil {
+			log.Fatal(err)
+		}
+		dialOpts = append(dialOpts, nanomsg.WithTLS(cfg))
+	}
+	if *keyFile != "" {
+		sl, err := seal.SealerFor(*keyFile, *tenant)
+		if err != nil {
+			log.Fatal(err)
+		}
+		dialOpts = append(dialOpts, nanomsg.WithSealer(sl))
+	}
+	s, err := nanomsg.Dial(strings.Split(*connect, ","), dialOpts...)
 	if err != nil {
 		log.Fatal(err)
 	}

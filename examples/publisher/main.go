@@ -25,6 +25,7 @@ import (
 	_ "github.com/meterkit/meter/sink/gnocchi"    // gnocchi://, gnocchi+http(s)://
 	_ "github.com/meterkit/meter/sink/riemann"    // riemann://, riemann+tls://, riemann+udp://
 	"github.com/meterkit/meter/transport/nanomsg"
+	"github.com/meterkit/meter/transport/seal"
 )
 
 type sinkFlags []string
@@ -33,11 +34,16 @@ func (s *sinkFlags) String() string     { return strings.Join(*s, " ") }
 func (s *sinkFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func main() {
-	listen := flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, ipc://)")
+	listen := flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, tls+tcp://, ipc://)")
 	workers := flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
 	spool := flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
 	var sinks sinkFlags
 	flag.Var(&sinks, "sink", "sink URL, repeatable (default console://); schemes: "+strings.Join(sink.Schemes(), ", "))
+	tlsCA := flag.String("tls-ca", "", "CA (PEM) agents' client certificates must chain to, for tls+tcp://")
+	tlsCert := flag.String("tls-cert", "", "the publisher's certificate (PEM), for tls+tcp://")
+	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
+	keys := flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
+	replayWindow := flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
 	flag.Parse()
 	if len(sinks) == 0 {
 		sinks = sinkFlags{"console://"}
@@ -46,7 +52,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	r, err := nanomsg.Listen(*listen, nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger))
+	listenOpts := []nanomsg.Option{nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger)}
+	if strings.HasPrefix(*listen, "tls+tcp://") {
+		cfg, err := nanomsg.ServerTLS(*tlsCert, *tlsKey, *tlsCA)
+		if err != nil {
+			log.Fatal(err)
+		}
+		listenOpts = append(listenOpts, nanomsg.WithTLS(cfg))
+	}
+	if *keys != "" {
+		kr, err := seal.OpenKeyring(*keys)
+		if err != nil {
+			log.Fatal(err)
+		}
+		listenOpts = append(listenOpts, nanomsg.WithOpener(seal.NewOpener(kr, seal.WithWindow(*replayWindow))))
+	}
+	r, err := nanomsg.Listen(*listen, listenOpts...)
 	if err != nil {
 		log.Fatal(err)
 	}
