@@ -22,6 +22,8 @@ import (
 // memory it reuses, hands the Delivery to a Receive call and waits for the
 // Ack before it takes the next frame. Frames that fail to decode are answered
 // StatusRejected by the worker, counted and logged; they never reach Receive.
+// With WithOpener, the worker also opens each envelope and answers those
+// the Opener refuses (see WithOpener).
 type Receiver struct {
 	sock mangos.Socket
 	cfg  config
