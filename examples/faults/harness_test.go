@@ -8,6 +8,7 @@ package faults
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -110,6 +111,7 @@ type harness struct {
 	started   time.Time
 	agentID   string
 	agentConf map[string]string // run -> config file
+	kills     []int             // the store's event count when each killed process was dead
 }
 
 func newHarness(t *testing.T) *harness {
@@ -201,7 +203,8 @@ func (h *harness) kill(p *proc) {
 	h.t.Helper()
 	require.NoError(h.t, p.cmd.Process.Signal(syscall.SIGKILL))
 	h.wait(p, 10*time.Second)
-	h.t.Logf("%s kill -9 %s", h.now(), p.name)
+	h.kills = append(h.kills, h.store.Count())
+	h.t.Logf("%s kill -9 %s (store holds %d events)", h.now(), p.name, h.store.Count())
 }
 
 // stop sends SIGTERM and waits for a clean exit.
@@ -225,9 +228,12 @@ func (h *harness) wait(p *proc, d time.Duration) {
 // sleep waits d; named so that the timeline of a scenario reads plainly.
 func sleep(d time.Duration) { time.Sleep(d) }
 
+var strict = flag.Bool("strict", false, "fail on any duplicate, even one a publisher killed between the store's acceptance and its spool's record explains")
+
 var (
-	statRE    = regexp.MustCompile(`\b(\w+):(\d+)\b`)
-	spooledRE = regexp.MustCompile(`spool holds unacknowledged batches from an earlier run.*\bmeasurements=(\d+)`)
+	leftoverRE = regexp.MustCompile(`spool holds batches from an earlier run.*\bmeasurements=(\d+)`)
+	statRE     = regexp.MustCompile(`\b(\w+):(\d+)\b`)
+	spooledRE  = regexp.MustCompile(`spool holds unacknowledged batches from an earlier run.*\bmeasurements=(\d+)`)
 )
 
 // stats parses the last `stats="{...}"` line a stopped process logged.
@@ -274,11 +280,21 @@ type tally struct {
 	outside    int // values that are not integers in 1..want
 	max        int // largest value received
 	during     int // distinct values whose measurement time lies in a fault window
+	dups       []dupRange
 }
 
+// dupRange is a run of consecutive values that each arrived twice: first
+// and second are the positions (in the store's arrival order, over all
+// events) of the first and second copies of its first value.
+type dupRange struct{ lo, hi, first, second int }
+
 func (c tally) String() string {
-	return fmt.Sprintf("received %d (distinct %d, max %d), lost %d, duplicated %d, outside %d, made during the fault %d",
+	s := fmt.Sprintf("received %d (distinct %d, max %d), lost %d, duplicated %d, outside %d, made during the fault %d",
 		c.received, c.distinct, c.max, c.lost, c.duplicated, c.outside, c.during)
+	for _, d := range c.dups {
+		s += fmt.Sprintf("; values %d..%d twice (copies at arrival positions %d and %d)", d.lo, d.hi, d.first, d.second)
+	}
+	return s
 }
 
 // window is a time span during which a fault was in force.
@@ -288,8 +304,8 @@ type window struct{ from, to time.Time }
 // 0 takes the largest value received.
 func count(events []riemanntest.Event, run string, want int, faults ...window) tally {
 	var c tally
-	seen := map[int]bool{}
-	for _, e := range events {
+	seen := map[int][]int{} // value -> arrival positions
+	for i, e := range events {
 		if e.Service != "synthetic.seq" || e.Attributes["run"] != run {
 			continue
 		}
@@ -299,10 +315,10 @@ func count(events []riemanntest.Event, run string, want int, faults ...window) t
 			c.outside++
 			continue
 		}
-		if seen[v] {
+		seen[v] = append(seen[v], i)
+		if len(seen[v]) > 1 {
 			continue
 		}
-		seen[v] = true
 		c.max = max(c.max, v)
 		for _, w := range faults {
 			if !e.Time.Before(w.from) && e.Time.Before(w.to) {
@@ -321,10 +337,18 @@ func count(events []riemanntest.Event, run string, want int, faults ...window) t
 			c.outside++
 		}
 	}
-	for v := 1; v <= want; v++ {
-		if !seen[v] {
+	for v := 1; v <= c.max || v <= want; v++ {
+		if v <= want && seen[v] == nil {
 			c.lost++
 		}
+		if len(seen[v]) < 2 {
+			continue
+		}
+		if n := len(c.dups); n > 0 && c.dups[n-1].hi == v-1 {
+			c.dups[n-1].hi = v
+			continue
+		}
+		c.dups = append(c.dups, dupRange{lo: v, hi: v, first: seen[v][0], second: seen[v][1]})
 	}
 	return c
 }
@@ -468,4 +492,49 @@ func modTime(t *testing.T, path string) time.Time {
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	return fi.ModTime()
+}
+
+// leftover is how many measurements a restarted publisher found in its spool.
+func leftover(t *testing.T, p *proc) int {
+	t.Helper()
+	m := leftoverRE.FindStringSubmatch(p.out.String())
+	if m == nil {
+		return 0
+	}
+	n, err := strconv.Atoi(m[1])
+	require.NoError(t, err)
+	return n
+}
+
+// killWindowDuplicates accepts duplicates only where a publisher killed
+// with SIGKILL explains them. A publisher's lane writes a batch to the store
+// and then removes it from its spool in a second bbolt transaction, which
+// waits for the write lock (a worker may be appending the agent's next
+// batch) and for an fsync; killed in between, the restarted publisher finds
+// the batch in its spool and writes it again. That window is milliseconds,
+// not microseconds: here about half the kills of a busy publisher landed in
+// it. At-least-once delivery to a store without idempotency keys cannot
+// close it, only narrow it. So each duplicated range must have its first
+// copy stored before a kill and its second after it, each kill may explain
+// at most one batch (a lane writes one batch at a time), and the restarted
+// publishers must have found at least as much in their spools. With -strict
+// any duplicate fails.
+func (h *harness) killWindowDuplicates(c tally, restarted []*proc, batch int) {
+	h.t.Helper()
+	if c.duplicated == 0 {
+		return
+	}
+	require.False(h.t, *strict, "-strict: duplicated %v", c)
+	left := 0
+	for _, p := range restarted {
+		left += leftover(h.t, p)
+	}
+	h.t.Logf("DUPLICATES (kill window): %d; kills at store counts %v; restarted publishers found %d in their spools",
+		c.duplicated, h.kills, left)
+	require.LessOrEqual(h.t, c.duplicated, batch*len(h.kills), "at most one batch per kill: %v", c)
+	require.LessOrEqual(h.t, c.duplicated, left, "duplicates came from the restarted publishers' spools: %v", c)
+	for _, d := range c.dups {
+		require.True(h.t, slices.ContainsFunc(h.kills, func(k int) bool { return d.first < k && d.second >= k }),
+			"values %d..%d: first copy before a kill, second after it (kills at %v)", d.lo, d.hi, h.kills)
+	}
 }
