@@ -78,18 +78,34 @@ type spool struct {
 	db    *bolt.DB
 	path  string
 	max   int64
-	mu    sync.Mutex // guards lanes' entries and bytes
+	mu    sync.Mutex // guards lanes' entries, bytes and delivered
 	lanes map[string]*lane
 	buf   []byte
+
+	// marks records which spooled batches a sink has taken, in a second
+	// bbolt file written without fsync. Forgetting a delivered batch is then
+	// a plain write — microseconds, surviving kill -9 — rather than an
+	// fsynced commit that waits behind the workers' appends: the window in
+	// which a killed publisher delivers a batch again shrinks accordingly.
+	// A machine crash may lose or damage this file; it is then made anew,
+	// which can only cause a batch to be delivered again, never lost. Marked
+	// batches are deleted from the main file in batches (compaction).
+	marks     *bolt.DB
+	marksPath string
 }
 
 type lane struct {
-	name    string
-	entries []laneEntry
-	bytes   int64
-	nextID  uint64
-	ready   chan struct{}
+	name      string
+	entries   []laneEntry // not yet delivered, by id
+	bytes     int64
+	nextID    uint64
+	ready     chan struct{}
+	delivered []uint64 // marked delivered, still in the main file
 }
+
+// compactEvery is how many delivered batches a lane marks before deleting
+// them from the main file.
+const compactEvery = 64
 
 type laneEntry struct {
 	id    uint64
@@ -154,7 +170,86 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 		db.Close()
 		return nil, fmt.Errorf("publisher: read spool %s: %w", path, err)
 	}
+	if err := s.openMarks(filepath.Join(dir, "publisher.delivered")); err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, l := range s.lanes {
+		if err := s.compact(l); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
 	return s, nil
+}
+
+// openMarks opens the delivered-marks file and takes the marked batches out
+// of their lanes. A file that cannot be read is replaced by an empty one.
+func (s *spool) openMarks(path string) error {
+	s.marksPath = path
+	marked, err := readMarks(path)
+	if err != nil {
+		// Damaged (a machine crash without fsync): start afresh. The batches it
+		// marked are delivered again; none is lost.
+		if rmErr := os.Remove(path); rmErr != nil && !os.IsNotExist(rmErr) {
+			return fmt.Errorf("publisher: spool marks %s unreadable (%v) and cannot be removed: %w", path, err, rmErr)
+		}
+		marked = nil
+	}
+	m, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	if err != nil {
+		return fmt.Errorf("publisher: open spool marks %s: %w", path, err)
+	}
+	m.NoSync = true
+	s.marks = m
+	for name, ids := range marked {
+		l := s.lanes[name]
+		if l == nil {
+			continue
+		}
+		for _, id := range ids {
+			if i, ok := l.find(id); ok {
+				l.bytes -= l.entries[i].size
+				l.entries = slices.Delete(l.entries, i, i+1)
+			}
+			l.delivered = append(l.delivered, id)
+		}
+	}
+	return nil
+}
+
+// readMarks reads the marks file if there is one, turning a panic of the
+// reader on damaged pages into an error.
+func readMarks(path string) (marked map[string][]uint64, err error) {
+	if _, statErr := os.Stat(path); os.IsNotExist(statErr) {
+		return nil, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged: %v", r)
+		}
+	}()
+	m, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	marked = map[string][]uint64{}
+	err = m.View(func(tx *bolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+			return b.ForEach(func(k, _ []byte) error {
+				if len(k) == 8 {
+					marked[string(name)] = append(marked[string(name)], binary.BigEndian.Uint64(k))
+				}
+				return nil
+			})
+		})
+	})
+	return marked, err
+}
+
+func (l *lane) find(id uint64) (int, bool) {
+	return slices.BinarySearchFunc(l.entries, id, func(e laneEntry, id uint64) int { return cmp.Compare(e.id, id) })
 }
 
 func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
@@ -267,19 +362,72 @@ func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env 
 	}
 }
 
-// remove forgets a lane's batch once its sink took it (or refused it for good).
+// remove forgets a lane's batch once its sink took it (or refused it for
+// good): it marks the batch delivered, and every compactEvery batches, or
+// when the lane runs empty, deletes the marked batches from the main file.
 func (s *spool) remove(l *lane, id uint64) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketLanes).Bucket([]byte(l.name)).Delete(u64(id))
+	err := s.marks.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(l.name))
+		if err != nil {
+			return err
+		}
+		return b.Put(u64(id), nil)
 	})
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i, ok := slices.BinarySearchFunc(l.entries, id, func(e laneEntry, id uint64) int { return cmp.Compare(e.id, id) }); ok {
+	if i, ok := l.find(id); ok {
 		l.bytes -= l.entries[i].size
 		l.entries = slices.Delete(l.entries, i, i+1)
 	}
+	l.delivered = append(l.delivered, id)
+	due := len(l.delivered) >= compactEvery || len(l.entries) == 0
+	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("publisher: spool %s: delete from lane %q: %w", s.path, l.name, err)
+		return fmt.Errorf("publisher: spool marks %s: mark batch %d of lane %q delivered: %w", s.marksPath, id, l.name, err)
+	}
+	if due {
+		return s.compact(l)
+	}
+	return nil
+}
+
+// compact deletes the lane's delivered batches from the main file, then
+// their marks.
+func (s *spool) compact(l *lane) error {
+	s.mu.Lock()
+	ids := slices.Clone(l.delivered)
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLanes).Bucket([]byte(l.name))
+		for _, id := range ids {
+			if err := b.Delete(u64(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("publisher: spool %s: compact lane %q: %w", s.path, l.name, err)
+	}
+	err = s.marks.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(l.name))
+		if b == nil {
+			return nil
+		}
+		for _, id := range ids {
+			if err := b.Delete(u64(id)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	s.mu.Lock()
+	l.delivered = slices.DeleteFunc(l.delivered, func(id uint64) bool { return slices.Contains(ids, id) })
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("publisher: spool marks %s: %w", s.marksPath, err)
 	}
 	return nil
 }
@@ -298,7 +446,14 @@ func (s *spool) pending(name string) (batches, measurements int) {
 }
 
 func (s *spool) close() error {
-	err := s.db.Sync()
+	var err error
+	if s.marks != nil {
+		for _, l := range s.lanes {
+			err = errors.Join(err, s.compact(l))
+		}
+		err = errors.Join(err, s.marks.Close())
+	}
+	err = errors.Join(err, s.db.Sync())
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
