@@ -28,12 +28,15 @@ var (
 	// collected is lost when the machine loses power. The default.
 	SyncAlways = SyncPolicy{}
 	// SyncNever leaves flushing to the operating system: a crash of the agent
-	// loses nothing, a crash of the machine may lose recent batches.
+	// (kill -9 included) loses nothing; a crash of the machine may lose
+	// recent batches or leave the spool file damaged, in which case the agent
+	// refuses to start until the file is moved away.
 	SyncNever = SyncPolicy{every: -1}
 )
 
-// SyncEvery forces writes to disk every d: a machine crash loses at most
-// d's worth of batches.
+// SyncEvery forces writes to disk every d: a crash of the agent loses
+// nothing; a crash of the machine may lose up to d's worth of batches or,
+// as with SyncNever, leave the spool file damaged.
 func SyncEvery(d time.Duration) SyncPolicy { return SyncPolicy{every: d} }
 
 // DefaultSpoolBytes bounds the spool when WithSpool is given no bound.
