@@ -134,7 +134,27 @@ func openSpool(dir string, sc spoolConfig, recycle func(*transport.Envelope)) (*
 	db.NoSync = sc.sync.every != 0
 	s := &diskSpool{db: db, path: path, max: sc.maxBytes, recycle: recycle,
 		inflight: map[uint64]bool{}, ready: make(chan struct{}, 1)}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = loadSpool(db, s)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("agent: read spool %s (move it away to start afresh): %w", path, err)
+	}
+	if sc.sync.every > 0 {
+		s.stopSync, s.syncDone = make(chan struct{}), make(chan struct{})
+		go s.syncLoop(sc.sync.every)
+	}
+	return s, nil
+}
+
+// loadSpool indexes the spooled batches. bbolt may panic on pages a machine
+// crash damaged (with NoSync); that becomes an error.
+func loadSpool(db *bolt.DB, s *diskSpool) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("damaged: %v", r)
+		}
+	}()
+	return db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketBatches)
 		if err != nil {
 			return err
@@ -157,15 +177,6 @@ func openSpool(dir string, sc spoolConfig, recycle func(*transport.Envelope)) (*
 			return nil
 		})
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("agent: read spool %s: %w", path, err)
-	}
-	if sc.sync.every > 0 {
-		s.stopSync, s.syncDone = make(chan struct{}), make(chan struct{})
-		go s.syncLoop(sc.sync.every)
-	}
-	return s, nil
 }
 
 func (s *diskSpool) syncLoop(every time.Duration) {

@@ -1,7 +1,10 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -92,4 +95,14 @@ func TestSpoolBoundDropsOldest(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, st.Queued, a2.Stats().Queued)
 	require.NoError(t, a2.Run(ctx))
+}
+
+func TestDamagedSpoolIsAClearError(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := transport.Pipe()
+	defer s.Close()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "agent.spool"), bytes.Repeat([]byte("not a bbolt file "), 1024), 0o600))
+	_, err := agent.New(s, agent.WithLogger(quiet), agent.WithSpool(dir))
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "agent.spool")
 }
