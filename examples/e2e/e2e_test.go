@@ -131,3 +131,30 @@ func TestAgentAndPublisherProcessesSurviveAgentRestart(t *testing.T) {
 	require.NoError(t, pub.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, pub.Wait(), "publisher exits cleanly on SIGTERM:\n%s", pubErr)
 }
+
+func TestPublisherNeverPrintsSinkPasswordsAndReloadsKeysOnSIGHUP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	dir := t.TempDir()
+	pubBin, ctlBin := build(t, dir, "publisher"), build(t, dir, "meterctl")
+	keys := filepath.Join(dir, "publisher.keys")
+	out, err := exec.Command(ctlBin, "-keys", keys, "tenant", "create", "acme").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	// The AMQP sink connects lazily, so a broker that is not there is fine here.
+	pub, _, pubErr := start(t, pubBin, "-listen", addr, "-keys", keys,
+		"-sink", "ceilometer+amqp://guest:s3cret-pw@127.0.0.1:1/")
+	require.Eventually(t, func() bool { return pubErr.count("msg=publishing") == 1 }, 20*time.Second, 20*time.Millisecond, "%s", pubErr)
+
+	out, err = exec.Command(ctlBin, "-keys", keys, "key", "rotate", "-tenant", "acme").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, pub.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return pubErr.count("key file reloaded") == 1 }, 10*time.Second, 20*time.Millisecond, "%s", pubErr)
+
+	require.NoError(t, pub.Process.Signal(syscall.SIGTERM))
+	_ = pub.Wait()
+	require.NotContains(t, pubErr.String(), "s3cret-pw")
+	require.Contains(t, pubErr.String(), "guest:xxxxx@127.0.0.1:1")
+}

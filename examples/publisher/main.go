@@ -4,6 +4,8 @@
 //	go run ./examples/publisher -listen tcp://127.0.0.1:7711 -sink console://
 //	go run ./examples/publisher -sink 'console:///var/log/meter.jsonl?format=json' -sink riemann://127.0.0.1:5555
 //	go run ./examples/publisher -sink 'ceilometer+amqp://guest:guest@127.0.0.1:5672/' -sink 'gnocchi://?cloud=mycloud'
+//
+// With -keys, SIGHUP reloads the key file (after meterctl key rotate or revoke).
 package main
 
 import (
@@ -12,6 +14,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -66,6 +69,18 @@ func main() {
 			log.Fatal(err)
 		}
 		listenOpts = append(listenOpts, nanomsg.WithOpener(seal.NewOpener(kr, seal.WithWindow(*replayWindow))))
+		// SIGHUP reloads the key file: rotated and revoked keys take effect without a restart.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		go func() {
+			for range hup {
+				if err := kr.Reload(); err != nil {
+					logger.Error("key file not reloaded; the keys in use stay", "file", *keys, "err", err)
+					continue
+				}
+				logger.Info("key file reloaded", "file", *keys)
+			}
+		}()
 	}
 	r, err := nanomsg.Listen(*listen, listenOpts...)
 	if err != nil {
@@ -75,18 +90,25 @@ func main() {
 	if *spool != "" {
 		opts = append(opts, publisher.WithSpool(*spool))
 	}
+	names := make([]string, 0, len(sinks))
 	for _, u := range sinks {
 		s, err := sink.Open(ctx, u)
 		if err != nil {
 			log.Fatal(err)
 		}
-		opts = append(opts, publisher.WithSink(u, s))
+		// The sink's name appears in logs, errors and the spool: never with its password.
+		name := u
+		if pu, err := url.Parse(u); err == nil {
+			name = pu.Redacted()
+		}
+		names = append(names, name)
+		opts = append(opts, publisher.WithSink(name, s))
 	}
 	p, err := publisher.New(r, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
-	logger.Info("publishing", "listen", *listen, "sinks", sinks.String())
+	logger.Info("publishing", "listen", *listen, "sinks", strings.Join(names, " "))
 	if err := p.Run(ctx); err != nil {
 		log.Print(err)
 	}
