@@ -77,3 +77,9 @@ func TestOpenUnknownScheme(t *testing.T) {
 	_, err = sink.Open(context.Background(), "no-scheme")
 	require.ErrorContains(t, err, "no scheme")
 }
+
+func TestOpenDiscard(t *testing.T) {
+	s, err := sink.Open(context.Background(), "discard://")
+	require.NoError(t, err)
+	require.NoError(t, s.Write(context.Background(), batch))
+}

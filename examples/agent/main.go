@@ -40,6 +40,7 @@ func main() {
 	spool := flag.String("spool", "", "directory of the durable spool (default: keep batches in memory)")
 	batch := flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
 	batchAge := flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
+	statsEvery := flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
 	tlsCA := flag.String("tls-ca", "", "CA (PEM) the publisher's certificate must chain to, for tls+tcp:// (default: system roots)")
 	tlsCert := flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
 	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
@@ -79,7 +80,7 @@ func main() {
 	}
 	defer s.Close()
 	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
-		agent.WithBatch(*batch, *batchAge)}
+		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(*statsEvery)}
 	if *spool != "" {
 		opts = append(opts, agent.WithSpool(*spool))
 	}

@@ -20,7 +20,7 @@ import (
 )
 
 // build compiles the named example into dir.
-func build(t *testing.T, dir, name string) string {
+func build(t testing.TB, dir, name string) string {
 	t.Helper()
 	bin := filepath.Join(dir, name)
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/meterkit/meter/examples/"+name).CombinedOutput()
@@ -61,7 +61,7 @@ func (l *lines) String() string {
 	return strings.Join(l.all, "\n")
 }
 
-func start(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *lines) {
+func start(t testing.TB, bin string, args ...string) (*exec.Cmd, *lines, *lines) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	cmd := exec.CommandContext(ctx, bin, args...)
@@ -83,7 +83,7 @@ func start(t *testing.T, bin string, args ...string) (*exec.Cmd, *lines, *lines)
 	return cmd, &out, &errOut
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer l.Close()

@@ -47,6 +47,7 @@ func main() {
 	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
 	keys := flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
 	replayWindow := flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
+	statsEvery := flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
 	flag.Parse()
 	if len(sinks) == 0 {
 		sinks = sinkFlags{"console://"}
@@ -86,7 +87,8 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers)}
+	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers),
+		publisher.WithStatsInterval(*statsEvery)}
 	if *spool != "" {
 		opts = append(opts, publisher.WithSpool(*spool))
 	}
