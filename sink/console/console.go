@@ -167,7 +167,7 @@ func AppendText(b []byte, m *meter.Measurement, timeLayout string) []byte {
 		b = append(b, ']')
 	}
 	b = append(b, ' ')
-	b = strconv.AppendFloat(b, m.Value, 'g', -1, 64)
+	b = appendHumanFloat(b, m.Value)
 	if m.Unit != "" {
 		b = append(b, ' ')
 		b = append(b, m.Unit...)
@@ -189,6 +189,16 @@ func AppendText(b []byte, m *meter.Measurement, timeLayout string) []byte {
 		b = append(b, l.Value...)
 	}
 	return b
+}
+
+// appendHumanFloat writes whole numbers below 10^15 in full (bytes,
+// counters: "25323552768", not "2.5323552768e+10") and anything else in
+// the shortest form that reads back exactly.
+func appendHumanFloat(b []byte, v float64) []byte {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 
 // AppendJSON appends m as one JSON object, without a newline. Empty optional

@@ -35,6 +35,14 @@ func TestText(t *testing.T) {
 	require.Error(t, s.Write(context.Background(), batch))
 }
 
+func TestTextNumbers(t *testing.T) {
+	for v, want := range map[float64]string{25323552768: "25323552768", 12.5: "12.5", -3: "-3", 1e20: "1e+20", 0.0001: "0.0001", 1.5e-7: "1.5e-07"} {
+		m := meter.Measurement{Name: "n", Kind: meter.Gauge, Value: v, Time: at}
+		line := string(console.AppendText(nil, &m, time.RFC3339))
+		require.Contains(t, line, " n "+want+" gauge", "value %v", v)
+	}
+}
+
 func TestJSONIsValidAndComplete(t *testing.T) {
 	var buf bytes.Buffer
 	s := console.New(&buf, console.WithFormat(console.JSON))
