@@ -78,6 +78,24 @@
 // nanomsg with mangos; transport.Pipe connects an agent and a publisher in one
 // process.
 //
+// # Delivery without loss
+//
+// agent.WithSpool keeps every batch in a crash-safe file until a publisher
+// acknowledges it, so batches survive publisher outages, network cuts and
+// agent restarts; sequence numbers never go back, and the publisher drops a
+// batch it already has (by tenant, agent and sequence). publisher.WithSpool
+// acknowledges once a batch is stored and delivers it to each sink from its
+// own lane, retrying with backoff, so that one failing store stalls nothing
+// else. examples/faults kills and cuts the real binaries and counts every
+// measurement.
+//
+// # Security
+//
+// transport/nanomsg speaks mutual TLS (tls+tcp://). transport/seal seals
+// every envelope with its tenant's 256-bit key (AES-256-GCM, the header
+// authenticated), so that nobody without the key can inject, read, replay or
+// alter a tenant's measurements; examples/meterctl manages the key file.
+//
 // # Lifecycle
 //
 // Contexts belong to one call and are never stored. Every Run(ctx) blocks
