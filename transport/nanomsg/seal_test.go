@@ -103,7 +103,9 @@ func sealedReceiver(t *testing.T, ts *tenants, log *logBuffer, opts ...seal.Open
 			_ = d.Ack(transport.Ack{Status: transport.StatusOK})
 		}
 	}()
-	t.Cleanup(func() { cancel(); <-done; require.NoError(t, r.Close()) })
+	// Registered before any sender's cleanup, so it runs after them; the
+	// pause lets in-flight handshakes finish (see closeAfter).
+	t.Cleanup(func() { cancel(); <-done; time.Sleep(100 * time.Millisecond); require.NoError(t, r.Close()) })
 	return r, got
 }
 
@@ -267,7 +269,9 @@ func TestHostileTraffic(t *testing.T) {
 	r, err := nanomsg.Listen("tcp://127.0.0.1:0", nanomsg.WithLogger(quiet), nanomsg.WithMaxFrameSize(maxFrame),
 		nanomsg.WithOpener(seal.NewOpener(ts.kr)))
 	require.NoError(t, err)
-	defer func() { require.NoError(t, r.Close()) }()
+	// A cleanup, not a defer: it runs after the senders' cleanups, then
+	// pauses for in-flight handshakes (see closeAfter).
+	t.Cleanup(func() { time.Sleep(100 * time.Millisecond); require.NoError(t, r.Close()) })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 

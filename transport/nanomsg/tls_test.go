@@ -109,7 +109,7 @@ func TestTLSWithoutClientCert(t *testing.T) {
 	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(pki.clientConfig(false)),
 		nanomsg.WithReconnect(20*time.Millisecond, 50*time.Millisecond))
 	require.NoError(t, err)
-	defer s.Close()
+	defer closeAfter(t, r, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	require.ErrorIs(t, s.Send(ctx, transporttest.Envelope(1)), context.DeadlineExceeded)
@@ -128,7 +128,7 @@ func TestTLSServerName(t *testing.T) {
 	cfg.ServerName = "publisher.example"
 	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(cfg))
 	require.NoError(t, err)
-	defer s.Close()
+	defer closeAfter(t, r, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, s.Send(ctx, transporttest.Envelope(1)))
@@ -185,7 +185,7 @@ func TestTLSRefused(t *testing.T) {
 				nanomsg.WithReconnect(50*time.Millisecond, 100*time.Millisecond),
 				nanomsg.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
 			require.NoError(t, err)
-			defer s.Close()
+			defer closeAfter(t, r, s)
 
 			ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 			defer cancel()
@@ -243,7 +243,7 @@ func TestTLSFromFiles(t *testing.T) {
 	serve(t, r)
 	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(ccfg), nanomsg.WithSealer(sealer(t, "acme", ts.acme1)))
 	require.NoError(t, err)
-	defer s.Close()
+	defer closeAfter(t, r, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	require.NoError(t, s.Send(ctx, acmeEnv(1)))
