@@ -230,14 +230,16 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	// ctx ended: wait for drivers (bounded: a driver that ignores ctx must
 	// not hold the agent forever), flush, and drain.
-	deadline := time.NewTimer(a.cfg.drain)
-	defer deadline.Stop()
+	// One deadline for both waits: a context's Done stays closed, where a
+	// timer's channel would fire only once.
+	deadline, stopDeadline := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.drain)
+	defer stopDeadline()
 	driversDone := make(chan struct{})
 	go func() { drivers.Wait(); close(driversDone) }()
 	var errs []error
 	select {
 	case <-driversDone:
-	case <-deadline.C:
+	case <-deadline.Done():
 		errs = append(errs, errors.New("agent: a driver did not return within the drain timeout after cancellation"))
 		a.log.Error("a driver ignores context cancellation; leaving it behind")
 	}
@@ -251,7 +253,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { senders.Wait(); close(sendersDone) }()
 	select {
 	case <-sendersDone:
-	case <-deadline.C:
+	case <-deadline.Done():
 		cancelSend()
 		<-sendersDone
 	}

@@ -332,3 +332,26 @@ func TestWithNamedDriver(t *testing.T) {
 	_, err := agent.New(s, agent.WithNamedDriver("no-such-driver", driver.Config{}))
 	require.ErrorContains(t, err, `unknown driver "no-such-driver" (forgotten import?)`)
 }
+
+// A driver that ignores cancellation uses up the drain timeout; the senders
+// must still be stopped by the same deadline, not wait forever.
+func TestRunReturnsWhenDriverAndPublisherBothHang(t *testing.T) {
+	s, _ := transport.Pipe() // nobody receives: every Send hangs
+	defer s.Close()
+	stubborn := driver.Func(func(context.Context) ([]meter.Measurement, error) {
+		time.Sleep(300 * time.Millisecond) // ignores ctx
+		return []meter.Measurement{gauge("late", 1)}, nil
+	})
+	a, err := agent.New(s, agent.WithLogger(quiet), agent.WithJitter(0), agent.WithDrainTimeout(100*time.Millisecond),
+		agent.WithDriver("stubborn", stubborn, agent.Interval(time.Hour)))
+	require.NoError(t, err)
+	require.NoError(t, a.Add(gauge("queued", 1)))
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = a.Run(ctx)
+	require.Less(t, time.Since(start), 2*time.Second, "Run must return within its drain timeout")
+	require.ErrorContains(t, err, "did not return within the drain timeout")
+	require.ErrorContains(t, err, "not acknowledged")
+	time.Sleep(400 * time.Millisecond) // let the stubborn driver finish before the leak check
+}
