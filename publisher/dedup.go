@@ -26,22 +26,32 @@ func newDedup(n int) *dedup { return &dedup{n: n, sources: map[string]*window{}}
 
 func sourceKey(tenant, agent string) string { return tenant + "\x00" + agent }
 
-// reserve claims seq for one worker: it returns false when seq was already
-// accepted or another worker is handling it right now (the agent resent it
-// while the first copy was in flight). A successful reserve is followed by
-// add (accepted) or release (not accepted).
-func (d *dedup) reserve(key string, seq uint64) bool {
+// claim is what reserve found.
+type claim int
+
+const (
+	claimed  claim = iota // new: this worker handles it
+	accepted              // accepted before: acknowledge again, deliver nothing
+	busy                  // another worker handles it right now: the outcome is not known yet
+)
+
+// reserve claims seq for one worker. A batch accepted before is a duplicate
+// (its ack was lost). A batch another worker is handling right now (the agent
+// resent it meanwhile) is busy: it must not be acknowledged yet, since that
+// first copy may still fail. A claimed seq is followed by add (accepted) or
+// release (not accepted).
+func (d *dedup) reserve(key string, seq uint64) claim {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	w := d.window(key)
 	if _, ok := w.seen[seq]; ok {
-		return false
+		return accepted
 	}
 	if _, ok := w.inflight[seq]; ok {
-		return false
+		return busy
 	}
 	w.inflight[seq] = struct{}{}
-	return true
+	return claimed
 }
 
 // release gives up a reservation: the batch was not accepted.

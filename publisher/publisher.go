@@ -399,10 +399,13 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 	}
 
 	key := sourceKey(env.Tenant, env.Agent)
-	if !p.dd.reserve(key, env.Seq) {
-		// Accepted before (its ack was lost) or being handled right now.
+	switch p.dd.reserve(key, env.Seq) {
+	case accepted: // accepted before; its ack was lost
 		p.c.duplicates.Add(1)
 		return transport.Ack{Status: transport.StatusOK, Message: "duplicate"}
+	case busy: // the first copy may still fail: the agent asks again later
+		p.c.retryEnvelopes.Add(1)
+		return transport.Ack{Status: transport.StatusRetry, Message: "this batch is being handled; ask again"}
 	}
 	if p.spool != nil {
 		drops, err := p.spool.append(env, w.batch, p.dd, key)

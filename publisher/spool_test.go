@@ -136,3 +136,33 @@ func TestSpoolInUse(t *testing.T) {
 	_, err := publisher.New(r, publisher.WithSink("d", sink.Discard), publisher.WithSpool(dir))
 	require.ErrorContains(t, err, "in use by another process")
 }
+
+// A resend that arrives while the first copy is still being written must not
+// be acknowledged: the first copy may fail, and the agent would have
+// forgotten the batch.
+func TestResendDuringFirstCopyIsNotAcked(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 1)
+	var calls atomic.Int32
+	fs := &fnSink{write: func([]meter.Measurement) error {
+		if calls.Add(1) == 1 {
+			entered <- struct{}{}
+			<-release
+			return errors.New("store fell over")
+		}
+		return nil
+	}}
+	s, p, stop := run(t, publisher.WithSink("flaky", fs), publisher.WithWorkers(2))
+	defer stop()
+	env := envelope(9, gauge("a", 1))
+	first := make(chan error, 1)
+	go func() { first <- s.Send(context.Background(), env) }()
+	<-entered
+	err := s.Send(context.Background(), env) // the agent resends while the first copy hangs
+	require.ErrorIs(t, err, transport.ErrRetry, "not acknowledged while the first copy's fate is unknown")
+	close(release)
+	require.ErrorIs(t, <-first, transport.ErrRetry, "the first copy failed")
+	require.NoError(t, s.Send(context.Background(), env), "the next resend is written")
+	require.Equal(t, int32(2), calls.Load())
+	require.Zero(t, p.Stats().Duplicates)
+}
