@@ -204,6 +204,21 @@ func (a *Agent) putBuf(b []meter.Measurement) {
 	a.bufs.Put(&b)
 }
 
+// Close releases what an agent that will not Run holds (its spool file
+// and lock): Run releases it itself when it returns, so after Run — or
+// during it — Close does nothing. Close is safe to call more than once. Add
+// and Run fail with ErrStopped after Close.
+func (a *Agent) Close() error {
+	if !a.running.CompareAndSwap(false, true) {
+		return nil // Run owns the shutdown, or Close already did it
+	}
+	a.mu.Lock()
+	a.stopped = true
+	a.mu.Unlock()
+	a.q.close()
+	return a.q.shutdown()
+}
+
 // Run collects, batches and sends until ctx ends, then stops the drivers,
 // sends what is queued for up to the drain timeout, and returns. It returns
 // nil when everything collected was acknowledged, or an error counting what
