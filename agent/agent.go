@@ -206,8 +206,9 @@ func (a *Agent) putBuf(b []meter.Measurement) {
 
 // Close releases what an agent that will not Run holds (its spool file
 // and lock): Run releases it itself when it returns, so after Run — or
-// during it — Close does nothing. Close is safe to call more than once. Add
-// and Run fail with ErrStopped after Close.
+// during it — Close does nothing. Batches added to an agent without a spool
+// that never ran are dropped. Close is safe to call more than once. Add and
+// Run fail with ErrStopped after Close.
 func (a *Agent) Close() error {
 	if !a.running.CompareAndSwap(false, true) {
 		return nil // Run owns the shutdown, or Close already did it
@@ -216,7 +217,8 @@ func (a *Agent) Close() error {
 	a.stopped = true
 	a.mu.Unlock()
 	a.q.close()
-	return a.q.shutdown()
+	_, _, err := a.q.shutdown() // a memory queue's batches are dropped, as documented
+	return err
 }
 
 // Run collects, batches and sends until ctx ends, then stops the drivers,
@@ -272,14 +274,9 @@ func (a *Agent) Run(ctx context.Context) error {
 		cancelSend()
 		<-sendersDone
 	}
-	if mq, ok := a.q.(*memQueue); ok {
-		a.c.unsent.Add(uint64(mq.drainLost()))
-	}
-	kept := 0
-	if sp, ok := a.q.(*diskSpool); ok {
-		kept = sp.pendingMeasurements()
-	}
-	if err := a.q.shutdown(); err != nil {
+	kept, lost, err := a.q.shutdown()
+	a.c.unsent.Add(uint64(lost))
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if n := a.c.unsent.Load(); n > 0 {

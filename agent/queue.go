@@ -29,10 +29,7 @@ func (q *memQueue) push(e *transport.Envelope) (int, int, error) {
 	var dropped *transport.Envelope
 	q.mu.Lock()
 	if q.n == len(q.items) {
-		dropped = q.items[q.head]
-		q.items[q.head] = nil
-		q.head = (q.head + 1) % len(q.items)
-		q.n--
+		dropped = q.popLocked()
 	}
 	q.items[(q.head+q.n)%len(q.items)] = e
 	q.n++
@@ -60,10 +57,7 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 		}
 		q.mu.Lock()
 		if q.n > 0 {
-			s.env = q.items[q.head]
-			q.items[q.head] = nil
-			q.head = (q.head + 1) % len(q.items)
-			q.n--
+			s.env = q.popLocked()
 			more := q.n > 0 || q.closed
 			q.mu.Unlock()
 			if more {
@@ -110,19 +104,22 @@ func (q *memQueue) close() {
 	signal(q.ready)
 }
 
-// shutdown counts what was never sent as lost.
-func (q *memQueue) shutdown() error { return nil }
-
-// drainLost empties the queue and returns the measurements it held.
-func (q *memQueue) drainLost() int {
+// shutdown empties the queue: what it still holds was never acknowledged
+// and is lost with the process.
+func (q *memQueue) shutdown() (kept, lost int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	lost := 0
 	for q.n > 0 {
-		lost += len(q.items[q.head].Measurements)
-		q.items[q.head] = nil
-		q.head = (q.head + 1) % len(q.items)
-		q.n--
+		lost += len(q.popLocked().Measurements)
 	}
-	return lost
+	return 0, lost, nil
+}
+
+// popLocked takes the oldest batch off the ring; q.mu is held and q.n > 0.
+func (q *memQueue) popLocked() *transport.Envelope {
+	e := q.items[q.head]
+	q.items[q.head] = nil
+	q.head = (q.head + 1) % len(q.items)
+	q.n--
+	return e
 }

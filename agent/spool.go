@@ -354,17 +354,18 @@ func (s *diskSpool) close() {
 	signal(s.ready)
 }
 
-func (s *diskSpool) shutdown() error {
+func (s *diskSpool) shutdown() (kept, lost int, err error) {
+	kept = s.pendingMeasurements()
 	if s.stopSync != nil {
 		close(s.stopSync)
 		<-s.syncDone
 	}
-	err := s.db.Sync()
+	err = s.db.Sync()
 	if cerr := s.db.Close(); cerr != nil {
 		err = errors.Join(err, cerr)
 	}
 	if err != nil {
-		return fmt.Errorf("agent: close spool %s: %w", s.path, err)
+		return kept, 0, fmt.Errorf("agent: close spool %s: %w", s.path, err)
 	}
-	return nil
+	return kept, 0, nil
 }

@@ -29,8 +29,9 @@ type store interface {
 	close()
 	// pending counts the batches stored and not yet acknowledged.
 	pending() int
-	// shutdown releases resources after the senders stopped.
-	shutdown() error
+	// shutdown releases resources after the senders stopped and reports the
+	// measurements still stored: kept for the next run, or lost.
+	shutdown() (kept, lost int, err error)
 }
 
 // slot is one sender's working space: the batch it sends and, for the disk
