@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/sink/riemann"
 )
 
@@ -98,8 +99,19 @@ var benchTime = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
 // BenchmarkSink sends batches of 1,000 measurements through our Sink.
 func BenchmarkSink(b *testing.B) {
+	b.Run("Write", func(b *testing.B) { benchSink(b, false) })
+	// WriteFrom with receipts: one receipt event more per Msg, as the
+	// publisher writes when the sink has WithReceipts.
+	b.Run("WriteFrom+receipts", func(b *testing.B) { benchSink(b, true) })
+}
+
+func benchSink(b *testing.B, receipts bool) {
 	srv := startCountingServer(b)
-	s, err := riemann.New(srv.ln.Addr().String(), riemann.WithDefaultHost("web1"), riemann.WithTags("meterkit"))
+	opts := []riemann.Option{riemann.WithDefaultHost("web1"), riemann.WithTags("meterkit")}
+	if receipts {
+		opts = append(opts, riemann.WithReceipts(10*time.Minute))
+	}
+	s, err := riemann.New(srv.ln.Addr().String(), opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -112,14 +124,24 @@ func BenchmarkSink(b *testing.B) {
 		}
 	}
 	ctx := context.Background()
+	id := sink.BatchID{Tenant: "acme", Agent: "web1"}
 	b.ReportAllocs()
 	b.ResetTimer()
-	for range b.N {
-		if err := s.Write(ctx, batch); err != nil {
+	for i := range b.N {
+		if receipts {
+			id.Seq = uint64(i)
+			err = s.WriteFrom(ctx, id, 0, batch)
+		} else {
+			err = s.Write(ctx, batch)
+		}
+		if err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.StopTimer()
+	if receipts {
+		srv.events.Add(-int64(b.N)) // one receipt per Msg
+	}
 	report(b, srv)
 }
 

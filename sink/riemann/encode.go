@@ -3,6 +3,7 @@ package riemann
 import (
 	"fmt"
 	"math"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/sink"
 )
 
 // Labels that control the event instead of becoming attributes. Every label
@@ -203,4 +205,70 @@ func parseTTL(s string) (float32, error) {
 		return 0, fmt.Errorf("bad TTL %q: want a finite number of seconds >= 0", s)
 	}
 	return float32(v), nil
+}
+
+// Receipt events (WithReceipts). The service names the batch, so the index
+// keeps one receipt per batch and per publisher host; the tag lets a
+// server's streams tell receipts from measurements.
+const (
+	ReceiptService = "meterkit.receipt/" // followed by sink.BatchID.String()
+	ReceiptTag     = "meterkit.receipt"
+)
+
+// appendReceipt appends to msg a receipt event saying that the server holds
+// batch id up to position pos, kept by the server's index for ttl.
+func (e *encoder) appendReceipt(msg []byte, id *sink.BatchID, pos int, ttl time.Duration) []byte {
+	now := time.Now()
+	b := e.ev[:0]
+	b = protowire.AppendTag(b, evTime, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(now.Unix()))
+	b = protowire.AppendTag(b, evService, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(len(ReceiptService)+idLen(id)))
+	b = append(b, ReceiptService...)
+	b = appendID(b, id)
+	if e.host != "" {
+		b = appendString(b, evHost, e.host)
+	}
+	b = appendString(b, evTags, ReceiptTag)
+	b = protowire.AppendTag(b, evTTL, protowire.Fixed32Type)
+	b = protowire.AppendFixed32(b, math.Float32bits(float32(ttl.Seconds())))
+	b = protowire.AppendTag(b, evTimeMicros, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(now.UnixMicro()))
+	b = protowire.AppendTag(b, evMetricD, protowire.Fixed64Type)
+	b = protowire.AppendFixed64(b, math.Float64bits(float64(pos)))
+	e.ev = b[:0]
+	msg = protowire.AppendTag(msg, msgEvents, protowire.BytesType)
+	return protowire.AppendBytes(msg, b)
+}
+
+// appendID appends id.String() to b without allocating in the common case
+// (tenant and agent that need no escaping).
+func appendID(b []byte, id *sink.BatchID) []byte {
+	b = appendEscaped(b, id.Tenant)
+	b = append(b, '/')
+	b = appendEscaped(b, id.Agent)
+	b = append(b, '/')
+	return strconv.AppendUint(b, id.Seq, 10)
+}
+
+func appendEscaped(b []byte, s string) []byte {
+	if url.PathEscape(s) == s { // no allocation: PathEscape returns s when nothing needs escaping
+		return append(b, s...)
+	}
+	return append(b, url.PathEscape(s)...)
+}
+
+func idLen(id *sink.BatchID) int {
+	var buf [64]byte
+	return len(appendID(buf[:0], id))
+}
+
+// appendReceiptQuery appends a Msg asking for the receipts of batch id.
+// The service is path-escaped, so it holds no character a query string
+// would need to escape.
+func appendReceiptQuery(msg []byte, id *sink.BatchID) []byte {
+	q := `service = "` + ReceiptService + id.String() + `"`
+	msg = protowire.AppendTag(msg, msgQuery, protowire.BytesType)
+	msg = protowire.AppendVarint(msg, uint64(protowire.SizeTag(1)+protowire.SizeBytes(len(q))))
+	return appendString(msg, 1, q)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"slices"
@@ -66,6 +67,7 @@ type config struct {
 	batch       int
 	timeout     time.Duration
 	dialTimeout time.Duration
+	receipts    time.Duration // ttl of receipt events; 0: no receipts
 }
 
 // Option configures a Sink made by New.
@@ -146,6 +148,22 @@ func WithTimeout(d time.Duration) Option {
 	}
 }
 
+// WithReceipts makes the sink leave a receipt event in the server's index
+// with every Msg it sends for a named batch (see sink.Receipter), kept for
+// ttl, so that a publisher restarted after a crash, or one whose write timed
+// out, can ask how much of the batch the server already took and send only
+// the rest. See "Receipts" in the package documentation for what the server
+// must do. Not over UDP.
+func WithReceipts(ttl time.Duration) Option {
+	return func(cfg *config) error {
+		if ttl <= 0 {
+			return fmt.Errorf("WithReceipts: ttl %v, want more than 0", ttl)
+		}
+		cfg.receipts = ttl
+		return nil
+	}
+}
+
 // WithDialTimeout bounds connecting, TLS handshake included
 // (DefaultDialTimeout otherwise).
 func WithDialTimeout(d time.Duration) Option {
@@ -205,6 +223,9 @@ func New(addr string, opts ...Option) (*Sink, error) {
 	}
 	addr = net.JoinHostPort(host, port)
 	s := &Sink{addr: addr, network: cfg.network}
+	if cfg.receipts > 0 && cfg.network == "udp" {
+		return nil, errors.New("riemann: WithReceipts needs TCP: Riemann answers neither sends nor queries over UDP")
+	}
 	if cfg.tls != nil {
 		if cfg.network == "udp" {
 			return nil, errors.New("riemann: WithTLS and WithUDP exclude each other")
@@ -246,6 +267,20 @@ func (s *Sink) Addr() string { return s.addr }
 // batch should be sent again (Riemann keeps the latest event per host and
 // service, so a repeat is harmless).
 func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
+	return s.write(ctx, nil, 0, batch)
+}
+
+// WriteFrom is Write for batch id, holding its measurements from position
+// from on. With WithReceipts, every Msg it sends ends with a receipt event
+// saying how far the server holds the batch; without, it is Write.
+func (s *Sink) WriteFrom(ctx context.Context, id sink.BatchID, from int, batch []meter.Measurement) error {
+	if s.cfg.receipts == 0 {
+		return s.write(ctx, nil, 0, batch)
+	}
+	return s.write(ctx, &id, from, batch)
+}
+
+func (s *Sink) write(ctx context.Context, id *sink.BatchID, from int, batch []meter.Measurement) error {
 	if s.closed {
 		return ErrClosed
 	}
@@ -260,15 +295,7 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 			return s.errorf(len(batch), "%w", err)
 		}
 	}
-	conn := s.conn
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		if !stop() && s.conn == conn {
-			// ctx ended while we used conn: the deadline we set may be
-			// overwritten by the callback at any time, so drop the conn.
-			s.drop()
-		}
-	}()
+	defer s.guard(ctx)()
 
 	var (
 		rejected []int
@@ -309,6 +336,9 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 		}
 		s.idx = append(s.idx, i)
 		if len(s.idx) == s.cfg.batch {
+			if id != nil {
+				s.msg = s.enc.appendReceipt(s.msg, id, from+i+1, s.cfg.receipts)
+			}
 			if err := s.flushChecked(ctx, reject); err != nil {
 				return err
 			}
@@ -316,6 +346,9 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 		}
 	}
 	if len(s.idx) > 0 {
+		if id != nil {
+			s.msg = s.enc.appendReceipt(s.msg, id, from+len(batch), s.cfg.receipts)
+		}
 		if err := s.flushChecked(ctx, reject); err != nil {
 			return err
 		}
@@ -357,40 +390,10 @@ func (s *Sink) reset() {
 // and checks the reply. A connection failure closes the connection.
 func (s *Sink) flush(ctx context.Context) error {
 	n := len(s.idx)
-	deadline := time.Now().Add(s.cfg.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	if err := s.conn.SetDeadline(deadline); err != nil {
+	if err := s.roundTrip(ctx); err != nil {
 		return s.fail(ctx, n, err)
 	}
-	if s.network == "udp" {
-		if _, err := s.conn.Write(s.msg); err != nil {
-			return s.fail(ctx, n, err)
-		}
-		return nil
-	}
-	binary.BigEndian.PutUint32(s.msg, uint32(len(s.msg)-4))
-	if _, err := s.conn.Write(s.msg); err != nil {
-		return s.fail(ctx, n, fmt.Errorf("write: %w", err))
-	}
-	var hdr [4]byte
-	if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
-		return s.fail(ctx, n, fmt.Errorf("read reply: %w", err))
-	}
-	size := binary.BigEndian.Uint32(hdr[:])
-	if size > maxReply {
-		return s.fail(ctx, n, fmt.Errorf("read reply: length %d over the limit of %d (stream out of step?)", size, maxReply))
-	}
-	s.reply = slices.Grow(s.reply[:0], int(size))[:size]
-	if _, err := io.ReadFull(s.conn, s.reply); err != nil {
-		return s.fail(ctx, n, fmt.Errorf("read reply: %w", err))
-	}
-	s.replyPB.Reset()
-	if err := proto.Unmarshal(s.reply, protoadapt.MessageV2Of(&s.replyPB)); err != nil {
-		return s.fail(ctx, n, fmt.Errorf("decode reply: %w", err))
-	}
-	if !s.replyPB.GetOk() {
+	if s.network != "udp" && !s.replyPB.GetOk() {
 		reason := s.replyPB.GetError()
 		if reason == "" {
 			reason = "ok=false without an error text"
@@ -398,6 +401,107 @@ func (s *Sink) flush(ctx context.Context) error {
 		return &RefusedError{Addr: s.addr, Events: n, Reason: reason}
 	}
 	return nil
+}
+
+// roundTrip sends the Msg in s.msg and, for TCP, reads the reply into
+// s.replyPB. Its errors say which step failed; the caller closes the
+// connection.
+func (s *Sink) roundTrip(ctx context.Context) error {
+	deadline := time.Now().Add(s.cfg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := s.conn.SetDeadline(deadline); err != nil {
+		return err
+	}
+	if s.network == "udp" {
+		_, err := s.conn.Write(s.msg)
+		return err
+	}
+	binary.BigEndian.PutUint32(s.msg, uint32(len(s.msg)-4))
+	if _, err := s.conn.Write(s.msg); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	var hdr [4]byte
+	if _, err := io.ReadFull(s.conn, hdr[:]); err != nil {
+		return fmt.Errorf("read reply: %w", err)
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if size > maxReply {
+		return fmt.Errorf("read reply: length %d over the limit of %d (stream out of step?)", size, maxReply)
+	}
+	s.reply = slices.Grow(s.reply[:0], int(size))[:size]
+	if _, err := io.ReadFull(s.conn, s.reply); err != nil {
+		return fmt.Errorf("read reply: %w", err)
+	}
+	s.replyPB.Reset()
+	if err := proto.Unmarshal(s.reply, protoadapt.MessageV2Of(&s.replyPB)); err != nil {
+		return fmt.Errorf("decode reply: %w", err)
+	}
+	return nil
+}
+
+// guard makes the connection give up when ctx ends; the returned func
+// undoes that, and drops the connection when ctx ended while it was in use.
+func (s *Sink) guard(ctx context.Context) func() {
+	conn := s.conn
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	return func() {
+		if !stop() && s.conn == conn {
+			// ctx ended while we used conn: the deadline we set may be
+			// overwritten by the callback at any time, so drop the conn.
+			s.drop()
+		}
+	}
+}
+
+// Stored implements sink.Receipter: it asks the server's index for the
+// receipts of batch id and returns the furthest position they vouch for (0
+// when there is none). Without WithReceipts it returns sink.ErrNoReceipts.
+func (s *Sink) Stored(ctx context.Context, id sink.BatchID) (int, error) {
+	if s.closed {
+		return 0, ErrClosed
+	}
+	if s.cfg.receipts == 0 {
+		return 0, sink.ErrNoReceipts
+	}
+	fail := func(err error) (int, error) {
+		s.drop()
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w (%w)", cerr, err)
+		}
+		return 0, fmt.Errorf("riemann: ask %s for the receipts of batch %s: %w", s.addr, id, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	if s.conn == nil {
+		if err := s.dial(ctx); err != nil {
+			return fail(err)
+		}
+	}
+	defer s.guard(ctx)()
+	s.reset()
+	s.msg = appendReceiptQuery(s.msg, &id)
+	if err := s.roundTrip(ctx); err != nil {
+		return fail(err)
+	}
+	if !s.replyPB.GetOk() {
+		return 0, fmt.Errorf("riemann: ask %s for the receipts of batch %s: server refused the query: %s",
+			s.addr, id, s.replyPB.GetError())
+	}
+	n := 0
+	for _, ev := range s.replyPB.GetEvents() {
+		if ev.GetService() != ReceiptService+id.String() || !slices.Contains(ev.GetTags(), ReceiptTag) {
+			continue // not ours: the query matched more than asked
+		}
+		v := ev.GetMetricD()
+		if v != math.Trunc(v) || v < 0 || v > math.MaxInt32 {
+			return 0, fmt.Errorf("riemann: receipt of batch %s at %s holds %v, not a position", id, s.addr, v)
+		}
+		n = max(n, int(v))
+	}
+	return n, nil
 }
 
 // fail closes the connection after err and returns err, retryable, with
@@ -466,4 +570,4 @@ func (s *Sink) Close(context.Context) error {
 	return nil
 }
 
-var _ sink.Sink = (*Sink)(nil)
+var _ sink.Receipter = (*Sink)(nil)

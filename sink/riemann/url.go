@@ -23,7 +23,7 @@ func init() {
 
 // Query parameters each scheme takes.
 var (
-	commonParams = []string{"ttl", "tag", "host", "state", "batch", "timeout", "dial_timeout"}
+	commonParams = []string{"ttl", "tag", "host", "state", "batch", "timeout", "dial_timeout", "receipts"}
 	tlsParams    = []string{"ca", "cert", "key", "server_name"}
 )
 
@@ -96,7 +96,7 @@ func urlOptions(u *url.URL) ([]Option, error) {
 	for _, p := range []struct {
 		name string
 		opt  func(time.Duration) Option
-	}{{"timeout", WithTimeout}, {"dial_timeout", WithDialTimeout}} {
+	}{{"timeout", WithTimeout}, {"dial_timeout", WithDialTimeout}, {"receipts", WithReceipts}} {
 		if v, ok := single(q, p.name); ok {
 			d, err := time.ParseDuration(v)
 			if err != nil || d <= 0 {
