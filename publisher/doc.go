@@ -15,6 +15,24 @@
 // Writes to one sink are serialised, whatever the number of workers, because
 // a sink is never written concurrently.
 //
+// With [WithSpool] the publisher acknowledges a batch once it is durably
+// spooled, in one lane per sink, and delivers each lane on its own.
+//
+// # Delivered once
+//
+// Agents resend a batch until it is acknowledged, and the publisher drops a
+// resend it already has by (tenant, agent, seq), within a window that the
+// spool keeps across restarts. One case is left: a write whose outcome is
+// unknown. The store may have taken a batch when the publisher was killed
+// before recording the delivery, or when a write timed out while the store
+// was slow. Such a batch is "in doubt": every batch a publisher finds in its
+// spool at start, every spooled batch whose write failed, and, without a
+// spool, a resend of a batch whose write failed. When a sink keeps receipts
+// ([sink.Receipter], such as sink/riemann WithReceipts), the publisher asks
+// it how much of a batch in doubt its store already holds and writes only
+// the rest ([Stats].Reconciled). Otherwise the batch is written again and
+// counted in [Stats].ResentInDoubt: delivered at least once, never lost.
+//
 // Run blocks until its context ends, finishes the envelopes in hand within
 // the drain timeout, and returns. Close closes the receiver and the sinks.
 package publisher

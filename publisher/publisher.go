@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -128,8 +129,9 @@ type Publisher struct {
 	log   *slog.Logger
 	sinks []*guardedSink
 
-	dd    *dedup
-	spool *spool
+	dd     *dedup
+	spool  *spool
+	doubts doubtSet
 
 	running   atomic.Bool
 	closeOnce sync.Once
@@ -251,19 +253,38 @@ func (p *Publisher) logStats(ctx context.Context) {
 			p.log.Info("publisher stats", "envelopes", st.Envelopes, "received", st.Received, "written", st.Written,
 				"invalid", st.Invalid, "duplicates", st.Duplicates, "spooled", st.Spooled, "pending", st.Pending,
 				"spool_dropped", st.SpoolDropped, "retry", st.RetryEnvelopes, "rejected", st.RejectedEnvelopes,
-				"sink_errors", st.SinkErrors)
+				"sink_errors", st.SinkErrors, "reconciled", st.Reconciled, "resent_in_doubt", st.ResentInDoubt)
 		}
 	}
 }
 
 // runLane delivers one sink's spooled batches, oldest first, retrying a
-// failing sink with exponential backoff and jitter. It returns when ctx ends.
+// failing sink with exponential backoff and jitter. A batch in doubt (an
+// earlier attempt may have reached the store) is first checked against the
+// sink's receipts, when it keeps them, and only the rest is written. It
+// returns when ctx ends.
 func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 	var dec transport.Decoder
 	var env transport.Envelope
 	backoff := p.cfg.backoffMin
+	// retry waits before the next attempt; false means ctx ended.
+	retry := func(what string, err error) bool {
+		p.c.sinkErrors.Add(1)
+		p.c.sinkRetries.Add(1)
+		wait := backoff + time.Duration((rand.Float64()-0.5)*0.4*float64(backoff))
+		p.log.Warn(what+"; will retry", "sink", s.name, "in", wait, "err", err)
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		backoff = min(backoff*2, p.cfg.backoffMax)
+		return true
+	}
 	for {
-		id, ok, err := p.spool.first(ctx, l, &dec, &env)
+		id, doubt, ok, err := p.spool.first(ctx, l, &dec, &env)
 		if !ok {
 			return
 		}
@@ -273,8 +294,17 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 			_ = p.spool.remove(l, id)
 			continue
 		}
-		n := uint64(len(env.Measurements))
-		werr := s.write(ctx, p.cfg.writeLimit, env.Measurements)
+		bid := sink.BatchID{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq}
+		from, err := p.reconcile(ctx, s, bid, doubt, len(env.Measurements))
+		if err != nil {
+			if ctx.Err() != nil || !retry("could not ask the sink what it holds of a batch in doubt", err) {
+				return // the batch stays spooled, still in doubt
+			}
+			continue
+		}
+		rest := env.Measurements[from:]
+		n := uint64(len(rest))
+		werr := s.write(ctx, p.cfg.writeLimit, bid, from, rest)
 		var partial *sink.PartialError
 		switch {
 		case werr == nil:
@@ -290,21 +320,11 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 			p.log.Error("sink refused a batch for good; dropped", "sink", s.name, "agent", env.Agent, "seq", env.Seq,
 				"measurements", n, "err", werr)
 		default:
-			if ctx.Err() != nil {
+			// The store may have taken some or all of it before the failure.
+			p.spool.doubt(l, id)
+			if ctx.Err() != nil || !retry("sink write failed", werr) {
 				return // shutting down: the batch stays spooled
 			}
-			p.c.sinkErrors.Add(1)
-			p.c.sinkRetries.Add(1)
-			wait := backoff + time.Duration((rand.Float64()-0.5)*0.4*float64(backoff))
-			p.log.Warn("sink write failed; will retry", "sink", s.name, "in", wait, "err", werr)
-			t := time.NewTimer(wait)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			backoff = min(backoff*2, p.cfg.backoffMax)
 			continue
 		}
 		backoff = p.cfg.backoffMin
@@ -312,6 +332,30 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 			p.log.Error("could not forget a delivered batch; it may be delivered again", "sink", s.name, "err", err)
 		}
 	}
+}
+
+// reconcile returns the position from which a batch of n measurements is
+// to be written to s: 0, unless the batch is in doubt and s's receipts say
+// the store holds a part of it already.
+func (p *Publisher) reconcile(ctx context.Context, s *guardedSink, id sink.BatchID, doubt bool, n int) (int, error) {
+	if !doubt {
+		return 0, nil
+	}
+	held, err := s.stored(ctx, p.cfg.writeLimit, id)
+	switch {
+	case errors.Is(err, sink.ErrNoReceipts):
+		p.c.resentInDoubt.Add(uint64(n))
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	held = min(held, n)
+	p.c.reconciled.Add(uint64(held))
+	if held > 0 {
+		p.log.Info("the store already holds a batch in doubt, by its receipts; writing only the rest",
+			"sink", s.name, "batch", id.String(), "held", held, "of", n)
+	}
+	return held, nil
 }
 
 // Close closes the receiver and every sink. It is safe to call more than once.
@@ -399,6 +443,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 	}
 
 	key := sourceKey(env.Tenant, env.Agent)
+	bid := sink.BatchID{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq}
 	switch p.dd.reserve(key, env.Seq) {
 	case accepted: // accepted before; its ack was lost
 		p.c.duplicates.Add(1)
@@ -420,8 +465,13 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 			log.Error("spool lane full: dropped its oldest batches", "sink", d.lane, "batches", d.batches, "measurements", d.measurements)
 		}
 		p.c.spooled.Add(uint64(len(w.batch)))
-	} else if err := p.write(ctx, log, w.batch); err != nil {
+	} else if err := p.write(ctx, log, bid, p.doubts.take(bid), w.batch); err != nil {
 		p.dd.release(key, env.Seq)
+		if !sink.IsPermanent(err) {
+			// A sink may have taken the batch before failing: check its
+			// receipts when the agent sends the batch again.
+			p.doubts.add(bid)
+		}
 		if sink.IsPermanent(err) {
 			p.c.rejectedEnvelopes.Add(1)
 			return transport.Ack{Status: transport.StatusRejected, Message: err.Error()}
@@ -443,11 +493,15 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 // write writes batch to every sink. A retryable failure of any sink makes
 // the whole envelope retryable; permanent failures of every failing sink
 // make it permanent. Partially rejected measurements are counted and logged.
-func (p *Publisher) write(ctx context.Context, log *slog.Logger, batch []meter.Measurement) error {
+// A batch in doubt is first checked against each sink's receipts.
+func (p *Publisher) write(ctx context.Context, log *slog.Logger, id sink.BatchID, doubt bool, batch []meter.Measurement) error {
 	var errs []error
 	permanent := true
 	for _, s := range p.sinks {
-		err := s.write(ctx, p.cfg.writeLimit, batch)
+		from, err := p.reconcile(ctx, s, id, doubt, len(batch))
+		if err == nil {
+			err = s.write(ctx, p.cfg.writeLimit, id, from, batch[from:])
+		}
 		if err == nil {
 			continue
 		}
@@ -472,7 +526,10 @@ func (p *Publisher) write(ctx context.Context, log *slog.Logger, batch []meter.M
 	return err
 }
 
-func (s *guardedSink) write(ctx context.Context, limit time.Duration, batch []meter.Measurement) error {
+// write writes batch, the measurements of batch id from position from on,
+// to the sink: with WriteFrom when the sink keeps receipts and id is
+// known, with Write otherwise.
+func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.BatchID, from int, batch []meter.Measurement) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if limit > 0 {
@@ -480,7 +537,13 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, batch []me
 		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
-	if err := s.s.Write(ctx, batch); err != nil {
+	var err error
+	if r, ok := s.s.(sink.Receipter); ok && id.Agent != "" {
+		err = r.WriteFrom(ctx, id, from, batch)
+	} else {
+		err = s.s.Write(ctx, batch)
+	}
+	if err != nil {
 		return err
 	}
 	if f, ok := s.s.(sink.Flusher); ok {
@@ -489,12 +552,30 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, batch []me
 	return nil
 }
 
+// stored asks the sink how far its store holds batch id, by its receipts;
+// sink.ErrNoReceipts when it keeps none.
+func (s *guardedSink) stored(ctx context.Context, limit time.Duration, id sink.BatchID) (int, error) {
+	r, ok := s.s.(sink.Receipter)
+	if !ok || id.Agent == "" {
+		return 0, sink.ErrNoReceipts
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if limit > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit)
+		defer cancel()
+	}
+	return r.Stored(ctx, id)
+}
+
 type counters struct {
 	envelopes, received, invalid, written, acked atomic.Uint64
 	rejectedEnvelopes, retryEnvelopes, ackErrors atomic.Uint64
 	sinkErrors, sinkRejected                     atomic.Uint64
 	duplicates, spooled, spoolDropped            atomic.Uint64
 	sinkRetries, sinkDropped                     atomic.Uint64
+	reconciled, resentInDoubt                    atomic.Uint64
 }
 
 // Stats counts what the publisher did since it was made.
@@ -515,6 +596,13 @@ type Stats struct {
 	SpoolDropped      uint64 // measurements dropped because a spool lane was full
 	SinkRetries       uint64 // failed writes of spooled batches, retried with backoff
 	SinkDropped       uint64 // spooled measurements a sink refused for good
+	// Reconciled counts measurements of batches in doubt (an earlier attempt
+	// may have reached the store) that a sink's receipts showed the store
+	// held already, and that were therefore not written again.
+	Reconciled uint64
+	// ResentInDoubt counts measurements of batches in doubt written again to
+	// a sink that keeps no receipts: the store may now hold them twice.
+	ResentInDoubt uint64
 }
 
 // Stats returns a snapshot of the publisher's counters.
@@ -527,6 +615,7 @@ func (p *Publisher) Stats() Stats {
 		SinkErrors: c.sinkErrors.Load(), SinkRejected: c.sinkRejected.Load(),
 		Duplicates: c.duplicates.Load(), Spooled: c.spooled.Load(), SpoolDropped: c.spoolDropped.Load(),
 		SinkRetries: c.sinkRetries.Load(), SinkDropped: c.sinkDropped.Load(),
+		Reconciled: c.reconciled.Load(), ResentInDoubt: c.resentInDoubt.Load(),
 	}
 	if p.spool != nil {
 		for _, s := range p.sinks {
@@ -535,4 +624,47 @@ func (p *Publisher) Stats() Stats {
 		}
 	}
 	return st
+}
+
+// doubtSet remembers, when there is no spool, the batches whose write
+// failed after a sink may have taken them, so that the agent's resend is
+// checked against the sinks' receipts. It is bounded: past maxDoubts the
+// oldest are forgotten, and their resends written again in full.
+type doubtSet struct {
+	mu    sync.Mutex
+	m     map[sink.BatchID]struct{}
+	order []sink.BatchID
+}
+
+const maxDoubts = 4096
+
+func (d *doubtSet) add(id sink.BatchID) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.m == nil {
+		d.m = map[sink.BatchID]struct{}{}
+	}
+	if _, ok := d.m[id]; ok {
+		return
+	}
+	if len(d.order) >= maxDoubts {
+		delete(d.m, d.order[0])
+		d.order = d.order[1:]
+	}
+	d.m[id] = struct{}{}
+	d.order = append(d.order, id)
+}
+
+// take reports whether id is in doubt, and forgets it.
+func (d *doubtSet) take(id sink.BatchID) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, ok := d.m[id]; !ok {
+		return false
+	}
+	delete(d.m, id)
+	if i := slices.Index(d.order, id); i >= 0 {
+		d.order = slices.Delete(d.order, i, i+1)
+	}
+	return true
 }

@@ -111,6 +111,10 @@ type laneEntry struct {
 	id    uint64
 	size  int64
 	count int
+	// doubt: an earlier attempt may have reached the store (it failed, or
+	// the entry comes from an earlier run, which may have been killed while
+	// writing it, or whose acknowledgement to the agent may have been lost).
+	doubt bool
 }
 
 func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, error) {
@@ -143,7 +147,7 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 					return fmt.Errorf("lane %q: corrupt entry", name)
 				}
 				id := binary.BigEndian.Uint64(k)
-				l.entries = append(l.entries, laneEntry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v))})
+				l.entries = append(l.entries, laneEntry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true})
 				l.bytes += int64(len(v))
 				l.nextID = id + 1
 				return nil
@@ -338,11 +342,12 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 }
 
 // first waits for the lane's oldest batch and decodes it into env with dec.
-func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env *transport.Envelope) (uint64, bool, error) {
+// It returns the batch's id in the lane and whether it is in doubt.
+func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env *transport.Envelope) (id uint64, doubt, ok bool, err error) {
 	for {
 		s.mu.Lock()
 		if len(l.entries) > 0 {
-			id := l.entries[0].id
+			id, doubt := l.entries[0].id, l.entries[0].doubt
 			s.mu.Unlock()
 			err := s.db.View(func(tx *bolt.Tx) error {
 				v := tx.Bucket(bucketLanes).Bucket([]byte(l.name)).Get(u64(id))
@@ -351,15 +356,25 @@ func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env 
 				}
 				return dec.Decode(v[4:], env) // copies what it keeps
 			})
-			return id, true, err
+			return id, doubt, true, err
 		}
 		s.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return 0, false, nil
+			return 0, false, false, nil
 		case <-l.ready:
 		}
 	}
+}
+
+// doubt records that an attempt to deliver the lane's batch id may have
+// reached the store.
+func (s *spool) doubt(l *lane, id uint64) {
+	s.mu.Lock()
+	if i, ok := l.find(id); ok {
+		l.entries[i].doubt = true
+	}
+	s.mu.Unlock()
 }
 
 // remove forgets a lane's batch once its sink took it (or refused it for
