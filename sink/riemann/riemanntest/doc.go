@@ -24,7 +24,9 @@
 // (RejectNext only the next few Msgs);
 // Stall holds messages unanswered until Release or a timeout; DropConnections
 // closes the current connections; Stop, Start and Restart take the server
-// down and bring it back on the same port, keeping what it recorded.
+// down and bring it back on the same port, keeping what it recorded; Crash
+// records the held messages without answering them and stops, as a store
+// that died between taking a write and answering it.
 //
 //	srv := riemanntest.NewServer(t)            // closed when the test ends
 //	s, _ := riemann.New(srv.Addr())

@@ -124,6 +124,8 @@ type Server struct {
 	rejectNr string
 	stall    chan struct{} // non-nil while stalled; closed by Release
 	stallEnd time.Time     // zero: until Release
+	held     int           // Msgs read and not yet handled or dropped
+	mute     bool          // Crash: record, but answer nothing
 	running  bool
 	quit     chan struct{} // closed by Stop
 	ln       net.Listener
@@ -292,6 +294,30 @@ func (s *Server) Stall(d time.Duration) {
 	}
 }
 
+// Crash records the Msgs the server holds (see Stall) without answering
+// them, closes their connections, and stops: a store that crashed after it
+// took a write and before it answered. The writer sees its connection fail
+// and cannot know that its events were kept. Start starts the server again.
+func (s *Server) Crash() {
+	s.mu.Lock()
+	s.mute = true
+	s.mu.Unlock()
+	s.Release()
+	for {
+		s.mu.Lock()
+		n := s.held
+		s.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	s.Stop()
+	s.mu.Lock()
+	s.mute = false
+	s.mu.Unlock()
+}
+
 // Release ends a Stall.
 func (s *Server) Release() {
 	s.mu.Lock()
@@ -402,10 +428,20 @@ func (s *Server) serve(c net.Conn, transport string, quit chan struct{}) {
 		if err := proto.Unmarshal(buf, protoadapt.MessageV2Of(msg)); err != nil {
 			reply = &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String("riemanntest: cannot decode Msg: " + err.Error())}
 		} else {
-			if !s.waitStall(quit) {
+			s.mu.Lock()
+			s.held++
+			s.mu.Unlock()
+			ok := s.waitStall(quit)
+			if ok {
+				reply = s.handle(msg, transport)
+			}
+			s.mu.Lock()
+			s.held--
+			mute := s.mute
+			s.mu.Unlock()
+			if !ok || mute {
 				return
 			}
-			reply = s.handle(msg, transport)
 		}
 		out, err := proto.Marshal(protoadapt.MessageV2Of(reply))
 		if err != nil {

@@ -152,6 +152,32 @@ func TestStallUntilRelease(t *testing.T) {
 	require.Equal(t, 1, s.Count())
 }
 
+func TestCrashRecordsWithoutAnswering(t *testing.T) {
+	s := NewServer(t)
+	c := dial(t, s.Addr())
+	s.Stall(0)
+	read := make(chan error)
+	go func() {
+		b, _ := proto.Marshal(protoadapt.MessageV2Of(&riemannpb.Msg{Events: []*riemannpb.Event{ev("h1", "x", 1), ev("h1", "y", 2)}}))
+		_, _ = c.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(b))), b...))
+		var hdr [4]byte
+		_, err := io.ReadFull(c, hdr[:])
+		read <- err
+	}()
+	require.Eventually(t, func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.held == 1
+	}, time.Second, time.Millisecond, "the server holds the Msg")
+	s.Crash()
+	require.ErrorIs(t, <-read, io.EOF, "no answer: the connection closed")
+	require.Equal(t, 2, s.Count(), "the events were kept")
+	require.NoError(t, s.Start())
+	reply := roundTrip(t, dial(t, s.Addr()), &riemannpb.Msg{Events: []*riemannpb.Event{ev("h1", "z", 3)}})
+	require.True(t, reply.GetOk(), "answers again after Start")
+	require.Equal(t, 3, s.Count())
+}
+
 func TestStopStartDropKeepPortAndEvents(t *testing.T) {
 	s := NewServer(t, WithUDP())
 	addr, udp := s.Addr(), s.UDPAddr()
