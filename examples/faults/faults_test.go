@@ -58,11 +58,12 @@ func (h *harness) finish(agent *proc, run string, publishers []*proc, faults ...
 	for _, p := range publishers {
 		h.stop(p)
 		st := stats(h.t, p)
-		h.t.Logf("%s: spooled %d, written %d, duplicate envelopes %d, sink errors %d, pending %d",
-			p.name, st["Spooled"], st["Written"], st["Duplicates"], st["SinkErrors"], st["Pending"])
+		h.t.Logf("%s: spooled %d, written %d, duplicate envelopes %d, sink errors %d, pending %d, reconciled %d, resent in doubt %d",
+			p.name, st["Spooled"], st["Written"], st["Duplicates"], st["SinkErrors"], st["Pending"], st["Reconciled"], st["ResentInDoubt"])
+		require.Zero(h.t, st["ResentInDoubt"], "%s keeps receipts: nothing is resent blindly", p.name)
 	}
 	c := count(h.store.Events(), run, int(n), faults...)
-	h.t.Logf("run %s: agent produced %d; store %v", run, n, c)
+	h.t.Logf("run %s: agent produced %d; store %v; batches found stored by receipts after a fault: %d", run, n, c, h.reconciled())
 	require.Positive(h.t, n)
 	require.Zero(h.t, c.lost, "lost: %v", c)
 	require.Zero(h.t, c.outside, "values outside 1..%d: %v", n, c)
@@ -98,7 +99,7 @@ func TestPublisherKilledTwice(t *testing.T) {
 	}
 	sleep(time.Second)
 	c := h.finish(agent, run, []*proc{pub}, faults...)
-	h.killWindowDuplicates(c, restarted, 100)
+	h.noDuplicates(c, restarted)
 	t.Logf("publisher killed twice: %d measurements made while it was down", c.during)
 }
 
@@ -194,13 +195,10 @@ func TestAgentKilledWhilePublisherDown(t *testing.T) {
 // connection) and comes back. The publisher spools, so the agent keeps being
 // acknowledged; the publisher retries the store with backoff.
 //
-// The store first stops answering (Stall) and only then goes down, so that
-// no batch is caught between being recorded and being answered: a store
-// that crashes there has the batch but the publisher never hears so, and
-// writes it again (seen here as 100 duplicates after "read reply: EOF";
-// Riemann keeps the latest event per host and service, so for it the repeat
-// is harmless, but a count sees it). That window belongs to at-least-once
-// delivery to a store without idempotency keys, not to the spool.
+// The store crashes while it holds a write: it keeps the batch and never
+// answers (riemanntest's Crash). The publisher sees its connection fail, so
+// the batch is in doubt; when the store is back, the receipt the batch
+// carried says the store has it, and the publisher does not write it again.
 func TestStoreDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes for seconds")
@@ -216,9 +214,9 @@ func TestStoreDown(t *testing.T) {
 
 	from := time.Now()
 	h.store.Stall(0)
-	sleep(100 * time.Millisecond) // a Msg being handled is answered
-	h.store.Stop()                // the held ones are dropped unanswered
-	t.Logf("%s store stopped", h.now())
+	sleep(200 * time.Millisecond) // the publisher's write is now held
+	h.store.Crash()
+	t.Logf("%s store crashed", h.now())
 	sleep(1900 * time.Millisecond)
 	h.store.Release()
 	require.NoError(t, h.store.Start())
@@ -230,6 +228,7 @@ func TestStoreDown(t *testing.T) {
 	c := h.finish(agent, run, []*proc{pub}, down)
 	require.Zero(t, c.duplicated, "duplicated: %v", c)
 	require.Contains(t, pub.out.String(), "sink write failed; will retry", "the publisher noticed the store was down")
+	require.Positive(t, stats(t, pub)["Reconciled"], "the batch the store took as it crashed was found by its receipt")
 	require.NotContains(t, agent.out.String(), "send failed", "the agent was acknowledged all along")
 	t.Logf("store down for %v: %d measurements made meanwhile", down.to.Sub(down.from).Round(time.Millisecond), c.during)
 }
@@ -283,10 +282,46 @@ func TestFailoverToSecondPublisher(t *testing.T) {
 	sleep(time.Second)
 
 	c := h.finish(agent, run, pubs, down)
-	h.killWindowDuplicates(c, []*proc{pubs[active]}, 100)
+	h.noDuplicates(c, []*proc{pubs[active]})
 	took := stats(t, pubs[other])["Spooled"]
 	t.Logf("%s down for %v: %d measurements made meanwhile; %s took %d of %d",
 		names[active], down.to.Sub(down.from).Round(time.Millisecond), c.during, names[other], took, c.received)
 	require.Positive(t, took, "the agent failed over")
 	require.Less(t, took, uint64(c.received), "the killed publisher carried the start of the stream")
+}
+
+// 6. The publisher is killed with SIGKILL while the store holds its write
+// (taken, not yet answered); the store then handles it. The restarted
+// publisher finds the batch in its spool, in doubt, and the receipt that
+// came with it says the store has it: it is not written again.
+func TestPublisherKilledWhileStoreHoldsItsWrite(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes for seconds")
+	}
+	h := newHarness(t)
+	port := freePort(t)
+	pubSpool := filepath.Join(h.dir, "publisher.spool")
+	run := runID(t)
+
+	pub := h.startPublisher("publisher", port, pubSpool)
+	agent := h.startAgent("agent", run, filepath.Join(h.dir, "agent.spool"), port)
+	h.waitFlowing(run, 1000)
+	sleep(500 * time.Millisecond)
+
+	from := time.Now()
+	h.store.Stall(0)
+	sleep(200 * time.Millisecond) // the publisher waits for the store's answer
+	h.kill(pub)
+	h.store.Release() // the store handles the write of a dead publisher
+	sleep(300 * time.Millisecond)
+	pub = h.startPublisher("publisher-2", port, pubSpool)
+	down := window{from, time.Now()}
+	h.waitFlowing(run, 1000)
+	sleep(time.Second)
+
+	c := h.finish(agent, run, []*proc{pub}, down)
+	h.noDuplicates(c, []*proc{pub})
+	require.Positive(t, stats(t, pub)["Reconciled"], "the restarted publisher found its last write stored, by its receipt")
+	t.Logf("publisher killed mid-write: %d measurements made while it was down; %d found stored by receipt",
+		c.during, stats(t, pub)["Reconciled"])
 }
