@@ -381,7 +381,27 @@ func (p *Publisher) Close(ctx context.Context) error {
 type worker struct {
 	p     *Publisher
 	batch []meter.Measurement
+	log   envLogger
 }
+
+// envLogger logs with the envelope's tenant, agent and seq. It builds that
+// logger on the first line logged, so an envelope that logs nothing costs
+// no allocation.
+type envLogger struct {
+	base *slog.Logger
+	env  *transport.Envelope
+	l    *slog.Logger
+}
+
+func (e *envLogger) get() *slog.Logger {
+	if e.l == nil {
+		e.l = e.base.With("tenant", e.env.Tenant, "agent", e.env.Agent, "seq", e.env.Seq)
+	}
+	return e.l
+}
+
+func (e *envLogger) Warn(msg string, args ...any)  { e.get().Warn(msg, args...) }
+func (e *envLogger) Error(msg string, args ...any) { e.get().Error(msg, args...) }
 
 func (w *worker) run(ctx, workCtx context.Context) error {
 	for {
@@ -407,7 +427,8 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 	p, env := w.p, &d.Envelope
 	p.c.envelopes.Add(1)
 	p.c.received.Add(uint64(len(env.Measurements)))
-	log := p.log.With("tenant", env.Tenant, "agent", env.Agent, "seq", env.Seq)
+	log := &w.log
+	*log = envLogger{base: p.log, env: env}
 	if len(env.Sealed) > 0 {
 		p.c.rejectedEnvelopes.Add(1)
 		log.Warn("sealed envelope, but this publisher has no tenant keys; rejected")
@@ -494,7 +515,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 // the whole envelope retryable; permanent failures of every failing sink
 // make it permanent. Partially rejected measurements are counted and logged.
 // A batch in doubt is first checked against each sink's receipts.
-func (p *Publisher) write(ctx context.Context, log *slog.Logger, id sink.BatchID, doubt bool, batch []meter.Measurement) error {
+func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, doubt bool, batch []meter.Measurement) error {
 	var errs []error
 	permanent := true
 	for _, s := range p.sinks {

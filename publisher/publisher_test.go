@@ -1,11 +1,13 @@
 package publisher_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,4 +179,39 @@ func TestOptionErrors(t *testing.T) {
 	require.Error(t, err)
 	_, err = publisher.New(nil, publisher.WithSink("x", sink.Discard))
 	require.Error(t, err)
+}
+
+// lockedBuffer is a bytes.Buffer safe for a logger and a test to share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Log lines about an envelope name it, and a worker's next envelope is
+// named afresh.
+func TestLogLinesNameTheEnvelope(t *testing.T) {
+	var out lockedBuffer
+	var rec sink.Recorder
+	s, _, stop := run(t, publisher.WithSink("rec", &rec), publisher.WithWorkers(1),
+		publisher.WithLogger(slog.New(slog.NewTextHandler(&out, nil))))
+	defer stop()
+	require.NoError(t, s.Send(context.Background(), envelope(1, gauge("a", 1), gauge("bad", math.NaN()))))
+	require.NoError(t, s.Send(context.Background(), envelope(2, gauge("b", 1))))
+	require.NoError(t, s.Send(context.Background(), envelope(3, gauge("c", 1), gauge("", 1))))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 2, "only the envelopes with invalid measurements log: %q", lines)
+	require.Contains(t, lines[0], "agent=a1 seq=1 ")
+	require.Contains(t, lines[1], "agent=a1 seq=3 ")
 }
