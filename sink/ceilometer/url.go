@@ -3,8 +3,6 @@ package ceilometer
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meterkit/meter/internal/tlsfiles"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -192,31 +191,10 @@ func v2URL(u *url.URL) ([]Option, error) {
 // tlsConfig builds a client TLS configuration from ca=, cert=, key= and
 // server_name= (all optional; cert and key go together).
 func tlsConfig(q url.Values) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if q.Has("server_name") {
-		c.ServerName = q.Get("server_name")
-	}
-	if q.Has("ca") {
-		path := q.Get("ca")
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("ceilometer: parameter ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ceilometer: parameter ca: no PEM certificate in %s", path)
-		}
-		c.RootCAs = pool
-	}
-	switch cert, key := q.Get("cert"), q.Get("key"); {
-	case cert != "" && key != "":
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("ceilometer: parameters cert and key: %w", err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	case cert != "" || key != "":
-		return nil, errors.New("ceilometer: parameters cert and key go together: give both or neither")
+	f := tlsfiles.Client{CA: q.Get("ca"), Cert: q.Get("cert"), Key: q.Get("key"), ServerName: q.Get("server_name")}
+	c, err := f.Config()
+	if err != nil {
+		return nil, fmt.Errorf("ceilometer: parameter %w", err)
 	}
 	return c, nil
 }

@@ -2,15 +2,13 @@ package gnocchi
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/meterkit/meter/internal/tlsfiles"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -99,15 +97,11 @@ func urlOptions(u *url.URL) ([]Option, error) {
 		opts = append(opts, WithTimeout(d))
 	}
 	if q.Has("ca") {
-		pem, err := os.ReadFile(q.Get("ca"))
+		c, err := tlsfiles.Client{CA: q.Get("ca")}.Config()
 		if err != nil {
-			return nil, fmt.Errorf("gnocchi: parameter ca: %w", err)
+			return nil, fmt.Errorf("gnocchi: parameter %w", err)
 		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("gnocchi: parameter ca: no PEM certificate in %s", q.Get("ca"))
-		}
-		opts = append(opts, WithTLS(&tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}))
+		opts = append(opts, WithTLS(c))
 	}
 	return opts, nil
 }

@@ -3,15 +3,13 @@ package riemann
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/meterkit/meter/internal/tlsfiles"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -126,32 +124,14 @@ func single(q url.Values, k string) (string, bool) {
 // tlsConfig builds a client TLS configuration from ca=, cert=, key= and
 // server_name= (all optional; cert and key go together).
 func tlsConfig(q url.Values) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if v, ok := single(q, "server_name"); ok {
-		c.ServerName = v
-	}
-	if path, ok := single(q, "ca"); ok {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("riemann: parameter ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("riemann: parameter ca: no PEM certificate in %s", path)
-		}
-		c.RootCAs = pool
-	}
-	cert, hasCert := single(q, "cert")
-	key, hasKey := single(q, "key")
-	switch {
-	case hasCert && hasKey:
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, fmt.Errorf("riemann: parameters cert and key: %w", err)
-		}
-		c.Certificates = []tls.Certificate{pair}
-	case hasCert || hasKey:
-		return nil, errors.New("riemann: parameters cert and key go together: give both or neither")
+	var f tlsfiles.Client
+	f.ServerName, _ = single(q, "server_name")
+	f.CA, _ = single(q, "ca")
+	f.Cert, _ = single(q, "cert")
+	f.Key, _ = single(q, "key")
+	c, err := f.Config()
+	if err != nil {
+		return nil, fmt.Errorf("riemann: parameter %w", err)
 	}
 	return c, nil
 }
