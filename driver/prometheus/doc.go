@@ -22,6 +22,11 @@
 //	resource_label  a label whose value becomes the resource id instead of
 //	                a label (resource_id where it is missing)
 //	max_body        bytes of response read at most (default 16 MiB)
+//	tls             for an https url: {"ca_file": CAs to trust (the system's
+//	                otherwise), "cert_file" and "key_file": a client
+//	                certificate and its key (both or neither), "server_name":
+//	                the name to verify when it differs from the url's host};
+//	                the files are PEM and read when the driver is made
 //
 // For example:
 //

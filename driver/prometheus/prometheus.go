@@ -20,6 +20,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/tlsfiles"
 )
 
 func init() { driver.Register("prometheus", New) }
@@ -82,6 +83,23 @@ type Config struct {
 	ResourceLabel string `json:"resource_label,omitempty"`
 	// MaxBody bounds the response body in bytes; default 16 MiB.
 	MaxBody int64 `json:"max_body,omitempty"`
+	// TLS configures an https endpoint: the CAs to trust and a client
+	// certificate, as an exporter's web configuration may require.
+	TLS *TLSConfig `json:"tls,omitempty"`
+}
+
+// TLSConfig names PEM files and the server name for an https endpoint.
+// Every field is optional; cert_file and key_file go together.
+type TLSConfig struct {
+	// CAFile holds the CAs the endpoint's certificate must chain to; the
+	// system's roots when empty.
+	CAFile string `json:"ca_file,omitempty"`
+	// CertFile and KeyFile are the client certificate and its key.
+	CertFile string `json:"cert_file,omitempty"`
+	KeyFile  string `json:"key_file,omitempty"`
+	// ServerName is the name the endpoint's certificate must carry, when it
+	// differs from the URL's host.
+	ServerName string `json:"server_name,omitempty"`
 }
 
 // Driver scrapes one endpoint. It keeps connections open between
@@ -106,6 +124,13 @@ func New(cfg driver.Config) (driver.Driver, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 1
 	tr.IdleConnTimeout = 2 * time.Minute
+	if t := c.TLS; t != nil {
+		tc, err := tlsfiles.Client{CA: t.CAFile, Cert: t.CertFile, Key: t.KeyFile, ServerName: t.ServerName}.Config()
+		if err != nil {
+			return nil, fmt.Errorf("prometheus: config: tls: %w", err)
+		}
+		tr.TLSClientConfig = tc
+	}
 	return &Driver{
 		cfg:    c,
 		url:    u.Redacted(),
@@ -127,6 +152,9 @@ func (c *Config) check() (*url.URL, error) {
 	}
 	if u.Host == "" {
 		return nil, fmt.Errorf("url %q has no host", u.Redacted())
+	}
+	if c.TLS != nil && u.Scheme != "https" {
+		return nil, fmt.Errorf("tls is set, but url %q is not https", u.Redacted())
 	}
 	if c.Timeout <= 0 {
 		return nil, fmt.Errorf("timeout %v must be positive", time.Duration(c.Timeout))

@@ -17,6 +17,8 @@ import (
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/driver/drivertest"
+	"github.com/meterkit/meter/internal/tlsfiles"
+	"github.com/meterkit/meter/internal/tlsfiles/tlsfilestest"
 )
 
 // registry makes a client_golang registry with one metric of each type and
@@ -380,6 +382,10 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]any{"url": "http://x", "allow": []string{"[a-"}}, `prometheus: config: allow: pattern "[a-": syntax error in pattern`},
 		{map[string]any{"url": "http://x", "deny": []string{"["}}, `prometheus: config: deny: pattern "["`},
 		{map[string]any{"url": "http://x", "interval": "1s"}, `json: unknown field "interval"`},
+		{map[string]any{"url": "http://x", "tls": map[string]any{}}, `prometheus: config: tls is set, but url "http://x" is not https`},
+		{map[string]any{"url": "https://x", "tls": map[string]any{"ca_file": "/nonexistent"}}, "prometheus: config: tls: ca: open /nonexistent"},
+		{map[string]any{"url": "https://x", "tls": map[string]any{"cert_file": "/c"}}, "prometheus: config: tls: cert and key go together"},
+		{map[string]any{"url": "https://x", "tls": map[string]any{"ca": "/c"}}, `json: unknown field "ca"`},
 	} {
 		_, err := New(config(t, tc.cfg))
 		require.ErrorContains(t, err, tc.want, "%v", tc.cfg)
@@ -390,4 +396,38 @@ func TestConformance(t *testing.T) {
 	srv := httptest.NewServer(promhttp.HandlerFor(registry(t), promhttp.HandlerOpts{}))
 	defer srv.Close()
 	drivertest.Run(t, New, config(t, map[string]any{"url": srv.URL}))
+}
+
+// An exporter behind mutual TLS (as node_exporter's web configuration
+// sets up) is scraped with the CA and a client certificate; without the
+// certificate, or trusting another CA, the scrape fails and says why.
+func TestScrapeOverMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	srvCert, srvKey := tlsfilestest.WritePair(t, dir, "exporter")
+	cliCert, cliKey := tlsfilestest.WritePair(t, dir, "agent")
+	other, _ := tlsfilestest.WritePair(t, dir, "other")
+	srvTLS, err := tlsfiles.Server(srvCert, srvKey, cliCert)
+	require.NoError(t, err)
+	srv := httptest.NewUnstartedServer(promhttp.HandlerFor(registry(t), promhttp.HandlerOpts{}))
+	srv.TLS = srvTLS
+	srv.StartTLS()
+	defer srv.Close()
+
+	d := open(t, map[string]any{"url": srv.URL, "tls": map[string]any{"ca_file": srvCert, "cert_file": cliCert, "key_file": cliKey}})
+	ms, err := collect(t, d, 5*time.Second)
+	require.NoError(t, err)
+	require.NotEmpty(t, ms)
+
+	d = open(t, map[string]any{"url": srv.URL, "tls": map[string]any{"ca_file": srvCert}})
+	_, err = collect(t, d, 5*time.Second)
+	require.ErrorContains(t, err, "certificate required", "no client certificate: the exporter refuses")
+
+	d = open(t, map[string]any{"url": srv.URL, "tls": map[string]any{"ca_file": other, "cert_file": cliCert, "key_file": cliKey}})
+	_, err = collect(t, d, 5*time.Second)
+	require.ErrorContains(t, err, "certificate signed by unknown authority")
+
+	d = open(t, map[string]any{"url": srv.URL, "tls": map[string]any{"ca_file": srvCert, "cert_file": cliCert, "key_file": cliKey,
+		"server_name": "someone-else"}})
+	_, err = collect(t, d, 5*time.Second)
+	require.ErrorContains(t, err, "someone-else")
 }
