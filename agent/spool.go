@@ -13,8 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
+	"github.com/meterkit/meter/internal/boltfile"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -124,17 +124,13 @@ func openSpool(dir string, sc spoolConfig, recycle func(*transport.Envelope)) (*
 		return nil, fmt.Errorf("agent: spool: %w", err)
 	}
 	path := filepath.Join(dir, "agent.spool")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("agent: spool %s is in use by another process", path)
-	}
+	db, err := boltfile.Open(path, sc.sync.every != 0, false)
 	if err != nil {
-		return nil, fmt.Errorf("agent: open spool %s: %w", path, err)
+		return nil, fmt.Errorf("agent: spool: %w", err)
 	}
-	db.NoSync = sc.sync.every != 0
 	s := &diskSpool{db: db, path: path, max: sc.maxBytes, recycle: recycle,
 		inflight: map[uint64]bool{}, ready: make(chan struct{}, 1)}
-	err = loadSpool(db, s)
+	err = boltfile.Load(func() error { return loadSpool(db, s) })
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("agent: read spool %s (move it away to start afresh): %w", path, err)
@@ -146,14 +142,8 @@ func openSpool(dir string, sc spoolConfig, recycle func(*transport.Envelope)) (*
 	return s, nil
 }
 
-// loadSpool indexes the spooled batches. bbolt may panic on pages a machine
-// crash damaged (with NoSync); that becomes an error.
-func loadSpool(db *bolt.DB, s *diskSpool) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged: %v", r)
-		}
-	}()
+// loadSpool indexes the spooled batches.
+func loadSpool(db *bolt.DB, s *diskSpool) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketBatches)
 		if err != nil {

@@ -10,12 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/boltfile"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -122,16 +121,33 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 		return nil, fmt.Errorf("publisher: spool: %w", err)
 	}
 	path := filepath.Join(dir, "publisher.spool")
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("publisher: spool %s is in use by another process", path)
-	}
+	db, err := boltfile.Open(path, sc.noSync, false)
 	if err != nil {
-		return nil, fmt.Errorf("publisher: open spool %s: %w", path, err)
+		return nil, fmt.Errorf("publisher: spool: %w", err)
 	}
-	db.NoSync = sc.noSync
 	s := &spool{db: db, path: path, max: sc.maxBytes, lanes: map[string]*lane{}}
-	err = db.Update(func(tx *bolt.Tx) error {
+	err = boltfile.Load(func() error { return s.load(sinks, dd) })
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("publisher: read spool %s (move it away to start afresh): %w", path, err)
+	}
+	if err := s.openMarks(filepath.Join(dir, "publisher.delivered")); err != nil {
+		db.Close()
+		return nil, err
+	}
+	for _, l := range s.lanes {
+		if err := s.compact(l); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// load indexes the lanes of sinks and fills dd with the de-duplication
+// window.
+func (s *spool) load(sinks []string, dd *dedup) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
 		lanes, err := tx.CreateBucketIfNotExists(bucketLanes)
 		if err != nil {
 			return err
@@ -170,21 +186,6 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 			})
 		})
 	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("publisher: read spool %s: %w", path, err)
-	}
-	if err := s.openMarks(filepath.Join(dir, "publisher.delivered")); err != nil {
-		db.Close()
-		return nil, err
-	}
-	for _, l := range s.lanes {
-		if err := s.compact(l); err != nil {
-			s.close()
-			return nil, err
-		}
-	}
-	return s, nil
 }
 
 // openMarks opens the delivered-marks file and takes the marked batches out
@@ -200,11 +201,10 @@ func (s *spool) openMarks(path string) error {
 		}
 		marked = nil
 	}
-	m, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: true})
+	m, err := boltfile.Open(path, true, false)
 	if err != nil {
-		return fmt.Errorf("publisher: open spool marks %s: %w", path, err)
+		return fmt.Errorf("publisher: spool marks: %w", err)
 	}
-	m.NoSync = true
 	s.marks = m
 	for name, ids := range marked {
 		l := s.lanes[name]
@@ -222,30 +222,27 @@ func (s *spool) openMarks(path string) error {
 	return nil
 }
 
-// readMarks reads the marks file if there is one, turning a panic of the
-// reader on damaged pages into an error.
+// readMarks reads the marks file if there is one; damaged pages are an
+// error.
 func readMarks(path string) (marked map[string][]uint64, err error) {
 	if _, statErr := os.Stat(path); os.IsNotExist(statErr) {
 		return nil, nil
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("damaged: %v", r)
+	err = boltfile.Load(func() error {
+		m, err := boltfile.Open(path, false, true)
+		if err != nil {
+			return err
 		}
-	}()
-	m, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	marked = map[string][]uint64{}
-	err = m.View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
-			return b.ForEach(func(k, _ []byte) error {
-				if len(k) == 8 {
-					marked[string(name)] = append(marked[string(name)], binary.BigEndian.Uint64(k))
-				}
-				return nil
+		defer m.Close()
+		marked = map[string][]uint64{}
+		return m.View(func(tx *bolt.Tx) error {
+			return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+				return b.ForEach(func(k, _ []byte) error {
+					if len(k) == 8 {
+						marked[string(name)] = append(marked[string(name)], binary.BigEndian.Uint64(k))
+					}
+					return nil
+				})
 			})
 		})
 	})

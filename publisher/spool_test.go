@@ -3,6 +3,8 @@ package publisher_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,6 +137,33 @@ func TestSpoolInUse(t *testing.T) {
 	_, r := transport.Pipe()
 	_, err := publisher.New(r, publisher.WithSink("d", sink.Discard), publisher.WithSpool(dir))
 	require.ErrorContains(t, err, "in use by another process")
+}
+
+// A spool file damaged beyond reading (a machine crash with SpoolNoSync)
+// stops New with an error that names it and says what to do, rather than a
+// panic.
+func TestDamagedSpoolIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	store := &switchable{}
+	store.down.Store(true)
+	s, _, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir, publisher.SpoolNoSync()),
+		publisher.WithBackoff(time.Hour, time.Hour), publisher.WithDrainTimeout(10*time.Millisecond))
+	for seq := uint64(1); seq <= 200; seq++ {
+		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", float64(seq)))))
+	}
+	stop()
+	path := filepath.Join(dir, "publisher.spool")
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	page := os.Getpagesize()
+	for i := 2 * page; i < len(b); i++ { // every page after the two meta pages
+		b[i] = 0xA5
+	}
+	require.NoError(t, os.WriteFile(path, b, 0o600))
+	_, r := transport.Pipe()
+	_, err = publisher.New(r, publisher.WithSink("store", store), publisher.WithSpool(dir))
+	require.ErrorContains(t, err, path)
+	require.ErrorContains(t, err, "move it away to start afresh")
 }
 
 // A resend that arrives while the first copy is still being written must not
