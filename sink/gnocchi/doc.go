@@ -57,12 +57,21 @@
 //	what happened                                Write returns
 //	-------------                                -------------
 //	measurement invalid, no resource id, "/"     *sink.PartialError naming them (sink.Permanent if all)
+//	  in an id or name, a unit over 31 chars
+//	  (Gnocchi would stall on the batch)
 //	resource creation refused with a 4xx         those resources' measurements in a *sink.PartialError
-//	batch answered 400 (not unknown resources),  sink.Permanent: the whole batch is refused
-//	  413, 422 or another 4xx
+//	batch answered 400 (not unknown resources),  the refused metrics' measurements in a *sink.PartialError
+//	  413, 422 or another 4xx                      (sink.Permanent if all): see below
 //	401                                          gophercloud fetches a new token and retries once;
 //	                                             a second 401 is retryable
 //	403, 404, 408, 409, 429, 5xx, no answer      retryable
+//
+// Gnocchi refuses a whole batch for one bad metric (a unit over 31
+// characters, say) without saying which. The sink then posts each half of
+// the batch, and halves again what is refused, down to single metrics, so
+// that one bad metric costs about 2·log2(metrics) requests and not the
+// rest of the batch; after 32 such requests, what was not tried alone is
+// refused with the others. A 413 (too large) is split the same way.
 //
 // No password or token appears in an error: errors are scrubbed of them
 // before they are returned. The sink logs nothing.

@@ -2,6 +2,7 @@ package gnocchi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gophercloud/gophercloud/v2"
 	gnocchiclient "github.com/gophercloud/utils/v2/gnocchi"
@@ -138,6 +140,7 @@ type metricBody struct {
 	ArchivePolicyName string    `json:"archive_policy_name,omitempty"`
 	Unit              string    `json:"unit,omitempty"`
 	Measures          []measure `json:"measures"`
+	idx               []int     // indexes into the batch of the measures
 }
 
 type measure struct {
@@ -157,8 +160,9 @@ type resource struct {
 // WithResourceType, with the project and user ids of their first
 // measurement) and posts again, once. Measurements that cannot be measures
 // (no resource id, a "/" in the id or the name) and resources Gnocchi
-// refuses to create are rejected in a *sink.PartialError; a 4xx answer to
-// the batch rejects it whole (sink.Permanent); anything else is retryable.
+// refuses to create are rejected in a *sink.PartialError, and so are the
+// metrics whose measures Gnocchi refuses (a 4xx answer to the batch: see
+// bisect); anything else is retryable.
 func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	if s.closed {
 		return ErrClosed
@@ -191,6 +195,7 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 			r.metrics[m.Name] = mb
 		}
 		mb.Measures = append(mb.Measures, measure{Timestamp: m.Time.UTC().Format(timestampLayout), Value: m.Value})
+		mb.idx = append(mb.idx, i)
 	}
 	if len(res) > 0 {
 		sc, err := s.serviceClient(ctx)
@@ -222,35 +227,116 @@ type rejection struct {
 }
 
 // post sends the batch, creates unknown resources and re-posts once. It
-// returns the measurements of resources that could not be created.
+// returns the measurements of resources that could not be created, and of
+// the metrics Gnocchi refused when it refused the batch (see bisect).
 func (s *Sink) post(ctx context.Context, sc *gophercloud.ServiceClient, batch []meter.Measurement, res map[string]*resource) ([]rejection, error) {
 	err := s.postBatch(ctx, sc, res)
 	if err == nil {
 		return nil, nil
 	}
-	unknown, ok := unknownResources(err)
-	if !ok {
-		return nil, fmt.Errorf("gnocchi: post measures of %d resource(s) to %s: %w", len(res), sc.Endpoint, keystone.Classify(err))
-	}
 	var rejected []rejection
-	for _, rid := range pick(unknown, res) {
-		r := res[rid]
-		if err := s.createResource(ctx, sc, rid, &batch[r.first]); err != nil {
-			if !sink.IsPermanent(err) {
-				return nil, err
+	what := "post measures of %d resource(s) to %s"
+	if unknown, ok := unknownResources(err); ok {
+		for _, rid := range pick(unknown, res) {
+			r := res[rid]
+			if err := s.createResource(ctx, sc, rid, &batch[r.first]); err != nil {
+				if !sink.IsPermanent(err) {
+					return nil, err
+				}
+				rejected = append(rejected, rejection{idx: r.idx, err: err})
+				delete(res, rid)
 			}
-			rejected = append(rejected, rejection{idx: r.idx, err: err})
-			delete(res, rid)
+		}
+		if len(res) == 0 {
+			return rejected, nil
+		}
+		if err = s.postBatch(ctx, sc, res); err == nil {
+			return rejected, nil
+		}
+		what += " after creating resources"
+	}
+	err = fmt.Errorf("gnocchi: "+what+": %w", len(res), sc.Endpoint, keystone.Classify(err))
+	if !sink.IsPermanent(err) {
+		return nil, err
+	}
+	budget := maxBisect
+	more, err := s.bisect(ctx, sc, metricsOf(res), err, &budget)
+	if err != nil {
+		return nil, err
+	}
+	return append(rejected, more...), nil
+}
+
+// maxBisect bounds the extra requests a refused batch may cost.
+const maxBisect = 32
+
+// part is one metric of one resource in a batch: the smallest piece of a
+// batch request.
+type part struct {
+	rid, name string
+	mb        *metricBody
+}
+
+func metricsOf(res map[string]*resource) []part {
+	var ps []part
+	for rid, r := range res {
+		for name, mb := range r.metrics {
+			ps = append(ps, part{rid, name, mb})
 		}
 	}
-	if len(res) == 0 {
-		return rejected, nil
+	slices.SortFunc(ps, func(a, b part) int { return cmp.Or(cmp.Compare(a.rid, b.rid), cmp.Compare(a.name, b.name)) })
+	return ps
+}
+
+// bisect finds what Gnocchi refuses in a batch it refused with a 4xx (err),
+// since it does not say which measure was bad: it posts each half of ps
+// and halves again the halves that are refused, down to single metrics. So
+// one bad metric costs about 2·log2(metrics) requests and not the other
+// measurements. The refused metrics, and the rest once maxBisect requests
+// are spent, are returned as rejections with Gnocchi's answer. A retryable
+// failure ends the Write: the whole batch is sent again, which Gnocchi
+// takes as it is (it keeps one point per timestamp).
+func (s *Sink) bisect(ctx context.Context, sc *gophercloud.ServiceClient, ps []part, err error, budget *int) ([]rejection, error) {
+	if len(ps) == 1 {
+		return []rejection{{idx: ps[0].mb.idx, err: fmt.Errorf("metric %s of resource %s: %w", ps[0].name, ps[0].rid, err)}}, nil
 	}
-	if err := s.postBatch(ctx, sc, res); err != nil {
-		return nil, fmt.Errorf("gnocchi: post measures of %d resource(s) to %s after creating resources: %w",
-			len(res), sc.Endpoint, keystone.Classify(err))
+	var out []rejection
+	h := len(ps) / 2
+	for _, half := range [][]part{ps[:h], ps[h:]} {
+		if *budget <= 0 {
+			var idx []int
+			for _, p := range half {
+				idx = append(idx, p.mb.idx...)
+			}
+			out = append(out, rejection{idx: idx, err: fmt.Errorf("%d metric(s) refused with others, not tried alone (%d requests spent finding the refused ones): %w",
+				len(half), maxBisect, err)})
+			continue
+		}
+		*budget--
+		res := map[string]*resource{}
+		for _, p := range half {
+			r := res[p.rid]
+			if r == nil {
+				r = &resource{metrics: map[string]*metricBody{}}
+				res[p.rid] = r
+			}
+			r.metrics[p.name] = p.mb
+		}
+		perr := s.postBatch(ctx, sc, res)
+		if perr == nil {
+			continue
+		}
+		perr = fmt.Errorf("gnocchi: post measures of %d metric(s) to %s: %w", len(half), sc.Endpoint, keystone.Classify(perr))
+		if !sink.IsPermanent(perr) {
+			return nil, perr
+		}
+		r, err := s.bisect(ctx, sc, half, perr, budget)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r...)
 	}
-	return rejected, nil
+	return out, nil
 }
 
 func (s *Sink) postBatch(ctx context.Context, sc *gophercloud.ServiceClient, res map[string]*resource) error {
@@ -300,6 +386,9 @@ func (s *Sink) createResource(ctx context.Context, sc *gophercloud.ServiceClient
 }
 
 // check returns the resource id of m, or why m cannot be a measure.
+// maxUnit is the longest unit Gnocchi stores, in characters.
+const maxUnit = 31
+
 func check(m *meter.Measurement) (string, error) {
 	if err := m.Validate(); err != nil {
 		return "", err
@@ -315,6 +404,11 @@ func check(m *meter.Measurement) (string, error) {
 		return "", fmt.Errorf("resource id %q contains '/', which Gnocchi does not support", rid)
 	case strings.Contains(m.Name, "/"):
 		return "", fmt.Errorf("metric name %q contains '/', which Gnocchi does not support", m.Name)
+	case utf8.RuneCountInString(m.Unit) > maxUnit:
+		// Gnocchi stores units in a column of 31 characters; a longer one
+		// makes it stall on the batch until the client gives up, which would
+		// look retryable and block the batch for ever.
+		return "", fmt.Errorf("unit %q of metric %q is over Gnocchi's %d characters", m.Unit, m.Name, maxUnit)
 	}
 	return rid, nil
 }

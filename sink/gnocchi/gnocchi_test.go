@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -71,6 +72,15 @@ func (g *fakeGnocchi) serve(w http.ResponseWriter, r *http.Request) {
 		if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
+		}
+		for _, ms := range body {
+			for _, mb := range ms {
+				// A metric Gnocchi refuses, naming neither it nor its resource.
+				if mb.Unit == "refuse-me" {
+					http.Error(w, `{"code": 400, "description": "Invalid input: unit"}`, http.StatusBadRequest)
+					return
+				}
+			}
 		}
 		var unknown []map[string]string
 		for rid := range body {
@@ -275,4 +285,71 @@ func TestURLs(t *testing.T) {
 	}
 	_, err := New(WithBasicAuth(""))
 	require.ErrorContains(t, err, "needs the endpoint")
+}
+
+// Gnocchi refuses a whole batch for one bad metric without saying which
+// (the fake refuses the unit "refuse-me"): the sink halves the batch until
+// it finds it,
+// rejects only its measurements, and the others are stored.
+func TestRefusedBatchIsBisected(t *testing.T) {
+	g := newFakeGnocchi(t, func(*http.Request) bool { return true })
+	s, err := sink.Open(context.Background(), "gnocchi+http://"+strings.TrimPrefix(g.URL, "http://")+"?auth=basic")
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var b []meter.Measurement
+	for i := range 40 {
+		b = append(b, meter.Measurement{Name: "m" + strconv.Itoa(i%8), Kind: meter.Gauge, Unit: "B", Value: float64(i),
+			Time: at.Add(time.Duration(i) * time.Second), ResourceID: "r" + strconv.Itoa(i%5)})
+	}
+	b[17].Unit = "refuse-me" // metric m1 of resource r2 (i%8 == 1, i%5 == 2)
+	require.NoError(t, s.Write(context.Background(), b[:16]), "resources created")
+	g.mu.Lock()
+	g.posts = 0
+	g.mu.Unlock()
+
+	err = s.Write(context.Background(), b)
+	var pe *sink.PartialError
+	require.ErrorAs(t, err, &pe, "%v", err)
+	// Every measurement of the refused metric goes with it: m1 of r2.
+	var want []int
+	for i := range b {
+		if i%8 == 1 && i%5 == 2 {
+			want = append(want, i)
+		}
+	}
+	require.Equal(t, want, pe.Rejected)
+	require.ErrorContains(t, err, "metric m1 of resource r2")
+	require.ErrorContains(t, err, "Invalid input: unit")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	stored := 0
+	for _, ms := range g.measures {
+		for _, m := range ms {
+			stored += len(m)
+		}
+	}
+	require.Equal(t, 16+len(b)-len(want), stored, "the other measurements are stored")
+	require.LessOrEqual(t, g.posts, 1+2*6, "about 2·log2(metrics) extra requests: %d", g.posts)
+}
+
+// A batch refused for a reason that holds for every part of it costs a
+// bounded number of requests, and is refused whole.
+func TestBisectIsBounded(t *testing.T) {
+	g := newFakeGnocchi(t, func(*http.Request) bool { return true })
+	s, err := sink.Open(context.Background(), "gnocchi+http://"+strings.TrimPrefix(g.URL, "http://")+"?auth=basic")
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	var b []meter.Measurement
+	for i := range 500 {
+		b = append(b, meter.Measurement{Name: "m", Kind: meter.Gauge, Value: 1, Time: at, ResourceID: "r" + strconv.Itoa(i)})
+	}
+	g.fail, g.failBody = http.StatusBadRequest, `{"description": "Invalid input: archive policy"}`
+	err = s.Write(context.Background(), b)
+	require.True(t, sink.IsPermanent(err), "%v", err)
+	require.ErrorContains(t, err, "not tried alone")
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.LessOrEqual(t, g.posts, 1+32)
 }

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -206,6 +207,30 @@ func TestGnocchiKeystone(t *testing.T) {
 		}
 	}
 	require.Equal(t, len(want), got, "every measure read back")
+
+	// A unit over Gnocchi's 31 characters makes Gnocchi stall on the whole
+	// batch until the client times out (seen here: 30 s, then "context
+	// deadline exceeded", retried for ever). The sink refuses that
+	// measurement itself; the others are stored.
+	mixed := measurements(start.Add(10*time.Second), rids, 2, 3, 0)
+	bad := meter.Measurement{Name: "meterkit.badunit", Kind: meter.Gauge, Unit: strings.Repeat("u", 40), Value: 1,
+		Time: start.Add(10 * time.Second), Host: "host-0", ResourceID: rids[0]}
+	mixed = append(mixed[:4], append([]meter.Measurement{bad}, mixed[4:]...)...)
+	err = g.Write(context.Background(), mixed)
+	t.Logf("batch with a bad unit: %v", err)
+	var pe *sink.PartialError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, []int{4}, pe.Rejected)
+	require.ErrorContains(t, err, `of metric "meterkit.badunit" is over Gnocchi's 31 characters`)
+	n := 0
+	for _, p := range readMeasures(t, g.client, rids[1], "meterkit.metric1") {
+		ts, err := time.Parse(time.RFC3339, p[0].(string))
+		require.NoError(t, err)
+		if !ts.Before(start.Add(10 * time.Second)) {
+			n++
+		}
+	}
+	require.Equal(t, 3, n, "the good measures of the refused batch are stored")
 }
 
 // TestGnocchiTokenExpiry writes, waits past the 60 s token lifetime, and
