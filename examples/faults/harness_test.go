@@ -116,7 +116,7 @@ type harness struct {
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	agentBin, pubBin := binaries(t)
-	h := &harness{t: t, agentBin: agentBin, pubBin: pubBin, store: riemanntest.NewServer(t),
+	h := &harness{t: t, agentBin: agentBin, pubBin: pubBin, store: riemanntest.NewServer(t, riemanntest.WithExpiry()),
 		dir: t.TempDir(), started: time.Now(), agentID: "faults-" + strings.ReplaceAll(t.Name(), "/", "-"),
 		agentConf: map[string]string{}}
 	t.Cleanup(h.cleanup)

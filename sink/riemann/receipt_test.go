@@ -165,3 +165,20 @@ func TestReceiptOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
 }
+
+// A receipt lives as long as its ttl in the index; after that the batch is
+// unknown again (and would be written again: at least once).
+func TestReceiptExpires(t *testing.T) {
+	srv := riemanntest.NewServer(t, riemanntest.WithExpiry())
+	s := newSink(t, srv.Addr(), riemann.WithReceipts(300*time.Millisecond))
+	id := sink.BatchID{Tenant: "t", Agent: "a", Seq: 1}
+	ctx := context.Background()
+	require.NoError(t, s.WriteFrom(ctx, id, 0, batchOf(3)))
+	n, err := s.Stored(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, 3, n, "the receipt is dated now, not with the measurements' time")
+	time.Sleep(400 * time.Millisecond)
+	n, err = s.Stored(ctx, id)
+	require.NoError(t, err)
+	require.Zero(t, n, "expired")
+}

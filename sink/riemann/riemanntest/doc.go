@@ -20,6 +20,9 @@
 // An event without a time gets the arrival time, as in Riemann
 // (Event.ServerTime says so).
 //
+// WithExpiry makes the index forget events past their time plus ttl, as a
+// server with periodically-expire does.
+//
 // Controls for failure tests: Reject refuses events with an error text
 // (RejectNext only the next few Msgs);
 // Stall holds messages unanswered until Release or a timeout; DropConnections

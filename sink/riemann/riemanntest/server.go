@@ -88,9 +88,10 @@ func newEvent(p *riemannpb.Event, transport string) Event {
 }
 
 type config struct {
-	addr string
-	udp  bool
-	tls  *tls.Config
+	addr   string
+	udp    bool
+	tls    *tls.Config
+	expiry bool
 }
 
 // Option configures a Server.
@@ -99,6 +100,12 @@ type Option func(*config)
 // WithAddr sets the TCP address to listen on ("127.0.0.1:0" otherwise,
 // a free port). The UDP listener, if any, takes the same port.
 func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
+
+// WithExpiry makes the index forget an event once its time plus its ttl
+// has passed, as a Riemann server with periodically-expire does (here at
+// once): queries no longer find it. Events are still recorded (Events).
+// Without it the index keeps every latest event, whatever its age.
+func WithExpiry() Option { return func(c *config) { c.expiry = true } }
 
 // WithUDP adds a UDP listener on the TCP listener's port; see UDPAddr.
 func WithUDP() Option { return func(c *config) { c.udp = true } }
@@ -549,8 +556,13 @@ func (s *Server) query(pred predicate) []*riemannpb.Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []*riemannpb.Event
+	now := time.Now()
 	for _, i := range s.latest {
-		if e := &s.events[i]; pred(e) {
+		e := &s.events[i]
+		if s.cfg.expiry && e.HasTTL && e.Time.Add(time.Duration(float64(e.TTL)*float64(time.Second))).Before(now) {
+			continue
+		}
+		if pred(e) {
 			out = append(out, e.Proto)
 		}
 	}

@@ -248,3 +248,23 @@ func TestRiemannGoClient(t *testing.T) {
 	}, e)
 	require.True(t, at.Equal(e.Time))
 }
+
+func TestExpiry(t *testing.T) {
+	s := NewServer(t, WithExpiry())
+	c := dial(t, s.Addr())
+	now := time.Now()
+	fresh := &riemannpb.Event{Host: proto.String("h"), Service: proto.String("fresh"), Ttl: proto.Float32(60),
+		TimeMicros: proto.Int64(now.UnixMicro())}
+	stale := &riemannpb.Event{Host: proto.String("h"), Service: proto.String("stale"), Ttl: proto.Float32(0.5),
+		TimeMicros: proto.Int64(now.Add(-time.Second).UnixMicro())}
+	forever := &riemannpb.Event{Host: proto.String("h"), Service: proto.String("no-ttl"),
+		TimeMicros: proto.Int64(now.Add(-time.Hour).UnixMicro())}
+	require.True(t, roundTrip(t, c, &riemannpb.Msg{Events: []*riemannpb.Event{fresh, stale, forever}}).GetOk())
+	reply := roundTrip(t, c, &riemannpb.Msg{Query: &riemannpb.Query{String_: proto.String("true")}})
+	var got []string
+	for _, e := range reply.GetEvents() {
+		got = append(got, e.GetService())
+	}
+	require.Equal(t, []string{"fresh", "no-ttl"}, got, "the expired event is gone from the index")
+	require.Equal(t, 3, s.Count(), "but was recorded")
+}
