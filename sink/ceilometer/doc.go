@@ -52,7 +52,9 @@
 //	timestamp           Time in UTC, ISO 8601 with microseconds: 2024-05-01T12:00:00.250000+00:00
 //	resource_metadata   Labels as an object of strings, plus "host": Host unless a label is named host
 //	source              WithSource / source= (default "openstack")
-//	message_id          a random UUID per sample (notification sink only: the v2 API refuses it)
+//	message_id          notification sink only (the v2 API refuses it): for a batch the publisher
+//	                    names (WriteFrom), a UUID v5 of the batch and the position, the same
+//	                    when the batch is written again; otherwise (Write) a random UUID
 //	message_signature   with WithSecret / secret_env= only: see Sign
 //
 // A notification is the oslo.messaging v2 envelope

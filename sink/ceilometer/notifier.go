@@ -117,6 +117,27 @@ func passwordOf(raw string) string {
 // (a *sink.PartialError); any other failure means "write the whole batch
 // again", which may deliver some samples twice.
 func (n *Notifier) Write(ctx context.Context, batch []meter.Measurement) error {
+	return n.write(ctx, batch, func(int) string { return n.newID() })
+}
+
+// WriteFrom is Write for batch id, whose measurements from position from
+// on batch holds: each sample's message_id is then a name-based UUID
+// (version 5) of id and the measurement's position, so a batch written
+// again, after a confirmation that never came, carries the same
+// message_ids, and a consumer can drop the repeats.
+func (n *Notifier) WriteFrom(ctx context.Context, id sink.BatchID, from int, batch []meter.Measurement) error {
+	prefix := id.String() + "/"
+	return n.write(ctx, batch, func(i int) string { return sampleID(prefix, from+i) })
+}
+
+// Stored returns sink.ErrNoReceipts: a broker cannot be asked what it
+// delivered. A batch in doubt is published again, with the same
+// message_ids (WriteFrom).
+func (n *Notifier) Stored(context.Context, sink.BatchID) (int, error) { return 0, sink.ErrNoReceipts }
+
+var _ sink.Receipter = (*Notifier)(nil)
+
+func (n *Notifier) write(ctx context.Context, batch []meter.Measurement, idOf func(int) string) error {
 	if n.closed {
 		return ErrClosed
 	}
@@ -132,7 +153,7 @@ func (n *Notifier) Write(ctx context.Context, batch []meter.Measurement) error {
 			rejected, why = append(rejected, i), err
 			continue
 		}
-		s, err := n.mp.toSample(m, n.newID())
+		s, err := n.mp.toSample(m, idOf(i))
 		if err != nil {
 			rejected, why = append(rejected, i), fmt.Errorf("measurement %d (%s): %w", i, m.Name, err)
 			continue

@@ -147,6 +147,24 @@ func TestNotifierThroughCeilometer(t *testing.T) {
 	}
 	require.Len(t, all, 250)
 	verifyWithCeilometer(t, all, secret)
+
+	// A batch the publisher names: its samples' message_ids derive from the
+	// name and the position, so writing (part of) it again repeats them,
+	// and a consumer can drop the repeats.
+	id := sink.BatchID{Tenant: "acme", Agent: "web1", Seq: 42}
+	again := testBatch(5, start.Add(time.Hour))
+	require.NoError(t, n.WriteFrom(context.Background(), id, 0, again))
+	require.NoError(t, n.WriteFrom(context.Background(), id, 2, again[2:]))
+	var want []string
+	for i := range again {
+		want = append(want, sampleID("acme/web1/42/", i))
+	}
+	got = waitSamples(t, a.samplesFile(), want, 30*time.Second)
+	for i, id := range want {
+		require.Equal(t, again[i].Value, got[id].Volume, "sample %d", i)
+	}
+	require.Eventually(t, func() bool { _, lines := readSamples(t, a.samplesFile()); return lines == 250+5+3 },
+		30*time.Second, 100*time.Millisecond, "8 samples, 5 message_ids")
 }
 
 // verifyWithCeilometer runs Ceilometer's own verify_signature over samples.

@@ -3,6 +3,7 @@ package ceilometer
 import (
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -261,6 +262,29 @@ func newUUID() string {
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(&b)
+}
+
+// sampleNamespace is the namespace of sampleID's name-based UUIDs.
+var sampleNamespace = [16]byte{0x6d, 0x65, 0x74, 0x65, 0x72, 0x6b, 0x69, 0x74, 0x2e, 0x73, 0x61, 0x6d, 0x70, 0x6c, 0x65, 0x73}
+
+// sampleID returns the name-based (version 5, RFC 9562) UUID of the
+// measurement at position pos of the batch whose BatchID.String() + "/" is
+// prefix.
+func sampleID(prefix string, pos int) string {
+	h := sha1.New()
+	h.Write(sampleNamespace[:])
+	h.Write([]byte(prefix))
+	h.Write(strconv.AppendInt(nil, int64(pos), 10))
+	var sum [sha1.Size]byte
+	var b [16]byte
+	copy(b[:], h.Sum(sum[:0]))
+	b[6] = b[6]&0x0f | 0x50
+	b[8] = b[8]&0x3f | 0x80
+	return formatUUID(&b)
+}
+
+func formatUUID(b *[16]byte) string {
 	var out [36]byte
 	hex.Encode(out[0:8], b[0:4])
 	out[8] = '-'

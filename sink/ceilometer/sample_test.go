@@ -188,3 +188,11 @@ func TestNewUUID(t *testing.T) {
 		seen[u] = true
 	}
 }
+
+// sampleID is a version 5 UUID; the vector is Python's
+// uuid.uuid5(UUID(bytes=b"meterkit.samples"), "acme/web1/42/7").
+func TestSampleID(t *testing.T) {
+	require.Equal(t, "34168831-bfba-56f6-b648-179056670ace", sampleID("acme/web1/42/", 7))
+	require.NotEqual(t, sampleID("acme/web1/42/", 7), sampleID("acme/web1/42/", 8))
+	require.Equal(t, sampleID("a/b/1/", 0), sampleID("a/b/1/", 0))
+}
