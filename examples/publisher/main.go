@@ -4,6 +4,10 @@
 //	go run ./examples/publisher -listen tcp://127.0.0.1:7711 -sink console://
 //	go run ./examples/publisher -sink 'console:///var/log/meter.jsonl?format=json' -sink riemann://127.0.0.1:5555
 //	go run ./examples/publisher -sink 'ceilometer+amqp://guest:guest@127.0.0.1:5672/' -sink 'gnocchi://?cloud=mycloud'
+//	go run ./examples/publisher -spool /var/lib/meter/publisher -sink 'riemann://127.0.0.1:5555?receipts=10m'
+//
+// The last one spools what it acknowledges and leaves receipts in Riemann's
+// index, so that a publisher killed mid-write does not write a batch twice.
 //
 // With -keys, SIGHUP reloads the key file (after meterctl key rotate or revoke).
 package main
