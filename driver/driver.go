@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/meterkit/meter"
 )
@@ -92,6 +93,29 @@ func (c Config) Decode(v any) error {
 	}
 	return nil
 }
+
+// Duration is a time.Duration that a configuration writes as a string, like
+// "10s" or "1m30s", for the fields of a driver's config struct:
+//
+//	Timeout driver.Duration `json:"timeout,omitempty"`
+type Duration time.Duration
+
+// UnmarshalJSON parses a duration string ("10s", "1m30s", "250ms").
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration: want a string like \"10s\", got %s", b)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // Registry maps driver names to factories. The package-level functions use
 // a default registry; tests may make their own with NewRegistry.

@@ -2,7 +2,9 @@ package driver_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -70,4 +72,21 @@ func TestConfigDecode(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, conf.Decode(&c))
 	require.Equal(t, "/x", c.Path)
+}
+
+func TestDuration(t *testing.T) {
+	var c struct {
+		Timeout driver.Duration `json:"timeout"`
+	}
+	cfg := driver.ConfigFromJSON([]byte(`{"timeout": "1m30s"}`))
+	require.NoError(t, cfg.Decode(&c))
+	require.Equal(t, 90*time.Second, time.Duration(c.Timeout))
+	b, err := json.Marshal(c)
+	require.NoError(t, err)
+	require.JSONEq(t, `{"timeout": "1m30s"}`, string(b))
+
+	err = driver.ConfigFromJSON([]byte(`{"timeout": 5}`)).Decode(&c)
+	require.ErrorContains(t, err, `duration: want a string like "10s", got 5`)
+	err = driver.ConfigFromJSON([]byte(`{"timeout": "soon"}`)).Decode(&c)
+	require.ErrorContains(t, err, `invalid duration "soon"`)
 }

@@ -2,7 +2,6 @@ package prometheus
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,34 +35,13 @@ const (
 const acceptHeader = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,` +
 	`text/plain;version=0.0.4;q=0.3,*/*;q=0.1`
 
-// Duration is a time.Duration written in a configuration as a string like
-// "10s" or "1m30s".
-type Duration time.Duration
-
-// UnmarshalJSON parses a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration: want a string like \"10s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
 // Config is the configuration of the prometheus driver.
 type Config struct {
 	// URL of the exposition endpoint, http or https. Required.
 	URL string `json:"url"`
 	// Timeout of one scrape; default 10s. The collection's ctx deadline
 	// applies too, whichever comes first.
-	Timeout Duration `json:"timeout,omitempty"`
+	Timeout driver.Duration `json:"timeout,omitempty"`
 	// Headers are sent with every request, e.g. {"Authorization": "Bearer …"}.
 	// They never appear in errors.
 	Headers map[string]string `json:"headers,omitempty"`
@@ -113,7 +91,7 @@ type Driver struct {
 
 // New is the prometheus driver's factory.
 func New(cfg driver.Config) (driver.Driver, error) {
-	c := Config{Timeout: Duration(DefaultTimeout), MaxBody: DefaultMaxBody}
+	c := Config{Timeout: driver.Duration(DefaultTimeout), MaxBody: DefaultMaxBody}
 	if err := cfg.Decode(&c); err != nil {
 		return nil, fmt.Errorf("prometheus: %w", err)
 	}

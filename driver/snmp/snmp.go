@@ -2,7 +2,6 @@ package snmp
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -32,26 +31,6 @@ const (
 // a rate, to tell an agent restart from a counter wrap.
 const sysUpTime = ".1.3.6.1.2.1.1.3.0"
 
-// Duration is a time.Duration written as a string like "2s".
-type Duration time.Duration
-
-// UnmarshalJSON parses a duration string.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration: want a string like \"2s\", got %s", b)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON writes the duration as a string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
 // Config is the configuration of the snmp driver.
 type Config struct {
 	// Target is the agent's host or host:port (port 161 by default). Required.
@@ -71,8 +50,8 @@ type Config struct {
 	ContextName  string `json:"context_name,omitempty"`
 	// Timeout of one request (default 2s) and how often it is retried
 	// (default 1). The collection's ctx bounds them all.
-	Timeout Duration `json:"timeout,omitempty"`
-	Retries *int     `json:"retries,omitempty"`
+	Timeout driver.Duration `json:"timeout,omitempty"`
+	Retries *int            `json:"retries,omitempty"`
 	// MaxRepetitions of the GETBULK requests of a walk; default 10.
 	MaxRepetitions int `json:"max_repetitions,omitempty"`
 	// Prefix starts every measurement name, followed by a dot.
@@ -131,7 +110,7 @@ type Driver struct {
 
 // New is the snmp driver's factory.
 func New(cfg driver.Config) (driver.Driver, error) {
-	c := Config{Version: "2c", Community: DefaultCommunity, Timeout: Duration(DefaultTimeout), MaxRepetitions: DefaultMaxRepetitions}
+	c := Config{Version: "2c", Community: DefaultCommunity, Timeout: driver.Duration(DefaultTimeout), MaxRepetitions: DefaultMaxRepetitions}
 	if err := cfg.Decode(&c); err != nil {
 		return nil, fmt.Errorf("snmp: %w", err)
 	}
