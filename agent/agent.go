@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -295,19 +296,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) logStats(ctx context.Context) {
-	t := time.NewTicker(a.cfg.statsEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			st := a.Stats()
-			a.log.Info("agent stats", "collections", st.Collections, "added", st.Added, "acked", st.AckedMeasurements,
-				"queued_batches", st.Queued, "resent", st.Resent, "invalid", st.Invalid, "rejected", st.RejectedMeasurements,
-				"dropped", st.DroppedMeasurements, "panics", st.Panics, "collect_errors", st.CollectErrors)
-		}
-	}
+	statslog.Every(ctx, a.log, "agent stats", a.cfg.statsEvery, func() slog.LogValuer { return a.Stats() })
 }
 
 // ageFlusher sends a partial batch once its oldest measurement is

@@ -1,6 +1,11 @@
 package agent
 
-import "sync/atomic"
+import (
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/meterkit/meter/internal/statslog"
+)
 
 type counters struct {
 	collections, collectErrors, panics, overruns atomic.Uint64
@@ -10,24 +15,26 @@ type counters struct {
 	dropped, droppedMeasurements, unsent         atomic.Uint64
 }
 
-// Stats counts what the agent did since it was made.
+// Stats counts what the agent did since it was made. It is an
+// [slog.LogValuer]: the periodic "agent stats" line (WithStatsInterval)
+// writes the fields with their log keys, shown in the struct tags.
 type Stats struct {
-	Collections          uint64 // driver collections run
-	CollectErrors        uint64 // collections that returned an error
-	Panics               uint64 // collections that panicked (recovered)
-	Overruns             uint64 // collections that took longer than their timeout
-	Added                uint64 // measurements offered by drivers and Add
-	Invalid              uint64 // measurements dropped by Validate
-	Batches              uint64 // batches made
-	Queued               int    // batches waiting to be sent now
-	Acked                uint64 // batches the publisher accepted
-	AckedMeasurements    uint64
-	Resent               uint64 // resend attempts
-	Rejected             uint64 // batches the publisher refused for good
-	RejectedMeasurements uint64
-	Dropped              uint64 // batches dropped because the queue was full
-	DroppedMeasurements  uint64
-	Unsent               uint64 // measurements still unacknowledged when Run gave up draining
+	Collections          uint64 `log:"collections"`    // driver collections run
+	CollectErrors        uint64 `log:"collect_errors"` // collections that returned an error
+	Panics               uint64 `log:"panics"`         // collections that panicked (recovered)
+	Overruns             uint64 `log:"overruns"`       // collections that took longer than their timeout
+	Added                uint64 `log:"added"`          // measurements offered by drivers and Add
+	Invalid              uint64 `log:"invalid"`        // measurements dropped by Validate
+	Batches              uint64 `log:"batches"`        // batches made
+	Queued               int    `log:"queued_batches"` // batches waiting to be sent now
+	Acked                uint64 `log:"acked_batches"`  // batches the publisher accepted
+	AckedMeasurements    uint64 `log:"acked"`
+	Resent               uint64 `log:"resent"`           // resend attempts
+	Rejected             uint64 `log:"rejected_batches"` // batches the publisher refused for good
+	RejectedMeasurements uint64 `log:"rejected"`
+	Dropped              uint64 `log:"dropped_batches"` // batches dropped because the queue was full
+	DroppedMeasurements  uint64 `log:"dropped"`
+	Unsent               uint64 `log:"unsent"` // measurements still unacknowledged when Run gave up draining
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -44,3 +51,6 @@ func (a *Agent) Stats() Stats {
 		Unsent: c.unsent.Load(),
 	}
 }
+
+// LogValue returns the counters as the "agent stats" line writes them.
+func (s Stats) LogValue() slog.Value { return statslog.Value(s) }

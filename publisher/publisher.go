@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/transport"
 )
@@ -242,20 +243,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 }
 
 func (p *Publisher) logStats(ctx context.Context) {
-	t := time.NewTicker(p.cfg.statsEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			st := p.Stats()
-			p.log.Info("publisher stats", "envelopes", st.Envelopes, "received", st.Received, "written", st.Written,
-				"invalid", st.Invalid, "duplicates", st.Duplicates, "spooled", st.Spooled, "pending", st.Pending,
-				"spool_dropped", st.SpoolDropped, "retry", st.RetryEnvelopes, "rejected", st.RejectedEnvelopes,
-				"sink_errors", st.SinkErrors, "reconciled", st.Reconciled, "resent_in_doubt", st.ResentInDoubt)
-		}
-	}
+	statslog.Every(ctx, p.log, "publisher stats", p.cfg.statsEvery, func() slog.LogValuer { return p.Stats() })
 }
 
 // runLane delivers one sink's spooled batches, oldest first, retrying a
@@ -599,32 +587,38 @@ type counters struct {
 	reconciled, resentInDoubt                    atomic.Uint64
 }
 
-// Stats counts what the publisher did since it was made.
+// Stats counts what the publisher did since it was made. It is an
+// [slog.LogValuer]: the periodic "publisher stats" line
+// (WithStatsInterval) writes the fields with their log keys, shown in the
+// struct tags.
 type Stats struct {
-	Envelopes         uint64 // envelopes handed over by the receiver
-	Received          uint64 // measurements in them
-	Invalid           uint64 // measurements dropped by Validate
-	Written           uint64 // measurements sinks accepted (summed over sinks when spooling)
-	Acked             uint64 // envelopes acknowledged OK
-	RejectedEnvelopes uint64 // envelopes answered "rejected"
-	RetryEnvelopes    uint64 // envelopes answered "retry" (a sink failed)
-	AckErrors         uint64 // acknowledgements that could not be sent
-	SinkErrors        uint64 // failed sink writes
-	SinkRejected      uint64 // measurements a sink refused in a partial failure
-	Duplicates        uint64 // envelopes acknowledged again without delivery (resent after a lost ack)
-	Spooled           uint64 // measurements acknowledged once spooled (WithSpool)
-	Pending           uint64 // measurements in the spool not yet delivered, summed over sinks
-	SpoolDropped      uint64 // measurements dropped because a spool lane was full
-	SinkRetries       uint64 // failed writes of spooled batches, retried with backoff
-	SinkDropped       uint64 // spooled measurements a sink refused for good
+	Envelopes         uint64 `log:"envelopes"`     // envelopes handed over by the receiver
+	Received          uint64 `log:"received"`      // measurements in them
+	Invalid           uint64 `log:"invalid"`       // measurements dropped by Validate
+	Written           uint64 `log:"written"`       // measurements sinks accepted (summed over sinks when spooling)
+	Acked             uint64 `log:"acked"`         // envelopes acknowledged OK
+	RejectedEnvelopes uint64 `log:"rejected"`      // envelopes answered "rejected"
+	RetryEnvelopes    uint64 `log:"retry"`         // envelopes answered "retry" (a sink failed)
+	AckErrors         uint64 `log:"ack_errors"`    // acknowledgements that could not be sent
+	SinkErrors        uint64 `log:"sink_errors"`   // failed sink writes
+	SinkRejected      uint64 `log:"sink_rejected"` // measurements a sink refused in a partial failure
+	Duplicates        uint64 `log:"duplicates"`    // envelopes acknowledged again without delivery (resent after a lost ack)
+	Spooled           uint64 `log:"spooled"`       // measurements acknowledged once spooled (WithSpool)
+	Pending           uint64 `log:"pending"`       // measurements in the spool not yet delivered, summed over sinks
+	SpoolDropped      uint64 `log:"spool_dropped"` // measurements dropped because a spool lane was full
+	SinkRetries       uint64 `log:"sink_retries"`  // failed writes of spooled batches, retried with backoff
+	SinkDropped       uint64 `log:"sink_dropped"`  // spooled measurements a sink refused for good
 	// Reconciled counts measurements of batches in doubt (an earlier attempt
 	// may have reached the store) that a sink's receipts showed the store
 	// held already, and that were therefore not written again.
-	Reconciled uint64
+	Reconciled uint64 `log:"reconciled"`
 	// ResentInDoubt counts measurements of batches in doubt written again to
 	// a sink that keeps no receipts: the store may now hold them twice.
-	ResentInDoubt uint64
+	ResentInDoubt uint64 `log:"resent_in_doubt"`
 }
+
+// LogValue returns the counters as the "publisher stats" line writes them.
+func (s Stats) LogValue() slog.Value { return statslog.Value(s) }
 
 // Stats returns a snapshot of the publisher's counters.
 func (p *Publisher) Stats() Stats {

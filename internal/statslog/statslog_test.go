@@ -1,0 +1,80 @@
+package statslog_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meterkit/meter/internal/statslog"
+)
+
+type stats struct {
+	Added    uint64 `log:"added"`
+	Measured uint64 `log:"acked"`
+	Queued   int    `log:"queued_batches"`
+	Hidden   uint64
+	Skipped  uint64 `log:"-"`
+}
+
+func (s stats) LogValue() slog.Value { return statslog.Value(s) }
+
+func TestValueKeysInFieldOrder(t *testing.T) {
+	var b bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+	log.Info("agent stats", slog.Any("", stats{Added: 3, Measured: 2, Queued: -1, Hidden: 9, Skipped: 8}))
+	require.Equal(t, "level=INFO msg=\"agent stats\" added=3 acked=2 queued_batches=-1\n", b.String())
+}
+
+func TestValueJSON(t *testing.T) {
+	var b bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&b, &slog.HandlerOptions{ReplaceAttr: dropTime}))
+	log.Info("s", "stats", stats{Added: 1})
+	require.Equal(t, `{"level":"INFO","msg":"s","stats":{"added":1,"acked":0,"queued_batches":0}}`+"\n", b.String())
+}
+
+func TestValueRefusesNonNumbers(t *testing.T) {
+	type bad struct {
+		Name string `log:"name"`
+	}
+	require.PanicsWithValue(t, "statslog: statslog_test.bad.Name: field of type string cannot be logged",
+		func() { statslog.Value(bad{}) })
+	require.Panics(t, func() { statslog.Value(&stats{}) })
+}
+
+func TestEvery(t *testing.T) {
+	var mu syncBuffer
+	log := slog.New(slog.NewTextHandler(&mu, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	done := make(chan struct{})
+	go func() {
+		statslog.Every(ctx, log, "publisher stats", time.Millisecond, func() slog.LogValuer { n++; return stats{Added: uint64(n)} })
+		close(done)
+	}()
+	require.Eventually(t, func() bool { return strings.Count(mu.String(), "\n") >= 3 }, 5*time.Second, time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Every did not return when its context ended")
+	}
+	require.Contains(t, mu.String(), `msg="publisher stats" added=1 acked=0`)
+	require.Contains(t, mu.String(), `msg="publisher stats" added=2 acked=0`)
+
+	// Zero is never: Every returns at once and logs nothing.
+	var b bytes.Buffer
+	statslog.Every(context.Background(), slog.New(slog.NewTextHandler(&b, nil)), "x", 0, nil)
+	require.Empty(t, b.String())
+}
+
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if a.Key == slog.TimeKey && len(groups) == 0 {
+		return slog.Attr{}
+	}
+	return a
+}
