@@ -53,10 +53,10 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		inFlight:     1,
 		jitter:       DefaultJitter,
 		sendTimeout:  DefaultSendTimeout,
-		backoffMin:   100 * time.Millisecond,
-		backoffMax:   30 * time.Second,
+		backoffMin:   DefaultBackoffMin,
+		backoffMax:   DefaultBackoffMax,
 		drain:        DefaultDrainTimeout,
-		statsEvery:   time.Minute,
+		statsEvery:   DefaultStatsInterval,
 	}
 	for _, o := range opts {
 		if err := o(&c); err != nil {

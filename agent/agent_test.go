@@ -312,10 +312,26 @@ func TestInvalidMeasurementsAreDroppedAndReported(t *testing.T) {
 func TestOptionErrors(t *testing.T) {
 	s, _ := transport.Pipe()
 	defer s.Close()
+	// A negative count or duration is an error naming the option.
+	for name, o := range map[string]agent.Option{
+		"WithBatch size":    agent.WithBatch(-1, time.Second),
+		"WithBatch age":     agent.WithBatch(1, -time.Second),
+		"WithQueue":         agent.WithQueue(-1),
+		"WithInFlight":      agent.WithInFlight(-2),
+		"WithSendTimeout":   agent.WithSendTimeout(-time.Second),
+		"WithBackoff min":   agent.WithBackoff(-time.Second, time.Second),
+		"WithBackoff max":   agent.WithBackoff(time.Millisecond, -time.Second),
+		"WithDrainTimeout":  agent.WithDrainTimeout(-1),
+		"WithStatsInterval": agent.WithStatsInterval(-2),
+		"Interval":          agent.WithDriver("x", constant("x"), agent.Interval(-time.Second)),
+		"Timeout":           agent.WithDriver("x", constant("x"), agent.Timeout(-time.Second)),
+	} {
+		_, err := agent.New(s, o)
+		require.ErrorContains(t, err, name+"(", name)
+		require.ErrorContains(t, err, "negative", name)
+	}
 	for _, o := range []agent.Option{
-		agent.WithBatch(0, time.Second), agent.WithQueue(0), agent.WithInFlight(0), agent.WithJitter(2),
-		agent.WithBackoff(time.Second, time.Millisecond), agent.WithDriver("", constant("x")),
-		agent.WithDriver("x", constant("x"), agent.Interval(0)),
+		agent.WithJitter(2), agent.WithBackoff(time.Second, time.Millisecond), agent.WithDriver("", constant("x")),
 	} {
 		_, err := agent.New(s, o)
 		require.Error(t, err)
@@ -324,6 +340,33 @@ func TestOptionErrors(t *testing.T) {
 	require.ErrorContains(t, err, "added twice")
 	_, err = agent.New(nil)
 	require.Error(t, err)
+}
+
+// Zero means the package default, for every count and duration: an agent
+// made with zeros sends at once on a full default batch and takes a send
+// timeout of DefaultSendTimeout, not of zero (which would expire every send).
+func TestOptionZeroIsDefault(t *testing.T) {
+	s, r := transport.Pipe()
+	defer s.Close()
+	a, err := agent.New(s, agent.WithLogger(quiet),
+		agent.WithBatch(0, 0), agent.WithQueue(0), agent.WithInFlight(0), agent.WithSendTimeout(0),
+		agent.WithBackoff(0, 0), agent.WithDrainTimeout(0), agent.WithStatsInterval(agent.NoStats),
+		agent.WithDriver("x", constant("x"), agent.Interval(0), agent.Timeout(0)))
+	require.NoError(t, err)
+	ms := make([]meter.Measurement, agent.DefaultBatchSize)
+	for i := range ms {
+		ms[i] = gauge("m", float64(i))
+	}
+	require.NoError(t, a.Add(ms...))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	d, err := r.Receive(context.Background())
+	require.NoError(t, err)
+	require.Len(t, d.Envelope.Measurements, agent.DefaultBatchSize, "a full default batch is sent at once")
+	require.NoError(t, d.Ack(transport.Ack{Status: transport.StatusOK}))
+	cancel()
+	require.NoError(t, <-done)
 }
 
 func TestWithNamedDriver(t *testing.T) {

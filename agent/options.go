@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -8,11 +9,14 @@ import (
 	"github.com/meterkit/meter/driver"
 )
 
-// Option configures an Agent.
+// Option configures an Agent. Options follow the package convention (see
+// the root package's doc, Options): zero means the default for counts and
+// durations, a negative one is an error from New naming the option, and an
+// "off" that matters is a named constant (NoStats).
 type Option func(*config) error
 
 // DriverOption configures how the agent runs one driver.
-type DriverOption func(*schedule)
+type DriverOption func(*schedule) error
 
 type schedule struct {
 	name     string
@@ -50,6 +54,10 @@ const (
 	DefaultJitter       = 0.1
 	DefaultSendTimeout  = 30 * time.Second
 	DefaultDrainTimeout = 5 * time.Second
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
+	// DefaultStatsInterval is how often the stats line is logged.
+	DefaultStatsInterval = time.Minute
 )
 
 // WithDriver adds a driver to run on its own schedule. The name appears in
@@ -64,14 +72,16 @@ func WithDriver(name string, d driver.Driver, opts ...DriverOption) Option {
 				return fmt.Errorf("agent: driver %q added twice", name)
 			}
 		}
-		s := schedule{name: name, d: d, interval: DefaultInterval}
+		s := schedule{name: name, d: d}
 		for _, o := range opts {
-			o(&s)
+			if err := o(&s); err != nil {
+				return fmt.Errorf("agent: driver %q: %w", name, err)
+			}
 		}
-		if s.interval <= 0 {
-			return fmt.Errorf("agent: driver %q: interval must be positive, got %v", name, s.interval)
+		if s.interval == 0 {
+			s.interval = DefaultInterval
 		}
-		if s.timeout <= 0 || s.timeout > s.interval {
+		if s.timeout == 0 || s.timeout > s.interval {
 			s.timeout = s.interval
 		}
 		c.drivers = append(c.drivers, s)
@@ -79,11 +89,38 @@ func WithDriver(name string, d driver.Driver, opts ...DriverOption) Option {
 	}
 }
 
-// Interval sets how often the driver is collected (default 10s).
-func Interval(d time.Duration) DriverOption { return func(s *schedule) { s.interval = d } }
+// Interval sets how often the driver is collected (0: DefaultInterval, 10s).
+func Interval(d time.Duration) DriverOption {
+	return func(s *schedule) error { s.interval = d; return nonNegative("Interval", d) }
+}
 
-// Timeout sets the deadline of one collection (default and maximum: the interval).
-func Timeout(d time.Duration) DriverOption { return func(s *schedule) { s.timeout = d } }
+// Timeout sets the deadline of one collection (0, and the maximum: the
+// interval).
+func Timeout(d time.Duration) DriverOption {
+	return func(s *schedule) error { s.timeout = d; return nonNegative("Timeout", d) }
+}
+
+// nonNegative is the convention's check: zero is the default, negative is
+// an error that names the option.
+func nonNegative[T int | time.Duration](option string, v T) error {
+	if v < 0 {
+		return fmt.Errorf("%s(%v): negative", option, v)
+	}
+	return nil
+}
+
+// setDefault checks v for option and sets *dst to v, or to def when v is
+// zero.
+func setDefault[T int | time.Duration](dst *T, option string, v, def T) error {
+	if err := nonNegative(option, v); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	if v == 0 {
+		v = def
+	}
+	*dst = v
+	return nil
+}
 
 // WithTenant sets the tenant id written into every envelope.
 func WithTenant(id string) Option { return func(c *config) error { c.tenant = id; return nil } }
@@ -95,43 +132,31 @@ func WithID(id string) Option { return func(c *config) error { c.id = id; return
 func WithHost(host string) Option { return func(c *config) error { c.host = host; return nil } }
 
 // WithBatch sets when a batch is sent: when it holds size measurements or
-// when its oldest measurement is age old, whichever comes first.
+// when its oldest measurement is age old, whichever comes first (0:
+// DefaultBatchSize, DefaultBatchAge).
 func WithBatch(size int, age time.Duration) Option {
 	return func(c *config) error {
-		if size <= 0 || age <= 0 {
-			return fmt.Errorf("agent: WithBatch(%d, %v): both must be positive", size, age)
-		}
-		c.batchSize, c.batchAge = size, age
-		return nil
+		return errors.Join(setDefault(&c.batchSize, "WithBatch size", size, DefaultBatchSize),
+			setDefault(&c.batchAge, "WithBatch age", age, DefaultBatchAge))
 	}
 }
 
-// WithQueue bounds how many batches wait in memory for the publisher. When
-// the queue is full the oldest batch is dropped, counted and logged.
+// WithQueue bounds how many batches wait in memory for the publisher (0:
+// DefaultQueueBatches). When the queue is full the oldest batch is dropped,
+// counted and logged.
 func WithQueue(batches int) Option {
-	return func(c *config) error {
-		if batches <= 0 {
-			return fmt.Errorf("agent: WithQueue(%d): must be positive", batches)
-		}
-		c.queueBatches = batches
-		return nil
-	}
+	return func(c *config) error { return setDefault(&c.queueBatches, "WithQueue", batches, DefaultQueueBatches) }
 }
 
 // WithInFlight sets how many batches may await their acknowledgement at once
-// (default 1, which keeps batches in order).
+// (0: 1, which keeps batches in order).
 func WithInFlight(n int) Option {
-	return func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("agent: WithInFlight(%d): must be positive", n)
-		}
-		c.inFlight = n
-		return nil
-	}
+	return func(c *config) error { return setDefault(&c.inFlight, "WithInFlight", n, 1) }
 }
 
 // WithJitter spreads each driver's collections by up to this fraction of its
-// interval (default 0.1), so that many agents do not collect in step.
+// interval (default 0.1), so that many agents do not collect in step. A
+// fraction is neither a count nor a duration: 0 is no jitter.
 func WithJitter(fraction float64) Option {
 	return func(c *config) error {
 		if fraction < 0 || fraction > 1 {
@@ -142,27 +167,32 @@ func WithJitter(fraction float64) Option {
 	}
 }
 
-// WithSendTimeout bounds one send and its acknowledgement (default 30s).
+// WithSendTimeout bounds one send and its acknowledgement (0:
+// DefaultSendTimeout, 30s).
 func WithSendTimeout(d time.Duration) Option {
-	return func(c *config) error { c.sendTimeout = d; return nil }
+	return func(c *config) error { return setDefault(&c.sendTimeout, "WithSendTimeout", d, DefaultSendTimeout) }
 }
 
 // WithBackoff sets the delays between resends of a batch the publisher did
-// not accept: from min, doubling, up to max (default 100ms to 30s).
+// not accept: from min, doubling, up to max (0: DefaultBackoffMin,
+// DefaultBackoffMax, 100ms to 30s).
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) error {
-		if min <= 0 || max < min {
-			return fmt.Errorf("agent: WithBackoff(%v, %v): want 0 < min <= max", min, max)
+		if err := errors.Join(setDefault(&c.backoffMin, "WithBackoff min", min, DefaultBackoffMin),
+			setDefault(&c.backoffMax, "WithBackoff max", max, DefaultBackoffMax)); err != nil {
+			return err
 		}
-		c.backoffMin, c.backoffMax = min, max
+		if c.backoffMax < c.backoffMin {
+			return fmt.Errorf("agent: WithBackoff(%v, %v): max below min", c.backoffMin, c.backoffMax)
+		}
 		return nil
 	}
 }
 
 // WithDrainTimeout bounds how long Run keeps sending queued batches after its
-// context ends (default 5s).
+// context ends (0: DefaultDrainTimeout, 5s).
 func WithDrainTimeout(d time.Duration) Option {
-	return func(c *config) error { c.drain = d; return nil }
+	return func(c *config) error { return setDefault(&c.drain, "WithDrainTimeout", d, DefaultDrainTimeout) }
 }
 
 // WithLogger sets where the agent logs (default slog.Default()).
@@ -181,8 +211,17 @@ func WithNamedDriver(name string, cfg driver.Config, opts ...DriverOption) Optio
 	}
 }
 
-// WithStatsInterval logs the counters every d at level Info (default one
-// minute; 0 turns it off).
+// NoStats, given to WithStatsInterval, turns the periodic stats line off.
+const NoStats time.Duration = -1
+
+// WithStatsInterval logs the counters every d at level Info (0:
+// DefaultStatsInterval, one minute; NoStats: never).
 func WithStatsInterval(d time.Duration) Option {
-	return func(c *config) error { c.statsEvery = d; return nil }
+	return func(c *config) error {
+		if d == NoStats {
+			c.statsEvery = 0
+			return nil
+		}
+		return setDefault(&c.statsEvery, "WithStatsInterval", d, DefaultStatsInterval)
+	}
 }

@@ -80,7 +80,7 @@ func main() {
 	}
 	defer s.Close()
 	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
-		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(*statsEvery)}
+		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(statsInterval(*statsEvery))}
 	if *spool != "" {
 		opts = append(opts, agent.WithSpool(*spool))
 	}
@@ -97,4 +97,12 @@ func main() {
 		log.Print(err)
 	}
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
+}
+
+// statsInterval keeps the flag's meaning: -stats-every 0 is never.
+func statsInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return agent.NoStats
+	}
+	return d
 }
