@@ -51,6 +51,7 @@
 //
 //	s, _ := nanomsg.Dial([]string{"tcp://publisher:7711"})
 //	a, _ := agent.New(s, agent.WithDriver("queue", queueDepth{q}, agent.Interval(10*time.Second)))
+//	defer a.Close(context.Background()) // closes s too
 //	err := a.Run(ctx)
 //
 // A service that measures itself can push measurements with Agent.Add.
@@ -100,7 +101,16 @@
 //
 // Contexts belong to one call and are never stored. Every Run(ctx) blocks
 // until ctx ends, then finishes in-flight work within a bounded drain time
-// and returns; no goroutine outlives it. Close is safe to call twice.
+// and returns; no goroutine outlives it.
+//
+// A composer owns what its New is given: agent.New the transport.Sender,
+// publisher.New the transport.Receiver and the sinks. Close(ctx) releases
+// them all, is safe to call twice, and, called while Run runs, makes Run
+// stop as if its context had ended and waits for it to return (within ctx)
+// before closing anything, so nothing is written to or sent through a closed
+// part. transport.Pipe joins an agent and a publisher in one process, and
+// closing either end closes both: stop and Close the agent after the
+// publisher has drained what it sent, then Close the publisher.
 //
 // # Errors
 //

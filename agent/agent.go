@@ -35,13 +35,18 @@ type Agent struct {
 	seq      uint64
 	stopped  bool
 
-	running atomic.Bool
-	bufs    sync.Pool // of *[]meter.Measurement
+	running   atomic.Bool
+	stop      chan struct{} // closed by Close: Run stops as if its context ended
+	runDone   chan struct{} // closed when Run returns
+	closeOnce sync.Once
+	closeErr  error
+	bufs      sync.Pool // of *[]meter.Measurement
 	c       counters
 }
 
-// New makes an agent that sends through s. The agent does not own s: close
-// it after Run returns.
+// New makes an agent that sends through s. The agent owns s from then on:
+// Close closes it (and New closes nothing if it fails; s is still the
+// caller's).
 func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	if s == nil {
 		return nil, errors.New("agent: nil transport.Sender")
@@ -77,9 +82,11 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		c.logger = slog.Default()
 	}
 	a := &Agent{
-		cfg:    c,
-		sender: s,
-		log:    c.logger.With("agent", c.id),
+		cfg:     c,
+		sender:  s,
+		log:     c.logger.With("agent", c.id),
+		stop:    make(chan struct{}),
+		runDone: make(chan struct{}),
 	}
 	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
 	if c.spoolDir != "" {
@@ -205,21 +212,44 @@ func (a *Agent) putBuf(b []meter.Measurement) {
 	a.bufs.Put(&b)
 }
 
-// Close releases what an agent that will not Run holds (its spool file
-// and lock): Run releases it itself when it returns, so after Run — or
-// during it — Close does nothing. Batches added to an agent without a spool
-// that never ran are dropped. Close is safe to call more than once. Add and
-// Run fail with ErrStopped after Close.
-func (a *Agent) Close() error {
-	if !a.running.CompareAndSwap(false, true) {
-		return nil // Run owns the shutdown, or Close already did it
-	}
-	a.mu.Lock()
-	a.stopped = true
-	a.mu.Unlock()
-	a.q.close()
-	_, _, err := a.q.shutdown() // a memory queue's batches are dropped, as documented
-	return err
+// Close stops the agent and releases what it owns. If Run is running, Close
+// makes it stop as if its context had ended (drivers stop, the last batch is
+// flushed, queued batches are sent for up to the drain timeout) and waits
+// for Run to return, or for ctx to end first (then ctx's error is returned
+// and the sender is closed under the drain). Then it closes the spool, if
+// Run did not, and the transport.Sender given to New. Batches added to an
+// agent without a spool that never ran are dropped. Close is safe to call
+// more than once and from several goroutines; Add and Run fail with
+// ErrStopped after it.
+//
+// With transport.Pipe, closing the sending end closes both ends: close the
+// agent before the publisher that reads the other end has no more use for
+// it, that is, after the publisher's Run has drained what the agent sent.
+func (a *Agent) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		close(a.stop)
+		var errs []error
+		if a.running.CompareAndSwap(false, true) {
+			// Run never ran, and now never will: release the queue here.
+			a.mu.Lock()
+			a.stopped = true
+			a.mu.Unlock()
+			a.q.close()
+			_, _, err := a.q.shutdown() // a memory queue's batches are dropped, as documented
+			errs = append(errs, err)
+		} else {
+			select {
+			case <-a.runDone:
+			case <-ctx.Done():
+				errs = append(errs, fmt.Errorf("agent: close: Run still draining: %w", ctx.Err()))
+			}
+		}
+		if err := a.sender.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("agent: close sender: %w", err))
+		}
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
 }
 
 // Run collects, batches and sends until ctx ends, then stops the drivers,
@@ -230,6 +260,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	if !a.running.CompareAndSwap(false, true) {
 		return ErrStopped
 	}
+	defer close(a.runDone)
+	// Close stops Run as if ctx had ended.
+	ctx, cancel := context.WithCancel(ctx)
+	watched := make(chan struct{})
+	defer func() { cancel(); <-watched }()
+	go func() {
+		defer close(watched)
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	// Senders outlive ctx by the drain timeout; drivers and the age flusher stop with ctx.
 	sendCtx, cancelSend := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelSend()
@@ -387,11 +430,20 @@ func (a *Agent) runSender(ctx context.Context) {
 				a.log.Warn("could not forget an acknowledged batch; it may be resent", "err", err)
 			}
 		case gaveUp:
-			n := uint64(len(sl.env.Measurements))
-			if !a.q.release(&sl) {
-				a.c.unsent.Add(n)
-			}
+			a.release(&sl)
+		case closed:
+			a.release(&sl)
+			return // nothing more can be sent; Run counts what stays queued
 		}
+	}
+}
+
+// release gives a batch that was not delivered back to the queue, or counts
+// it as unsent where the queue cannot keep it.
+func (a *Agent) release(sl *slot) {
+	n := uint64(len(sl.env.Measurements))
+	if !a.q.release(sl) {
+		a.c.unsent.Add(n)
 	}
 }
 
@@ -400,6 +452,7 @@ type outcome int
 const (
 	delivered outcome = iota // acknowledged or rejected: forget the batch
 	gaveUp                   // ctx ended first: keep it if the store can
+	closed                   // the sender is closed (Close): keep it if the store can, send no more
 )
 
 // deliver sends env until the publisher accepts or rejects it, or ctx ends.
@@ -425,6 +478,8 @@ func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) outcome {
 			return delivered
 		case ctx.Err() != nil:
 			return gaveUp
+		case errors.Is(err, transport.ErrClosed):
+			return closed
 		}
 		a.log.Warn("send failed; will resend", "seq", env.Seq, "attempt", attempt+1, "in", backoff, "err", err)
 		t := time.NewTimer(jittered(backoff))

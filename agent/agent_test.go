@@ -398,3 +398,74 @@ func TestRunReturnsWhenDriverAndPublisherBothHang(t *testing.T) {
 	require.ErrorContains(t, err, "not acknowledged")
 	time.Sleep(400 * time.Millisecond) // let the stubborn driver finish before the leak check
 }
+
+// Close during Run stops Run as its context ending would: the agent drains
+// what it collected, Run returns, and only then is the sender closed.
+func TestCloseDuringRunReturnsRunFirst(t *testing.T) {
+	s, r := transport.Pipe()
+	a, err := agent.New(s, agent.WithLogger(quiet), agent.WithBatch(1000, time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, a.Add(gauge("m", 1), gauge("m", 2)))
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(context.Background()) }()
+
+	// Acknowledge what arrives; the drain sends the partial batch.
+	var got int
+	recvDone := make(chan struct{})
+	go func() {
+		defer close(recvDone)
+		for {
+			d, err := r.Receive(context.Background())
+			if err != nil {
+				require.ErrorIs(t, err, transport.ErrClosed, "the receiver ends when Close closes the pipe")
+				return
+			}
+			got += len(d.Envelope.Measurements)
+			_ = d.Ack(transport.Ack{Status: transport.StatusOK})
+		}
+	}()
+	time.Sleep(20 * time.Millisecond) // let Run start
+	require.NoError(t, a.Close(context.Background()))
+	select {
+	case err := <-runDone:
+		require.NoError(t, err, "Run drained everything before Close returned")
+	default:
+		t.Fatal("Close returned before Run did")
+	}
+	<-recvDone
+	require.Equal(t, 2, got)
+	require.Equal(t, uint64(2), a.Stats().AckedMeasurements)
+	require.NoError(t, a.Close(context.Background()), "Close twice")
+	require.ErrorIs(t, a.Add(gauge("late", 1)), agent.ErrStopped)
+}
+
+// An agent owns its sender: Close closes it even if Run never ran, and a
+// Close whose ctx ends while Run drains into a publisher that never answers
+// says so and still closes the sender.
+func TestCloseOwnsTheSender(t *testing.T) {
+	s, r := transport.Pipe()
+	a, err := agent.New(s, agent.WithLogger(quiet))
+	require.NoError(t, err)
+	require.NoError(t, a.Close(context.Background()))
+	_, err = r.Receive(context.Background())
+	require.ErrorIs(t, err, transport.ErrClosed)
+
+	s, r = transport.Pipe()
+	defer r.Close()
+	a, err = agent.New(s, agent.WithLogger(quiet), agent.WithBatch(1, time.Hour), agent.WithDrainTimeout(time.Hour))
+	require.NoError(t, err)
+	require.NoError(t, a.Add(gauge("m", 1)))
+	runDone := make(chan error, 1)
+	go func() { runDone <- a.Run(context.Background()) }()
+	_, err = r.Receive(context.Background()) // taken, never acknowledged
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, a.Close(ctx), context.DeadlineExceeded)
+	select {
+	case err := <-runDone: // the closed sender ends the drain
+		require.Error(t, err, "the unacknowledged measurement is reported")
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not return after Close closed its sender")
+	}
+}

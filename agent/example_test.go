@@ -47,6 +47,7 @@ func Example_customDriver() {
 	_ = a.Run(ctx)
 	stopPub()
 	<-done
+	_ = a.Close(context.Background()) // closes send, and so both ends of the pipe
 	_ = pub.Close(context.Background())
 	fmt.Println("acknowledged:", a.Stats().AckedMeasurements)
 	// Output:
@@ -71,6 +72,7 @@ func ExampleAgent_Add() {
 	_ = a.Run(ctx)
 	stopPub()
 	<-done
+	_ = a.Close(context.Background()) // closes send, and so both ends of the pipe
 	_ = pub.Close(context.Background())
 	// Output:
 	// {"name":"http.requests","kind":"cumulative","value":1234,"time":"2026-11-21T10:00:00Z","host":"api1","labels":{"route":"/orders"}}

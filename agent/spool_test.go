@@ -91,19 +91,19 @@ func TestSpoolBoundDropsOldest(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	require.NoError(t, a.Run(ctx)) // releases the spool; the batches stay for next time
-	require.NoError(t, a.Close(), "Close after Run does nothing")
+	require.NoError(t, a.Close(context.Background()), "Close after Run closes the sender")
 	a2, err := agent.New(s, agent.WithLogger(quiet), agent.WithSpool(dir), agent.WithDrainTimeout(20*time.Millisecond))
 	require.NoError(t, err)
 	require.Equal(t, st.Queued, a2.Stats().Queued)
 	// An agent that never runs releases the spool with Close.
-	require.NoError(t, a2.Close())
-	require.NoError(t, a2.Close(), "Close twice")
+	require.NoError(t, a2.Close(context.Background()))
+	require.NoError(t, a2.Close(context.Background()), "Close twice")
 	require.ErrorIs(t, a2.Add(gauge("late", 1)), agent.ErrStopped)
 	require.ErrorIs(t, a2.Run(ctx), agent.ErrStopped)
 	a3, err := agent.New(s, agent.WithLogger(quiet), agent.WithSpool(dir))
 	require.NoError(t, err, "the spool is free again")
 	require.Equal(t, st.Queued, a3.Stats().Queued)
-	require.NoError(t, a3.Close())
+	require.NoError(t, a3.Close(context.Background()))
 }
 
 func TestDamagedSpoolIsAClearError(t *testing.T) {

@@ -126,7 +126,7 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 	<-adone
 	stopPub()
 	<-pdone
-	_ = send.Close()
+	_ = a.Close(context.Background())
 	_ = p.Close(context.Background())
 	if st := a.Stats(); st.Dropped > 0 || st.Rejected > 0 {
 		b.Fatalf("lost batches: %+v", st)

@@ -78,7 +78,6 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer s.Close()
 	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
 		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(statsInterval(*statsEvery))}
 	if *spool != "" {
@@ -91,6 +90,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer a.Close(context.Background()) // closes s
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := a.Run(ctx); err != nil {

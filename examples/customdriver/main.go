@@ -51,5 +51,6 @@ func main() {
 	}
 	stopPub()
 	<-done
+	_ = a.Close(context.Background()) // closes send, and so both ends of the pipe
 	_ = pub.Close(context.Background())
 }

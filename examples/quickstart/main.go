@@ -78,7 +78,7 @@ func main() {
 	}
 	stopPub()
 	wg.Wait()
-	_ = send.Close()
+	_ = a.Close(context.Background())
 	_ = pub.Close(context.Background())
 	st := a.Stats()
 	log.Printf("stopped: %d measurements collected, %d acknowledged by the publisher", st.Added, st.AckedMeasurements)
