@@ -102,7 +102,7 @@ func TestSpoolRecoveredBatchesAreReconciled(t *testing.T) {
 	require.Equal(t, uint64(60), p.Stats().Pending)
 
 	require.NoError(t, srv.Start())
-	w := riemannSink(t, srv, true).(sink.Receipter)
+	w := riemannSink(t, srv, true).(*riemann.Sink)
 	env := numbered(2, 20)
 	id := sink.BatchID{Agent: env.Agent, Seq: 2}
 	require.NoError(t, w.WriteFrom(context.Background(), id, 0, env.Measurements[:15]), "batch 2, in part")
