@@ -80,8 +80,9 @@ func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) error { c.writeLimit = d; return nil }
 }
 
-// WithDrainTimeout bounds how long Run finishes envelopes in hand after its
-// context ends (default 10s).
+// WithDrainTimeout bounds how long Run finishes envelopes in hand and
+// drains the spool lanes after its context ends or Close is called (default
+// 10s).
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) error { c.drain = d; return nil }
 }
