@@ -28,11 +28,23 @@
 // was slow. Such a batch is "in doubt": every batch a publisher finds in its
 // spool at start, every spooled batch whose write failed, and, without a
 // spool, a resend of a batch whose write failed. When a sink keeps receipts
-// ([sink.Receipter], such as sink/riemann WithReceipts), the publisher asks
-// it how much of a batch in doubt its store already holds and writes only
-// the rest ([Stats].Reconciled). Otherwise the batch is written again and
-// counted in [Stats].ResentInDoubt: delivered at least once, never lost.
+// ([sink.NamedWriter] and [sink.ReceiptKeeper], such as sink/riemann
+// WithReceipts), the publisher asks it how much of a batch in doubt its
+// store already holds and writes only the rest ([Stats].Reconciled).
+// Otherwise the batch is written again and counted in [Stats].ResentInDoubt:
+// delivered at least once, never lost.
 //
-// Run blocks until its context ends, finishes the envelopes in hand within
-// the drain timeout, and returns. Close closes the receiver and the sinks.
+// The publisher asserts these capabilities, and [sink.Flusher], on the sink
+// given to [WithSink] itself, never below a wrapper: a wrapper around a sink
+// with receipts keeps them only when it offers them itself, which
+// [sink.Wrap] does in one line. A wrapper written without it hides them, and
+// the batches in doubt are resent, counted in [Stats].ResentInDoubt.
+//
+// # Lifecycle
+//
+// Run blocks until its context ends or Close is called, finishes the
+// envelopes in hand and drains the spool lanes within the drain timeout,
+// and returns. Close stops Run and waits for it to return (within Close's
+// context), then closes the receiver, the sinks and the spool, in that
+// order: no sink is written after it was closed.
 package publisher

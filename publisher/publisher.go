@@ -81,8 +81,9 @@ func WithWriteTimeout(d time.Duration) Option {
 	return func(c *config) error { c.writeLimit = d; return nil }
 }
 
-// WithDrainTimeout bounds how long Run finishes envelopes in hand after its
-// context ends (default 10s).
+// WithDrainTimeout bounds how long Run finishes envelopes in hand and
+// drains the spool lanes after its context ends or Close is called (default
+// 10s).
 func WithDrainTimeout(d time.Duration) Option {
 	return func(c *config) error { c.drain = d; return nil }
 }
@@ -135,16 +136,40 @@ type Publisher struct {
 	doubts doubtSet
 
 	running   atomic.Bool
+	quit      chan struct{} // closed by Close: Run stops as if its ctx ended
+	abort     chan struct{} // closed by Close when its ctx ends first: Run stops at once
+	done      chan struct{} // closed when Run returns
 	closeOnce sync.Once
 	closeErr  error
 	c         counters
 }
 
-// guardedSink serialises writes: a Sink is never written concurrently.
+// guardedSink serialises writes: a Sink is never written concurrently, and
+// never after it was closed.
 type guardedSink struct {
-	name string
-	mu   sync.Mutex
-	s    sink.Sink
+	name   string
+	mu     sync.Mutex
+	s      sink.Sink
+	closed bool
+	// The capabilities that change what reaches the store, asserted on s
+	// itself and never below a wrapper (see sink.As): a wrapper that does
+	// not offer them is written with Write and has no receipts.
+	named    sink.NamedWriter
+	receipts sink.ReceiptKeeper // only with named, which leaves the receipts
+	flusher  sink.Flusher
+}
+
+// errSinkClosed is what a write to a sink the publisher closed returns.
+var errSinkClosed = errors.New("publisher: sink closed")
+
+func newGuardedSink(name string, s sink.Sink) *guardedSink {
+	g := &guardedSink{name: name, s: s}
+	g.named, _ = s.(sink.NamedWriter)
+	if g.named != nil {
+		g.receipts, _ = s.(sink.ReceiptKeeper)
+	}
+	g.flusher, _ = s.(sink.Flusher)
+	return g
 }
 
 // New makes a publisher that receives from r and writes to the sinks given
@@ -168,10 +193,11 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow)}
+	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow),
+		quit: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
 	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
-		p.sinks = append(p.sinks, &guardedSink{name: s.name, s: s.s})
+		p.sinks = append(p.sinks, newGuardedSink(s.name, s.s))
 		names = append(names, s.name)
 	}
 	if c.spoolDir != "" {
@@ -189,13 +215,23 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	return p, nil
 }
 
-// Run works on envelopes until ctx ends, then finishes the ones in hand
-// (within the drain timeout) and returns nil. It returns an error only if
-// the receiver fails for good. Run may be called once.
+// Run works on envelopes until ctx ends or Close is called, then finishes
+// the ones in hand and delivers what the spool lanes hold (within the drain
+// timeout, and within Close's ctx) and returns nil. It returns an error only
+// if the receiver fails for good. Run may be called once, and not after
+// Close.
 func (p *Publisher) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("publisher: Run called twice")
 	}
+	defer close(p.done)
+	select {
+	case <-p.quit:
+		return errors.New("publisher: Run after Close")
+	default:
+	}
+	ctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	// Work in hand is finished with a context that outlives ctx by the drain timeout.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
@@ -203,6 +239,25 @@ func (p *Publisher) Run(ctx context.Context) error {
 		time.AfterFunc(p.cfg.drain, cancelWork)
 	})
 	defer stop()
+	// Close stops Run as the end of ctx does, and ends the drain when
+	// Close's own ctx ends first.
+	var watch sync.WaitGroup
+	returned := make(chan struct{})
+	defer watch.Wait()
+	defer close(returned)
+	watch.Go(func() {
+		select {
+		case <-p.quit:
+			stopRun()
+		case <-returned:
+			return
+		}
+		select {
+		case <-p.abort:
+			cancelWork()
+		case <-returned:
+		}
+	})
 
 	var wg, lanes sync.WaitGroup
 	laneCtx, stopLanes := context.WithCancel(workCtx)
@@ -346,15 +401,40 @@ func (p *Publisher) reconcile(ctx context.Context, s *guardedSink, id sink.Batch
 	return held, nil
 }
 
-// Close closes the receiver and every sink. It is safe to call more than once.
+// Close stops the publisher and releases what it owns, in order: when Run
+// is running, Close makes it stop receiving, finish the envelopes in hand
+// and drain the spool lanes, and waits for it to return; then it closes
+// the receiver, every sink, and the spool. A sink is never written after
+// it was closed. When ctx ends before Run returned, the writes in hand are
+// cancelled (a sink must return when its ctx ends) and what was not
+// delivered stays spooled, or is resent by its agent. Close is safe to call
+// more than once, and concurrently: every call returns the first one's
+// result.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
-		errs := []error{p.recv.Close()}
+		close(p.quit)
+		var errs []error
+		recvClosed := false
+		if p.running.Load() {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+				close(p.abort)
+				// Also unblocks a Receive that does not heed its ctx.
+				errs = append(errs, p.recv.Close())
+				recvClosed = true
+				<-p.done
+			}
+		}
+		if !recvClosed {
+			errs = append(errs, p.recv.Close())
+		}
 		for _, s := range p.sinks {
 			s.mu.Lock()
 			if err := s.s.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: close sink %q: %w", s.name, err))
 			}
+			s.closed = true
 			s.mu.Unlock()
 		}
 		if p.spool != nil {
@@ -536,7 +616,7 @@ func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, 
 }
 
 // write writes batch, the measurements of batch id from position from on,
-// to the sink: with WriteFrom when the sink keeps receipts and id is
+// to the sink: with WriteFrom when the sink takes named batches and id is
 // known, with Write otherwise.
 func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.BatchID, from int, batch []meter.Measurement) error {
 	s.mu.Lock()
@@ -546,17 +626,20 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.Ba
 		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
+	if s.closed {
+		return errSinkClosed
+	}
 	var err error
-	if r, ok := s.s.(sink.Receipter); ok && id.Agent != "" {
-		err = r.WriteFrom(ctx, id, from, batch)
+	if s.named != nil && id.Agent != "" {
+		err = s.named.WriteFrom(ctx, id, from, batch)
 	} else {
 		err = s.s.Write(ctx, batch)
 	}
 	if err != nil {
 		return err
 	}
-	if f, ok := s.s.(sink.Flusher); ok {
-		return f.Flush(ctx)
+	if s.flusher != nil {
+		return s.flusher.Flush(ctx)
 	}
 	return nil
 }
@@ -564,18 +647,20 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.Ba
 // stored asks the sink how far its store holds batch id, by its receipts;
 // sink.ErrNoReceipts when it keeps none.
 func (s *guardedSink) stored(ctx context.Context, limit time.Duration, id sink.BatchID) (int, error) {
-	r, ok := s.s.(sink.Receipter)
-	if !ok || id.Agent == "" {
+	if s.receipts == nil || id.Agent == "" {
 		return 0, sink.ErrNoReceipts
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return 0, errSinkClosed
+	}
 	if limit > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
-	return r.Stored(ctx, id)
+	return s.receipts.Stored(ctx, id)
 }
 
 type counters struct {

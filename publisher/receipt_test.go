@@ -2,6 +2,7 @@ package publisher_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestSpoolRecoveredBatchesAreReconciled(t *testing.T) {
 	require.Equal(t, uint64(60), p.Stats().Pending)
 
 	require.NoError(t, srv.Start())
-	w := riemannSink(t, srv, true).(sink.Receipter)
+	w := riemannSink(t, srv, true).(*riemann.Sink)
 	env := numbered(2, 20)
 	id := sink.BatchID{Agent: env.Agent, Seq: 2}
 	require.NoError(t, w.WriteFrom(context.Background(), id, 0, env.Measurements[:15]), "batch 2, in part")
@@ -140,4 +141,70 @@ func TestDirectWriteResendIsReconciled(t *testing.T) {
 		require.Equal(t, 1, n, "value %v once", v)
 	}
 	require.Equal(t, uint64(30), p.Stats().Reconciled)
+}
+
+// loggingWrapper is a user's pass-through wrapper written by hand, without
+// sink.Wrap: it offers only Write and Close, so it hides the named write and
+// the receipts of the sink it wraps.
+type loggingWrapper struct {
+	inner  sink.Sink
+	writes *atomic.Int64
+}
+
+func (l loggingWrapper) Write(ctx context.Context, b []meter.Measurement) error {
+	l.writes.Add(int64(len(b)))
+	return l.inner.Write(ctx, b)
+}
+
+func (l loggingWrapper) Close(ctx context.Context) error { return l.inner.Close(ctx) }
+
+func (l loggingWrapper) Unwrap() sink.Sink { return l.inner }
+
+// A Riemann sink with receipts inside a user's logging wrapper: made with
+// sink.Wrap, the wrapper keeps the receipts and a batch in doubt is
+// reconciled, every write going through the wrapper; written by hand, it
+// hides them (even with an Unwrap, which is for read-only capabilities) and
+// the batch is resent, as ResentInDoubt says.
+func TestWrappedSinkInDoubt(t *testing.T) {
+	for _, helper := range []bool{true, false} {
+		t.Run(map[bool]string{true: "sink.Wrap", false: "hand-written"}[helper], func(t *testing.T) {
+			srv := riemanntest.NewServer(t)
+			var writes atomic.Int64 // measurements given to the wrapper
+			inner := riemannSink(t, srv, true)
+			var s sink.Sink = loggingWrapper{inner, &writes}
+			if helper {
+				s = sink.Wrap(inner, func(ctx context.Context, b []meter.Measurement, next sink.WriteFunc) error {
+					writes.Add(int64(len(b)))
+					return next(ctx, b)
+				})
+			}
+			snd, p, stop := run(t, publisher.WithSink("riemann", s),
+				publisher.WithSpool(t.TempDir()), publisher.WithBackoff(300*time.Millisecond, 300*time.Millisecond))
+			defer stop()
+			srv.Stall(0)
+			require.NoError(t, snd.Send(context.Background(), numbered(1, 50)))
+			require.Eventually(t, func() bool { return p.Stats().SinkRetries > 0 }, 5*time.Second, time.Millisecond)
+			srv.Release()
+			require.NoError(t, srv.WaitFor(50, time.Second))
+			require.Eventually(t, func() bool { return p.Stats().Pending == 0 }, 5*time.Second, time.Millisecond)
+			got := measurements(srv)
+			require.Len(t, got, 50)
+			st := p.Stats()
+			if helper {
+				for v, n := range got {
+					require.Equal(t, 1, n, "value %v", v)
+				}
+				require.Equal(t, uint64(50), st.Reconciled)
+				require.Zero(t, st.ResentInDoubt)
+				// Both attempts went through the wrapper, the second with
+				// nothing left to write.
+				require.Equal(t, int64(50), writes.Load())
+			} else {
+				require.Equal(t, 2, got[1000], "the wrapper hid the receipts: written twice")
+				require.Equal(t, uint64(50), st.ResentInDoubt)
+				require.Zero(t, st.Reconciled)
+				require.Equal(t, int64(100), writes.Load())
+			}
+		})
+	}
 }

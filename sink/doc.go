@@ -16,4 +16,19 @@
 // naming the refused measurements when the store took the rest; any other
 // error when the whole batch should be tried again later. Batching, retries
 // and spooling are the publisher's job, done once for every sink.
+//
+// # Capabilities
+//
+// A sink offers more through optional one-method interfaces, found by type
+// assertion: [Flusher] (it buffers), [NamedWriter] (it takes a batch with
+// its [BatchID] and position, for stable ids or receipts) and
+// [ReceiptKeeper] (its store keeps receipts, so a batch in doubt is written
+// once). These change what reaches the store, so the publisher asserts them
+// on the sink it was given and never below a wrapper. A wrapper offers them
+// itself or hides them: [Wrap] makes a logging, counting or timing wrapper
+// that keeps exactly the inner sink's capabilities, routed through the
+// wrapper. Read-only capabilities (stats, connection state) survive any
+// wrapper that has an Unwrap() Sink method, as errors do; [As] finds them.
+// [Fanout] offers a capability only where every child allows it, and never
+// receipts (see its documentation).
 package sink

@@ -106,15 +106,33 @@ type fanout struct {
 // Permanent only if every failure was permanent. The publisher fans out
 // itself, with a retry queue per sink, so that one slow store does not stall
 // the others: use Fanout where that does not matter.
+//
+// The Sink returned offers a capability only where its children allow: a
+// [NamedWriter] when every child is one (each child is written from the same
+// position), a [Flusher] when at least one child is (a child without Flush
+// has nothing to flush). It never offers [ReceiptKeeper], even when every
+// child keeps receipts: one position cannot say how much of a batch each
+// child holds when they differ (after a write that failed in one child
+// only), and writing every child again from the least of them would store
+// the rest twice in the others. Give each store its own publisher.WithSink
+// for exactly-once: the publisher reconciles each sink on its own. Fanout
+// has no Unwrap: read-only capabilities of its children are not found
+// through it.
 func Fanout(sinks ...Sink) Sink {
-	return &fanout{sinks: slices.Clone(sinks)}
+	return withCapabilities(&fanout{sinks: slices.Clone(sinks)})
 }
 
 func (f *fanout) Write(ctx context.Context, batch []meter.Measurement) error {
+	return f.each(func(s Sink) error { return s.Write(ctx, batch) })
+}
+
+// each calls write for every child and joins the failures; the result is
+// Permanent only if every failure was.
+func (f *fanout) each(write func(Sink) error) error {
 	var errs []error
 	allPermanent := true
 	for i, s := range f.sinks {
-		if err := s.Write(ctx, batch); err != nil {
+		if err := write(s); err != nil {
 			errs = append(errs, fmt.Errorf("sink %d (%T): %w", i, s, err))
 			allPermanent = allPermanent && IsPermanent(err)
 		}
@@ -127,16 +145,6 @@ func (f *fanout) Write(ctx context.Context, batch []meter.Measurement) error {
 		return Permanent(err)
 	}
 	return err
-}
-
-func (f *fanout) Flush(ctx context.Context) error {
-	var errs []error
-	for _, s := range f.sinks {
-		if fl, ok := s.(Flusher); ok {
-			errs = append(errs, fl.Flush(ctx))
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func (f *fanout) Close(ctx context.Context) error {

@@ -130,12 +130,10 @@ func (n *Notifier) WriteFrom(ctx context.Context, id sink.BatchID, from int, bat
 	return n.write(ctx, batch, func(i int) string { return sampleID(prefix, from+i) })
 }
 
-// Stored returns sink.ErrNoReceipts: a broker cannot be asked what it
-// delivered. A batch in doubt is published again, with the same
-// message_ids (WriteFrom).
-func (n *Notifier) Stored(context.Context, sink.BatchID) (int, error) { return 0, sink.ErrNoReceipts }
-
-var _ sink.Receipter = (*Notifier)(nil)
+// The Notifier is a sink.NamedWriter but keeps no receipts (it is no
+// sink.ReceiptKeeper): a broker cannot be asked what it delivered. A batch
+// in doubt is published again, with the same message_ids (WriteFrom).
+var _ sink.NamedWriter = (*Notifier)(nil)
 
 func (n *Notifier) write(ctx context.Context, batch []meter.Measurement, idOf func(int) string) error {
 	if n.closed {

@@ -74,7 +74,8 @@
 // the server took a batch but before it recorded that, or whose write timed
 // out while the server was busy, cannot know whether to send the batch
 // again. WithReceipts (receipts= in a URL) answers that question. The sink
-// then implements sink.Receipter: every Msg it sends for a named batch ends
+// then keeps receipts (sink.ReceiptKeeper, next to its sink.NamedWriter):
+// every Msg it sends for a named batch ends
 // with a receipt event
 //
 //	service      "meterkit.receipt/" + tenant/agent/seq (sink.BatchID.String)

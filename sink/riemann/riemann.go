@@ -149,7 +149,7 @@ func WithTimeout(d time.Duration) Option {
 }
 
 // WithReceipts makes the sink leave a receipt event in the server's index
-// with every Msg it sends for a named batch (see sink.Receipter), kept for
+// with every Msg it sends for a named batch (see sink.ReceiptKeeper), kept for
 // ttl, so that a publisher restarted after a crash, or one whose write timed
 // out, can ask how much of the batch the server already took and send only
 // the rest. See "Receipts" in the package documentation for what the server
@@ -455,7 +455,7 @@ func (s *Sink) guard(ctx context.Context) func() {
 	}
 }
 
-// Stored implements sink.Receipter: it asks the server's index for the
+// Stored implements sink.ReceiptKeeper: it asks the server's index for the
 // receipts of batch id and returns the furthest position they vouch for (0
 // when there is none). Without WithReceipts it returns sink.ErrNoReceipts.
 func (s *Sink) Stored(ctx context.Context, id sink.BatchID) (int, error) {
@@ -570,4 +570,7 @@ func (s *Sink) Close(context.Context) error {
 	return nil
 }
 
-var _ sink.Receipter = (*Sink)(nil)
+var (
+	_ sink.NamedWriter   = (*Sink)(nil)
+	_ sink.ReceiptKeeper = (*Sink)(nil)
+)
