@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // apiEnv fixes the build configuration the listing is made for, so that it
@@ -42,7 +43,7 @@ func API(root, module string) (map[string][]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loader{fset: token.NewFileSet(), listed: map[string]*listed{}, checked: map[string]*types.Package{}}
+	l := &loader{fset: token.NewFileSet(), listed: map[string]*listed{}, checked: map[string]*loading{}}
 	for _, p := range pkgs {
 		l.listed[p.ImportPath] = p
 	}
@@ -76,11 +77,20 @@ func API(root, module string) (map[string][]string, error) {
 }
 
 // loader type-checks packages from the source files `go list` named,
-// skipping function bodies.
+// skipping function bodies, each once, and the imports of a package in
+// parallel.
 type loader struct {
-	fset    *token.FileSet
-	listed  map[string]*listed
-	checked map[string]*types.Package
+	fset   *token.FileSet
+	listed map[string]*listed
+
+	mu      sync.Mutex
+	checked map[string]*loading
+}
+
+type loading struct {
+	once sync.Once
+	pkg  *types.Package
+	err  error
 }
 
 type importerFunc func(path string) (*types.Package, error)
@@ -91,21 +101,37 @@ func (l *loader) load(path string) (*types.Package, error) {
 	if path == "unsafe" {
 		return types.Unsafe, nil
 	}
-	if tp, ok := l.checked[path]; ok {
-		return tp, nil
+	l.mu.Lock()
+	e, ok := l.checked[path]
+	if !ok {
+		e = new(loading)
+		l.checked[path] = e
 	}
+	l.mu.Unlock()
+	e.once.Do(func() { e.pkg, e.err = l.check(path) })
+	return e.pkg, e.err
+}
+
+func (l *loader) check(path string) (*types.Package, error) {
 	p, ok := l.listed[path]
 	if !ok {
 		return nil, fmt.Errorf("apicheck: package %s is not in go list's output", path)
+	}
+	// Load the imports in parallel while this package's files are parsed.
+	var wg sync.WaitGroup
+	for _, imp := range p.Imports {
+		wg.Go(func() { l.load(imp) }) // errors come back through the importer below
 	}
 	files := make([]*ast.File, 0, len(p.GoFiles))
 	for _, name := range p.GoFiles {
 		f, err := parser.ParseFile(l.fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
 		if err != nil {
+			wg.Wait()
 			return nil, fmt.Errorf("apicheck: %w", err)
 		}
 		files = append(files, f)
 	}
+	wg.Wait()
 	var errs []error
 	conf := types.Config{
 		IgnoreFuncBodies: true,
@@ -121,7 +147,6 @@ func (l *loader) load(path string) (*types.Package, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("apicheck: type-check %s: %w (and %d more errors)", path, errs[0], len(errs)-1)
 	}
-	l.checked[path] = tp
 	return tp, nil
 }
 

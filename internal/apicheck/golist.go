@@ -26,10 +26,10 @@ type listed struct {
 	Error      *struct{ Err string }
 }
 
-// ModuleRoot returns the directory and the path of the main module that dir
-// belongs to, as the go command sees it.
+// ModuleRoot returns the directory and the path of the module that holds the
+// package in dir, as the go command sees it (also within a go.work).
 func ModuleRoot(dir string) (root, module string, err error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}\t{{.Path}}")
+	cmd := exec.Command("go", "list", "-f", "{{with .Module}}{{.Dir}}\t{{.Path}}{{end}}", ".")
 	cmd.Dir = dir
 	out, err := run(cmd)
 	if err != nil {
@@ -37,7 +37,7 @@ func ModuleRoot(dir string) (root, module string, err error) {
 	}
 	d, p, ok := strings.Cut(strings.TrimSpace(string(out)), "\t")
 	if !ok || d == "" || p == "" {
-		return "", "", fmt.Errorf("apicheck: go list -m: unexpected output %q", out)
+		return "", "", fmt.Errorf("apicheck: go list: no module for the package in %s: %q", dir, out)
 	}
 	return d, p, nil
 }
