@@ -158,17 +158,27 @@ func Check(g Graph) []Violation {
 		direct := g.Imports[path]
 		via := g.reach(path)
 		for _, dep := range slices.Sorted(maps.Keys(via)) {
-			if r, ours := rel(g.Module, dep); ours {
-				if hasInternal(r) || slices.Contains(table[c], r) || slices.Contains(direct, dep) {
-					continue // a direct import breaks RuleTable, reported above
+			r, ours := rel(g.Module, dep)
+			if !ours || hasInternal(r) || slices.Contains(table[c], r) || slices.Contains(direct, dep) {
+				continue // a direct import of ours breaks RuleTable, reported above
+			}
+			add(display(c), display(r), RuleBackend, "%s must pull in no backend: of ours only %s and internal/ packages that keep to it; it depends on %s through %s", display(c), list(table[c]), display(r), g.chain(via, path, dep))
+		}
+		// Third-party code is reported where ours imports it, not every
+		// package of it that comes along.
+		seen := map[string]bool{}
+		for _, from := range append([]string{path}, slices.Sorted(maps.Keys(via))...) {
+			if _, ours := rel(g.Module, from); !ours {
+				continue
+			}
+			for _, dep := range g.Imports[from] {
+				if _, ours := rel(g.Module, dep); ours || seen[dep] || g.Standard[dep] || dep == "C" || dep == "unsafe" ||
+					slices.ContainsFunc(coreThirdParty, func(p string) bool { return dep == p || strings.HasPrefix(dep, p+"/") }) {
+					continue
 				}
-				add(display(c), display(r), RuleBackend, "%s must pull in no backend: of ours only %s and internal/ packages that keep to it; it depends on %s through %s", display(c), list(table[c]), display(r), g.chain(via, path, dep))
-				continue
+				seen[dep] = true
+				add(display(c), dep, RuleBackend, "%s must pull in no backend: of third-party code only %s; it depends on %s through %s -> %s", display(c), strings.Join(coreThirdParty, ", "), dep, g.chain(via, path, from), dep)
 			}
-			if g.Standard[dep] || dep == "C" || dep == "unsafe" || slices.ContainsFunc(coreThirdParty, func(p string) bool { return dep == p || strings.HasPrefix(dep, p+"/") }) {
-				continue
-			}
-			add(display(c), dep, RuleBackend, "%s must pull in no backend: of third-party code only %s; it depends on %s through %s", display(c), strings.Join(coreThirdParty, ", "), dep, g.chain(via, path, dep))
 		}
 	}
 
