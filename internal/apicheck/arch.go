@@ -143,7 +143,7 @@ func Check(g Graph) []Violation {
 			switch {
 			case imp == "" || imp == top || within(imp, r) || within(r, imp):
 			case strings.HasPrefix(imp, top+"/"):
-				add(r, imp, RuleSibling, "a package below %s/ imports no sibling or cousin below %s/, only %s, its own parents and children, and internal/ packages; decorate the interface instead (ARCHITECTURE.md: a sibling never imports a sibling)", top, top, display(top))
+				add(r, imp, RuleSibling, "below %s/ a package imports only its own parents and children (besides meter, %s and internal/ packages): a sibling never imports a sibling (ARCHITECTURE.md); wrap the interface instead", top, display(top))
 			default:
 				add(r, imp, RuleFolder, "a package below %s/ imports of ours only meter, %s, its own parents and children, and internal/ packages (ARCHITECTURE.md's table)", top, display(top))
 			}
