@@ -47,13 +47,22 @@ func API(root, module string) (map[string][]string, error) {
 	for _, p := range pkgs {
 		l.listed[p.ImportPath] = p
 	}
-	out := map[string][]string{}
-	owner := map[string]string{}
+	var public []*listed
 	for _, p := range pkgs {
 		r, ours := rel(module, p.ImportPath)
-		if !ours || p.DepOnly || p.Name == "main" || hasInternal(r) || len(p.GoFiles) == 0 {
-			continue
+		if ours && !p.DepOnly && p.Name != "main" && !hasInternal(r) && len(p.GoFiles) > 0 {
+			public = append(public, p)
 		}
+	}
+	var wg sync.WaitGroup
+	for _, p := range public {
+		wg.Go(func() { l.load(p.ImportPath) }) // in parallel; the loop below reads the results
+	}
+	wg.Wait()
+	out := map[string][]string{}
+	owner := map[string]string{}
+	for _, p := range public {
+		r, _ := rel(module, p.ImportPath)
 		tp, err := l.load(p.ImportPath)
 		if err != nil {
 			return nil, err
