@@ -15,8 +15,10 @@ import (
 	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("ceilometer: sink closed")
+// ErrClosed is sink.ErrClosed, which Write wraps after Close.
+//
+// Deprecated: use sink.ErrClosed.
+var ErrClosed = sink.ErrClosed
 
 // NackError says that the broker refused (nacked) notifications, or
 // returned them as unroutable (312 NO_ROUTE: no queue is bound, usually
@@ -139,7 +141,7 @@ var _ sink.Receipter = (*Notifier)(nil)
 
 func (n *Notifier) write(ctx context.Context, batch []meter.Measurement, idOf func(int) string) error {
 	if n.closed {
-		return ErrClosed
+		return fmt.Errorf("ceilometer: publish to %s after Close: %w", n.broker, sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -333,7 +335,7 @@ func (n *Notifier) reset() {
 }
 
 // Close closes the connection to the broker. It is safe to call more than
-// once; Write fails with ErrClosed afterwards.
+// once; Write fails with an error wrapping sink.ErrClosed afterwards.
 func (n *Notifier) Close(ctx context.Context) error {
 	if n.closed {
 		return nil
