@@ -227,7 +227,7 @@ func (n *Notifier) publishWindow(ctx context.Context, bodies [][]byte, ids []str
 			Body:            body,
 		})
 		if err != nil {
-			n.reset()
+			n.reset(ctx)
 			return fmt.Errorf("ceilometer: publish to exchange %q at %s: %w", n.cfg.exchange, n.broker, err)
 		}
 		n.dcs = append(n.dcs, dc)
@@ -237,7 +237,7 @@ func (n *Notifier) publishWindow(ctx context.Context, bodies [][]byte, ids []str
 		ok, err := dc.WaitContext(ctx)
 		if err != nil {
 			// The state of the channel is unknown: start afresh.
-			n.reset()
+			n.reset(ctx)
 			return fmt.Errorf("ceilometer: wait for the confirms of %d notification(s) from %s: %w", len(bodies), n.broker, err)
 		}
 		if !ok {
@@ -267,7 +267,7 @@ drain:
 		if err := n.lostReason(); err != "" {
 			reason += ": " + err
 		}
-		n.reset()
+		n.reset(ctx)
 	}
 	return &NackError{Broker: n.broker, Exchange: n.cfg.exchange, Key: n.cfg.routingKey, Nacked: nacked, Returned: returned, Reason: reason}
 }
@@ -288,7 +288,7 @@ func (n *Notifier) connect(ctx context.Context) error {
 	if n.ch != nil && !n.ch.IsClosed() && !n.conn.IsClosed() {
 		return nil
 	}
-	n.reset()
+	n.reset(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -326,10 +326,19 @@ func (n *Notifier) connect(ctx context.Context) error {
 	return nil
 }
 
-// reset drops the connection, so that the next Write dials again.
-func (n *Notifier) reset() {
+// reset drops the connection, so that the next Write dials again. It waits
+// for the broker's close-ok at most a second, and not past ctx's deadline:
+// a broker that stopped answering must not hold the Write past its ctx.
+func (n *Notifier) reset(ctx context.Context) {
 	if n.conn != nil {
-		_ = n.conn.CloseDeadline(time.Now().Add(time.Second))
+		deadline := time.Now().Add(time.Second)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+		if ctx.Err() != nil {
+			deadline = time.Now()
+		}
+		_ = n.conn.CloseDeadline(deadline)
 	}
 	n.conn, n.ch, n.connClose, n.returns = nil, nil, nil, nil
 }
