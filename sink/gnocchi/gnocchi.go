@@ -28,8 +28,10 @@ const ServiceType = "metric"
 // timestampLayout writes measure timestamps in UTC with an explicit offset.
 const timestampLayout = "2006-01-02T15:04:05.999999999Z07:00"
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("gnocchi: sink closed")
+// ErrClosed is sink.ErrClosed, which Write wraps after Close.
+//
+// Deprecated: use sink.ErrClosed.
+var ErrClosed = sink.ErrClosed
 
 // Sink is a sink.Sink that posts measurements to Gnocchi as measures, one
 // batch request per Write, creating the resources Gnocchi does not know.
@@ -165,7 +167,7 @@ type resource struct {
 // bisect); anything else is retryable.
 func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	if s.closed {
-		return ErrClosed
+		return fmt.Errorf("gnocchi: write after Close: %w", sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil

@@ -221,7 +221,7 @@ func TestBasicAuthAndFailures(t *testing.T) {
 	require.ErrorContains(t, err, "503")
 
 	require.NoError(t, s.Close(context.Background()))
-	require.ErrorIs(t, s.Write(context.Background(), batch(at)), ErrClosed)
+	require.ErrorIs(t, s.Write(context.Background(), batch(at)), sink.ErrClosed)
 }
 
 func TestNoSecretInErrors(t *testing.T) {
