@@ -68,6 +68,10 @@
 //   - NamedWriteFrom (the same): a batch written in two parts, the second
 //     from position 2, is read back whole (with Harness.ID, with distinct
 //     ids).
+//   - Receipts (for a sink with the named write and the receipt lookup,
+//     Stored): Stored says 0 for a batch never written, then 2 and 5 as the
+//     batch is written in two parts with WriteFrom, and 0 for another
+//     batch; a sink that keeps no receipts answers sink.ErrNoReceipts.
 //   - NoGoroutineLeak: every goroutine started since Run began has ended,
 //     the sinks being closed and the rules' cleanups run. Goroutines that
 //     ran before Run (a store the test started first) are not counted.

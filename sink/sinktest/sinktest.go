@@ -92,6 +92,12 @@ type namedWriter interface {
 	WriteFrom(ctx context.Context, id sink.BatchID, from int, batch []meter.Measurement) error
 }
 
+// receipter is the receipt lookup of the sink package, found by its method
+// for the same reason.
+type receipter interface {
+	Stored(ctx context.Context, id sink.BatchID) (int, error)
+}
+
 // rule is one check of the suite.
 type rule struct {
 	name  string
@@ -127,6 +133,16 @@ func needNamed(h *Harness, s sink.Sink) string {
 	return needRead(h, nil)
 }
 
+func needReceipts(_ *Harness, s sink.Sink) string {
+	if _, ok := s.(namedWriter); !ok {
+		return fmt.Sprintf("%T has no WriteFrom method (no named write)", s)
+	}
+	if _, ok := s.(receipter); !ok {
+		return fmt.Sprintf("%T has no Stored method (no receipts)", s)
+	}
+	return ""
+}
+
 var rules = []rule{
 	{"WriteReadBack", needRead, checkReadBack},
 	{"BatchNotRetained", needRead, checkNotRetained},
@@ -139,6 +155,7 @@ var rules = []rule{
 	{"CloseTwice", nil, checkCloseTwice},
 	{"NamedWriteTwice", needNamed, checkNamedTwice},
 	{"NamedWriteFrom", needNamed, checkNamedFrom},
+	{"Receipts", needReceipts, checkReceipts},
 }
 
 // Run checks that the sinks h.New makes keep the contract of sink.Sink, in
@@ -808,6 +825,65 @@ func checkNamedFrom(t *testing.T, h *Harness) error {
 		}
 	}
 	return nil
+}
+
+// stored calls Stored with a WriteTimeout deadline.
+func stored(s sink.Sink, id sink.BatchID) (int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), WriteTimeout)
+	defer cancel()
+	var n int
+	r := call(WriteTimeout+CancelGrace, func() (err error) {
+		n, err = s.(receipter).Stored(ctx, id)
+		return err
+	})
+	if err := r.plain("Stored(batch " + id.String() + ")"); err != nil {
+		return 0, err
+	}
+	return n, r.err
+}
+
+// checkReceipts asks Stored about a batch never written, then about one
+// written in two parts with WriteFrom: 0, then 2, then the whole batch.
+// A sink that keeps no receipts answers sink.ErrNoReceipts, and the rule
+// ends there.
+func checkReceipts(t *testing.T, h *Harness) error {
+	s, err := newSink(t, h)
+	if err != nil {
+		return err
+	}
+	n, err := stored(s, batchID)
+	switch {
+	case errors.Is(err, sink.ErrNoReceipts):
+		t.Log("Stored returns sink.ErrNoReceipts: the sink keeps no receipts")
+		return closeAfter(s, nil)
+	case err != nil:
+		return closeAfter(s, fmt.Errorf("sinktest: Stored of a batch never written: %w", err))
+	case n != 0:
+		return closeAfter(s, fmt.Errorf("sinktest: Stored of a batch never written returned %d; want 0", n))
+	}
+	batch := Batch("a")
+	for _, part := range []struct{ from, to int }{{0, 2}, {2, len(batch)}} {
+		if err := writeFrom(s, batchID, part.from, batch[part.from:part.to]); err != nil {
+			return closeAfter(s, err)
+		}
+		if err := flush(s); err != nil {
+			return closeAfter(s, err)
+		}
+		n, err := stored(s, batchID)
+		switch {
+		case err != nil:
+			return closeAfter(s, fmt.Errorf("sinktest: Stored after WriteFrom(from %d) of %d measurements: %w", part.from, part.to-part.from, err))
+		case n != part.to:
+			return closeAfter(s, fmt.Errorf("sinktest: Stored after WriteFrom(from %d) of %d measurements returned %d; want %d, "+
+				"the position up to which the store holds the batch", part.from, part.to-part.from, n, part.to))
+		}
+	}
+	other := batchID
+	other.Seq++
+	if n, err := stored(s, other); err != nil || n != 0 {
+		return closeAfter(s, fmt.Errorf("sinktest: Stored of batch %s, never written, returned (%d, %v) after batch %s was; want (0, nil)", other, n, err, batchID))
+	}
+	return closeAfter(s, nil)
 }
 
 // --- the batch and comparisons ---

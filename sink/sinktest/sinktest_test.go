@@ -21,10 +21,11 @@ import (
 // takes, each with an id, refuses measurements whose unit is "refuse-me",
 // and can be stalled.
 type store struct {
-	mu     sync.Mutex
-	got    []meter.Measurement // each with label "id"
-	stall  chan struct{}       // non-nil while stalled
-	dedupe bool                // keep one copy per id
+	mu       sync.Mutex
+	got      []meter.Measurement // each with label "id"
+	stall    chan struct{}       // non-nil while stalled
+	dedupe   bool                // keep one copy per id
+	receipts map[string]int      // batch id -> position held
 }
 
 func (st *store) stalled() chan struct{} {
@@ -68,13 +69,43 @@ func (r *ref) Write(ctx context.Context, batch []meter.Measurement) error {
 }
 
 func (r *ref) WriteFrom(ctx context.Context, id sink.BatchID, from int, batch []meter.Measurement) error {
+	idOf := func(i int) string { return id.String() + "/" + strconv.Itoa(from+i) }
 	switch r.fault {
 	case "new ids":
-		return r.Write(ctx, batch)
+		r.seq++
+		n := r.seq
+		idOf = func(i int) string { return "w" + strconv.Itoa(n) + "/" + strconv.Itoa(i) }
 	case "ignores from":
+		idOf = func(i int) string { return id.String() + "/" + strconv.Itoa(i) }
 		from = 0
 	}
-	return r.write(ctx, batch, func(i int) string { return id.String() + "/" + strconv.Itoa(from+i) })
+	err := r.write(ctx, batch, idOf)
+	if err == nil {
+		r.st.mu.Lock()
+		switch r.fault {
+		case "receipt counts the part":
+			r.st.receipts[id.String()] = len(batch)
+		default:
+			r.st.receipts[id.String()] = from + len(batch)
+		}
+		r.st.mu.Unlock()
+	}
+	return err
+}
+
+func (r *ref) Stored(_ context.Context, id sink.BatchID) (int, error) {
+	if r.fault == "no receipts" {
+		return 0, fmt.Errorf("ref: %w", sink.ErrNoReceipts)
+	}
+	r.st.mu.Lock()
+	defer r.st.mu.Unlock()
+	n := r.st.receipts[id.String()]
+	if r.fault == "receipt for every batch" && n == 0 {
+		for _, v := range r.st.receipts {
+			n = v
+		}
+	}
+	return n, nil
 }
 
 func (r *ref) write(ctx context.Context, batch []meter.Measurement, idOf func(int) string) error {
@@ -191,7 +222,7 @@ func harness(t *testing.T, f fault, ids bool, hang chan struct{}) Harness {
 		Time: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC), Host: "h"}
 	h := Harness{
 		New: func(t *testing.T) sink.Sink {
-			st = &store{dedupe: !ids}
+			st = &store{dedupe: !ids, receipts: map[string]int{}}
 			if f == "leaks a goroutine" {
 				go func() { <-hang }()
 			}
@@ -305,8 +336,13 @@ func TestCatchesBrokenSinks(t *testing.T) {
 		{"close fails twice", true, map[string]string{"CloseTwice": "second Close of a sink never written to returned ref: already closed"}},
 		{"new ids", true, map[string]string{"NamedWriteTwice": "a new id"}},
 		{"new ids", false, map[string]string{"NamedWriteTwice": "must leave one copy"}},
-		{"ignores from", true, map[string]string{"NamedWriteFrom": "gave two measurements the id"}},
-		{"ignores from", false, map[string]string{"NamedWriteFrom": "written, not in the store"}},
+		{"ignores from", true, map[string]string{"NamedWriteFrom": "gave two measurements the id",
+			"Receipts": "Stored after WriteFrom(from 2) of 3 measurements returned 3; want 5"}},
+		{"ignores from", false, map[string]string{"NamedWriteFrom": "written, not in the store",
+			"Receipts": "Stored after WriteFrom(from 2) of 3 measurements returned 3; want 5"}},
+		{"receipt counts the part", true, map[string]string{"Receipts": "returned 3; want 5"}},
+		{"receipt for every batch", true, map[string]string{"Receipts": "never written, returned (5, <nil>) after batch"}},
+		{"no receipts", true, nil},
 	} {
 		t.Run(string(tc.fault)+"/ids="+strconv.FormatBool(tc.ids), func(t *testing.T) {
 			got := failures(t, harness(t, tc.fault, tc.ids, nil))
