@@ -160,7 +160,7 @@ type guardedSink struct {
 }
 
 // errSinkClosed is what a write to a sink the publisher closed returns.
-var errSinkClosed = errors.New("publisher: sink closed")
+var errSinkClosed = fmt.Errorf("publisher: sink already closed: %w", sink.ErrClosed)
 
 func newGuardedSink(name string, s sink.Sink) *guardedSink {
 	g := &guardedSink{name: name, s: s}

@@ -15,7 +15,14 @@
 // store refused the data itself (retrying cannot help); a *PartialError
 // naming the refused measurements when the store took the rest; any other
 // error when the whole batch should be tried again later. Batching, retries
-// and spooling are the publisher's job, done once for every sink.
+// and spooling are the publisher's job, done once for every sink. Return
+// from Write when its ctx ends, with an error that is not permanent. Close
+// is safe to call twice, stops every goroutine the sink started, and a Write
+// after it fails with an error wrapping [ErrClosed].
+//
+// Package sink/sinktest checks all of this in one call,
+// sinktest.Run(t, sinktest.Harness{...}), against a store your test can
+// read: run it in your sink's tests, as every sink of meterkit does.
 //
 // # Capabilities
 //

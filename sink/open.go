@@ -51,7 +51,7 @@ func Schemes() []string {
 
 // Open makes a Sink from a URL such as "console://?format=json" or
 // "riemann://127.0.0.1:5555", using the opener registered for its scheme.
-// "discard://" is always registered: it opens Discard, for load tests.
+// "discard://" is always registered: it opens a NewDiscard, for load tests.
 func Open(ctx context.Context, rawURL string) (Sink, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -74,7 +74,7 @@ func Open(ctx context.Context, rawURL string) (Sink, error) {
 }
 
 func init() {
-	RegisterScheme("discard", func(context.Context, *url.URL) (Sink, error) { return Discard, nil })
+	RegisterScheme("discard", func(context.Context, *url.URL) (Sink, error) { return NewDiscard(), nil })
 }
 
 // redact hides a password in a URL so that it never reaches a log or error.

@@ -36,6 +36,10 @@ type Flusher interface {
 	Flush(ctx context.Context) error
 }
 
+// ErrClosed is what a Sink's Write returns, wrapped with the sink's own
+// context, when it is called after Close. Test for it with errors.Is.
+var ErrClosed = errors.New("sink: closed")
+
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
@@ -98,7 +102,8 @@ func (e *PartialError) Error() string {
 func (e *PartialError) Unwrap() error { return e.Err }
 
 type fanout struct {
-	sinks []Sink
+	sinks  []Sink
+	closed bool
 }
 
 // Fanout returns a Sink that writes every batch to each of sinks in turn.
@@ -127,8 +132,11 @@ func (f *fanout) Write(ctx context.Context, batch []meter.Measurement) error {
 }
 
 // each calls write for every child and joins the failures; the result is
-// Permanent only if every failure was.
+// Permanent only if every failure was. After Close it writes nothing.
 func (f *fanout) each(write func(Sink) error) error {
+	if f.closed {
+		return fmt.Errorf("sink: fanout: write after Close: %w", ErrClosed)
+	}
 	var errs []error
 	allPermanent := true
 	for i, s := range f.sinks {
@@ -147,7 +155,12 @@ func (f *fanout) each(write func(Sink) error) error {
 	return err
 }
 
+// Close closes each sink, once: a second Close returns nil.
 func (f *fanout) Close(ctx context.Context) error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
 	var errs []error
 	for _, s := range f.sinks {
 		errs = append(errs, s.Close(ctx))
@@ -155,13 +168,32 @@ func (f *fanout) Close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-type discard struct{}
+type discard struct{ closed bool }
 
-func (discard) Write(context.Context, []meter.Measurement) error { return nil }
-func (discard) Close(context.Context) error                      { return nil }
+func (d *discard) Write(context.Context, []meter.Measurement) error {
+	if d != nil && d.closed {
+		return fmt.Errorf("sink: discard: write after Close: %w", ErrClosed)
+	}
+	return nil
+}
 
-// Discard is a Sink that accepts everything and keeps nothing.
-var Discard Sink = discard{}
+func (d *discard) Close(context.Context) error {
+	if d != nil {
+		d.closed = true
+	}
+	return nil
+}
+
+// Discard is a Sink that accepts everything and keeps nothing. It is shared
+// by everyone who uses it, so its Close does nothing and it never fails;
+// where a discarding sink has one owner, NewDiscard makes one that reports
+// a Write after its Close.
+var Discard Sink = (*discard)(nil)
+
+// NewDiscard returns a Sink that accepts everything and keeps nothing, like
+// Discard, except that Write after Close fails with ErrClosed, as the Sink
+// contract has it.
+func NewDiscard() Sink { return &discard{} }
 
 // Recorder is a Sink that keeps copies of everything written to it, for
 // tests and examples. Unlike other sinks it is safe for concurrent use, so a
@@ -178,7 +210,7 @@ func (r *Recorder) Write(_ context.Context, batch []meter.Measurement) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
-		return errors.New("sink: recorder: write after close")
+		return fmt.Errorf("sink: recorder: write after Close: %w", ErrClosed)
 	}
 	for _, m := range batch {
 		m.Labels = slices.Clone(m.Labels)
@@ -188,7 +220,7 @@ func (r *Recorder) Write(_ context.Context, batch []meter.Measurement) error {
 	return nil
 }
 
-// Close marks the recorder closed; later Writes fail.
+// Close marks the recorder closed; later Writes fail with ErrClosed.
 func (r *Recorder) Close(context.Context) error {
 	r.mu.Lock()
 	r.closed = true

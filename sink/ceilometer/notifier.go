@@ -15,8 +15,10 @@ import (
 	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("ceilometer: sink closed")
+// ErrClosed is sink.ErrClosed, which Write wraps after Close.
+//
+// Deprecated: use sink.ErrClosed.
+var ErrClosed = sink.ErrClosed
 
 // NackError says that the broker refused (nacked) notifications, or
 // returned them as unroutable (312 NO_ROUTE: no queue is bound, usually
@@ -137,7 +139,7 @@ var _ sink.NamedWriter = (*Notifier)(nil)
 
 func (n *Notifier) write(ctx context.Context, batch []meter.Measurement, idOf func(int) string) error {
 	if n.closed {
-		return ErrClosed
+		return fmt.Errorf("ceilometer: publish to %s after Close: %w", n.broker, sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -223,7 +225,7 @@ func (n *Notifier) publishWindow(ctx context.Context, bodies [][]byte, ids []str
 			Body:            body,
 		})
 		if err != nil {
-			n.reset()
+			n.reset(ctx)
 			return fmt.Errorf("ceilometer: publish to exchange %q at %s: %w", n.cfg.exchange, n.broker, err)
 		}
 		n.dcs = append(n.dcs, dc)
@@ -233,7 +235,7 @@ func (n *Notifier) publishWindow(ctx context.Context, bodies [][]byte, ids []str
 		ok, err := dc.WaitContext(ctx)
 		if err != nil {
 			// The state of the channel is unknown: start afresh.
-			n.reset()
+			n.reset(ctx)
 			return fmt.Errorf("ceilometer: wait for the confirms of %d notification(s) from %s: %w", len(bodies), n.broker, err)
 		}
 		if !ok {
@@ -263,7 +265,7 @@ drain:
 		if err := n.lostReason(); err != "" {
 			reason += ": " + err
 		}
-		n.reset()
+		n.reset(ctx)
 	}
 	return &NackError{Broker: n.broker, Exchange: n.cfg.exchange, Key: n.cfg.routingKey, Nacked: nacked, Returned: returned, Reason: reason}
 }
@@ -284,7 +286,7 @@ func (n *Notifier) connect(ctx context.Context) error {
 	if n.ch != nil && !n.ch.IsClosed() && !n.conn.IsClosed() {
 		return nil
 	}
-	n.reset()
+	n.reset(ctx)
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -322,16 +324,25 @@ func (n *Notifier) connect(ctx context.Context) error {
 	return nil
 }
 
-// reset drops the connection, so that the next Write dials again.
-func (n *Notifier) reset() {
+// reset drops the connection, so that the next Write dials again. It waits
+// for the broker's close-ok at most a second, and not past ctx's deadline:
+// a broker that stopped answering must not hold the Write past its ctx.
+func (n *Notifier) reset(ctx context.Context) {
 	if n.conn != nil {
-		_ = n.conn.CloseDeadline(time.Now().Add(time.Second))
+		deadline := time.Now().Add(time.Second)
+		if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+			deadline = dl
+		}
+		if ctx.Err() != nil {
+			deadline = time.Now()
+		}
+		_ = n.conn.CloseDeadline(deadline)
 	}
 	n.conn, n.ch, n.connClose, n.returns = nil, nil, nil, nil
 }
 
 // Close closes the connection to the broker. It is safe to call more than
-// once; Write fails with ErrClosed afterwards.
+// once; Write fails with an error wrapping sink.ErrClosed afterwards.
 func (n *Notifier) Close(ctx context.Context) error {
 	if n.closed {
 		return nil

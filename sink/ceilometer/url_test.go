@@ -108,7 +108,7 @@ func TestNotifierBrokerDown(t *testing.T) {
 
 	require.NoError(t, n.Close(context.Background()))
 	require.NoError(t, n.Close(context.Background()))
-	require.ErrorIs(t, n.Write(context.Background(), b), ErrClosed)
+	require.ErrorIs(t, n.Write(context.Background(), b), sink.ErrClosed)
 }
 
 func TestNackError(t *testing.T) {

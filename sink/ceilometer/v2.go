@@ -90,7 +90,7 @@ func (v *V2) serviceClient(ctx context.Context) (*gophercloud.ServiceClient, err
 // again the meters that had succeeded.
 func (v *V2) Write(ctx context.Context, batch []meter.Measurement) error {
 	if v.closed {
-		return ErrClosed
+		return fmt.Errorf("ceilometer: post samples via %s after Close: %w", v.session.IdentityEndpoint(), sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil

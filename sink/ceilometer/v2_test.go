@@ -174,7 +174,7 @@ func TestV2Failures(t *testing.T) {
 	require.Equal(t, []int{0}, pe.Rejected)
 
 	require.NoError(t, s.Close(context.Background()))
-	require.ErrorIs(t, s.Write(context.Background(), b), ErrClosed)
+	require.ErrorIs(t, s.Write(context.Background(), b), sink.ErrClosed)
 }
 
 func TestV2NoSecretInErrors(t *testing.T) {
@@ -213,5 +213,5 @@ func TestV2NoCatalogueEntry(t *testing.T) {
 	err = s.Write(context.Background(), v2Batch())
 	require.ErrorContains(t, err, `service type "metering"`)
 	require.False(t, sink.IsPermanent(err))
-	require.False(t, errors.Is(err, ErrClosed))
+	require.False(t, errors.Is(err, sink.ErrClosed))
 }

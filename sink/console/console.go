@@ -107,12 +107,10 @@ func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 	return nil, fmt.Errorf("console: want console://, console://stderr or console:///path, got host %q", u.Host)
 }
 
-var errClosed = errors.New("console: write after close")
-
 // Write writes one line per measurement and flushes.
 func (s *Sink) Write(_ context.Context, batch []meter.Measurement) error {
 	if s.closed {
-		return errClosed
+		return fmt.Errorf("console: write after Close: %w", sink.ErrClosed)
 	}
 	for i := range batch {
 		s.buf = s.buf[:0]

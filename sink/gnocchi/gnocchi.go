@@ -28,8 +28,10 @@ const ServiceType = "metric"
 // timestampLayout writes measure timestamps in UTC with an explicit offset.
 const timestampLayout = "2006-01-02T15:04:05.999999999Z07:00"
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("gnocchi: sink closed")
+// ErrClosed is sink.ErrClosed, which Write wraps after Close.
+//
+// Deprecated: use sink.ErrClosed.
+var ErrClosed = sink.ErrClosed
 
 // Sink is a sink.Sink that posts measurements to Gnocchi as measures, one
 // batch request per Write, creating the resources Gnocchi does not know.
@@ -165,7 +167,7 @@ type resource struct {
 // bisect); anything else is retryable.
 func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	if s.closed {
-		return ErrClosed
+		return fmt.Errorf("gnocchi: write after Close: %w", sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -237,15 +239,9 @@ func (s *Sink) post(ctx context.Context, sc *gophercloud.ServiceClient, batch []
 	var rejected []rejection
 	what := "post measures of %d resource(s) to %s"
 	if unknown, ok := unknownResources(err); ok {
-		for _, rid := range pick(unknown, res) {
-			r := res[rid]
-			if err := s.createResource(ctx, sc, rid, &batch[r.first]); err != nil {
-				if !sink.IsPermanent(err) {
-					return nil, err
-				}
-				rejected = append(rejected, rejection{idx: r.idx, err: err})
-				delete(res, rid)
-			}
+		rejected, err = s.createUnknown(ctx, sc, batch, res, unknown)
+		if err != nil {
+			return nil, err
 		}
 		if len(res) == 0 {
 			return rejected, nil
@@ -260,11 +256,29 @@ func (s *Sink) post(ctx context.Context, sc *gophercloud.ServiceClient, batch []
 		return nil, err
 	}
 	budget := maxBisect
-	more, err := s.bisect(ctx, sc, metricsOf(res), err, &budget)
+	more, err := s.bisect(ctx, sc, batch, metricsOf(res), err, &budget)
 	if err != nil {
 		return nil, err
 	}
 	return append(rejected, more...), nil
+}
+
+// createUnknown creates the resources of res that Gnocchi named unknown.
+// Those it refuses to create are removed from res and returned as
+// rejections; a retryable failure ends the Write.
+func (s *Sink) createUnknown(ctx context.Context, sc *gophercloud.ServiceClient, batch []meter.Measurement, res map[string]*resource, unknown []string) ([]rejection, error) {
+	var rejected []rejection
+	for _, rid := range pick(unknown, res) {
+		r := res[rid]
+		if err := s.createResource(ctx, sc, rid, &batch[r.first]); err != nil {
+			if !sink.IsPermanent(err) {
+				return nil, err
+			}
+			rejected = append(rejected, rejection{idx: r.idx, err: err})
+			delete(res, rid)
+		}
+	}
+	return rejected, nil
 }
 
 // maxBisect bounds the extra requests a refused batch may cost.
@@ -274,6 +288,7 @@ const maxBisect = 32
 // batch request.
 type part struct {
 	rid, name string
+	first     int // the measurement that creates the resource
 	mb        *metricBody
 }
 
@@ -281,7 +296,7 @@ func metricsOf(res map[string]*resource) []part {
 	var ps []part
 	for rid, r := range res {
 		for name, mb := range r.metrics {
-			ps = append(ps, part{rid, name, mb})
+			ps = append(ps, part{rid, name, r.first, mb})
 		}
 	}
 	slices.SortFunc(ps, func(a, b part) int { return cmp.Or(cmp.Compare(a.rid, b.rid), cmp.Compare(a.name, b.name)) })
@@ -296,7 +311,12 @@ func metricsOf(res map[string]*resource) []part {
 // are spent, are returned as rejections with Gnocchi's answer. A retryable
 // failure ends the Write: the whole batch is sent again, which Gnocchi
 // takes as it is (it keeps one point per timestamp).
-func (s *Sink) bisect(ctx context.Context, sc *gophercloud.ServiceClient, ps []part, err error, budget *int) ([]rejection, error) {
+//
+// Gnocchi checks the measures before it looks for the resources, so a
+// batch refused for one bad metric may hold resources that were never
+// created: a half answered "Unknown resources" has them created, and is
+// posted again.
+func (s *Sink) bisect(ctx context.Context, sc *gophercloud.ServiceClient, batch []meter.Measurement, ps []part, err error, budget *int) ([]rejection, error) {
 	if len(ps) == 1 {
 		return []rejection{{idx: ps[0].mb.idx, err: fmt.Errorf("metric %s of resource %s: %w", ps[0].name, ps[0].rid, err)}}, nil
 	}
@@ -317,12 +337,26 @@ func (s *Sink) bisect(ctx context.Context, sc *gophercloud.ServiceClient, ps []p
 		for _, p := range half {
 			r := res[p.rid]
 			if r == nil {
-				r = &resource{metrics: map[string]*metricBody{}}
+				r = &resource{first: p.first, metrics: map[string]*metricBody{}}
 				res[p.rid] = r
 			}
 			r.metrics[p.name] = p.mb
+			r.idx = append(r.idx, p.mb.idx...)
 		}
 		perr := s.postBatch(ctx, sc, res)
+		if unknown, ok := unknownResources(perr); ok {
+			refused, err := s.createUnknown(ctx, sc, batch, res, unknown)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, refused...)
+			half = slices.DeleteFunc(slices.Clone(half), func(p part) bool { return res[p.rid] == nil })
+			if len(res) == 0 {
+				continue
+			}
+			*budget--
+			perr = s.postBatch(ctx, sc, res)
+		}
 		if perr == nil {
 			continue
 		}
@@ -330,7 +364,7 @@ func (s *Sink) bisect(ctx context.Context, sc *gophercloud.ServiceClient, ps []p
 		if !sink.IsPermanent(perr) {
 			return nil, perr
 		}
-		r, err := s.bisect(ctx, sc, half, perr, budget)
+		r, err := s.bisect(ctx, sc, batch, half, perr, budget)
 		if err != nil {
 			return nil, err
 		}

@@ -221,7 +221,7 @@ func TestBasicAuthAndFailures(t *testing.T) {
 	require.ErrorContains(t, err, "503")
 
 	require.NoError(t, s.Close(context.Background()))
-	require.ErrorIs(t, s.Write(context.Background(), batch(at)), ErrClosed)
+	require.ErrorIs(t, s.Write(context.Background(), batch(at)), sink.ErrClosed)
 }
 
 func TestNoSecretInErrors(t *testing.T) {
@@ -352,4 +352,27 @@ func TestBisectIsBounded(t *testing.T) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	require.LessOrEqual(t, g.posts, 1+32)
+}
+
+// Gnocchi (and the fake) checks the measures before the resources: a batch
+// with a bad metric and resources it does not know yet is refused for the
+// metric, and the halves are then answered "Unknown resources". Those must
+// be created, and only the bad metric's measurements rejected.
+func TestRefusedMetricAmongUnknownResources(t *testing.T) {
+	g := newFakeGnocchi(t, func(*http.Request) bool { return true })
+	s, err := sink.Open(context.Background(), "gnocchi+http://"+strings.TrimPrefix(g.URL, "http://")+"?auth=basic")
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	b := batch(at)
+	b = append(b, meter.Measurement{Name: "bad", Kind: meter.Gauge, Unit: "refuse-me", Value: 1, Time: at, ResourceID: "new-resource"})
+	err = s.Write(context.Background(), b)
+	var pe *sink.PartialError
+	require.ErrorAs(t, err, &pe, "%v", err)
+	require.Equal(t, []int{3}, pe.Rejected)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	require.Len(t, g.measures["web1"]["cpu.util"], 2)
+	require.Len(t, g.measures["web1-sda"]["disk.read.bytes"], 1)
+	require.Empty(t, g.measures["new-resource"])
 }

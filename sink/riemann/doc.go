@@ -61,7 +61,7 @@
 //	  an event over 16 KiB for UDP)
 //	dial, TLS handshake, write or read failed,  a plain (retryable) error; the connection is
 //	  timeout, EOF, ctx ended                    closed and the publisher resends the whole batch
-//	Write after Close                          ErrClosed
+//	Write after Close                          an error wrapping sink.ErrClosed
 //
 // Errors name the operation and the server: "riemann: send 1000 events to
 // 10.0.0.5:5555: read reply: EOF". Resending a batch after a failure may

@@ -140,7 +140,7 @@ func TestStoredErrors(t *testing.T) {
 
 	require.NoError(t, s.Close(context.Background()))
 	_, err = s.Stored(context.Background(), id)
-	require.ErrorIs(t, err, riemann.ErrClosed)
+	require.ErrorIs(t, err, sink.ErrClosed)
 }
 
 func TestReceiptOptions(t *testing.T) {

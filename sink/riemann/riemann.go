@@ -39,8 +39,10 @@ const (
 	maxReply = 1 << 20
 )
 
-// ErrClosed is returned by Write after Close.
-var ErrClosed = errors.New("riemann: sink closed")
+// ErrClosed is sink.ErrClosed, which Write wraps after Close.
+//
+// Deprecated: use sink.ErrClosed.
+var ErrClosed = sink.ErrClosed
 
 // RefusedError is the error (wrapped in sink.Permanent) that Write returns
 // when the server answered a Msg with ok=false: it received the events and
@@ -282,7 +284,7 @@ func (s *Sink) WriteFrom(ctx context.Context, id sink.BatchID, from int, batch [
 
 func (s *Sink) write(ctx context.Context, id *sink.BatchID, from int, batch []meter.Measurement) error {
 	if s.closed {
-		return ErrClosed
+		return fmt.Errorf("riemann: write to %s after Close: %w", s.addr, sink.ErrClosed)
 	}
 	if len(batch) == 0 {
 		return nil
@@ -460,7 +462,7 @@ func (s *Sink) guard(ctx context.Context) func() {
 // when there is none). Without WithReceipts it returns sink.ErrNoReceipts.
 func (s *Sink) Stored(ctx context.Context, id sink.BatchID) (int, error) {
 	if s.closed {
-		return 0, ErrClosed
+		return 0, fmt.Errorf("riemann: ask %s for receipts after Close: %w", s.addr, sink.ErrClosed)
 	}
 	if s.cfg.receipts == 0 {
 		return 0, sink.ErrNoReceipts
@@ -552,8 +554,8 @@ func (s *Sink) drop() {
 }
 
 // Close closes the connection. Nothing is buffered between Writes, so there
-// is nothing to flush. Close is idempotent; Write fails with ErrClosed after
-// it.
+// is nothing to flush. Close is idempotent; Write fails with an error
+// wrapping sink.ErrClosed after it.
 func (s *Sink) Close(context.Context) error {
 	if s.closed {
 		return nil

@@ -314,7 +314,7 @@ func TestDialFailure(t *testing.T) {
 	require.False(t, sink.IsPermanent(err))
 	require.NoError(t, s.Close(context.Background()))
 	require.NoError(t, s.Close(context.Background()))
-	require.ErrorIs(t, s.Write(context.Background(), batchOf(1)), riemann.ErrClosed)
+	require.ErrorIs(t, s.Write(context.Background(), batchOf(1)), sink.ErrClosed)
 }
 
 func TestClose(t *testing.T) {
@@ -331,7 +331,7 @@ func TestClose(t *testing.T) {
 	require.NoError(t, s.Write(ctx, batchOf(1)))
 	require.NoError(t, s.Close(ctx))
 	require.NoError(t, s.Close(ctx))
-	require.ErrorIs(t, s.Write(ctx, batchOf(1)), riemann.ErrClosed)
+	require.ErrorIs(t, s.Write(ctx, batchOf(1)), sink.ErrClosed)
 }
 
 func TestTLS(t *testing.T) {
@@ -506,5 +506,5 @@ func TestOpenURL(t *testing.T) {
 func TestRefusedErrorText(t *testing.T) {
 	err := &riemann.RefusedError{Addr: "10.0.0.5:5555", Events: 500, Reason: "boom"}
 	require.Equal(t, "riemann: send 500 events to 10.0.0.5:5555: server refused them: boom", err.Error())
-	require.False(t, errors.Is(err, riemann.ErrClosed))
+	require.False(t, errors.Is(err, sink.ErrClosed))
 }
