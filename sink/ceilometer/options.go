@@ -1,10 +1,13 @@
 package ceilometer
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
 // Defaults for the options.
@@ -41,9 +44,15 @@ type config struct {
 	mode mode
 
 	// both
-	source  string
+	source string
+	// auth is set by WithCloud, WithCloudsFile, WithRegion, WithInterface,
+	// WithEndpoint (the v2 sink only), WithTimeout and WithTLS (both), the
+	// options the gnocchi sink shares.
+	auth keystone.Options
+	// timeout bounds one Write: auth.Timeout, or DefaultTimeout.
 	timeout time.Duration
-	tls     *tls.Config
+	// tls is auth.TLS: of the AMQP connection or of the HTTP client.
+	tls *tls.Config
 
 	// notification sink
 	exchange    string
@@ -53,20 +62,12 @@ type config struct {
 	batch       int
 	secret      []byte
 	dialTimeout time.Duration
-
-	// v2 sink
-	cloud      string
-	cloudsFile string
-	region     string
-	iface      string
-	endpoint   string
 }
 
 func newConfig(m mode, opts []Option) (config, error) {
 	c := config{
 		mode:        m,
 		source:      DefaultSource,
-		timeout:     DefaultTimeout,
 		exchange:    DefaultExchange,
 		routingKey:  DefaultRoutingKey,
 		publisherID: DefaultPublisherID,
@@ -81,6 +82,8 @@ func newConfig(m mode, opts []Option) (config, error) {
 			return c, fmt.Errorf("ceilometer: %w", err)
 		}
 	}
+	c.timeout = cmp.Or(c.auth.Timeout, DefaultTimeout)
+	c.auth.Timeout, c.tls = c.timeout, c.auth.TLS
 	return c, nil
 }
 
@@ -95,6 +98,19 @@ func only(m mode, name string, c *config) error {
 	return nil
 }
 
+// auth wraps one of the auth options shared with the gnocchi sink; with a
+// mode, the option applies to that mode's sink only.
+func auth(o keystone.Option, modes ...mode) Option {
+	return func(c *config) error {
+		if len(modes) == 1 {
+			if err := only(modes[0], o.Name, c); err != nil {
+				return err
+			}
+		}
+		return o.Apply(&c.auth)
+	}
+}
+
 // WithSource sets every sample's source (default "openstack").
 func WithSource(s string) Option {
 	return func(c *config) error {
@@ -107,29 +123,15 @@ func WithSource(s string) Option {
 }
 
 // WithTimeout bounds one Write (default 30 s); the ctx given to Write bounds
-// it too.
-func WithTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithTimeout: %v is not positive", d)
-		}
-		c.timeout = d
-		return nil
-	}
-}
+// it too. Zero means DefaultTimeout; a negative duration makes the
+// constructor fail.
+func WithTimeout(d time.Duration) Option { return auth(keystone.Timeout(d)) }
 
 // WithTLS sets the TLS configuration (cloned): of the AMQP connection for
 // the notification sink (used with amqps:// URLs), of the HTTP client for
-// the v2 sink (replacing what clouds.yaml says).
-func WithTLS(t *tls.Config) Option {
-	return func(c *config) error {
-		if t == nil {
-			return errors.New("WithTLS: nil *tls.Config")
-		}
-		c.tls = t.Clone()
-		return nil
-	}
-}
+// the v2 sink (replacing what clouds.yaml says). A nil t makes the
+// constructor fail.
+func WithTLS(t *tls.Config) Option { return auth(keystone.TLS(t)) }
 
 // WithExchange sets the exchange the notification sink publishes to
 // (default "ceilometer", Ceilometer's control_exchange).
@@ -188,17 +190,17 @@ func WithPublisherID(id string) Option {
 	}
 }
 
-// WithBatchSize sets how many samples one notification carries at most
-// (default 100).
+// WithBatchSize sets how many samples one notification carries at most.
+// Zero means DefaultBatchSize (100); a negative size makes NewNotifier fail.
 func WithBatchSize(n int) Option {
 	return func(c *config) error {
 		if err := only(modeNotifier, "WithBatchSize", c); err != nil {
 			return err
 		}
-		if n < 1 {
-			return fmt.Errorf("WithBatchSize: %d is not >= 1", n)
+		if n < 0 {
+			return fmt.Errorf("WithBatchSize: negative count %d", n)
 		}
-		c.batch = n
+		c.batch = cmp.Or(n, DefaultBatchSize)
 		return nil
 	}
 }
@@ -220,77 +222,39 @@ func WithSecret(secret []byte) Option {
 }
 
 // WithDialTimeout bounds connecting to the broker, TLS and AMQP handshakes
-// included (default 10 s).
+// included. Zero means DefaultDialTimeout (10 s); a negative duration makes
+// NewNotifier fail.
 func WithDialTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if err := only(modeNotifier, "WithDialTimeout", c); err != nil {
 			return err
 		}
-		if d <= 0 {
-			return fmt.Errorf("WithDialTimeout: %v is not positive", d)
+		if d < 0 {
+			return fmt.Errorf("WithDialTimeout: negative duration %v", d)
 		}
-		c.dialTimeout = d
+		c.dialTimeout = cmp.Or(d, DefaultDialTimeout)
 		return nil
 	}
 }
 
 // WithCloud names the clouds.yaml entry the v2 sink authenticates with
-// (default: OS_CLOUD, else the OS_* variables).
-func WithCloud(name string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithCloud", c); err != nil {
-			return err
-		}
-		c.cloud = name
-		return nil
-	}
-}
+// (default, or empty: OS_CLOUD, else the OS_* variables).
+func WithCloud(name string) Option { return auth(keystone.Cloud(name), modeV2) }
 
-// WithCloudsFile sets the clouds.yaml file to read (default: the usual
-// search, OS_CLIENT_CONFIG_FILE first).
-func WithCloudsFile(path string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithCloudsFile", c); err != nil {
-			return err
-		}
-		c.cloudsFile = path
-		return nil
-	}
-}
+// WithCloudsFile sets the clouds.yaml file to read (default, or empty: the
+// usual search, OS_CLIENT_CONFIG_FILE first).
+func WithCloudsFile(path string) Option { return auth(keystone.CloudsFile(path), modeV2) }
 
 // WithRegion overrides the region the v2 sink looks the metering service up
-// in.
-func WithRegion(region string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithRegion", c); err != nil {
-			return err
-		}
-		c.region = region
-		return nil
-	}
-}
+// in (default, or empty: what the credentials say).
+func WithRegion(region string) Option { return auth(keystone.Region(region), modeV2) }
 
 // WithInterface overrides the catalogue interface: "public" (default),
-// "internal" or "admin".
-func WithInterface(iface string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithInterface", c); err != nil {
-			return err
-		}
-		c.iface = iface
-		return nil
-	}
-}
+// "internal" or "admin". Empty means what the credentials say.
+func WithInterface(iface string) Option { return auth(keystone.Interface(iface), modeV2) }
 
 // WithEndpoint makes the v2 sink post to this Ceilometer API URL (such as
 // "http://ceilometer:8777/") instead of the metering endpoint of the
-// catalogue. It still authenticates with Keystone for the token.
-func WithEndpoint(url string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithEndpoint", c); err != nil {
-			return err
-		}
-		c.endpoint = url
-		return nil
-	}
-}
+// catalogue; empty means the catalogue. It still authenticates with
+// Keystone for the token.
+func WithEndpoint(url string) Option { return auth(keystone.Endpoint(url), modeV2) }

@@ -79,7 +79,7 @@ func TestOptionsApplyToOneSink(t *testing.T) {
 	require.ErrorContains(t, err, "WithCloud does not apply to the notification sink")
 	_, err = NewV2(WithExchange("x"))
 	require.ErrorContains(t, err, "WithExchange does not apply to the v2 API sink")
-	_, err = NewNotifier("amqp://h/", WithBatchSize(0))
+	_, err = NewNotifier("amqp://h/", WithBatchSize(-1))
 	require.ErrorContains(t, err, "WithBatchSize")
 }
 
