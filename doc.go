@@ -60,7 +60,8 @@
 // publisher.New takes a transport.Receiver and one or more sinks:
 //
 //	r, _ := nanomsg.Listen("tcp://0.0.0.0:7711")
-//	p, _ := publisher.New(r, publisher.WithSink("console", console.New(os.Stdout)))
+//	c, _ := console.New(os.Stdout)
+//	p, _ := publisher.New(r, publisher.WithSink("console", c))
 //	err := p.Run(ctx)
 //
 // A sink writes whole batches: Write(ctx, batch) and Close(ctx). Write is
