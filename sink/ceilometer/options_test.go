@@ -25,11 +25,12 @@ func keystoneEnv(t *testing.T) {
 func TestOptionConvention(t *testing.T) {
 	keystoneEnv(t)
 	for _, tc := range []struct {
-		name  string
-		v2    bool // NewV2, else NewNotifier
-		opts  []Option
-		check func(t *testing.T, c config)
-		err   string // the whole error text; "" for success
+		name   string
+		v2     bool // NewV2 with v2opts, else NewNotifier with opts
+		opts   []NotifierOption
+		v2opts []V2Option
+		check  func(t *testing.T, c config)
+		err    string // the whole error text; "" for success
 	}{
 		{name: "notifier defaults", check: func(t *testing.T, c config) {
 			require.Equal(t, DefaultTimeout, c.timeout)
@@ -40,24 +41,24 @@ func TestOptionConvention(t *testing.T) {
 			require.Equal(t, DefaultTimeout, c.timeout)
 			require.Equal(t, DefaultTimeout, c.auth.Timeout)
 		}},
-		{name: "zero", opts: []Option{WithTimeout(time.Second), WithTimeout(0), WithBatchSize(7), WithBatchSize(0), WithDialTimeout(time.Second), WithDialTimeout(0)},
+		{name: "zero", opts: []NotifierOption{WithTimeout(time.Second), WithTimeout(0), WithBatchSize(7), WithBatchSize(0), WithDialTimeout(time.Second), WithDialTimeout(0)},
 			check: func(t *testing.T, c config) {
 				require.Equal(t, DefaultTimeout, c.timeout)
 				require.Equal(t, DefaultBatchSize, c.batch)
 				require.Equal(t, DefaultDialTimeout, c.dialTimeout)
 			}},
-		{name: "v2 zero timeout", v2: true, opts: []Option{WithTimeout(time.Second), WithTimeout(0)}, check: func(t *testing.T, c config) {
+		{name: "v2 zero timeout", v2: true, v2opts: []V2Option{WithTimeout(time.Second), WithTimeout(0)}, check: func(t *testing.T, c config) {
 			require.Equal(t, DefaultTimeout, c.timeout)
 			require.Equal(t, DefaultTimeout, c.auth.Timeout)
 		}},
-		{name: "set", opts: []Option{WithTimeout(2 * time.Second), WithBatchSize(7), WithDialTimeout(time.Second), WithTLS(&tls.Config{ServerName: "r"})},
+		{name: "set", opts: []NotifierOption{WithTimeout(2 * time.Second), WithBatchSize(7), WithDialTimeout(time.Second), WithTLS(&tls.Config{ServerName: "r"})},
 			check: func(t *testing.T, c config) {
 				require.Equal(t, 2*time.Second, c.timeout)
 				require.Equal(t, 7, c.batch)
 				require.Equal(t, time.Second, c.dialTimeout)
 				require.Equal(t, "r", c.tls.ServerName, "the AMQP connection's")
 			}},
-		{name: "v2 set", v2: true, opts: []Option{WithTimeout(2 * time.Second), WithRegion("R2"), WithInterface("admin"), WithEndpoint("http://c:8777/"), WithTLS(&tls.Config{ServerName: "k"})},
+		{name: "v2 set", v2: true, v2opts: []V2Option{WithTimeout(2 * time.Second), WithRegion("R2"), WithInterface("admin"), WithEndpoint("http://c:8777/"), WithTLS(&tls.Config{ServerName: "k"})},
 			check: func(t *testing.T, c config) {
 				require.Equal(t, 2*time.Second, c.timeout)
 				require.Equal(t, 2*time.Second, c.auth.Timeout, "each HTTP request too")
@@ -66,15 +67,13 @@ func TestOptionConvention(t *testing.T) {
 				require.Equal(t, "http://c:8777/", c.auth.Endpoint)
 				require.Equal(t, "k", c.auth.TLS.ServerName)
 			}},
-		{name: "negative timeout", opts: []Option{WithTimeout(-time.Second)}, err: "ceilometer: WithTimeout: negative duration -1s"},
-		{name: "v2 negative timeout", v2: true, opts: []Option{WithTimeout(-time.Second)}, err: "ceilometer: WithTimeout: negative duration -1s"},
-		{name: "negative batch", opts: []Option{WithBatchSize(-1)}, err: "ceilometer: WithBatchSize: negative count -1"},
-		{name: "negative dial timeout", opts: []Option{WithDialTimeout(-time.Millisecond)}, err: "ceilometer: WithDialTimeout: negative duration -1ms"},
-		{name: "nil tls", opts: []Option{WithTLS(nil)}, err: "ceilometer: WithTLS: nil *tls.Config"},
-		{name: "bad interface", v2: true, opts: []Option{WithInterface("private")}, err: `ceilometer: WithInterface: interface "private" is not public, internal or admin`},
-		{name: "bad endpoint", v2: true, opts: []Option{WithEndpoint("ftp://c/")}, err: `ceilometer: WithEndpoint: "ftp://c/" is not an http(s) URL`},
-		{name: "v2 option on the notifier", opts: []Option{WithEndpoint("http://c/")}, err: "ceilometer: WithEndpoint does not apply to the notification sink (NewNotifier)"},
-		{name: "notifier option on v2", v2: true, opts: []Option{WithDialTimeout(0)}, err: "ceilometer: WithDialTimeout does not apply to the v2 API sink (NewV2)"},
+		{name: "negative timeout", opts: []NotifierOption{WithTimeout(-time.Second)}, err: "ceilometer: WithTimeout: negative duration -1s"},
+		{name: "v2 negative timeout", v2: true, v2opts: []V2Option{WithTimeout(-time.Second)}, err: "ceilometer: WithTimeout: negative duration -1s"},
+		{name: "negative batch", opts: []NotifierOption{WithBatchSize(-1)}, err: "ceilometer: WithBatchSize: negative count -1"},
+		{name: "negative dial timeout", opts: []NotifierOption{WithDialTimeout(-time.Millisecond)}, err: "ceilometer: WithDialTimeout: negative duration -1ms"},
+		{name: "nil tls", opts: []NotifierOption{WithTLS(nil)}, err: "ceilometer: WithTLS: nil *tls.Config"},
+		{name: "bad interface", v2: true, v2opts: []V2Option{WithInterface("private")}, err: `ceilometer: WithInterface: interface "private" is not public, internal or admin`},
+		{name: "bad endpoint", v2: true, v2opts: []V2Option{WithEndpoint("ftp://c/")}, err: `ceilometer: WithEndpoint: "ftp://c/" is not an http(s) URL`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var (
@@ -83,7 +82,7 @@ func TestOptionConvention(t *testing.T) {
 			)
 			if tc.v2 {
 				var s *V2
-				if s, err = NewV2(tc.opts...); err == nil {
+				if s, err = NewV2(tc.v2opts...); err == nil {
 					c = s.cfg
 				}
 			} else {
@@ -100,4 +99,23 @@ func TestOptionConvention(t *testing.T) {
 			tc.check(t, c)
 		})
 	}
+}
+
+// Options of one sink do not compile with the other's constructor; those of
+// both are Options, which both take.
+var (
+	_ NotifierOption = WithSource("s")
+	_ V2Option       = WithSource("s")
+	_ NotifierOption = WithTimeout(0)
+	_ V2Option       = WithTLS(nil)
+)
+
+// A nil option is skipped, whatever its type.
+func TestNilOptions(t *testing.T) {
+	keystoneEnv(t)
+	var nilOpt Option
+	_, err := NewNotifier("amqp://h/", nil, nilOpt, WithBatchSize(3))
+	require.NoError(t, err)
+	_, err = NewV2(nil, nilOpt, WithRegion("R"))
+	require.NoError(t, err)
 }

@@ -35,8 +35,8 @@ type V2 struct {
 // NewV2 returns a sink for the legacy v2 API. Credentials come from
 // clouds.yaml (WithCloud, else OS_CLOUD) or the OS_* variables. It reads
 // them but does no network I/O: the sink authenticates on the first Write.
-func NewV2(opts ...Option) (*V2, error) {
-	cfg, err := newConfig(modeV2, opts)
+func NewV2(opts ...V2Option) (*V2, error) {
+	cfg, err := newConfig(opts, V2Option.applyV2)
 	if err != nil {
 		return nil, err
 	}
