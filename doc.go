@@ -61,7 +61,8 @@
 // publisher.New takes a transport.Receiver and one or more sinks:
 //
 //	r, _ := nanomsg.Listen("tcp://0.0.0.0:7711")
-//	p, _ := publisher.New(r, publisher.WithSink("console", console.New(os.Stdout)))
+//	c, _ := console.New(os.Stdout)
+//	p, _ := publisher.New(r, publisher.WithSink("console", c))
 //	err := p.Run(ctx)
 //
 // A sink writes whole batches: Write(ctx, batch) and Close(ctx). Write is
@@ -111,6 +112,30 @@
 // part. transport.Pipe joins an agent and a publisher in one process, and
 // closing either end closes both: stop and Close the agent after the
 // publisher has drained what it sent, then Close the publisher.
+//
+// # Options
+//
+// Constructors take their required arguments, then With… options, in one
+// convention everywhere:
+//
+//   - An option is a function that may return an error (func(*config)
+//     error); New applies them in order and returns the first error, which
+//     names the option: "gnocchi: WithTimeout: negative duration -1s".
+//   - One option type per constructor, so that an option given to the wrong
+//     one does not compile: nanomsg has distinct dial and listen option
+//     types, ceilometer has NotifierOption and V2Option (and Option for
+//     the options that both of its sinks take).
+//   - Zero means the package default for counts and durations
+//     (riemann.WithTimeout(0) is riemann.DefaultTimeout), and the empty
+//     string of an optional name or address means its default too.
+//   - A negative count or duration is an error from New that names the
+//     option.
+//   - An "off" that matters is a named constant, never zero:
+//     agent.NoStats, riemann.NoTTL.
+//
+// Command-line flags and URL parameters keep the meaning they have always
+// had: -stats-every 0 still means never, and ttl=0 in a riemann:// URL
+// still leaves the ttl out.
 //
 // # Errors
 //

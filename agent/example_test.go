@@ -30,7 +30,8 @@ func (d queueDepth) Collect(context.Context) ([]meter.Measurement, error) {
 // transport/nanomsg.
 func Example_customDriver() {
 	send, recv := transport.Pipe()
-	pub, _ := publisher.New(recv, publisher.WithSink("console", console.New(os.Stdout)))
+	con, _ := console.New(os.Stdout)
+	pub, _ := publisher.New(recv, publisher.WithSink("console", con))
 	a, _ := agent.New(send,
 		agent.WithHost("web1"),
 		agent.WithJitter(0), // collect at once: this example runs for half a second
@@ -58,7 +59,8 @@ func Example_customDriver() {
 // A service can push its own measurements with Add as well as being polled.
 func ExampleAgent_Add() {
 	send, recv := transport.Pipe()
-	pub, _ := publisher.New(recv, publisher.WithSink("console", console.New(os.Stdout, console.WithFormat(console.JSON))))
+	con, _ := console.New(os.Stdout, console.WithFormat(console.JSON))
+	pub, _ := publisher.New(recv, publisher.WithSink("console", con))
 	a, _ := agent.New(send, agent.WithHost("api1"))
 	at := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 	_ = a.Add(meter.Measurement{Name: "http.requests", Kind: meter.Cumulative, Value: 1234, Time: at,

@@ -32,7 +32,11 @@ func main() {
 		log.Fatal(err)
 	}
 	send, recv := transport.Pipe() // one process; use transport/nanomsg across machines
-	pub, err := publisher.New(recv, publisher.WithSink("console", console.New(os.Stdout)))
+	con, err := console.New(os.Stdout)
+	if err != nil {
+		log.Fatal(err)
+	}
+	pub, err := publisher.New(recv, publisher.WithSink("console", con))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -61,7 +61,11 @@ func main() {
 	}
 	opts := []publisher.Option{publisher.WithSink("alerts", alertSink{limits})}
 	if !*quiet {
-		opts = append(opts, publisher.WithSink("console", console.New(os.Stdout)))
+		con, err := console.New(os.Stdout)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, publisher.WithSink("console", con))
 	}
 	p, err := publisher.New(r, opts...)
 	if err != nil {

@@ -46,8 +46,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pub, err := publisher.New(recv, publisher.WithLogger(logger),
-		publisher.WithSink("console", console.New(os.Stdout, console.WithFormat(f))))
+	con, err := console.New(os.Stdout, console.WithFormat(f))
+	if err != nil {
+		log.Fatal(err)
+	}
+	pub, err := publisher.New(recv, publisher.WithLogger(logger), publisher.WithSink("console", con))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -15,6 +15,10 @@
 //	s, err := sink.Open(ctx, "ceilometer+amqp://guest:guest@rabbit:5672/?batch=100&secret_env=TELEMETRY_SECRET")
 //	s, err := sink.Open(ctx, "ceilometer://?cloud=mycloud")
 //
+// In Go, NewNotifier takes NotifierOptions and NewV2 takes V2Options, so
+// that an option of the other sink does not compile; WithSource, WithTimeout
+// and WithTLS are Options, which both take.
+//
 // # URLs
 //
 //	ceilometer+amqp://USER:PASS@HOST:5672/VHOST?PARAMS    notification sink

@@ -76,8 +76,8 @@ type Notifier struct {
 // ("amqp://user:pass@host:5672/vhost" or "amqps://..."). It does no I/O:
 // the sink connects on the first Write and reconnects on the Write after a
 // failure.
-func NewNotifier(amqpURL string, opts ...Option) (*Notifier, error) {
-	cfg, err := newConfig(modeNotifier, opts)
+func NewNotifier(amqpURL string, opts ...NotifierOption) (*Notifier, error) {
+	cfg, err := newConfig(opts, NotifierOption.applyNotifier)
 	if err != nil {
 		return nil, err
 	}

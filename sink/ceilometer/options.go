@@ -1,10 +1,13 @@
 package ceilometer
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
 // Defaults for the options.
@@ -23,27 +26,17 @@ const (
 	maxInFlight = 256
 )
 
-type mode uint8
-
-const (
-	modeNotifier mode = iota
-	modeV2
-)
-
-func (m mode) String() string {
-	if m == modeV2 {
-		return "the v2 API sink (NewV2)"
-	}
-	return "the notification sink (NewNotifier)"
-}
-
 type config struct {
-	mode mode
-
 	// both
-	source  string
+	source string
+	// auth is set by WithCloud, WithCloudsFile, WithRegion, WithInterface,
+	// WithEndpoint (V2Options), WithTimeout and WithTLS (Options): the
+	// options the gnocchi sink shares.
+	auth keystone.Options
+	// timeout bounds one Write: auth.Timeout, or DefaultTimeout.
 	timeout time.Duration
-	tls     *tls.Config
+	// tls is auth.TLS: of the AMQP connection or of the HTTP client.
+	tls *tls.Config
 
 	// notification sink
 	exchange    string
@@ -53,20 +46,42 @@ type config struct {
 	batch       int
 	secret      []byte
 	dialTimeout time.Duration
-
-	// v2 sink
-	cloud      string
-	cloudsFile string
-	region     string
-	iface      string
-	endpoint   string
 }
 
-func newConfig(m mode, opts []Option) (config, error) {
+// NotifierOption configures the notification sink made by NewNotifier. The
+// options that apply to that sink only return one; every Option is one too.
+type NotifierOption interface{ applyNotifier(*config) error }
+
+// V2Option configures the v2 API sink made by NewV2. The options that apply
+// to that sink only return one; every Option is one too.
+type V2Option interface{ applyV2(*config) error }
+
+// Option configures either sink: it is a NotifierOption and a V2Option.
+type Option func(*config) error
+
+func (o Option) applyNotifier(c *config) error { return apply(o, c) }
+func (o Option) applyV2(c *config) error       { return apply(o, c) }
+
+type notifierOption func(*config) error
+
+func (o notifierOption) applyNotifier(c *config) error { return apply(o, c) }
+
+type v2Option func(*config) error
+
+func (o v2Option) applyV2(c *config) error { return apply(o, c) }
+
+func apply[F ~func(*config) error](f F, c *config) error {
+	if f == nil {
+		return nil
+	}
+	return f(c)
+}
+
+// newConfig applies opts in order over the defaults; apply is
+// NotifierOption.applyNotifier or V2Option.applyV2.
+func newConfig[O any](opts []O, apply func(O, *config) error) (config, error) {
 	c := config{
-		mode:        m,
 		source:      DefaultSource,
-		timeout:     DefaultTimeout,
 		exchange:    DefaultExchange,
 		routingKey:  DefaultRoutingKey,
 		publisherID: DefaultPublisherID,
@@ -74,25 +89,21 @@ func newConfig(m mode, opts []Option) (config, error) {
 		dialTimeout: DefaultDialTimeout,
 	}
 	for _, o := range opts {
-		if o == nil {
+		if any(o) == nil {
 			continue
 		}
-		if err := o(&c); err != nil {
+		if err := apply(o, &c); err != nil {
 			return c, fmt.Errorf("ceilometer: %w", err)
 		}
 	}
+	c.timeout = cmp.Or(c.auth.Timeout, DefaultTimeout)
+	c.auth.Timeout, c.tls = c.timeout, c.auth.TLS
 	return c, nil
 }
 
-// Option configures a sink made by NewNotifier or NewV2. Options that make
-// sense for one of them only make the other constructor fail.
-type Option func(*config) error
-
-func only(m mode, name string, c *config) error {
-	if c.mode != m {
-		return fmt.Errorf("%s does not apply to %s", name, c.mode)
-	}
-	return nil
+// auth wraps one of the auth options shared with the gnocchi sink.
+func auth(o keystone.Option) func(*config) error {
+	return func(c *config) error { return o.Apply(&c.auth) }
 }
 
 // WithSource sets every sample's source (default "openstack").
@@ -107,190 +118,117 @@ func WithSource(s string) Option {
 }
 
 // WithTimeout bounds one Write (default 30 s); the ctx given to Write bounds
-// it too.
-func WithTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithTimeout: %v is not positive", d)
-		}
-		c.timeout = d
-		return nil
-	}
-}
+// it too. Zero means DefaultTimeout; a negative duration makes the
+// constructor fail.
+func WithTimeout(d time.Duration) Option { return Option(auth(keystone.Timeout(d))) }
 
 // WithTLS sets the TLS configuration (cloned): of the AMQP connection for
 // the notification sink (used with amqps:// URLs), of the HTTP client for
-// the v2 sink (replacing what clouds.yaml says).
-func WithTLS(t *tls.Config) Option {
-	return func(c *config) error {
-		if t == nil {
-			return errors.New("WithTLS: nil *tls.Config")
-		}
-		c.tls = t.Clone()
-		return nil
-	}
-}
+// the v2 sink (replacing what clouds.yaml says). A nil t makes the
+// constructor fail.
+func WithTLS(t *tls.Config) Option { return Option(auth(keystone.TLS(t))) }
 
 // WithExchange sets the exchange the notification sink publishes to
 // (default "ceilometer", Ceilometer's control_exchange).
-func WithExchange(name string) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithExchange", c); err != nil {
-			return err
-		}
+func WithExchange(name string) NotifierOption {
+	return notifierOption(func(c *config) error {
 		if name == "" {
 			return errors.New("WithExchange: empty name")
 		}
 		c.exchange = name
 		return nil
-	}
+	})
 }
 
 // WithDurable declares the exchange durable. The default, false, is how
 // Ceilometer declares it; the two must agree, or the broker refuses the
 // second declaration (406 PRECONDITION_FAILED).
-func WithDurable(durable bool) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithDurable", c); err != nil {
-			return err
-		}
+func WithDurable(durable bool) NotifierOption {
+	return notifierOption(func(c *config) error {
 		c.durable = durable
 		return nil
-	}
+	})
 }
 
 // WithRoutingKey sets the routing key (default "notifications.sample", the
 // topic "notifications" and priority "sample" Ceilometer listens on).
-func WithRoutingKey(key string) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithRoutingKey", c); err != nil {
-			return err
-		}
+func WithRoutingKey(key string) NotifierOption {
+	return notifierOption(func(c *config) error {
 		if key == "" {
 			return errors.New("WithRoutingKey: empty key")
 		}
 		c.routingKey = key
 		return nil
-	}
+	})
 }
 
 // WithPublisherID sets the notifications' publisher_id (default "meterkit").
-func WithPublisherID(id string) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithPublisherID", c); err != nil {
-			return err
-		}
+func WithPublisherID(id string) NotifierOption {
+	return notifierOption(func(c *config) error {
 		if id == "" {
 			return errors.New("WithPublisherID: empty id")
 		}
 		c.publisherID = id
 		return nil
-	}
+	})
 }
 
-// WithBatchSize sets how many samples one notification carries at most
-// (default 100).
-func WithBatchSize(n int) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithBatchSize", c); err != nil {
-			return err
+// WithBatchSize sets how many samples one notification carries at most.
+// Zero means DefaultBatchSize (100); a negative size makes NewNotifier fail.
+func WithBatchSize(n int) NotifierOption {
+	return notifierOption(func(c *config) error {
+		if n < 0 {
+			return fmt.Errorf("WithBatchSize: negative count %d", n)
 		}
-		if n < 1 {
-			return fmt.Errorf("WithBatchSize: %d is not >= 1", n)
-		}
-		c.batch = n
+		c.batch = cmp.Or(n, DefaultBatchSize)
 		return nil
-	}
+	})
 }
 
 // WithSecret makes the notification sink sign every sample with
 // message_signature, as Ceilometer does with its [publisher]
 // telemetry_secret. The secret is copied and never appears in an error.
-func WithSecret(secret []byte) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithSecret", c); err != nil {
-			return err
-		}
+func WithSecret(secret []byte) NotifierOption {
+	return notifierOption(func(c *config) error {
 		if len(secret) == 0 {
 			return errors.New("WithSecret: empty secret")
 		}
 		c.secret = append([]byte(nil), secret...)
 		return nil
-	}
+	})
 }
 
 // WithDialTimeout bounds connecting to the broker, TLS and AMQP handshakes
-// included (default 10 s).
-func WithDialTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if err := only(modeNotifier, "WithDialTimeout", c); err != nil {
-			return err
+// included. Zero means DefaultDialTimeout (10 s); a negative duration makes
+// NewNotifier fail.
+func WithDialTimeout(d time.Duration) NotifierOption {
+	return notifierOption(func(c *config) error {
+		if d < 0 {
+			return fmt.Errorf("WithDialTimeout: negative duration %v", d)
 		}
-		if d <= 0 {
-			return fmt.Errorf("WithDialTimeout: %v is not positive", d)
-		}
-		c.dialTimeout = d
+		c.dialTimeout = cmp.Or(d, DefaultDialTimeout)
 		return nil
-	}
+	})
 }
 
 // WithCloud names the clouds.yaml entry the v2 sink authenticates with
-// (default: OS_CLOUD, else the OS_* variables).
-func WithCloud(name string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithCloud", c); err != nil {
-			return err
-		}
-		c.cloud = name
-		return nil
-	}
-}
+// (default, or empty: OS_CLOUD, else the OS_* variables).
+func WithCloud(name string) V2Option { return v2Option(auth(keystone.Cloud(name))) }
 
-// WithCloudsFile sets the clouds.yaml file to read (default: the usual
-// search, OS_CLIENT_CONFIG_FILE first).
-func WithCloudsFile(path string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithCloudsFile", c); err != nil {
-			return err
-		}
-		c.cloudsFile = path
-		return nil
-	}
-}
+// WithCloudsFile sets the clouds.yaml file to read (default, or empty: the
+// usual search, OS_CLIENT_CONFIG_FILE first).
+func WithCloudsFile(path string) V2Option { return v2Option(auth(keystone.CloudsFile(path))) }
 
 // WithRegion overrides the region the v2 sink looks the metering service up
-// in.
-func WithRegion(region string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithRegion", c); err != nil {
-			return err
-		}
-		c.region = region
-		return nil
-	}
-}
+// in (default, or empty: what the credentials say).
+func WithRegion(region string) V2Option { return v2Option(auth(keystone.Region(region))) }
 
 // WithInterface overrides the catalogue interface: "public" (default),
-// "internal" or "admin".
-func WithInterface(iface string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithInterface", c); err != nil {
-			return err
-		}
-		c.iface = iface
-		return nil
-	}
-}
+// "internal" or "admin". Empty means what the credentials say.
+func WithInterface(iface string) V2Option { return v2Option(auth(keystone.Interface(iface))) }
 
 // WithEndpoint makes the v2 sink post to this Ceilometer API URL (such as
 // "http://ceilometer:8777/") instead of the metering endpoint of the
-// catalogue. It still authenticates with Keystone for the token.
-func WithEndpoint(url string) Option {
-	return func(c *config) error {
-		if err := only(modeV2, "WithEndpoint", c); err != nil {
-			return err
-		}
-		c.endpoint = url
-		return nil
-	}
-}
+// catalogue; empty means the catalogue. It still authenticates with
+// Keystone for the token.
+func WithEndpoint(url string) V2Option { return v2Option(auth(keystone.Endpoint(url))) }

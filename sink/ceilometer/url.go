@@ -68,7 +68,7 @@ func parseQuery(u *url.URL, allowed []string) (url.Values, error) {
 
 // notifierURL turns a ceilometer+amqp(s):// URL into the broker's amqp(s)://
 // URL (user, password, host, port and vhost kept) and options.
-func notifierURL(u *url.URL) (string, []Option, error) {
+func notifierURL(u *url.URL) (string, []NotifierOption, error) {
 	allowed := amqpParams
 	if u.Scheme == "ceilometer+amqps" {
 		allowed = append(slices.Clone(amqpParams), amqpsParams...)
@@ -83,9 +83,10 @@ func notifierURL(u *url.URL) (string, []Option, error) {
 	b := *u
 	b.Scheme = strings.TrimPrefix(u.Scheme, "ceilometer+")
 	b.RawQuery, b.ForceQuery, b.Fragment = "", false, ""
-	var opts []Option
-	for k, set := range map[string]func(string) Option{
-		"exchange": WithExchange, "routing_key": WithRoutingKey, "publisher_id": WithPublisherID, "source": WithSource,
+	var opts []NotifierOption
+	for k, set := range map[string]func(string) NotifierOption{
+		"exchange": WithExchange, "routing_key": WithRoutingKey, "publisher_id": WithPublisherID,
+		"source": func(s string) NotifierOption { return WithSource(s) },
 	} {
 		if q.Has(k) {
 			opts = append(opts, set(q.Get(k)))
@@ -115,8 +116,8 @@ func notifierURL(u *url.URL) (string, []Option, error) {
 	}
 	for _, p := range []struct {
 		name string
-		opt  func(time.Duration) Option
-	}{{"timeout", WithTimeout}, {"dial_timeout", WithDialTimeout}} {
+		opt  func(time.Duration) NotifierOption
+	}{{"timeout", func(d time.Duration) NotifierOption { return WithTimeout(d) }}, {"dial_timeout", WithDialTimeout}} {
 		if q.Has(p.name) {
 			o, err := durationOpt(q, p.name, p.opt)
 			if err != nil {
@@ -135,10 +136,11 @@ func notifierURL(u *url.URL) (string, []Option, error) {
 	return b.String(), opts, nil
 }
 
-func durationOpt(q url.Values, name string, opt func(time.Duration) Option) (Option, error) {
+func durationOpt[O any](q url.Values, name string, opt func(time.Duration) O) (O, error) {
 	d, err := time.ParseDuration(q.Get(name))
 	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("ceilometer: parameter %s: %q is not a positive duration (want 5s, 500ms)", name, q.Get(name))
+		var none O
+		return none, fmt.Errorf("ceilometer: parameter %s: %q is not a positive duration (want 5s, 500ms)", name, q.Get(name))
 	}
 	return opt(d), nil
 }
@@ -146,7 +148,7 @@ func durationOpt(q url.Values, name string, opt func(time.Duration) Option) (Opt
 // v2URL turns a ceilometer://, ceilometer+http:// or ceilometer+https://
 // URL into options for NewV2. A host, when given, is the API endpoint;
 // without one the sink looks "metering" up in the catalogue.
-func v2URL(u *url.URL) ([]Option, error) {
+func v2URL(u *url.URL) ([]V2Option, error) {
 	q, err := parseQuery(u, v2Params)
 	if err != nil {
 		return nil, err
@@ -154,7 +156,7 @@ func v2URL(u *url.URL) ([]Option, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("ceilometer: %s:// URL takes no user: credentials come from clouds.yaml or OS_* variables", u.Scheme)
 	}
-	var opts []Option
+	var opts []V2Option
 	if u.Host != "" {
 		scheme := "http"
 		if u.Scheme == "ceilometer+https" {
@@ -164,8 +166,9 @@ func v2URL(u *url.URL) ([]Option, error) {
 	} else if u.Path != "" && u.Path != "/" {
 		return nil, fmt.Errorf("ceilometer: %s:// URL has a path but no host", u.Scheme)
 	}
-	for k, set := range map[string]func(string) Option{
-		"cloud": WithCloud, "clouds_file": WithCloudsFile, "region": WithRegion, "interface": WithInterface, "source": WithSource,
+	for k, set := range map[string]func(string) V2Option{
+		"cloud": WithCloud, "clouds_file": WithCloudsFile, "region": WithRegion, "interface": WithInterface,
+		"source": func(s string) V2Option { return WithSource(s) },
 	} {
 		if q.Has(k) {
 			opts = append(opts, set(q.Get(k)))

@@ -74,15 +74,6 @@ func TestV2URLs(t *testing.T) {
 	require.Contains(t, sink.Schemes(), "ceilometer+http")
 }
 
-func TestOptionsApplyToOneSink(t *testing.T) {
-	_, err := NewNotifier("amqp://h/", WithCloud("x"))
-	require.ErrorContains(t, err, "WithCloud does not apply to the notification sink")
-	_, err = NewV2(WithExchange("x"))
-	require.ErrorContains(t, err, "WithExchange does not apply to the v2 API sink")
-	_, err = NewNotifier("amqp://h/", WithBatchSize(0))
-	require.ErrorContains(t, err, "WithBatchSize")
-}
-
 // TestNotifierBrokerDown: nothing listens, so Write fails, retryably, naming
 // the broker and never the password; a bad measurement is reported as such.
 func TestNotifierBrokerDown(t *testing.T) {

@@ -35,25 +35,12 @@ type V2 struct {
 // NewV2 returns a sink for the legacy v2 API. Credentials come from
 // clouds.yaml (WithCloud, else OS_CLOUD) or the OS_* variables. It reads
 // them but does no network I/O: the sink authenticates on the first Write.
-func NewV2(opts ...Option) (*V2, error) {
-	cfg, err := newConfig(modeV2, opts)
+func NewV2(opts ...V2Option) (*V2, error) {
+	cfg, err := newConfig(opts, V2Option.applyV2)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.endpoint != "" {
-		u, err := url.Parse(cfg.endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("ceilometer: WithEndpoint: %q is not an http(s) URL", cfg.endpoint)
-		}
-	}
-	s, err := keystone.New(keystone.Config{
-		Cloud:      cfg.cloud,
-		CloudsFile: cfg.cloudsFile,
-		Region:     cfg.region,
-		Interface:  cfg.iface,
-		Timeout:    cfg.timeout,
-		TLS:        cfg.tls,
-	})
+	s, err := keystone.New(cfg.auth.Config)
 	if err != nil {
 		return nil, fmt.Errorf("ceilometer: %w", err)
 	}
@@ -68,7 +55,7 @@ func (v *V2) serviceClient(ctx context.Context) (*gophercloud.ServiceClient, err
 	if err != nil {
 		return nil, fmt.Errorf("ceilometer: %w", err)
 	}
-	endpoint := v.cfg.endpoint
+	endpoint := v.cfg.auth.Endpoint
 	if endpoint == "" {
 		eo := v.session.EndpointOpts()
 		eo.ApplyDefaults(ServiceType)

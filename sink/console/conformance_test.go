@@ -32,7 +32,9 @@ func TestConformance(t *testing.T) {
 			sinktest.Run(t, sinktest.Harness{
 				New: func(*testing.T) sink.Sink {
 					buf = new(bytes.Buffer)
-					return console.New(buf, console.WithFormat(tc.format))
+					c, err := console.New(buf, console.WithFormat(tc.format))
+					require.NoError(t, err)
+					return c
 				},
 				Read: func(t *testing.T) []meter.Measurement {
 					var ms []meter.Measurement

@@ -2,6 +2,7 @@ package console
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -38,15 +39,49 @@ func ParseFormat(s string) (Format, error) {
 	return Text, fmt.Errorf("console: unknown format %q (want text or json)", s)
 }
 
-// Option configures a Sink.
-type Option func(*Sink)
+// DefaultTimeFormat is the layout of times in Text output without
+// WithTimeFormat.
+const DefaultTimeFormat = time.RFC3339Nano
 
-// WithFormat sets the output format (Text by default).
-func WithFormat(f Format) Option { return func(s *Sink) { s.format = f } }
+type config struct {
+	format     Format
+	timeLayout string
+}
 
-// WithTimeFormat sets the layout of times in Text output (default time.RFC3339Nano).
-// JSON output always uses RFC 3339 with nanoseconds in UTC.
-func WithTimeFormat(layout string) Option { return func(s *Sink) { s.timeLayout = layout } }
+// Option configures a Sink made by New or Create.
+type Option func(*config) error
+
+// WithFormat sets the output format: Text (the default, and the zero
+// Format) or JSON. Any other value makes New fail.
+func WithFormat(f Format) Option {
+	return func(c *config) error {
+		if f != Text && f != JSON {
+			return fmt.Errorf("WithFormat: unknown format %d (want Text or JSON)", f)
+		}
+		c.format = f
+		return nil
+	}
+}
+
+// WithTimeFormat sets the layout of times in Text output; empty means
+// DefaultTimeFormat (time.RFC3339Nano). JSON output always uses RFC 3339
+// with nanoseconds in UTC.
+func WithTimeFormat(layout string) Option {
+	return func(c *config) error { c.timeLayout = cmp.Or(layout, DefaultTimeFormat); return nil }
+}
+
+func newConfig(opts []Option) (config, error) {
+	c := config{format: Text, timeLayout: DefaultTimeFormat}
+	for _, o := range opts {
+		if o == nil {
+			continue
+		}
+		if err := o(&c); err != nil {
+			return c, fmt.Errorf("console: %w", err)
+		}
+	}
+	return c, nil
+}
 
 // Sink writes measurements to an io.Writer, one line each.
 type Sink struct {
@@ -58,24 +93,32 @@ type Sink struct {
 	closed     bool
 }
 
-// New returns a Sink writing to w. The caller keeps ownership of w: Close
-// flushes but does not close it.
-func New(w io.Writer, opts ...Option) *Sink {
-	s := &Sink{w: bufio.NewWriterSize(w, 64<<10), timeLayout: time.RFC3339Nano}
-	for _, o := range opts {
-		o(s)
+// New returns a Sink writing to w, or an error naming an invalid option.
+// The caller keeps ownership of w: Close flushes but does not close it.
+func New(w io.Writer, opts ...Option) (*Sink, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
 	}
-	return s
+	return newSink(w, c), nil
+}
+
+func newSink(w io.Writer, c config) *Sink {
+	return &Sink{w: bufio.NewWriterSize(w, 64<<10), format: c.format, timeLayout: c.timeLayout}
 }
 
 // Create returns a Sink appending to the named file, creating it (mode 0640)
 // if needed. Close closes the file.
 func Create(path string, opts ...Option) (*Sink, error) {
+	c, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("console: %w", err)
 	}
-	s := New(f, opts...)
+	s := newSink(f, c)
 	s.closer = f
 	return s, nil
 }
@@ -100,9 +143,9 @@ func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 	case u.Path != "" && u.Host == "":
 		return Create(u.Path, WithFormat(f))
 	case u.Host == "" || u.Host == "stdout":
-		return New(os.Stdout, WithFormat(f)), nil
+		return New(os.Stdout, WithFormat(f))
 	case u.Host == "stderr":
-		return New(os.Stderr, WithFormat(f)), nil
+		return New(os.Stderr, WithFormat(f))
 	}
 	return nil, fmt.Errorf("console: want console://, console://stderr or console:///path, got host %q", u.Host)
 }

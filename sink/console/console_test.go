@@ -27,7 +27,8 @@ var batch = []meter.Measurement{
 
 func TestText(t *testing.T) {
 	var buf bytes.Buffer
-	s := console.New(&buf)
+	s, err := console.New(&buf)
+	require.NoError(t, err)
 	require.NoError(t, s.Write(context.Background(), batch[:1]))
 	require.Equal(t, "2026-11-21T10:00:00.0000005Z web1 cpu.util[total] 12.5 % gauge mode=user\n", buf.String())
 	require.NoError(t, s.Close(context.Background()))
@@ -45,7 +46,8 @@ func TestTextNumbers(t *testing.T) {
 
 func TestJSONIsValidAndComplete(t *testing.T) {
 	var buf bytes.Buffer
-	s := console.New(&buf, console.WithFormat(console.JSON))
+	s, err := console.New(&buf, console.WithFormat(console.JSON))
+	require.NoError(t, err)
 	require.NoError(t, s.Write(context.Background(), batch))
 	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
 	require.Len(t, lines, 2)

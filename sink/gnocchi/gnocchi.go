@@ -51,7 +51,7 @@ type Sink struct {
 // WithEndpoint gives it. New reads the credentials but does no network I/O:
 // the sink authenticates on the first Write.
 func New(opts ...Option) (*Sink, error) {
-	cfg := config{resourceType: DefaultResourceType, timeout: DefaultTimeout}
+	cfg := config{resourceType: DefaultResourceType}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -60,25 +60,20 @@ func New(opts ...Option) (*Sink, error) {
 			return nil, fmt.Errorf("gnocchi: %w", err)
 		}
 	}
+	cfg.timeout = cmp.Or(cfg.auth.Timeout, DefaultTimeout)
+	cfg.auth.Timeout = cfg.timeout
 	s := &Sink{cfg: cfg}
 	if cfg.basic {
-		if cfg.endpoint == "" {
+		if cfg.auth.Endpoint == "" {
 			return nil, errors.New("gnocchi: basic auth needs the endpoint (WithEndpoint, or gnocchi+http://host:8041?auth=basic)")
 		}
-		if cfg.cloud != "" || cfg.cloudsFile != "" {
+		if cfg.auth.Cloud != "" || cfg.auth.CloudsFile != "" {
 			return nil, errors.New("gnocchi: basic auth takes no cloud: it does not use Keystone")
 		}
-		s.http = keystone.NewHTTPClient(cfg.timeout, cfg.tls)
+		s.http = keystone.NewHTTPClient(cfg.timeout, cfg.auth.TLS)
 		return s, nil
 	}
-	sess, err := keystone.New(keystone.Config{
-		Cloud:      cfg.cloud,
-		CloudsFile: cfg.cloudsFile,
-		Region:     cfg.region,
-		Interface:  cfg.iface,
-		Timeout:    cfg.timeout,
-		TLS:        cfg.tls,
-	})
+	sess, err := keystone.New(cfg.auth.Config)
 	if err != nil {
 		return nil, fmt.Errorf("gnocchi: %w", err)
 	}
@@ -101,7 +96,7 @@ func (s *Sink) serviceClient(ctx context.Context) (*gophercloud.ServiceClient, e
 	if s.cfg.basic {
 		p := &gophercloud.ProviderClient{HTTPClient: s.http}
 		p.UserAgent.Prepend("meterkit")
-		sc := &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.endpoint), Type: ServiceType}
+		sc := &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.auth.Endpoint), Type: ServiceType}
 		sc.ResourceBase = sc.Endpoint + "v1/"
 		sc.MoreHeaders = map[string]string{
 			"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(s.cfg.basicUser+":")),
@@ -114,8 +109,8 @@ func (s *Sink) serviceClient(ctx context.Context) (*gophercloud.ServiceClient, e
 		return nil, fmt.Errorf("gnocchi: %w", err)
 	}
 	var sc *gophercloud.ServiceClient
-	if s.cfg.endpoint != "" {
-		sc = &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.endpoint), Type: ServiceType}
+	if s.cfg.auth.Endpoint != "" {
+		sc = &gophercloud.ServiceClient{ProviderClient: p, Endpoint: gophercloud.NormalizeURL(s.cfg.auth.Endpoint), Type: ServiceType}
 		sc.ResourceBase = sc.Endpoint + "v1/"
 	} else {
 		eo := s.session.EndpointOpts()

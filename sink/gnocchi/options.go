@@ -4,8 +4,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net/url"
 	"time"
+
+	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
 // Defaults for the options.
@@ -22,17 +23,21 @@ type config struct {
 	resourceType  string
 	archivePolicy string
 	attrs         []string
-	timeout       time.Duration
-	tls           *tls.Config
 
-	cloud      string
-	cloudsFile string
-	region     string
-	iface      string
-	endpoint   string
+	// auth is set by WithCloud, WithCloudsFile, WithRegion, WithInterface,
+	// WithEndpoint, WithTimeout and WithTLS, the options the ceilometer sink
+	// shares.
+	auth keystone.Options
+	// timeout bounds one Write: auth.Timeout, or DefaultTimeout (set by New).
+	timeout time.Duration
 
 	basic     bool
 	basicUser string
+}
+
+// auth wraps one of the auth options shared with the ceilometer sink.
+func auth(o keystone.Option) Option {
+	return func(c *config) error { return o.Apply(&c.auth) }
 }
 
 // Option configures a Sink made by New.
@@ -75,78 +80,36 @@ func WithResourceAttributes(keys ...string) Option {
 	}
 }
 
-// WithTimeout bounds one Write, all its requests together (default 30 s),
-// and each HTTP request too.
-func WithTimeout(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithTimeout: %v is not positive", d)
-		}
-		c.timeout = d
-		return nil
-	}
-}
+// WithTimeout bounds one Write, all its requests together, and each HTTP
+// request too. Zero means DefaultTimeout (30 s); a negative duration makes
+// New fail.
+func WithTimeout(d time.Duration) Option { return auth(keystone.Timeout(d)) }
 
 // WithTLS sets the TLS configuration (cloned) of the HTTP client, replacing
-// what clouds.yaml says.
-func WithTLS(t *tls.Config) Option {
-	return func(c *config) error {
-		if t == nil {
-			return errors.New("WithTLS: nil *tls.Config")
-		}
-		c.tls = t.Clone()
-		return nil
-	}
-}
+// what clouds.yaml says. A nil t makes New fail.
+func WithTLS(t *tls.Config) Option { return auth(keystone.TLS(t)) }
 
-// WithCloud names the clouds.yaml entry to authenticate with (default:
-// OS_CLOUD, else the OS_* variables).
-func WithCloud(name string) Option {
-	return func(c *config) error {
-		c.cloud = name
-		return nil
-	}
-}
+// WithCloud names the clouds.yaml entry to authenticate with (default, or
+// empty: OS_CLOUD, else the OS_* variables).
+func WithCloud(name string) Option { return auth(keystone.Cloud(name)) }
 
-// WithCloudsFile sets the clouds.yaml file to read (default: the usual
-// search, OS_CLIENT_CONFIG_FILE first).
-func WithCloudsFile(path string) Option {
-	return func(c *config) error {
-		c.cloudsFile = path
-		return nil
-	}
-}
+// WithCloudsFile sets the clouds.yaml file to read (default, or empty: the
+// usual search, OS_CLIENT_CONFIG_FILE first).
+func WithCloudsFile(path string) Option { return auth(keystone.CloudsFile(path)) }
 
-// WithRegion overrides the region to look Gnocchi up in.
-func WithRegion(region string) Option {
-	return func(c *config) error {
-		c.region = region
-		return nil
-	}
-}
+// WithRegion overrides the region to look Gnocchi up in (default, or empty:
+// what the credentials say).
+func WithRegion(region string) Option { return auth(keystone.Region(region)) }
 
 // WithInterface overrides the catalogue interface: "public" (default),
-// "internal" or "admin".
-func WithInterface(iface string) Option {
-	return func(c *config) error {
-		c.iface = iface
-		return nil
-	}
-}
+// "internal" or "admin". Empty means what the credentials say.
+func WithInterface(iface string) Option { return auth(keystone.Interface(iface)) }
 
 // WithEndpoint makes the sink talk to this Gnocchi URL (such as
-// "http://gnocchi:8041/") instead of the metric endpoint of the catalogue.
-// With Keystone auth it still needs credentials for the token.
-func WithEndpoint(u string) Option {
-	return func(c *config) error {
-		p, err := url.Parse(u)
-		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return fmt.Errorf("WithEndpoint: %q is not an http(s) URL", u)
-		}
-		c.endpoint = u
-		return nil
-	}
-}
+// "http://gnocchi:8041/") instead of the metric endpoint of the catalogue;
+// empty means the catalogue. With Keystone auth it still needs credentials
+// for the token.
+func WithEndpoint(u string) Option { return auth(keystone.Endpoint(u)) }
 
 // WithBasicAuth talks to a Gnocchi running with auth_mode = basic: no
 // Keystone, the user name in an Authorization: Basic header with an empty

@@ -21,7 +21,8 @@
 //	host                  Host; else WithDefaultHost / host=; else os.Hostname()
 //	time_micros, time     Time, to the microsecond, and in whole seconds
 //	ttl                   label riemann.ttl (float seconds "2.5", or a duration "90s");
-//	                      else WithTTL / ttl= (default 60 s; 0 leaves the field out).
+//	                      else WithTTL / ttl= (default 60 s; WithTTL(NoTTL) or ttl=0
+//	                      leaves the field out).
 //	                      Sent as a float: fractions of a second survive.
 //	state                 label riemann.state; else WithState / state= (default "ok")
 //	description           label riemann.description (left out when absent)

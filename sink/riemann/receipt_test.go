@@ -144,8 +144,8 @@ func TestStoredErrors(t *testing.T) {
 }
 
 func TestReceiptOptions(t *testing.T) {
-	_, err := riemann.New("127.0.0.1:5555", riemann.WithReceipts(0))
-	require.ErrorContains(t, err, "WithReceipts")
+	_, err := riemann.New("127.0.0.1:5555", riemann.WithReceipts(-time.Minute))
+	require.EqualError(t, err, "riemann: WithReceipts: negative duration -1m0s")
 	_, err = riemann.New("127.0.0.1:5555", riemann.WithReceipts(time.Minute), riemann.WithUDP())
 	require.ErrorContains(t, err, "needs TCP")
 	_, err = sink.Open(context.Background(), "riemann+udp://127.0.0.1:5555?receipts=1m")

@@ -1,6 +1,7 @@
 package riemann
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -31,6 +32,9 @@ const (
 	DefaultState       = "ok"
 	DefaultTimeout     = 10 * time.Second
 	DefaultDialTimeout = 5 * time.Second
+	// DefaultReceiptTTL is how long the server keeps a receipt
+	// (WithReceipts(0)): longer than a publisher usually stays down.
+	DefaultReceiptTTL = 10 * time.Minute
 	// MaxDatagram is the largest UDP datagram the sink sends, and the
 	// largest a Riemann server accepts (16 KiB).
 	MaxDatagram = 16384
@@ -38,6 +42,11 @@ const (
 	// bytes, so a larger length means the stream is out of step.
 	maxReply = 1 << 20
 )
+
+// NoTTL, given to WithTTL, leaves the ttl field out of events whose
+// measurement has no LabelTTL label, so that the server applies its own
+// default.
+const NoTTL time.Duration = -1
 
 // ErrClosed is sink.ErrClosed, which Write wraps after Close.
 //
@@ -64,7 +73,7 @@ type config struct {
 	host        string
 	hostSet     bool
 	state       string
-	ttl         time.Duration
+	ttl         time.Duration // NoTTL: leave the field out
 	tags        []string
 	batch       int
 	timeout     time.Duration
@@ -95,15 +104,16 @@ func WithUDP() Option {
 	return func(cfg *config) error { cfg.network = "udp"; return nil }
 }
 
-// WithTTL sets the ttl of events whose measurement has no LabelTTL label
-// (DefaultTTL otherwise). Zero leaves the field out, so the server applies
-// its own default. The TTL is sent as float seconds, fractions included.
+// WithTTL sets the ttl of events whose measurement has no LabelTTL label.
+// Zero means DefaultTTL (60 s); NoTTL leaves the field out, so the server
+// applies its own default; any other negative duration makes New fail. The
+// TTL is sent as float seconds, fractions included.
 func WithTTL(d time.Duration) Option {
 	return func(cfg *config) error {
-		if d < 0 {
-			return fmt.Errorf("WithTTL: negative TTL %v", d)
+		if d < 0 && d != NoTTL {
+			return fmt.Errorf("WithTTL: negative duration %v (NoTTL leaves the ttl out)", d)
 		}
-		cfg.ttl = d
+		cfg.ttl = cmp.Or(d, DefaultTTL)
 		return nil
 	}
 }
@@ -125,27 +135,28 @@ func WithState(state string) Option {
 	return func(cfg *config) error { cfg.state = state; return nil }
 }
 
-// WithBatchSize sets the largest number of events sent in one Msg
-// (DefaultBatchSize otherwise); Write splits larger batches.
+// WithBatchSize sets the largest number of events sent in one Msg; Write
+// splits larger batches. Zero means DefaultBatchSize (1000); a negative size
+// makes New fail.
 func WithBatchSize(n int) Option {
 	return func(cfg *config) error {
-		if n <= 0 {
-			return fmt.Errorf("WithBatchSize: %d, want at least 1", n)
+		if n < 0 {
+			return fmt.Errorf("WithBatchSize: negative count %d", n)
 		}
-		cfg.batch = n
+		cfg.batch = cmp.Or(n, DefaultBatchSize)
 		return nil
 	}
 }
 
 // WithTimeout bounds each exchange with the server: writing one Msg and
-// reading its reply (DefaultTimeout otherwise). The deadline of the ctx
-// given to Write applies as well.
+// reading its reply. Zero means DefaultTimeout (10 s); a negative duration
+// makes New fail. The deadline of the ctx given to Write applies as well.
 func WithTimeout(d time.Duration) Option {
 	return func(cfg *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithTimeout: %v, want more than 0", d)
+		if d < 0 {
+			return fmt.Errorf("WithTimeout: negative duration %v", d)
 		}
-		cfg.timeout = d
+		cfg.timeout = cmp.Or(d, DefaultTimeout)
 		return nil
 	}
 }
@@ -155,25 +166,26 @@ func WithTimeout(d time.Duration) Option {
 // ttl, so that a publisher restarted after a crash, or one whose write timed
 // out, can ask how much of the batch the server already took and send only
 // the rest. See "Receipts" in the package documentation for what the server
-// must do. Not over UDP.
+// must do. Not over UDP. A zero ttl means DefaultReceiptTTL (10 min); a
+// negative one makes New fail.
 func WithReceipts(ttl time.Duration) Option {
 	return func(cfg *config) error {
-		if ttl <= 0 {
-			return fmt.Errorf("WithReceipts: ttl %v, want more than 0", ttl)
+		if ttl < 0 {
+			return fmt.Errorf("WithReceipts: negative duration %v", ttl)
 		}
-		cfg.receipts = ttl
+		cfg.receipts = cmp.Or(ttl, DefaultReceiptTTL)
 		return nil
 	}
 }
 
-// WithDialTimeout bounds connecting, TLS handshake included
-// (DefaultDialTimeout otherwise).
+// WithDialTimeout bounds connecting, TLS handshake included. Zero means
+// DefaultDialTimeout (5 s); a negative duration makes New fail.
 func WithDialTimeout(d time.Duration) Option {
 	return func(cfg *config) error {
-		if d <= 0 {
-			return fmt.Errorf("WithDialTimeout: %v, want more than 0", d)
+		if d < 0 {
+			return fmt.Errorf("WithDialTimeout: negative duration %v", d)
 		}
-		cfg.dialTimeout = d
+		cfg.dialTimeout = cmp.Or(d, DefaultDialTimeout)
 		return nil
 	}
 }
@@ -246,8 +258,8 @@ func New(addr string, opts ...Option) (*Sink, error) {
 	s.enc = encoder{
 		host:  cfg.host,
 		state: cfg.state,
-		ttl:   float32(cfg.ttl.Seconds()),
-		noTTL: cfg.ttl == 0,
+		ttl:   float32(max(cfg.ttl, 0).Seconds()),
+		noTTL: cfg.ttl == NoTTL,
 		tags:  cfg.tags,
 	}
 	return s, nil

@@ -434,10 +434,10 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{name: "empty address", addr: "", want: "no host"},
 		{name: "no host", addr: ":5555", want: "no host"},
-		{name: "batch", addr: "h", opts: []riemann.Option{riemann.WithBatchSize(0)}, want: "WithBatchSize: 0"},
-		{name: "timeout", addr: "h", opts: []riemann.Option{riemann.WithTimeout(0)}, want: "WithTimeout"},
+		{name: "batch", addr: "h", opts: []riemann.Option{riemann.WithBatchSize(-1)}, want: "WithBatchSize: negative count -1"},
+		{name: "timeout", addr: "h", opts: []riemann.Option{riemann.WithTimeout(-1)}, want: "WithTimeout: negative duration -1ns"},
 		{name: "dial timeout", addr: "h", opts: []riemann.Option{riemann.WithDialTimeout(-1)}, want: "WithDialTimeout"},
-		{name: "ttl", addr: "h", opts: []riemann.Option{riemann.WithTTL(-time.Second)}, want: "negative TTL"},
+		{name: "ttl", addr: "h", opts: []riemann.Option{riemann.WithTTL(-time.Second)}, want: "WithTTL: negative duration -1s"},
 		{name: "nil tls", addr: "h", opts: []riemann.Option{riemann.WithTLS(nil)}, want: "nil"},
 		{name: "tls and udp", addr: "h", opts: []riemann.Option{riemann.WithTLS(&tls.Config{}), riemann.WithUDP()}, want: "exclude"},
 	} {

@@ -73,7 +73,11 @@ func urlOptions(u *url.URL) ([]Option, error) {
 		if err != nil {
 			return nil, fmt.Errorf("riemann: parameter ttl: %w", err)
 		}
-		opts = append(opts, WithTTL(time.Duration(float64(ttl)*float64(time.Second))))
+		d := time.Duration(float64(ttl) * float64(time.Second))
+		if ttl == 0 { // ttl=0 leaves the field out, as it always did
+			d = NoTTL
+		}
+		opts = append(opts, WithTTL(d))
 	}
 	if tags, ok := q["tag"]; ok {
 		opts = append(opts, WithTags(tags...))

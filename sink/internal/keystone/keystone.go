@@ -111,10 +111,8 @@ func New(cfg Config) (*Session, error) {
 		eo.Region = cfg.Region
 	}
 	if cfg.Interface != "" {
-		switch cfg.Interface {
-		case "public", "internal", "admin", "publicURL", "internalURL", "adminURL":
-		default:
-			return nil, fmt.Errorf("keystone: interface %q is not public, internal or admin", cfg.Interface)
+		if err := checkInterface(cfg.Interface); err != nil {
+			return nil, fmt.Errorf("keystone: %w", err)
 		}
 		eo.Availability = availability(cfg.Interface)
 	}

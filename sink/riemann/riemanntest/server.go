@@ -1,6 +1,7 @@
 package riemanntest
 
 import (
+	"cmp"
 	"crypto/tls"
 	"encoding/binary"
 	"errors"
@@ -94,26 +95,40 @@ type config struct {
 	expiry bool
 }
 
-// Option configures a Server.
-type Option func(*config)
+// Option configures a Server made by Listen or NewServer.
+type Option func(*config) error
 
-// WithAddr sets the TCP address to listen on ("127.0.0.1:0" otherwise,
-// a free port). The UDP listener, if any, takes the same port.
-func WithAddr(addr string) Option { return func(c *config) { c.addr = addr } }
+// DefaultAddr is where a server listens without WithAddr: a free port of
+// the loopback interface.
+const DefaultAddr = "127.0.0.1:0"
+
+// WithAddr sets the TCP address to listen on; empty means DefaultAddr. The
+// UDP listener, if any, takes the same port.
+func WithAddr(addr string) Option {
+	return func(c *config) error { c.addr = cmp.Or(addr, DefaultAddr); return nil }
+}
 
 // WithExpiry makes the index forget an event once its time plus its ttl
 // has passed, as a Riemann server with periodically-expire does (here at
 // once): queries no longer find it. Events are still recorded (Events).
 // Without it the index keeps every latest event, whatever its age.
-func WithExpiry() Option { return func(c *config) { c.expiry = true } }
+func WithExpiry() Option { return func(c *config) error { c.expiry = true; return nil } }
 
 // WithUDP adds a UDP listener on the TCP listener's port; see UDPAddr.
-func WithUDP() Option { return func(c *config) { c.udp = true } }
+func WithUDP() Option { return func(c *config) error { c.udp = true; return nil } }
 
 // WithTLS makes the TCP listener speak TLS with the given configuration. Set
 // ClientAuth to tls.RequireAndVerifyClientCert and ClientCAs to require
-// client certificates.
-func WithTLS(c *tls.Config) Option { return func(cfg *config) { cfg.tls = c.Clone() } }
+// client certificates. A nil c makes Listen fail.
+func WithTLS(c *tls.Config) Option {
+	return func(cfg *config) error {
+		if c == nil {
+			return errors.New("WithTLS: nil *tls.Config")
+		}
+		cfg.tls = c.Clone()
+		return nil
+	}
+}
 
 // Server is a Riemann server for tests. It is safe for concurrent use.
 type Server struct {
@@ -143,9 +158,11 @@ type Server struct {
 
 // Listen starts a server on 127.0.0.1 (see WithAddr). Stop it with Close.
 func Listen(opts ...Option) (*Server, error) {
-	cfg := config{addr: "127.0.0.1:0"}
+	cfg := config{addr: DefaultAddr}
 	for _, o := range opts {
-		o(&cfg)
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("riemanntest: %w", err)
+		}
 	}
 	s := &Server{
 		cfg:     cfg,
@@ -166,7 +183,7 @@ func NewServer(tb testing.TB, opts ...Option) *Server {
 	tb.Helper()
 	s, err := Listen(opts...)
 	if err != nil {
-		tb.Fatalf("riemanntest: %v", err)
+		tb.Fatal(err) // already "riemanntest: ..."
 	}
 	tb.Cleanup(s.Close)
 	return s
