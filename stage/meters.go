@@ -33,7 +33,7 @@ type Meters struct {
 	patterns []string // as given
 	include  []pattern
 	exclude  []pattern
-	all      bool // no inclusions: every name not excluded
+	included bool // has inclusions; without, every name not excluded is selected
 }
 
 type pattern struct {
@@ -55,7 +55,7 @@ const (
 // character class ("[", which fnmatch would read as one and this package
 // does not support) is an error naming the pattern.
 func CompileMeters(patterns ...string) (Meters, error) {
-	m := Meters{patterns: append([]string(nil), patterns...), all: true}
+	m := Meters{patterns: append([]string(nil), patterns...)}
 	for _, p := range patterns {
 		neg := strings.HasPrefix(p, "!")
 		g := strings.TrimPrefix(p, "!")
@@ -83,7 +83,7 @@ func CompileMeters(patterns ...string) (Meters, error) {
 			m.exclude = append(m.exclude, pt)
 		} else {
 			m.include = append(m.include, pt)
-			m.all = false
+			m.included = true
 		}
 	}
 	return m, nil
@@ -109,7 +109,7 @@ func (m *Meters) Match(name string) bool {
 			return false
 		}
 	}
-	if m.all {
+	if !m.included {
 		return true
 	}
 	for i := range m.include {
@@ -121,10 +121,10 @@ func (m *Meters) Match(name string) bool {
 }
 
 // IsZero reports whether m selects every name because it has no patterns.
-func (m *Meters) IsZero() bool { return m == nil || len(m.patterns) == 0 }
+func (m Meters) IsZero() bool { return len(m.patterns) == 0 }
 
 // Patterns returns the patterns m was compiled from.
-func (m *Meters) Patterns() []string { return append([]string(nil), m.patterns...) }
+func (m Meters) Patterns() []string { return append([]string(nil), m.patterns...) }
 
 // String returns the patterns, comma-separated.
 func (m Meters) String() string { return strings.Join(m.patterns, ",") }
