@@ -68,7 +68,7 @@ func TestArithmeticMissingDroppedAndDropInputs(t *testing.T) {
 	a := open(t, map[string]any{"expr": "$(x) / $(y)", "as": "ratio", "drop_inputs": true})
 	in := []meter.Measurement{
 		g("x", "r1", 6, 0), g("y", "r1", 3, 0), // 2
-		g("x", "r2", 1, 0), // y missing: no output, inputs kept
+		g("x", "r2", 1, 0),                     // y missing: no output, inputs kept
 		g("x", "r3", 1, 0), g("y", "r3", 0, 0), // division by zero: dropped
 		g("other", "r1", 1, 0),
 	}
