@@ -50,7 +50,8 @@
 // Extras are optional one-method interfaces, found by the composers with
 // [As], which looks through wrappers as errors.As does ([Wrapper]):
 //
-//   - io.Closer: a stage that holds resources releases them in Close.
+//   - io.Closer: a stage that holds resources releases them in Close,
+//     called once no batch will follow; a second Close does no harm.
 //   - [StatsReporter]: Stats() returns the stage's [Stats] (in, out,
 //     filtered, dropped, ...), for the composer's stats line.
 //   - [Checkpointer] and [Restorer]: a stateful stage's state as bytes, out

@@ -83,7 +83,7 @@ type Stats struct {
 	In       uint64 `log:"in"`       // measurements given to Process
 	Out      uint64 `log:"out"`      // measurements appended to out, by Process and Tick
 	Filtered uint64 `log:"filtered"` // measurements removed on purpose: dropped by select, inputs an arithmetic was told to drop
-	Dropped  uint64 `log:"dropped"`  // measurements the stage could not process: a result out of range, past a memory bound
+	Dropped  uint64 `log:"dropped"`  // measurements the stage could not process: removed (a result out of range) or, past a memory bound, passed on unstaged
 	Missing  uint64 `log:"missing"`  // outputs not made because one of their inputs was missing (arithmetic)
 	Resets   uint64 `log:"resets"`   // counter resets seen (rate, delta)
 	Late     uint64 `log:"late"`     // measurements too late for their window (aggregate)
