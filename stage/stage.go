@@ -22,8 +22,9 @@ import (
 //
 // A stage never fails a batch because of its content: what it cannot
 // process it drops and counts (see [Stats]). An error means the stage itself
-// is broken; the composer logs it and passes the batch on unstaged. Process
-// returns soon after ctx is done.
+// is broken: the composers log it and discard what Process returned with it
+// (what they do with the batch, they document). Process returns soon after
+// ctx is done.
 //
 // The same input and state give the same output in the same order. The
 // composers (agent and publisher) never call Process concurrently on one
@@ -62,9 +63,9 @@ type Restorer interface {
 }
 
 // Ticker is a stage that makes output without input: a window closing, a
-// series going stale. The composer calls Tick now and then (the agent at
-// each flush, the publisher on its own clock) with the current time; Tick
-// appends to out as Process does.
+// series going stale. The composer calls Tick now and then with the current
+// time; Tick appends to out as Process does, and its output goes through the
+// stages after it in a chain.
 type Ticker interface {
 	Tick(ctx context.Context, now time.Time, out []meter.Measurement) ([]meter.Measurement, error)
 }
