@@ -138,7 +138,7 @@ func Unwrap(s Stage) Stage {
 // The composers find every capability this way (io.Closer, Checkpointer,
 // Restorer, Ticker, StatsReporter, Namer).
 func As[T any](s Stage) (T, bool) {
-	for s != nil {
+	for depth := 0; s != nil && depth < maxWrappers; depth++ {
 		if t, ok := s.(T); ok {
 			return t, true
 		}
@@ -147,6 +147,10 @@ func As[T any](s Stage) (T, bool) {
 	var zero T
 	return zero, false
 }
+
+// maxWrappers bounds the walk of As, so that a wrapper that unwraps to
+// itself does not hang it.
+const maxWrappers = 100
 
 // Namer is a stage with a name: a [Chain] keys the state of its stages by
 // their names, so that an edited chain restores each stage's state only

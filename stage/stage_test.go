@@ -271,3 +271,13 @@ func TestStatsLogValue(t *testing.T) {
 	v := stage.Stats{In: 3, Out: 2, Filtered: 1}.LogValue()
 	require.Equal(t, "[in=3 out=2 filtered=1 dropped=0 missing=0 resets=0 late=0 series=0]", v.String())
 }
+
+// loop unwraps to itself.
+type loop struct{ stage.Func }
+
+func (l *loop) Unwrap() stage.Stage { return l }
+
+func TestAsStopsOnALoop(t *testing.T) {
+	_, ok := stage.As[stage.Ticker](&loop{add(1)})
+	require.False(t, ok)
+}

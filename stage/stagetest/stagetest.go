@@ -110,12 +110,17 @@ func Run(t *testing.T, f stage.Factory, cfg meter.Config, batches ...[]meter.Mea
 			_ = c.Close()
 		}
 	}
-	t.Run("NoLeakedGoroutines", func(t *testing.T) {
-		if err := goleak.Find(ignore); err != nil {
-			t.Fatalf("stagetest: goroutines started during the checks are still running after the last Process returned"+
-				" (and after Close, for an io.Closer); stop every goroutine you start before Process returns, or in Close:\n%v", err)
-		}
-	})
+	t.Run("NoLeakedGoroutines", func(t *testing.T) { fatal(t, checkLeaks(ignore), nil) })
+}
+
+// checkLeaks reports goroutines that ignore did not know about, after
+// letting them settle the way goleak does.
+func checkLeaks(ignore goleak.Option) error {
+	if err := goleak.Find(ignore); err != nil {
+		return fmt.Errorf("stagetest: goroutines started during the checks are still running after the last Process returned"+
+			" (and after Close, for an io.Closer); stop every goroutine you start before Process returns, or in Close:\n%w", err)
+	}
+	return nil
 }
 
 // Kinds of failure of runBatches, so that each subtest reports its own.

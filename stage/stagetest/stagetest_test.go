@@ -287,3 +287,18 @@ func TestSample(t *testing.T) {
 	}
 	require.Len(t, HostBatches(1, 64, 140)[0], 64*9+1+3+140*3)
 }
+
+func TestCatchesLeakedGoroutine(t *testing.T) {
+	ignore := goleak.IgnoreCurrent()
+	release := make(chan struct{})
+	leaky := stage.Func(func(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+		go func() { <-release }() // never stopped by the stage
+		return append(out, in...), nil
+	})
+	_, err := runBatches(leaky, Sample())
+	require.NoError(t, err)
+	err = checkLeaks(ignore)
+	close(release)
+	require.ErrorContains(t, err, "still running")
+	require.NoError(t, goleak.Find(ignore), "the leaked goroutines end once released")
+}
