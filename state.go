@@ -5,11 +5,13 @@ import (
 	"strconv"
 )
 
-// LabelPrefix starts the label keys that meterkit itself writes, such as
-// [StateLabel]. They are for the parts of meterkit that read them (the
-// Riemann sink sends the state as the event's state); sinks whose store has
-// no use for them (Ceilometer, Gnocchi) drop labels with this prefix.
-const LabelPrefix = "meterkit."
+// ReservedPrefix starts the label keys and meter names that meterkit itself
+// writes, such as [StateLabel] and [StateChange]. Labels with this prefix are
+// for the parts of meterkit that read them (the Riemann sink sends the state
+// as the event's state); sinks whose store has no use for them (Ceilometer,
+// Gnocchi) drop them. Stages that transform measurements (unit, levels)
+// leave meters with this prefix alone.
+const ReservedPrefix = "meterkit."
 
 // Names the levels stage (stage/levels) writes and sinks read.
 const (

@@ -16,8 +16,9 @@
 //	  warning: 20
 //	  critical: 5
 //
-// What it does to the measurements its `meters` select (required); the
-// others pass unchanged:
+// What it does to the measurements its `meters` select (required), but for
+// meterkit's own (meterkit.*, such as the changes an earlier levels stage
+// reported); the others pass unchanged:
 //
 //	| field  | levels                                                        |
 //	|--------|---------------------------------------------------------------|
@@ -65,6 +66,7 @@ import (
 	"hash/maphash"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meterkit/meter"
@@ -210,7 +212,7 @@ func (l *Levels) Process(ctx context.Context, in, out []meter.Measurement) ([]me
 	hint := l.hint[:len(in)]
 	for i := range in {
 		m := &in[i]
-		if !l.meters.Match(m.Name) {
+		if !l.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
 			out = append(out, *m)
 			hint[i] = nil
 			continue

@@ -213,3 +213,18 @@ func TestLevelsConformance(t *testing.T) {
 	require.NoError(t, err)
 	stagetest.Run(t, levels.Open, c, stagetest.HostBatches(5, 2, 1)...)
 }
+
+func TestLevelsLeavesMeterkitMetersAlone(t *testing.T) {
+	first := open(t, map[string]any{"meters": []string{"cpu.util"}, "warning": 80})
+	second := open(t, map[string]any{"meters": []string{"*"}, "warning": 0.5})
+	c := stage.Chain(stage.Named("first", first), stage.Named("second", second))
+	out, err := c.Process(context.Background(), []meter.Measurement{cpu(0, 90)}, nil)
+	require.NoError(t, err)
+	require.Len(t, out, 3, "the second stage reports its own change, not one about the first's change")
+	require.Equal(t, meter.StateChange, out[1].Name)
+	require.Equal(t, 1.0, out[1].Value)
+	_, labelled := out[2].Label(meter.StateLabel)
+	require.False(t, labelled, "a change measurement gets no state of its own")
+	meterName, _ := out[2].Label(meter.StateChangeMeter)
+	require.Equal(t, "cpu.util", meterName)
+}

@@ -17,7 +17,8 @@
 //	  rename: {"cpu_util": "cpu.util"}
 //
 // What it does to the measurements its `meters` select (all when not set)
-// whose unit is `from` (any when not set); the others pass unchanged:
+// whose unit is `from` (any when not set), but for meterkit's own
+// (meterkit.*, such as meterkit.state.change); the others pass unchanged:
 //
 //	| field  | unit                                                          |
 //	|--------|---------------------------------------------------------------|
@@ -129,7 +130,7 @@ func (u *Unit) Process(_ context.Context, in, out []meter.Measurement) ([]meter.
 	dropped := 0
 	for i := range in {
 		m := &in[i]
-		if (u.from != "" && m.Unit != u.from) || !u.meters.Match(m.Name) {
+		if (u.from != "" && m.Unit != u.from) || !u.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
 			out = append(out, *m)
 			continue
 		}

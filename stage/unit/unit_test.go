@@ -137,3 +137,12 @@ func TestUnitConformance(t *testing.T) {
 	require.NoError(t, err)
 	stagetest.Run(t, unit.Open, c)
 }
+
+func TestUnitLeavesMeterkitMetersAlone(t *testing.T) {
+	s := open(t, map[string]any{"factor": 100, "to": "%"})
+	change := m(meter.StateChange, meter.Gauge, "", 2)
+	out, err := s.Process(context.Background(), []meter.Measurement{change, m("ratio", meter.Gauge, "", 0.5)}, nil)
+	require.NoError(t, err)
+	require.Equal(t, change, out[0])
+	require.Equal(t, 50.0, out[1].Value)
+}
