@@ -24,7 +24,7 @@
 //	| name   | `as` (required)                                               |
 //	| kind   | `kind`: gauge (default), cumulative or delta                  |
 //	| unit   | `unit` (none by default)                                      |
-//	| value  | the expression's value; ±Inf or NaN (a division by zero) is    |
+//	| value  | the value of the expression; ±Inf or NaN (x / 0) is           |
 //	|        | dropped, counted as dropped                                   |
 //	| time   | the latest time of its inputs                                 |
 //	| ids    | Host, ResourceID, ProjectID, UserID of the group              |
