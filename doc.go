@@ -72,6 +72,38 @@
 // resends. sink.Open makes a sink from a URL ("console://?format=json",
 // "riemann://host:5555") for the sink packages a program imports.
 //
+// # Stages
+//
+// A stage processes measurements between collection and the store.
+// stage.Stage has one method, Process(ctx, in, out), which appends its
+// output to out, never modifies in, and drops and counts what it cannot
+// process. The agent runs its stages (agent.WithStage) on each collection
+// before batching and spooling; the publisher (publisher.WithStage) after
+// de-duplication, before its spool and the sinks: what is spooled, replayed
+// and counted by receipts is the stage output, and a replay never runs a
+// stage again. stage.Chain composes stages into one; stage.Open makes the
+// built-in ones from settings, in the same meter.Config drivers use, each
+// limited to the meters it names with the patterns of Ceilometer's
+// `meters:` ("disk.*", "!disk.*.latency"). stage/stagetest checks a stage.
+//
+//	stage       does                                     runs in           why there
+//	select      keeps or drops by meter name             agent, publisher  no state
+//	unit        scales units (B -> MiB), renames meters  agent, publisher  no state
+//	arithmetic  a new meter from meters of one resource  agent, publisher  no state beyond one batch
+//	levels      warning/alert/critical with hysteresis,  agent (default),  state per series, which
+//	            labels meterkit.state, reports changes   publisher (see    must see the series whole
+//	            as meterkit.state.change                 stage/levels)     and in order
+//
+// Per-series state belongs in the agent: it is the only place that sees
+// each of its series whole and in order. Ceilometer, whose transformers ran
+// in its notification agents, had to partition them with a hash ring so
+// that one agent saw all of a resource's samples, and then removed its
+// transformers altogether. A publisher stages one agent's batches in
+// sequence order, but after a failover to another publisher the state is
+// that publisher's: stage/levels documents what that costs. A stateful
+// stage's state (stage.Checkpointer) is kept with the batches holding its
+// output, so a restart neither repeats nor loses what it reported.
+//
 // # Transports
 //
 // transport defines Sender and Receiver, the Envelope and its wire codec (a

@@ -3,6 +3,7 @@ module github.com/meterkit/meter
 go 1.26.0
 
 require (
+	github.com/expr-lang/expr v1.17.8
 	github.com/gophercloud/gophercloud/v2 v2.15.0
 	github.com/gophercloud/utils/v2 v2.0.0-20241220103551-d291cd613ed0
 	github.com/gosnmp/gosnmp v1.47.0

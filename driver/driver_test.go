@@ -64,7 +64,7 @@ func TestConfigDecode(t *testing.T) {
 	err := driver.ConfigFromJSON([]byte(`{"sclae": 2}`)).Decode(&c)
 	require.ErrorContains(t, err, `unknown field "sclae"`)
 	err = driver.ConfigFromJSON([]byte(`{"scale": "x"}`)).Decode(&c)
-	require.ErrorContains(t, err, "driver: config")
+	require.ErrorContains(t, err, "config: json: cannot unmarshal")
 	err = driver.ConfigFromJSON([]byte(`{"scale": 1} {}`)).Decode(&c)
 	require.ErrorContains(t, err, "trailing data")
 

@@ -423,7 +423,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]any{"argv": []string{notExec}}, "is not executable (mode -rw-r--r--)"},
 		{map[string]any{"argv": []string{p}, "prefix": strings.Repeat("p", 200)}, "exec: config: prefix is 200 bytes"},
 		{map[string]any{"argv": []string{p}, "resource_id": strings.Repeat("r", 300)}, "exec: config: resource_id is 300 bytes"},
-		{map[string]any{"argv": []string{p}, "timeout": "5s"}, `exec: driver: config: json: unknown field "timeout"`},
+		{map[string]any{"argv": []string{p}, "timeout": "5s"}, `exec: config: json: unknown field "timeout"`},
 	} {
 		_, err := New(config(t, tc.cfg))
 		require.ErrorContains(t, err, tc.want, "%v", tc.cfg)

@@ -338,7 +338,7 @@ func TestUnescapeMount(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	for _, name := range names {
 		_, err := driver.Open(name, config(t, map[string]any{"proc_root": fixtureProc, "procroot": "/x"}))
-		require.ErrorContains(t, err, `host: `+name+`: driver: config: json: unknown field "procroot"`, name)
+		require.ErrorContains(t, err, `host: `+name+`: config: json: unknown field "procroot"`, name)
 
 		_, err = driver.Open(name, config(t, map[string]any{"proc_root": "testdata/missing"}))
 		require.ErrorContains(t, err, `host: `+name+`: proc_root "testdata/missing": no such file or directory`, name)

@@ -164,7 +164,7 @@ func TestConfigErrors(t *testing.T) {
 		{map[string]any{"target": "h", "timeout": "0s", "objects": obj}, "timeout 0s must be positive"},
 		{map[string]any{"target": "h", "retries": -1, "objects": obj}, "retries -1 is negative"},
 		{map[string]any{"target": "h", "max_repetitions": 5000, "objects": obj}, "max_repetitions 5000: want 1 to 1000"},
-		{map[string]any{"target": "h", "community": 5, "objects": obj}, "snmp: driver: config: json: cannot unmarshal number"},
+		{map[string]any{"target": "h", "community": 5, "objects": obj}, "snmp: config: json: cannot unmarshal number"},
 		{map[string]any{"target": "h", "objects": []map[string]any{{"oid": "1.3.6", "name": ""}}}, "objects[0] (): name is empty"},
 		{map[string]any{"target": "h", "objects": []map[string]any{{"oid": "sysUpTime.0", "name": "u"}}}, `objects[0] (u): oid: "sysUpTime.0" is not a numeric OID (MIB names are not supported)`},
 		{map[string]any{"target": "h", "objects": []map[string]any{{"oid": "1", "name": "u"}}}, "fewer than two arcs"},

@@ -1,0 +1,77 @@
+// Package stage defines processing stages: what runs on measurements between
+// collection and the store, in the agent before its spool and in the
+// publisher before its own. A [Stage] has one method:
+//
+//	Process(ctx, in, out []meter.Measurement) ([]meter.Measurement, error)
+//
+// It appends its output to out and returns it, never modifies in nor the
+// label slices inside it, drops and counts what it cannot process, and gives
+// the same output for the same input and state. Most programs do not use
+// this package directly: they import the built-in stages they want
+// (stage/selectstage, stage/unit, stage/arithmetic, stage/levels register
+// "select", "unit", "arithmetic" and "levels") and name them in
+// configuration. Authors of new stages check their work with
+// stage/stagetest.
+//
+// # Writing a stage
+//
+// A stage that keeps the measurements of one host only:
+//
+//	type onlyHost struct{ host string }
+//
+//	func (s onlyHost) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+//		for _, m := range in {
+//			if m.Host == s.host {
+//				out = append(out, m) // m is a copy: change it freely, but not m.Labels' elements
+//			}
+//		}
+//		return out, nil
+//	}
+//
+//	func init() {
+//		stage.Register("onlyhost", func(cfg meter.Config) (stage.Stage, error) {
+//			c := struct {
+//				Host string `json:"host"`
+//			}{}
+//			if err := cfg.Decode(&c); err != nil {
+//				return nil, fmt.Errorf("onlyhost: %w", err)
+//			}
+//			return onlyHost{c.Host}, nil
+//		})
+//	}
+//
+// To change a label, give the measurement a new label slice (copy, then
+// change the copy): drivers share one slice between many measurements. A
+// stage that derives a new meter appends it beside its input, unless told
+// to drop the input.
+//
+// # Capabilities
+//
+// Extras are optional one-method interfaces, found by the composers with
+// [As], which looks through wrappers as errors.As does ([Wrapper]):
+//
+//   - io.Closer: a stage that holds resources releases them in Close,
+//     called once no batch will follow; a second Close does no harm.
+//   - [StatsReporter]: Stats() returns the stage's [Stats] (in, out,
+//     filtered, dropped, ...), for the composer's stats line.
+//   - [Checkpointer] and [Restorer]: a stateful stage's state as bytes, out
+//     and in, stored by the composer with the batch that holds its output.
+//   - [Ticker]: output without input (a window closing).
+//   - [Namer]: the stage's name in a chain, given by [Named].
+//
+// # Composing
+//
+// [Chain] runs stages in order and is a Stage, with the capabilities of its
+// stages. [Only] limits a stage to some meters, and [Meters] is the
+// compiled form of a Ceilometer-style `meters:` list ("disk.*",
+// "!disk.*.latency"), which every built-in stage takes as its `meters`
+// setting.
+//
+// # Registry
+//
+// [Register] makes a stage type available by name, with settings in the
+// same [meter.Config] drivers use; [Open] makes one; [Stages] lists them.
+// Register panics on a malformed or duplicate name or a nil factory: these
+// are programming errors. Opening a name nobody registered fails with
+// `stage: unknown stage "x" (forgotten import?)` and the names that exist.
+package stage

@@ -1,0 +1,449 @@
+// Package levels is the "levels" stage: Opticon's warning, alert and
+// critical thresholds per meter, above or below, with hysteresis. It labels
+// each measurement it selects with its series' level, and reports each
+// change of level as a measurement of its own.
+//
+//	# in a -stages file:
+//	- type: levels
+//	  meters: ["cpu.util", "memory.usage.percent"]
+//	  warning: 80
+//	  alert: 90
+//	  critical: 95
+//	  hysteresis: 5      # back to warning from alert below 85, not below 90
+//	- type: levels
+//	  meters: ["filesystem.free.percent"]
+//	  direction: below   # the level rises as the value falls
+//	  warning: 20
+//	  critical: 5
+//
+// What it does to the measurements its `meters` select (required), but for
+// meterkit's own (meterkit.*, such as the changes an earlier levels stage
+// reported); the others pass unchanged:
+//
+//	| field  | levels                                                        |
+//	|--------|---------------------------------------------------------------|
+//	| name   | unchanged                                                     |
+//	| kind   | unchanged                                                     |
+//	| unit   | unchanged                                                     |
+//	| value  | unchanged                                                     |
+//	| labels | meterkit.state (meter.StateLabel) set to the series' level:   |
+//	|        | ok, warning, alert or critical (replacing one already there)  |
+//	| new    | on a change of level, right after the measurement that made   |
+//	|        | it: meterkit.state.change (meter.StateChange), a Gauge with   |
+//	|        | no unit whose value is the new level (0 ok, 1 warning,        |
+//	|        | 2 alert, 3 critical), the Host, ResourceID, ProjectID, UserID |
+//	|        | and Time of that measurement, and labels meter (its name),    |
+//	|        | from and to (level names)                                     |
+//
+// A series is a meter name, host, resource, project, user and labels (but
+// meterkit.state). A new series starts at ok, so its first measurement
+// reports a change only when it is past a threshold. The level rises as
+// soon as a value reaches a threshold (value >= threshold, or <= when
+// below), and falls back only when the value is past the threshold by more
+// than the hysteresis (value < threshold - hysteresis).
+//
+// The levels are per-series state, kept in memory and given out and back
+// with Checkpoint and Restore (a stage.Checkpointer), so that a restarted
+// agent does not report again the changes it already reported. The stage
+// needs each series in order: it runs in the agent, which sees each of its
+// series whole and in order. It may run in the publisher, which stages one
+// agent's batches in sequence order, with a caveat: after a failover to
+// another publisher, that publisher starts from its own idea of the levels
+// (the last checkpoint it holds, or ok), and may report a change twice or
+// miss one.
+//
+// Memory is bounded: at most max_series series (default 100000; beyond, new
+// series pass unlabelled and are counted as dropped), and a series not seen
+// for forget_after (default 1h, by measurement time) is forgotten.
+package levels
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/stage"
+)
+
+func init() { stage.Register("levels", Open) }
+
+// Defaults of the memory bounds.
+const (
+	DefaultMaxSeries   = 100000
+	DefaultForgetAfter = time.Hour
+)
+
+// Config is the stage's settings.
+type Config struct {
+	// Meters are the meters checked; required.
+	Meters stage.Meters `json:"meters"`
+	// Direction is "above" (the default: high values are bad) or "below".
+	Direction string `json:"direction,omitempty"`
+	// Warning, Alert and Critical are the thresholds; at least one. Above,
+	// those given increase from warning to critical; below, they decrease.
+	Warning  *float64 `json:"warning,omitempty"`
+	Alert    *float64 `json:"alert,omitempty"`
+	Critical *float64 `json:"critical,omitempty"`
+	// Hysteresis is how far past a threshold a value must go back before
+	// the level falls; 0 by default.
+	Hysteresis float64 `json:"hysteresis,omitempty"`
+	// MaxSeries bounds the series held; DefaultMaxSeries when 0.
+	MaxSeries int `json:"max_series,omitempty"`
+	// ForgetAfter is how long, by measurement time, a series may go unseen
+	// before it is forgotten; DefaultForgetAfter when 0.
+	ForgetAfter meter.Duration `json:"forget_after,omitempty"`
+}
+
+// Levels is the stage.
+type Levels struct {
+	stage.Counters
+	meters      stage.Meters
+	sign        float64    // 1 above, -1 below
+	thr         [4]float64 // thr[1..3] times sign; +Inf when not set
+	hyst        float64
+	maxSeries   int
+	forgetAfter int64 // ns
+
+	seed   maphash.Seed
+	h      maphash.Hash
+	series map[uint64]*series
+	count  int
+	hint   []*series // the series at each position of the last batch
+	newest int64     // the latest measurement time seen, unix ns
+	swept  int64     // newest at the last sweep
+}
+
+// series is one series' identity, level and cached label slices.
+type series struct {
+	name, host, resource, project, user string
+	labels                              []meter.Label // without meter.StateLabel
+	level                               meter.Level
+	seen                                int64            // unix ns of its latest measurement
+	out                                 [4][]meter.Label // labels with meterkit.state, per level, made once
+	next                                *series          // same hash
+	gone                                bool             // forgotten: hints must not use it
+}
+
+// New makes the stage.
+func New(c Config) (*Levels, error) {
+	if c.Meters.IsZero() {
+		return nil, errors.New("levels: meters: required (a list of patterns such as [\"cpu.util\"])")
+	}
+	l := &Levels{meters: c.Meters, sign: 1, hyst: c.Hysteresis, maxSeries: c.MaxSeries, forgetAfter: int64(c.ForgetAfter),
+		seed: maphash.MakeSeed(), series: map[uint64]*series{}}
+	switch c.Direction {
+	case "", "above":
+	case "below":
+		l.sign = -1
+	default:
+		return nil, fmt.Errorf("levels: direction: %q; want above or below", c.Direction)
+	}
+	if c.Warning == nil && c.Alert == nil && c.Critical == nil {
+		return nil, errors.New("levels: give at least one threshold: warning, alert or critical")
+	}
+	prev, prevName := math.Inf(-1), ""
+	for i, t := range []struct {
+		name string
+		v    *float64
+	}{{"warning", c.Warning}, {"alert", c.Alert}, {"critical", c.Critical}} {
+		l.thr[i+1] = math.Inf(1)
+		if t.v == nil {
+			continue
+		}
+		if math.IsNaN(*t.v) || math.IsInf(*t.v, 0) {
+			return nil, fmt.Errorf("levels: %s: %v; want a finite number", t.name, *t.v)
+		}
+		v := l.sign * *t.v
+		if v <= prev {
+			word := "above"
+			if l.sign < 0 {
+				word = "below"
+			}
+			return nil, fmt.Errorf("levels: %s (%v) must be %s %s (%v)", t.name, *t.v, word, prevName, l.sign*prev)
+		}
+		l.thr[i+1], prev, prevName = v, v, t.name
+	}
+	if c.Hysteresis < 0 || math.IsNaN(c.Hysteresis) || math.IsInf(c.Hysteresis, 0) {
+		return nil, fmt.Errorf("levels: hysteresis: %v; want a finite number, 0 or more", c.Hysteresis)
+	}
+	switch {
+	case c.MaxSeries < 0:
+		return nil, fmt.Errorf("levels: max_series: %d; want 0 (the default, %d) or more", c.MaxSeries, DefaultMaxSeries)
+	case c.MaxSeries == 0:
+		l.maxSeries = DefaultMaxSeries
+	}
+	switch {
+	case c.ForgetAfter < 0:
+		return nil, fmt.Errorf("levels: forget_after: %v; want 0 (the default, %v) or more", time.Duration(c.ForgetAfter), DefaultForgetAfter)
+	case c.ForgetAfter == 0:
+		l.forgetAfter = int64(DefaultForgetAfter)
+	}
+	return l, nil
+}
+
+// Open makes the stage from its settings, for the registry.
+func Open(cfg meter.Config) (stage.Stage, error) {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("levels: %w", err)
+	}
+	return New(c)
+}
+
+// Process labels the selected measurements with their level and appends a
+// state change after each one that changed it.
+func (l *Levels) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return out, err
+	}
+	n := len(out)
+	dropped := 0
+	if cap(l.hint) < len(in) {
+		l.hint = make([]*series, len(in))
+	}
+	hint := l.hint[:len(in)]
+	for i := range in {
+		m := &in[i]
+		if !l.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
+			out = append(out, *m)
+			hint[i] = nil
+			continue
+		}
+		t := m.Time.UnixNano()
+		if t > l.newest {
+			l.newest = t
+		}
+		s := hint[i]
+		if s == nil || s.gone || !s.is(m) {
+			if s = l.lookup(m); s == nil {
+				out = append(out, *m)
+				dropped++
+				hint[i] = nil
+				continue
+			}
+			hint[i] = s
+		}
+		if t > s.seen {
+			s.seen = t
+		}
+		from := s.level
+		to := l.level(from, m.Value)
+		s.level = to
+		c := *m
+		c.Labels = s.labelsFor(to)
+		out = append(out, c)
+		if to != from {
+			out = append(out, change(m, from, to))
+		}
+	}
+	if l.newest-l.swept > l.forgetAfter/2 {
+		l.sweep()
+	}
+	l.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(out) - n), Dropped: uint64(dropped)})
+	l.SetSeries(l.count)
+	return out, nil
+}
+
+// level returns the level of a series at from after value v.
+func (l *Levels) level(from meter.Level, v float64) meter.Level {
+	v *= l.sign
+	up := meter.LevelOK
+	for lv := meter.LevelCritical; lv > meter.LevelOK; lv-- {
+		if v >= l.thr[lv] {
+			up = lv
+			break
+		}
+	}
+	if up >= from {
+		return up
+	}
+	for lv := from; lv > up; lv-- {
+		if v >= l.thr[lv]-l.hyst {
+			return lv
+		}
+	}
+	return up
+}
+
+func change(m *meter.Measurement, from, to meter.Level) meter.Measurement {
+	return meter.Measurement{
+		Name: meter.StateChange, Kind: meter.Gauge, Value: float64(to), Time: m.Time,
+		Host: m.Host, ResourceID: m.ResourceID, ProjectID: m.ProjectID, UserID: m.UserID,
+		Labels: []meter.Label{
+			{Key: meter.StateChangeMeter, Value: m.Name},
+			{Key: meter.StateChangeFrom, Value: from.String()},
+			{Key: meter.StateChangeTo, Value: to.String()},
+		},
+	}
+}
+
+// is reports whether m belongs to s.
+func (s *series) is(m *meter.Measurement) bool {
+	if s.name != m.Name || s.host != m.Host || s.resource != m.ResourceID || s.project != m.ProjectID || s.user != m.UserID {
+		return false
+	}
+	j := 0
+	for _, lb := range m.Labels {
+		if lb.Key == meter.StateLabel {
+			continue
+		}
+		if j >= len(s.labels) || s.labels[j] != lb {
+			return false
+		}
+		j++
+	}
+	return j == len(s.labels)
+}
+
+// labelsFor returns the series' labels with meterkit.state set to lv,
+// made once per level and never changed after.
+func (s *series) labelsFor(lv meter.Level) []meter.Label {
+	if s.out[lv] == nil {
+		ls := make([]meter.Label, len(s.labels), len(s.labels)+1)
+		copy(ls, s.labels)
+		s.out[lv] = append(ls, meter.Label{Key: meter.StateLabel, Value: lv.String()})
+	}
+	return s.out[lv]
+}
+
+func (l *Levels) hash(m *meter.Measurement) uint64 {
+	h := &l.h
+	h.SetSeed(l.seed)
+	for _, s := range [...]string{m.Name, m.Host, m.ResourceID, m.ProjectID, m.UserID} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	for _, lb := range m.Labels {
+		if lb.Key == meter.StateLabel {
+			continue
+		}
+		h.WriteString(lb.Key)
+		h.WriteByte(0)
+		h.WriteString(lb.Value)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+// lookup finds m's series, or makes it; nil past the bound.
+func (l *Levels) lookup(m *meter.Measurement) *series {
+	k := l.hash(m)
+	first := l.series[k]
+	for s := first; s != nil; s = s.next {
+		if s.is(m) {
+			return s
+		}
+	}
+	if l.count >= l.maxSeries {
+		return nil
+	}
+	s := &series{name: m.Name, host: m.Host, resource: m.ResourceID, project: m.ProjectID, user: m.UserID, next: first}
+	for _, lb := range m.Labels {
+		if lb.Key != meter.StateLabel {
+			s.labels = append(s.labels, lb)
+		}
+	}
+	l.series[k] = s
+	l.count++
+	return s
+}
+
+// sweep forgets the series not seen for forgetAfter.
+func (l *Levels) sweep() {
+	l.swept = l.newest
+	cut := l.newest - l.forgetAfter
+	for k, first := range l.series {
+		var keep *series
+		for s := first; s != nil; {
+			next := s.next
+			if s.seen < cut {
+				s.gone = true
+				l.count--
+			} else {
+				s.next, keep = keep, s
+			}
+			s = next
+		}
+		if keep == nil {
+			delete(l.series, k)
+		} else {
+			l.series[k] = keep
+		}
+	}
+}
+
+// state is the checkpoint's form: the series sorted, for the same state to
+// give the same bytes.
+type state struct {
+	Version int           `json:"version"`
+	Series  []seriesState `json:"series"`
+}
+
+type seriesState struct {
+	Name     string        `json:"name"`
+	Host     string        `json:"host,omitempty"`
+	Resource string        `json:"resource,omitempty"`
+	Project  string        `json:"project,omitempty"`
+	User     string        `json:"user,omitempty"`
+	Labels   []meter.Label `json:"labels,omitempty"`
+	Level    string        `json:"level"`
+	Seen     int64         `json:"seen"`
+}
+
+// Checkpoint returns the level of every series held, as JSON.
+func (l *Levels) Checkpoint() ([]byte, error) {
+	st := state{Version: 1, Series: make([]seriesState, 0, l.count)}
+	for _, first := range l.series {
+		for s := first; s != nil; s = s.next {
+			st.Series = append(st.Series, seriesState{s.name, s.host, s.resource, s.project, s.user, s.labels, s.level.String(), s.seen})
+		}
+	}
+	slices.SortFunc(st.Series, func(a, b seriesState) int {
+		if c := cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.Project, b.Project), cmp.Compare(a.User, b.User)); c != 0 {
+			return c
+		}
+		return slices.CompareFunc(a.Labels, b.Labels, func(x, y meter.Label) int {
+			return cmp.Or(cmp.Compare(x.Key, y.Key), cmp.Compare(x.Value, y.Value))
+		})
+	})
+	return json.Marshal(st)
+}
+
+// Restore replaces the levels held with those of a checkpoint.
+func (l *Levels) Restore(b []byte) error {
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("levels: restore: %w", err)
+	}
+	if st.Version != 1 {
+		return fmt.Errorf("levels: restore: state version %d; this stage reads version 1", st.Version)
+	}
+	fresh := &Levels{seed: l.seed, series: make(map[uint64]*series, len(st.Series)), maxSeries: math.MaxInt}
+	for i, ss := range st.Series {
+		lv, err := meter.ParseLevel(ss.Level)
+		if err != nil || lv == meter.LevelStale {
+			return fmt.Errorf("levels: restore: series %d (%s): level %q", i, ss.Name, ss.Level)
+		}
+		m := meter.Measurement{Name: ss.Name, Host: ss.Host, ResourceID: ss.Resource, ProjectID: ss.Project, UserID: ss.User, Labels: ss.Labels}
+		s := fresh.lookup(&m)
+		s.level, s.seen = lv, ss.Seen
+		fresh.newest = max(fresh.newest, ss.Seen)
+	}
+	for _, first := range l.series {
+		for s := first; s != nil; s = s.next {
+			s.gone = true
+		}
+	}
+	l.series, l.count, l.newest, l.swept = fresh.series, fresh.count, fresh.newest, fresh.newest
+	l.SetSeries(l.count)
+	return nil
+}

@@ -1,0 +1,458 @@
+package stagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/stage"
+)
+
+// Timing of the checks.
+const (
+	// ProcessTimeout is how long one Process call may take.
+	ProcessTimeout = 10 * time.Second
+	// CancelGrace is how long Process may take to return once its ctx is done.
+	CancelGrace = time.Second
+)
+
+// sentinel fills the memory past the length of every slice Run gives a
+// stage, to catch a stage that appends to its input.
+var sentinel = meter.Label{Key: "stagetest.sentinel", Value: "appended to a slice of the input"}
+
+// Run checks that the stages made by f from cfg keep the contract of
+// stage.Stage, on the batches given (on Sample() if none), in subtests of t:
+//
+//   - Factory: f(cfg) succeeds and returns a non-nil stage, twice.
+//   - InputUnmodified: after every batch, the input measurements, their label
+//     slices, and the memory past the length of both are as they were.
+//   - AppendsToOut: Process keeps what out held and appends after it.
+//   - OutputValid: every measurement returned passes meter.Validate.
+//   - OutputKept: what Process returned for a batch has not changed after
+//     the later batches (no internal buffer returned in place of out, no
+//     label slice given out and then changed).
+//   - Deterministic: a fresh stage given the same batches returns the same
+//     output in the same order.
+//   - Stats: if the stage is a StatsReporter, In counts the measurements
+//     given and Out those returned.
+//   - Wrapped: the capabilities found with stage.As on the stage are found
+//     through a wrapper too.
+//   - State: if the stage is a Checkpointer, it is a Restorer, and a fresh
+//     stage restored from its state after half the batches returns for the
+//     other half what the first stage returns.
+//   - CancelledContext: with a ctx already cancelled, Process returns within
+//     CancelGrace and does not panic.
+//   - Close: if the stage is an io.Closer, Close returns nil and a second
+//     Close does not panic.
+//   - NoLeakedGoroutines: every goroutine started since Run began has ended.
+func Run(t *testing.T, f stage.Factory, cfg meter.Config, batches ...[]meter.Measurement) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	if len(batches) == 0 {
+		batches = Sample()
+	}
+	var a, b stage.Stage
+	if !t.Run("Factory", func(t *testing.T) {
+		var err error
+		if a, err = makeStage(f, cfg); err != nil {
+			t.Fatal(err)
+		}
+		if b, err = makeStage(f, cfg); err != nil {
+			t.Fatal(fmt.Errorf("second stage: %w", err))
+		}
+	}) {
+		return
+	}
+	defer closeQuietly(a)
+	defer closeQuietly(b)
+
+	outA, err := runBatches(a, batches)
+	t.Run("InputUnmodified", func(t *testing.T) { fatal(t, err, errInput) })
+	t.Run("AppendsToOut", func(t *testing.T) { fatal(t, err, errOut) })
+	t.Run("OutputValid", func(t *testing.T) {
+		fatal(t, err, errRun)
+		fatal(t, validate(outA), nil)
+	})
+	t.Run("OutputKept", func(t *testing.T) {
+		fatal(t, err, errRun)
+		fatal(t, checkKept(outA), nil)
+	})
+	t.Run("Deterministic", func(t *testing.T) {
+		fatal(t, err, errRun)
+		outB, err := runBatches(b, batches)
+		fatal(t, err, nil)
+		fatal(t, sameOutput("a fresh stage given the same batches", outA, outB), nil)
+	})
+	t.Run("Stats", func(t *testing.T) {
+		fatal(t, err, errRun)
+		fatal(t, checkStats(a, batches, outA), nil)
+	})
+	t.Run("Wrapped", func(t *testing.T) { fatal(t, checkWrapped(a), nil) })
+	if _, ok := stage.As[stage.Checkpointer](a); ok {
+		t.Run("State", func(t *testing.T) {
+			fatal(t, err, errRun)
+			fatal(t, checkState(f, cfg, batches), nil)
+		})
+	}
+	t.Run("CancelledContext", func(t *testing.T) { fatal(t, checkCancelled(a, batches[0], CancelGrace), nil) })
+	if c, ok := stage.As[io.Closer](a); ok {
+		t.Run("Close", func(t *testing.T) { fatal(t, checkClose(c), nil) })
+		if c, ok := stage.As[io.Closer](b); ok {
+			_ = c.Close()
+		}
+	}
+	t.Run("NoLeakedGoroutines", func(t *testing.T) { fatal(t, checkLeaks(ignore), nil) })
+}
+
+// checkLeaks reports goroutines that ignore did not know about, after
+// letting them settle the way goleak does.
+func checkLeaks(ignore goleak.Option) error {
+	if err := goleak.Find(ignore); err != nil {
+		return fmt.Errorf("stagetest: goroutines started during the checks are still running after the last Process returned"+
+			" (and after Close, for an io.Closer); stop every goroutine you start before Process returns, or in Close:\n%w", err)
+	}
+	return nil
+}
+
+// Kinds of failure of runBatches, so that each subtest reports its own.
+var (
+	errRun   = errors.New("stagetest: Process failed")
+	errInput = errors.New("stagetest: the stage modified its input")
+	errOut   = errors.New("stagetest: the stage did not append to out")
+)
+
+// fatal fails t with err, unless err is of another kind than want (it is
+// then another subtest's failure, and t only says it could not check).
+func fatal(t *testing.T, err, want error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if want == nil || errors.Is(err, want) {
+		t.Fatal(err)
+	}
+	t.Skipf("not checked: %v", err)
+}
+
+func closeQuietly(s stage.Stage) {
+	if c, ok := stage.As[io.Closer](s); ok {
+		_ = closeOnce(c)
+	}
+}
+
+// makeStage calls the factory, turning a panic or a nil stage into an error.
+func makeStage(f stage.Factory, cfg meter.Config) (s stage.Stage, err error) {
+	if f == nil {
+		return nil, errors.New("stagetest: the factory is nil")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("stagetest: the factory panicked: %v\n%s", r, debug.Stack())
+		}
+	}()
+	s, err = f(cfg)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("stagetest: the factory failed with the config given to Run: %w", err)
+	case s == nil:
+		return nil, errors.New("stagetest: the factory returned a nil stage and a nil error; return a stage or an error")
+	}
+	return s, nil
+}
+
+// result is what the stage returned for one batch: the slice itself (to see
+// later whether it changed) and a deep copy made when it was returned.
+type result struct {
+	got  []meter.Measurement
+	copy []meter.Measurement
+}
+
+// prefix is what out holds before each Process call.
+var prefix = meter.Measurement{Name: "stagetest.prefix", Kind: meter.Gauge, Value: 1, Time: time.Unix(1, 0).UTC(),
+	Labels: []meter.Label{{Key: "stagetest", Value: "prefix"}}}
+
+// runBatches gives the batches to s in order and returns what it made of
+// each, without the prefix.
+func runBatches(s stage.Stage, batches [][]meter.Measurement) ([]result, error) {
+	res := make([]result, 0, len(batches))
+	for i, batch := range batches {
+		what := "batch " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(batches))
+		in := guarded(batch)
+		before := deepCopy(in)
+		out := make([]meter.Measurement, 1, 1+len(batch))
+		out[0] = prefix
+		ctx, cancel := context.WithTimeout(context.Background(), ProcessTimeout)
+		got, err, p := process(ctx, s, in, out)
+		cancel()
+		switch {
+		case p != nil:
+			return nil, fmt.Errorf("%w: %s: Process panicked: %v", errRun, what, p)
+		case err != nil:
+			return nil, fmt.Errorf("%w: %s: Process returned an error: %v\n"+
+				"(an error means the stage is broken: a stage drops and counts what it cannot process)", errRun, what, err)
+		}
+		if err := checkGuarded(in, before); err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", errInput, what, err)
+		}
+		if len(got) == 0 || !reflect.DeepEqual(got[0], prefix) {
+			return nil, fmt.Errorf("%w: %s: out held one measurement before Process and the result does not start with it; "+
+				"append to out and return it (got %d measurements)", errOut, what, len(got))
+		}
+		got = got[1:]
+		res = append(res, result{got: got, copy: deepCopy(got)})
+	}
+	return res, nil
+}
+
+func process(ctx context.Context, s stage.Stage, in, out []meter.Measurement) (got []meter.Measurement, err error, panicked any) {
+	defer func() {
+		if r := recover(); r != nil {
+			panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
+		}
+	}()
+	got, err = s.Process(ctx, in, out)
+	return got, err, nil
+}
+
+// guarded copies batch into a new slice whose spare capacity, and the spare
+// capacity of every label slice, hold the sentinel.
+func guarded(batch []meter.Measurement) []meter.Measurement {
+	in := make([]meter.Measurement, len(batch), len(batch)+2)
+	copy(in, batch)
+	for i := len(batch); i < cap(in); i++ {
+		in[:cap(in)][i] = meter.Measurement{Name: sentinel.Key, Labels: []meter.Label{sentinel}}
+	}
+	for i := range in {
+		ls := make([]meter.Label, len(in[i].Labels), len(in[i].Labels)+2)
+		copy(ls, in[i].Labels)
+		for j := len(ls); j < cap(ls); j++ {
+			ls[:cap(ls)][j] = sentinel
+		}
+		in[i].Labels = ls
+	}
+	return in
+}
+
+// checkGuarded compares in with the copy made before Process, the spare
+// capacities included.
+func checkGuarded(in, before []meter.Measurement) error {
+	for i := range in {
+		if !reflect.DeepEqual(in[i], before[i]) {
+			return fmt.Errorf("measurement %d of the input changed from %+v to %+v; never modify in or its label slices: append a changed copy to out, with a new label slice", i, before[i], in[i])
+		}
+		ls := in[i].Labels[:cap(in[i].Labels)]
+		for j := len(in[i].Labels); j < len(ls); j++ {
+			if ls[j] != sentinel {
+				return fmt.Errorf("the stage wrote past the end of the label slice of input measurement %d (%+v): "+
+					"append(m.Labels, …) writes into memory the driver may share; copy the labels into a new slice", i, ls[j])
+			}
+		}
+	}
+	full := in[:cap(in)]
+	for i := len(in); i < len(full); i++ {
+		if full[i].Name != sentinel.Key {
+			return fmt.Errorf("the stage wrote past the end of in (%+v): append to out, never to in", full[i])
+		}
+	}
+	return nil
+}
+
+func deepCopy(ms []meter.Measurement) []meter.Measurement {
+	c := make([]meter.Measurement, len(ms))
+	copy(c, ms)
+	for i := range c {
+		if c[i].Labels != nil {
+			c[i].Labels = append(make([]meter.Label, 0, len(c[i].Labels)), c[i].Labels...)
+		}
+	}
+	return c
+}
+
+func validate(res []result) error {
+	var errs []error
+	for i, r := range res {
+		for j := range r.copy {
+			if err := r.copy[j].Validate(); err != nil {
+				errs = append(errs, fmt.Errorf("batch %d, output %d (name %q): %w", i+1, j, r.copy[j].Name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("stagetest: invalid measurements from Process; drop and count what cannot be made valid:\n%w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func checkKept(res []result) error {
+	for i, r := range res {
+		if err := same(r.copy, r.got); err != nil {
+			return fmt.Errorf("stagetest: the output of batch %d changed after later batches: %v; "+
+				"append to the out given, and never change a label slice once given out", i+1, err)
+		}
+	}
+	return nil
+}
+
+func sameOutput(what string, a, b []result) error {
+	for i := range a {
+		if err := same(a[i].copy, b[i].copy); err != nil {
+			return fmt.Errorf("stagetest: %s, batch %d: %v; the same input and state must give the same output in the same order", what, i+1, err)
+		}
+	}
+	return nil
+}
+
+func same(want, got []meter.Measurement) error {
+	if len(want) != len(got) {
+		return fmt.Errorf("%d measurements, then %d", len(want), len(got))
+	}
+	for j := range want {
+		if !reflect.DeepEqual(want[j], got[j]) {
+			return fmt.Errorf("measurement %d was %+v, then %+v", j, want[j], got[j])
+		}
+	}
+	return nil
+}
+
+func checkStats(s stage.Stage, batches [][]meter.Measurement, res []result) error {
+	r, ok := stage.As[stage.StatsReporter](s)
+	if !ok {
+		return nil
+	}
+	var in, out uint64
+	for i := range batches {
+		in += uint64(len(batches[i]))
+		out += uint64(len(res[i].got))
+	}
+	st := r.Stats()
+	if st.In != in || st.Out != out {
+		return fmt.Errorf("stagetest: Stats() says in=%d out=%d after Process was given %d measurements and returned %d; "+
+			"In counts every measurement given to Process, Out every one appended to out", st.In, st.Out, in, out)
+	}
+	return nil
+}
+
+// unwrapOnly is a wrapper that forwards nothing but Process.
+type unwrapOnly struct{ s stage.Stage }
+
+func (u unwrapOnly) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+	return u.s.Process(ctx, in, out)
+}
+func (u unwrapOnly) Unwrap() stage.Stage { return u.s }
+
+func checkWrapped(s stage.Stage) error {
+	caps := []struct {
+		name string
+		find func(stage.Stage) bool
+	}{
+		{"io.Closer", func(s stage.Stage) bool { _, ok := stage.As[io.Closer](s); return ok }},
+		{"stage.Checkpointer", func(s stage.Stage) bool { _, ok := stage.As[stage.Checkpointer](s); return ok }},
+		{"stage.Restorer", func(s stage.Stage) bool { _, ok := stage.As[stage.Restorer](s); return ok }},
+		{"stage.Ticker", func(s stage.Stage) bool { _, ok := stage.As[stage.Ticker](s); return ok }},
+		{"stage.StatsReporter", func(s stage.Stage) bool { _, ok := stage.As[stage.StatsReporter](s); return ok }},
+	}
+	for _, w := range []stage.Stage{unwrapOnly{s}, stage.Named("stagetest", s), unwrapOnly{unwrapOnly{s}}} {
+		for _, c := range caps {
+			if c.find(s) && !c.find(w) {
+				return fmt.Errorf("stagetest: the stage is a %s, but stage.As does not find it through the wrapper %T; "+
+					"a wrapper implements Unwrap() and As walks it", c.name, w)
+			}
+		}
+	}
+	return nil
+}
+
+func checkState(f stage.Factory, cfg meter.Config, batches [][]meter.Measurement) error {
+	a, err := makeStage(f, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(a)
+	cp, _ := stage.As[stage.Checkpointer](a)
+	if _, ok := stage.As[stage.Restorer](a); !ok {
+		return errors.New("stagetest: the stage is a Checkpointer but not a Restorer: state out needs a way back in")
+	}
+	half := len(batches) / 2
+	if _, err := runBatches(a, batches[:half]); err != nil {
+		return err
+	}
+	state, err := cp.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("stagetest: Checkpoint: %w", err)
+	}
+	b, err := makeStage(f, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(b)
+	r, _ := stage.As[stage.Restorer](b)
+	if err := r.Restore(state); err != nil {
+		return fmt.Errorf("stagetest: Restore of what Checkpoint returned: %w", err)
+	}
+	outA, err := runBatches(a, batches[half:])
+	if err != nil {
+		return err
+	}
+	outB, err := runBatches(b, batches[half:])
+	if err != nil {
+		return err
+	}
+	return sameOutput(fmt.Sprintf("a fresh stage restored from the state after %d batches", half), outA, outB)
+}
+
+func checkCancelled(s stage.Stage, batch []meter.Measurement, grace time.Duration) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	type ret struct {
+		panicked any
+	}
+	done := make(chan ret, 1)
+	in := deepCopy(batch)
+	go func() {
+		_, _, p := process(ctx, s, in, nil)
+		done <- ret{p}
+	}()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if r.panicked != nil {
+			return fmt.Errorf("stagetest: cancelled ctx: Process panicked: %v", r.panicked)
+		}
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("stagetest: Process with an already-cancelled ctx had not returned after %v; check ctx.Err() before slow work", grace)
+	}
+}
+
+// checkClose closes c twice: the first must succeed, the second must not
+// panic (it may return an error).
+func checkClose(c io.Closer) error {
+	if err := closeOnce(c); err != nil {
+		return fmt.Errorf("stagetest: Close: %w", err)
+	}
+	if err := closeOnce(c); err != nil && errors.Is(err, errPanic) {
+		return fmt.Errorf("stagetest: second Close: %w; Close must be safe to call more than once", err)
+	}
+	return nil
+}
+
+var errPanic = errors.New("panicked")
+
+func closeOnce(c io.Closer) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v\n%s", errPanic, r, debug.Stack())
+		}
+	}()
+	return c.Close()
+}

@@ -1,0 +1,190 @@
+// Package unit is the "unit" stage: it scales values into another unit
+// (B -> MiB, ns -> s, °C -> °F with a factor and an offset) and renames
+// meters.
+//
+//	# in a -stages file:
+//	- type: unit
+//	  meters: ["memory.*"]
+//	  from: B          # only measurements in bytes (leave out to take any unit)
+//	  to: MiB          # the factor (1/1048576) is known; give `factor` for others
+//	- type: unit
+//	  meters: ["thermal.*"]
+//	  from: Cel
+//	  to: degF
+//	  factor: 1.8
+//	  offset: 32
+//	- type: unit
+//	  rename: {"cpu_util": "cpu.util"}
+//
+// What it does to the measurements its `meters` select (all when not set)
+// whose unit is `from` (any when not set), but for meterkit's own
+// (meterkit.*, such as meterkit.state.change); the others pass unchanged:
+//
+//	| field  | unit                                                          |
+//	|--------|---------------------------------------------------------------|
+//	| name   | renamed when `rename` names it, unchanged otherwise           |
+//	| kind   | unchanged                                                     |
+//	| unit   | `to` (unchanged when `to` is not set)                         |
+//	| value  | value × factor + offset; a Delta gets value × factor only (an |
+//	|        | offset does not apply to a difference)                        |
+//	| labels | unchanged (the same slice)                                    |
+//	| others | a value that becomes ±Inf is dropped, counted as dropped      |
+//
+// The known factors convert between B, kB, MB, GB, TB, PB, KiB, MiB, GiB,
+// TiB, PiB; bit, kbit, Mbit, Gbit and the byte units; ns, us (µs), ms, s,
+// min, h, d; and rates of these with the same denominator ("B/s" to
+// "MiB/s"). It works in place, keeps the order of the batch, holds no state
+// and runs in the agent or the publisher.
+package unit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/stage"
+)
+
+func init() { stage.Register("unit", Open) }
+
+// Config is the stage's settings.
+type Config struct {
+	// Meters limits the stage to these meters; all when empty.
+	Meters stage.Meters `json:"meters,omitempty"`
+	// From limits the stage to measurements in this unit; any unit when
+	// empty. With To and no Factor, it picks the known factor.
+	From string `json:"from,omitempty"`
+	// To is the new unit; the unit stays when empty.
+	To string `json:"to,omitempty"`
+	// Factor multiplies the value; from From and To when not set.
+	Factor *float64 `json:"factor,omitempty"`
+	// Offset is added after the factor (not to Delta measurements).
+	Offset float64 `json:"offset,omitempty"`
+	// Rename maps meter names to new names.
+	Rename map[string]string `json:"rename,omitempty"`
+}
+
+// Unit is the stage.
+type Unit struct {
+	stage.Counters
+	meters         stage.Meters
+	from, to       string
+	convert        bool
+	factor, offset float64
+	rename         map[string]string
+}
+
+// New makes the stage.
+func New(c Config) (*Unit, error) {
+	u := &Unit{meters: c.Meters, from: c.From, to: c.To, offset: c.Offset, factor: 1, rename: c.Rename}
+	if len(c.To) > meter.MaxUnitLen {
+		return nil, fmt.Errorf("unit: to: %q is over the limit of %d bytes", c.To, meter.MaxUnitLen)
+	}
+	switch {
+	case c.Factor != nil:
+		if math.IsNaN(*c.Factor) || math.IsInf(*c.Factor, 0) || *c.Factor == 0 {
+			return nil, fmt.Errorf("unit: factor: %v; want a finite number other than 0", *c.Factor)
+		}
+		u.factor, u.convert = *c.Factor, true
+	case c.To != "" && c.From == "":
+		return nil, fmt.Errorf("unit: to %q without from: give from (the unit converted) or factor", c.To)
+	case c.To != "":
+		f, ok := Factor(c.From, c.To)
+		if !ok {
+			return nil, fmt.Errorf("unit: no known factor from %q to %q; give factor (and offset)", c.From, c.To)
+		}
+		u.factor, u.convert = f, true
+	}
+	if math.IsNaN(c.Offset) || math.IsInf(c.Offset, 0) {
+		return nil, fmt.Errorf("unit: offset: %v; want a finite number", c.Offset)
+	}
+	if c.Offset != 0 {
+		u.convert = true
+	}
+	for from, to := range c.Rename {
+		if to == "" || len(to) > meter.MaxNameLen {
+			return nil, fmt.Errorf("unit: rename %q: new name %q is empty or over %d bytes", from, to, meter.MaxNameLen)
+		}
+	}
+	if !u.convert && c.To == "" && len(c.Rename) == 0 {
+		return nil, errors.New("unit: nothing to do: give to (with from or factor), factor, offset or rename")
+	}
+	return u, nil
+}
+
+// Open makes the stage from its settings, for the registry.
+func Open(cfg meter.Config) (stage.Stage, error) {
+	var c Config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("unit: %w", err)
+	}
+	return New(c)
+}
+
+// Process appends each measurement, converted when selected.
+func (u *Unit) Process(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+	n := len(out)
+	dropped := 0
+	for i := range in {
+		m := &in[i]
+		if (u.from != "" && m.Unit != u.from) || !u.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
+			out = append(out, *m)
+			continue
+		}
+		c := *m
+		if u.convert {
+			c.Value *= u.factor
+			if c.Kind != meter.Delta {
+				c.Value += u.offset
+			}
+			if math.IsInf(c.Value, 0) || math.IsNaN(c.Value) {
+				dropped++
+				continue
+			}
+		}
+		if u.to != "" {
+			c.Unit = u.to
+		}
+		if u.rename != nil {
+			if to, ok := u.rename[c.Name]; ok {
+				c.Name = to
+			}
+		}
+		out = append(out, c)
+	}
+	u.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(out) - n), Dropped: uint64(dropped)})
+	return out, nil
+}
+
+// scales holds the known units, each with its size in a base unit of its
+// dimension.
+var scales = map[string]struct {
+	dim  byte
+	size float64
+}{
+	"B": {'B', 1}, "kB": {'B', 1e3}, "MB": {'B', 1e6}, "GB": {'B', 1e9}, "TB": {'B', 1e12}, "PB": {'B', 1e15},
+	"KiB": {'B', 1 << 10}, "MiB": {'B', 1 << 20}, "GiB": {'B', 1 << 30}, "TiB": {'B', 1 << 40}, "PiB": {'B', 1 << 50},
+	"bit": {'B', 1.0 / 8}, "kbit": {'B', 1e3 / 8}, "Mbit": {'B', 1e6 / 8}, "Gbit": {'B', 1e9 / 8},
+	"ns": {'s', 1e-9}, "us": {'s', 1e-6}, "µs": {'s', 1e-6}, "ms": {'s', 1e-3}, "s": {'s', 1},
+	"min": {'s', 60}, "h": {'s', 3600}, "d": {'s', 86400},
+}
+
+// Factor returns the factor that converts a value in unit from into unit to,
+// for the units the package knows (see the package doc), and whether it
+// knows it.
+func Factor(from, to string) (float64, bool) {
+	fn, fd, _ := strings.Cut(from, "/")
+	tn, td, _ := strings.Cut(to, "/")
+	if fd != td {
+		return 0, false
+	}
+	a, okA := scales[fn]
+	b, okB := scales[tn]
+	if !okA || !okB || a.dim != b.dim {
+		return 0, false
+	}
+	return a.size / b.size, true
+}
