@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/internal/statslog"
+	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -29,8 +31,11 @@ type Agent struct {
 	log    *slog.Logger
 	q      store
 
-	mu       sync.Mutex // guards cur, curSince, seq, stopped
+	mu       sync.Mutex // guards cur, curSince, seq, stopped, the stages and their buffers
 	cur      []meter.Measurement
+	stages   stage.Stage         // nil without WithStage
+	valid    []meter.Measurement // a collection's valid measurements, the stages' input
+	staged   []meter.Measurement // the stages' output
 	curSince time.Time
 	seq      uint64
 	stopped  bool
@@ -41,7 +46,7 @@ type Agent struct {
 	closeOnce sync.Once
 	closeErr  error
 	bufs      sync.Pool // of *[]meter.Measurement
-	c       counters
+	c         counters
 }
 
 // New makes an agent that sends through s. The agent owns s from then on:
@@ -83,6 +88,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	}
 	a := &Agent{
 		cfg:     c,
+		stages:  chain(c.stages),
 		sender:  s,
 		log:     c.logger.With("agent", c.id),
 		stop:    make(chan struct{}),
@@ -148,13 +154,14 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 			a.c.invalid.Add(1)
 			continue
 		}
-		if len(a.cur) == 0 {
-			a.curSince = now
+		if a.stages != nil {
+			a.valid = append(a.valid, m)
+			continue
 		}
-		a.cur = append(a.cur, m)
-		if len(a.cur) >= a.cfg.batchSize {
-			a.flushLocked()
-		}
+		a.batchLocked(m, now)
+	}
+	if a.stages != nil && len(a.valid) > 0 {
+		a.stageLocked(source, now)
 	}
 	a.mu.Unlock()
 	a.c.accepted.Add(uint64(len(ms)))
@@ -169,6 +176,50 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 }
 
 // flushLocked turns the current batch into an envelope and queues it.
+// batchLocked appends m to the current batch, and sends the batch on when
+// it is full.
+func (a *Agent) batchLocked(m meter.Measurement, now time.Time) {
+	if len(a.cur) == 0 {
+		a.curSince = now
+	}
+	a.cur = append(a.cur, m)
+	if len(a.cur) >= a.cfg.batchSize {
+		a.flushLocked()
+	}
+}
+
+// stageLocked runs a collection's valid measurements through the stages
+// and batches their output. A broken stage (an error) is logged and
+// counted, and the collection goes on unstaged: nothing accepted is lost.
+func (a *Agent) stageLocked(source string, now time.Time) {
+	out, err := a.stages.Process(context.Background(), a.valid, a.staged[:0])
+	if err != nil {
+		a.c.stageErrors.Add(1)
+		a.log.Error("a stage failed; the collection goes on unstaged", "driver", source, "err", err)
+		out = append(out[:0], a.valid...)
+	}
+	a.c.staged.Add(uint64(len(a.valid)))
+	a.c.stagedOut.Add(uint64(len(out)))
+	for _, m := range out {
+		a.batchLocked(m, now)
+	}
+	// Keep the buffers, not what they point to.
+	clear(a.valid)
+	clear(out)
+	a.valid, a.staged = a.valid[:0], out[:0]
+}
+
+// chain makes one stage of the stages given to WithStage.
+func chain(stages []stage.Stage) stage.Stage {
+	switch len(stages) {
+	case 0:
+		return nil
+	case 1:
+		return stages[0]
+	}
+	return stage.Chain(stages...)
+}
+
 func (a *Agent) flushLocked() {
 	if len(a.cur) == 0 {
 		return
@@ -246,6 +297,13 @@ func (a *Agent) Close(ctx context.Context) error {
 		}
 		if err := a.sender.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("agent: close sender: %w", err))
+		}
+		if c, ok := stage.As[io.Closer](a.stages); ok {
+			a.mu.Lock() // never while Process runs
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("agent: close stages: %w", err))
+			}
+			a.mu.Unlock()
 		}
 		a.closeErr = errors.Join(errs...)
 	})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/stage"
 )
 
 // Option configures an Agent. Options follow the package convention (see
@@ -43,6 +44,7 @@ type config struct {
 	spoolDir     string
 	spool        spoolConfig
 	statsEvery   time.Duration
+	stages       []stage.Stage
 }
 
 // Defaults, used where an option is not given.
@@ -223,5 +225,39 @@ func WithStatsInterval(d time.Duration) Option {
 			return nil
 		}
 		return setDefault(&c.statsEvery, "WithStatsInterval", d, DefaultStatsInterval)
+	}
+}
+
+// WithStage adds stages that run, in the order given (and after those of
+// earlier WithStage options), on each collection and on each Add, before the
+// measurements are batched and spooled: what is spooled, sent and counted is
+// their output. The agent gives them each series whole and in order, from
+// one goroutine at a time, which is what per-series stages (rate, delta,
+// levels) need. The agent owns the stages: Close closes those that are
+// io.Closers. A stage that returns an error is broken: the agent logs it,
+// counts it in Stats().StageErrors, and passes that collection on unstaged,
+// so that nothing accepted is lost.
+func WithStage(stages ...stage.Stage) Option {
+	return func(c *config) error {
+		for i, s := range stages {
+			if s == nil {
+				return fmt.Errorf("agent: WithStage: stage %d is nil", i)
+			}
+		}
+		c.stages = append(c.stages, stages...)
+		return nil
+	}
+}
+
+// WithStages opens the stages that specs name in the default stage registry
+// (see stage.Register and stage.OpenChain) and adds them as WithStage does.
+// The program must import the packages that register them.
+func WithStages(specs []stage.Spec) Option {
+	return func(c *config) error {
+		s, err := stage.OpenChain(specs)
+		if err != nil {
+			return fmt.Errorf("agent: %w", err)
+		}
+		return WithStage(s)(c)
 	}
 }

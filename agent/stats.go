@@ -13,6 +13,7 @@ type counters struct {
 	batches, acked, ackedMeasurements, resent    atomic.Uint64
 	rejected, rejectedMeasurements               atomic.Uint64
 	dropped, droppedMeasurements, unsent         atomic.Uint64
+	staged, stagedOut, stageErrors               atomic.Uint64
 }
 
 // Stats counts what the agent did since it was made. It is an
@@ -34,7 +35,10 @@ type Stats struct {
 	RejectedMeasurements uint64 `log:"rejected"`
 	Dropped              uint64 `log:"dropped_batches"` // batches dropped because the queue was full
 	DroppedMeasurements  uint64 `log:"dropped"`
-	Unsent               uint64 `log:"unsent"` // measurements still unacknowledged when Run gave up draining
+	Unsent               uint64 `log:"unsent"`       // measurements still unacknowledged when Run gave up draining
+	Staged               uint64 `log:"staged"`       // valid measurements given to the stages (WithStage)
+	StagedOut            uint64 `log:"staged_out"`   // measurements the stages made of them, batched in their place
+	StageErrors          uint64 `log:"stage_errors"` // collections a broken stage failed; they went on unstaged
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -49,6 +53,7 @@ func (a *Agent) Stats() Stats {
 		Resent: c.resent.Load(), Rejected: c.rejected.Load(), RejectedMeasurements: c.rejectedMeasurements.Load(),
 		Dropped: c.dropped.Load(), DroppedMeasurements: c.droppedMeasurements.Load(),
 		Unsent: c.unsent.Load(),
+		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), StageErrors: c.stageErrors.Load(),
 	}
 }
 
