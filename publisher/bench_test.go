@@ -138,8 +138,16 @@ func benchAgentToPublisher(b *testing.B, inflight int, sealed bool) {
 // benchPair listens at addr and dials it, sealing with a fresh key of
 // tenant acme when sealed.
 func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, transport.Sender, error) {
-	ropts := []nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight)}
-	sopts := []nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight)}
+	opts := []nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight)}
+	recv, err := nanomsg.Listen(addr, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	send, err := nanomsg.Dial([]string{addr}, opts...)
+	if err != nil {
+		recv.Close()
+		return nil, nil, err
+	}
 	if sealed {
 		key, err := seal.NewKey("k1")
 		if err != nil {
@@ -153,17 +161,7 @@ func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, tran
 		if err != nil {
 			return nil, nil, err
 		}
-		ropts = append(ropts, nanomsg.WithOpener(seal.NewOpener(kr)))
-		sopts = append(sopts, nanomsg.WithSealer(sl))
-	}
-	recv, err := nanomsg.Listen(addr, ropts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	send, err := nanomsg.Dial([]string{addr}, sopts...)
-	if err != nil {
-		recv.Close()
-		return nil, nil, err
+		return seal.NewReceiver(recv, seal.NewOpener(kr), seal.WithLogger(quiet)), seal.NewSender(send, sl), nil
 	}
 	return recv, send, nil
 }
