@@ -30,7 +30,7 @@ import (
 type Sender struct {
 	inner  transport.Sender
 	sealer *Sealer
-	bufs   sync.Pool // *[]byte
+	bufs   sync.Pool // *sealBuf
 }
 
 var (
@@ -55,27 +55,29 @@ func (s *Sender) Send(ctx context.Context, env *transport.Envelope) error {
 	if len(env.Sealed) > 0 {
 		return s.inner.Send(ctx, env)
 	}
-	bp, _ := s.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+	sb, _ := s.bufs.Get().(*sealBuf)
+	if sb == nil {
+		sb = new(sealBuf)
 	}
-	sealed, buf, err := s.sealer.Seal((*bp)[:0], env)
-	if err != nil {
-		s.put(bp, buf)
-		return fmt.Errorf("%w: %w", transport.ErrRejected, err)
+	var err error
+	sb.env, sb.buf, err = s.sealer.Seal(sb.buf[:0], env)
+	if err == nil {
+		err = s.inner.Send(ctx, &sb.env)
+	} else {
+		err = fmt.Errorf("%w: %w", transport.ErrRejected, err)
 	}
-	err = s.inner.Send(ctx, &sealed)
 	// The inner Sender does not use the envelope after Send returns.
-	s.put(bp, buf)
+	sb.env = transport.Envelope{}
+	if cap(sb.buf) <= 64<<20 { // keep the pool from holding a huge buffer
+		s.bufs.Put(sb)
+	}
 	return err
 }
 
-func (s *Sender) put(bp *[]byte, buf []byte) {
-	if cap(buf) > 64<<20 {
-		return // keep the pool from holding a huge buffer
-	}
-	*bp = buf[:0]
-	s.bufs.Put(bp)
+// sealBuf is the memory of one sealed envelope.
+type sealBuf struct {
+	env transport.Envelope
+	buf []byte
 }
 
 // MaxFrameSize implements transport.FrameLimiter: the inner Sender's limit

@@ -535,3 +535,23 @@ func TestUnsealedAllowed(t *testing.T) {
 		})
 	}
 }
+
+// TestSendOtherTenant: an envelope of another tenant than the Sealer's
+// cannot be sealed; it is not sent, and the error says that sending it
+// again is useless.
+func TestSendOtherTenant(t *testing.T) {
+	f := newFixture(t)
+	s, r := transport.Pipe()
+	defer r.Close()
+	snd := seal.NewSender(s, mustSealer(t, "acme", f.acme1))
+	env := acmeEnvelope(1)
+	env.Tenant = "globex"
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	err := snd.Send(ctx, env)
+	require.ErrorIs(t, err, transport.ErrRejected)
+	require.ErrorContains(t, err, `tenant "globex"`)
+	d, err := r.Receive(ctx)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing was sent")
+	require.Nil(t, d)
+}
