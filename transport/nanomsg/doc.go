@@ -60,7 +60,8 @@
 // # Limits
 //
 // WithMaxFrameSize (4 MiB by default) bounds a frame: a Sender does not send
-// a larger envelope and a Receiver rejects one; WithLimits bounds what the
+// a larger envelope (Sender.MaxFrameSize reports the limit, as
+// transport.FrameLimiter) and a Receiver rejects one; WithLimits bounds what the
 // decoder accepts inside a frame (see transport.Limits).
 //
 // # Performance
