@@ -127,11 +127,11 @@ func main() {
 	if err := p.Close(closeCtx); err != nil {
 		log.Print(err)
 	}
-	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
-	if sr, ok := r.(*seal.Receiver); ok {
-		logger.Info("sealing", "stats", fmt.Sprintf("%+v", sr.Stats()))
-	}
 	if st, ok := transport.As[interface{ Stats() nanomsg.ReceiverStats }](r); ok {
-		logger.Info("transport", "stats", fmt.Sprintf("%+v", st.Stats()))
+		logger.Info("transport", "frames", fmt.Sprintf("%+v", st.Stats()))
 	}
+	if sr, ok := r.(*seal.Receiver); ok {
+		logger.Info("sealing", "envelopes", fmt.Sprintf("%+v", sr.Stats()))
+	}
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
 }
