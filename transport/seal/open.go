@@ -37,9 +37,9 @@ var (
 )
 
 // DefaultWindow is how far the time an envelope was sealed at may be from
-// the receiver's clock, either way. A captured envelope can be replayed for
-// at most twice the window after it was sealed (see the package
-// documentation, Replays).
+// the receiver's clock, either way. A captured envelope opens while the
+// receiver's clock is within the window of its sealing time, a span of twice
+// the window (see the package documentation, Replays).
 const DefaultWindow = 180 * time.Second
 
 // Opener checks and opens sealed envelopes with the keys of a KeyStore. It
@@ -62,7 +62,8 @@ type OpenerOption func(*Opener)
 // Opener's clock, either way (DefaultWindow when d is zero or negative).
 // It bounds how long a captured envelope can be replayed, and must exceed
 // the clock difference between agents and publisher plus the time one send
-// may take.
+// may take. The receiver's de-duplication must remember what it accepted
+// for at least twice d (publisher.WithDedupWindow's age).
 func WithWindow(d time.Duration) OpenerOption {
 	return func(o *Opener) {
 		if d > 0 {
@@ -83,7 +84,9 @@ func WithClock(now func() time.Time) OpenerOption {
 
 // AllowUnsealed lets envelopes that are not sealed through, unchecked, for
 // a migration from unsealed agents. By default Open refuses them
-// (ErrUnsealed).
+// (ErrUnsealed). Nothing authenticates their headers: anyone who can reach
+// the receiver can write as any tenant and agent, and mark a seq as
+// accepted in the publisher's de-duplication.
 func AllowUnsealed() OpenerOption {
 	return func(o *Opener) { o.allowUnsealed = true }
 }

@@ -39,7 +39,7 @@ var (
 )
 
 // NewSender returns a Sender that seals with s and sends through inner. It
-// owns inner: Close closes it.
+// owns inner: Close closes it. It panics if inner or s is nil.
 func NewSender(inner transport.Sender, s *Sealer) *Sender {
 	if inner == nil || s == nil {
 		panic("seal: NewSender needs an inner transport.Sender and a Sealer")
@@ -195,7 +195,7 @@ func WithLogger(l *slog.Logger) ReceiverOption {
 }
 
 // NewReceiver returns a Receiver that opens with o what inner hands out.
-// It owns inner: Close closes it.
+// It owns inner: Close closes it. It panics if inner or o is nil.
 func NewReceiver(inner transport.Receiver, o *Opener, opts ...ReceiverOption) *Receiver {
 	if inner == nil || o == nil {
 		panic("seal: NewReceiver needs an inner transport.Receiver and an Opener")
