@@ -96,7 +96,7 @@ func main() {
 	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers),
 		publisher.WithStatsInterval(*statsEvery),
 		// Replays within the window reach the de-duplication: it must cover them.
-		publisher.WithDedupWindow(0, 2**replayWindow)}
+		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2**replayWindow))}
 	if *spool != "" {
 		opts = append(opts, publisher.WithSpool(*spool))
 	}
