@@ -128,7 +128,9 @@
 // transport/nanomsg speaks mutual TLS (tls+tcp://). transport/seal seals
 // every envelope with its tenant's 256-bit key (AES-256-GCM, the header
 // authenticated), so that nobody without the key can inject, read, replay or
-// alter a tenant's measurements; examples/meterctl manages the key file.
+// alter a tenant's measurements; it wraps any transport.Sender and
+// transport.Receiver (seal.NewSender, seal.NewReceiver). examples/meterctl
+// manages the key file.
 //
 // # Lifecycle
 //

@@ -14,7 +14,9 @@ import (
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
+	"github.com/meterkit/meter/transport/seal"
 )
 
 // hostBatch is 1,000 typical host measurements: a dozen series over a few
@@ -55,22 +57,26 @@ func rssKiB() int {
 // BenchmarkAgentToPublisherTCP moves batches of 1,000 measurements from an
 // agent through nanomsg REQ/REP over loopback TCP into a publisher writing
 // to a discard sink. One op is one measurement delivered and acknowledged.
+// With sealed=true, every envelope is sealed with the tenant's key and
+// opened by the publisher's receiver (package transport/seal).
 func BenchmarkAgentToPublisherTCP(b *testing.B) {
-	for _, inflight := range []int{1, 2, 4} {
-		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			benchAgentToPublisher(b, inflight)
-		})
+	for _, sealed := range []bool{false, true} {
+		for _, inflight := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("sealed=%t/inflight=%d", sealed, inflight), func(b *testing.B) {
+				benchAgentToPublisher(b, inflight, sealed)
+			})
+		}
 	}
 }
 
-func benchAgentToPublisher(b *testing.B, inflight int) {
+func benchAgentToPublisher(b *testing.B, inflight int, sealed bool) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	addr := "tcp://" + l.Addr().String()
 	l.Close()
-	recv, err := nanomsg.Listen(addr, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
+	recv, send, err := benchPair(addr, inflight, sealed)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,11 +85,7 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	send, err := nanomsg.Dial([]string{addr}, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
-	if err != nil {
-		b.Fatal(err)
-	}
-	a, err := agent.New(send, agent.WithLogger(quiet), agent.WithHost("bench-host"),
+	a, err := agent.New(send, agent.WithLogger(quiet), agent.WithHost("bench-host"), agent.WithTenant("acme"),
 		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64))
 	if err != nil {
 		b.Fatal(err)
@@ -131,4 +133,35 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 	if st := a.Stats(); st.Dropped > 0 || st.Rejected > 0 {
 		b.Fatalf("lost batches: %+v", st)
 	}
+}
+
+// benchPair listens at addr and dials it, sealing with a fresh key of
+// tenant acme when sealed.
+func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, transport.Sender, error) {
+	opts := []nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight)}
+	recv, err := nanomsg.Listen(addr, opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	send, err := nanomsg.Dial([]string{addr}, opts...)
+	if err != nil {
+		recv.Close()
+		return nil, nil, err
+	}
+	if sealed {
+		key, err := seal.NewKey("k1")
+		if err != nil {
+			return nil, nil, err
+		}
+		kr, err := seal.NewKeyring(&seal.KeyFile{Tenants: map[string]*seal.TenantKeys{"acme": {Keys: []seal.Key{key}}}})
+		if err != nil {
+			return nil, nil, err
+		}
+		sl, err := seal.NewSealer("acme", key)
+		if err != nil {
+			return nil, nil, err
+		}
+		return seal.NewReceiver(recv, seal.NewOpener(kr), seal.WithLogger(quiet)), seal.NewSender(send, sl), nil
+	}
+	return recv, send, nil
 }

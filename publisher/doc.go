@@ -22,7 +22,13 @@
 //
 // Agents resend a batch until it is acknowledged, and the publisher drops a
 // resend it already has by (tenant, agent, seq), within a window that the
-// spool keeps across restarts. One case is left: a write whose outcome is
+// spool keeps across restarts: an agent's last 4096 seqs, and every seq
+// accepted in the last 10 minutes ([WithDedupWindow]). The window is also
+// the one memory of what was accepted when envelopes are sealed (package
+// transport/seal): a captured frame replayed within seal's window opens
+// again, and is answered "duplicate" here without a sink write. Only
+// authenticated headers reach the window, so a forged one cannot mark a
+// real batch as accepted. One case is left: a write whose outcome is
 // unknown. The store may have taken a batch when the publisher was killed
 // before recording the delivery, or when a write timed out while the store
 // was slow. Such a batch is "in doubt": every batch a publisher finds in its

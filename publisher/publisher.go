@@ -29,6 +29,7 @@ type config struct {
 	spoolDir    string
 	spool       spoolConfig
 	dedupWindow int
+	dedupAge    time.Duration
 	backoffMin  time.Duration
 	backoffMax  time.Duration
 	statsEvery  time.Duration
@@ -91,15 +92,29 @@ func WithDrainTimeout(d time.Duration) Option {
 // WithLogger sets where the publisher logs (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger = l; return nil } }
 
-// WithDedupWindow sets how many recent sequence numbers are remembered per
-// agent to drop resent batches (default 4096; with WithSpool the window
-// survives restarts).
-func WithDedupWindow(n int) Option {
+// WithDedupWindow sets which accepted batches are remembered, by (tenant,
+// agent, seq), so that one sent again is acknowledged again without reaching
+// the sinks twice: an agent's last count seqs however old
+// (DefaultDedupWindow when zero), and every seq accepted less than age ago
+// however many (DefaultDedupAge when zero), up to 64 times count per agent.
+// With WithSpool the window survives restarts.
+//
+// Batches come again when an acknowledgement was lost (the agent resends)
+// and when a captured frame is replayed: with sealing (package
+// transport/seal), a sealed envelope opens for as long as its sealing time
+// is within the window of the receiver's clock either way, so age must be
+// at least twice that window; the default covers seal's default window.
+func WithDedupWindow(count int, age time.Duration) Option {
 	return func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("publisher: WithDedupWindow(%d): must be positive", n)
+		if count < 0 || age < 0 {
+			return fmt.Errorf("publisher: WithDedupWindow(%d, %v): must not be negative", count, age)
 		}
-		c.dedupWindow = n
+		if count > 0 {
+			c.dedupWindow = count
+		}
+		if age > 0 {
+			c.dedupAge = age
+		}
 		return nil
 	}
 }
@@ -180,7 +195,7 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 		return nil, errors.New("publisher: nil transport.Receiver")
 	}
 	c := config{workers: DefaultWorkers, writeLimit: DefaultWriteTimeout, drain: DefaultDrainTimeout,
-		dedupWindow: DefaultDedupWindow, backoffMin: 100 * time.Millisecond, backoffMax: 30 * time.Second,
+		dedupWindow: DefaultDedupWindow, dedupAge: DefaultDedupAge, backoffMin: 100 * time.Millisecond, backoffMax: 30 * time.Second,
 		statsEvery: time.Minute}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
@@ -193,7 +208,7 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow),
+	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow, c.dedupAge),
 		quit: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
 	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
@@ -447,9 +462,10 @@ func (p *Publisher) Close(ctx context.Context) error {
 
 // worker owns a scratch batch so that validation allocates nothing.
 type worker struct {
-	p     *Publisher
-	batch []meter.Measurement
-	log   envLogger
+	p       *Publisher
+	batch   []meter.Measurement
+	evicted []uint64 // scratch for the de-duplication window
+	log     envLogger
 }
 
 // envLogger logs with the envelope's tenant, agent and seq. It builds that
@@ -568,7 +584,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 		p.c.retryEnvelopes.Add(1)
 		return transport.Ack{Status: transport.StatusRetry, Message: err.Error()}
 	} else {
-		p.dd.add(key, env.Seq)
+		w.evicted = p.dd.add(w.evicted[:0], key, env.Seq, p.dd.nowNanos())
 		p.c.written.Add(uint64(len(w.batch)))
 	}
 	p.c.acked.Add(1)

@@ -72,7 +72,10 @@ var (
 // spool is the publisher's durable store on bbolt: bucket lanes/<sink>
 // holds that sink's pending batches (key: an increasing 8-byte id; value: a
 // 4-byte measurement count and the envelope's wire encoding); bucket
-// dedup/<tenant NUL agent> holds the accepted sequence numbers of the window.
+// dedup/<tenant NUL agent> holds the accepted sequence numbers of the window
+// (key: the 8-byte seq; value: when it was accepted, 8-byte big-endian unix
+// nanoseconds, or empty in files written before that was kept: accepted at
+// load time).
 type spool struct {
 	db    *bolt.DB
 	path  string
@@ -80,6 +83,8 @@ type spool struct {
 	mu    sync.Mutex // guards lanes' entries, bytes and delivered
 	lanes map[string]*lane
 	buf   []byte
+	// evicted is scratch for the seqs leaving the de-duplication window.
+	evicted []uint64
 
 	// marks records which spooled batches a sink has taken, in a second
 	// bbolt file written without fsync. Forgetting a delivered batch is then
@@ -178,14 +183,54 @@ func (s *spool) load(sinks []string, dd *dedup) error {
 			return err
 		}
 		return dedupB.ForEachBucket(func(key []byte) error {
-			return dedupB.Bucket(key).ForEach(func(k, _ []byte) error {
-				if len(k) == 8 {
-					dd.add(string(key), binary.BigEndian.Uint64(k))
-				}
-				return nil
-			})
+			return loadDedup(dedupB.Bucket(key), string(key), dd)
 		})
 	})
+}
+
+// loadDedup fills dd with one source's window, oldest first, and forgets
+// in b what falls out of it.
+func loadDedup(b *bolt.Bucket, key string, dd *dedup) error {
+	type entry struct {
+		seq uint64
+		at  int64
+	}
+	var es []entry
+	var untimed []uint64
+	loaded := dd.nowNanos()
+	err := b.ForEach(func(k, v []byte) error {
+		if len(k) != 8 {
+			return nil
+		}
+		e := entry{seq: binary.BigEndian.Uint64(k), at: loaded}
+		if len(v) == 8 {
+			e.at = int64(binary.BigEndian.Uint64(v))
+		} else {
+			untimed = append(untimed, e.seq)
+		}
+		es = append(es, e)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, seq := range untimed { // from now on, they age
+		if err := b.Put(u64(seq), u64(uint64(loaded))); err != nil {
+			return err
+		}
+	}
+	slices.SortStableFunc(es, func(a, b entry) int { return cmp.Compare(a.at, b.at) })
+	var gone []uint64
+	for _, e := range es {
+		gone = dd.add(gone, key, e.seq, e.at)
+	}
+	gone = dd.expire(gone, key, loaded)
+	for _, seq := range gone {
+		if err := b.Delete(u64(seq)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // openMarks opens the delivered-marks file and takes the marked batches out
@@ -278,7 +323,8 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 	if size > s.max {
 		return nil, fmt.Errorf("publisher: spool: batch of %d bytes is over the lane bound of %d", size, s.max)
 	}
-	evicted, evict := dd.peekEvict(key)
+	at := dd.nowNanos()
+	evicted := dd.peekEvict(s.evicted[:0], key, at)
 	var drops []dropped
 	cut := map[string]int{}
 	for name, l := range s.lanes {
@@ -311,17 +357,17 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 		if err != nil {
 			return err
 		}
-		if evict {
-			if err := db.Delete(u64(evicted)); err != nil {
+		for _, seq := range evicted {
+			if err := db.Delete(u64(seq)); err != nil {
 				return err
 			}
 		}
-		return db.Put(u64(env.Seq), nil)
+		return db.Put(u64(env.Seq), u64(uint64(at)))
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publisher: spool %s: write batch %d: %w", s.path, env.Seq, err)
 	}
-	dd.add(key, env.Seq)
+	s.evicted = dd.add(evicted[:0], key, env.Seq, at)
 	for _, l := range s.lanes {
 		n := cut[l.name]
 		for _, e := range l.entries[:n] {

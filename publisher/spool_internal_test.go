@@ -13,7 +13,7 @@ import (
 )
 
 func spoolThree(t *testing.T, dir string) *spool {
-	dd := newDedup(16)
+	dd := newDedup(16, time.Minute)
 	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, dd)
 	require.NoError(t, err)
 	for seq := uint64(1); seq <= 3; seq++ {
@@ -40,7 +40,7 @@ func TestDeliveredMarkSurvivesCrashBeforeCompaction(t *testing.T) {
 	require.Len(t, l.delivered, 1, "marked, not yet deleted from the main file")
 	crash(s)
 
-	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16))
+	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16, time.Minute))
 	require.NoError(t, err)
 	defer s.close()
 	b, m := s.pending("store")
@@ -57,7 +57,7 @@ func TestDamagedMarksFileMeansRedeliveryNotLoss(t *testing.T) {
 	crash(s)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "publisher.delivered"), []byte("garbage after a power cut"), 0o600))
 
-	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16))
+	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16, time.Minute))
 	require.NoError(t, err)
 	defer s.close()
 	b, _ := s.pending("store")
@@ -73,7 +73,7 @@ func TestCompactionWhenLaneEmpties(t *testing.T) {
 	}
 	require.Empty(t, l.delivered)
 	crash(s)
-	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16))
+	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, newDedup(16, time.Minute))
 	require.NoError(t, err)
 	defer s.close()
 	b, _ := s.pending("store")

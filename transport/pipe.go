@@ -46,6 +46,8 @@ func (s *pipeSender) Send(ctx context.Context, env *Envelope) error {
 	// The receiver may still hold the delivery after ctx ends and Send
 	// returns; the caller may then reuse env, so hand over a copy.
 	req.d.Envelope.Measurements = slices.Clone(env.Measurements)
+	req.d.Envelope.Sealed = slices.Clone(env.Sealed)
+	req.d.Envelope.Auth = slices.Clone(env.Auth)
 	req.d.Bind(req)
 	select {
 	case p.ch <- req:

@@ -26,6 +26,7 @@ import (
 	"github.com/meterkit/meter/driver"
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
+	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
 	"github.com/meterkit/meter/transport/seal"
 )
@@ -67,16 +68,17 @@ func main() {
 		}
 		dialOpts = append(dialOpts, nanomsg.WithTLS(cfg))
 	}
+	ns, err := nanomsg.Dial(strings.Split(*connect, ","), dialOpts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var s transport.Sender = ns
 	if *keyFile != "" {
 		sl, err := seal.SealerFor(*keyFile, *tenant)
 		if err != nil {
 			log.Fatal(err)
 		}
-		dialOpts = append(dialOpts, nanomsg.WithSealer(sl))
-	}
-	s, err := nanomsg.Dial(strings.Split(*connect, ","), dialOpts...)
-	if err != nil {
-		log.Fatal(err)
+		s = seal.NewSender(ns, sl) // sealed anew at each send
 	}
 	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
 		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(statsInterval(*statsEvery))}

@@ -158,3 +158,51 @@ func TestPublisherNeverPrintsSinkPasswordsAndReloadsKeysOnSIGHUP(t *testing.T) {
 	require.NotContains(t, pubErr.String(), "s3cret-pw")
 	require.Contains(t, pubErr.String(), "guest:xxxxx@127.0.0.1:1")
 }
+
+// TestSealedAgentAndPublisher: the agent seals with its tenant's key
+// (-key-file), the publisher opens with the key file (-keys); an agent with
+// another tenant's key is refused, counted and logged by the publisher's
+// sealing receiver, and never printed.
+func TestSealedAgentAndPublisher(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
+	dir := t.TempDir()
+	pubBin, agentBin, ctlBin := build(t, dir, "publisher"), build(t, dir, "agent"), build(t, dir, "meterctl")
+	keys := filepath.Join(dir, "publisher.keys")
+	for _, args := range [][]string{
+		{"tenant", "create", "acme"},
+		{"key", "export", "-tenant", "acme", "-out", filepath.Join(dir, "acme.key")},
+	} {
+		out, err := exec.Command(ctlBin, append([]string{"-keys", keys}, args...)...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+	// Another tenant's key file, unknown to the publisher.
+	other := filepath.Join(dir, "other.keys")
+	for _, args := range [][]string{
+		{"tenant", "create", "acme"},
+		{"key", "export", "-tenant", "acme", "-out", filepath.Join(dir, "forged.key")},
+	} {
+		out, err := exec.Command(ctlBin, append([]string{"-keys", other}, args...)...).CombinedOutput()
+		require.NoError(t, err, "%s", out)
+	}
+
+	addr := fmt.Sprintf("tcp://127.0.0.1:%d", freePort(t))
+	pub, pubOut, pubErr := start(t, pubBin, "-listen", addr, "-keys", keys, "-sink", "console://?format=json")
+	start(t, agentBin, "-connect", addr, "-interval", "200ms", "-drivers", "uptime", "-id", "sealed",
+		"-tenant", "acme", "-key-file", filepath.Join(dir, "acme.key"))
+	require.Eventually(t, func() bool { return pubOut.count(`"name":"uptime"`) >= 2 },
+		20*time.Second, 50*time.Millisecond, "publisher stderr:\n%s", pubErr)
+
+	start(t, agentBin, "-connect", addr, "-interval", "200ms", "-drivers", "load", "-id", "forger",
+		"-tenant", "acme", "-key-file", filepath.Join(dir, "forged.key"))
+	require.Eventually(t, func() bool { return pubErr.count("seal: refused an envelope") >= 1 },
+		20*time.Second, 50*time.Millisecond, "publisher stderr:\n%s", pubErr)
+	require.Contains(t, pubErr.String(), "agent=forger")
+	require.Zero(t, pubOut.count(`"name":"load.`), "nothing of the forger's (load) reached the sink")
+
+	require.NoError(t, pub.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, pub.Wait(), "publisher exits cleanly on SIGTERM:\n%s", pubErr)
+	require.Contains(t, pubErr.String(), "WrongKey:")
+	require.NotContains(t, pubErr.String(), "WrongKey:0 ", "the forger's envelopes are counted:\n%s", pubErr)
+}

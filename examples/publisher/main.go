@@ -31,6 +31,7 @@ import (
 	_ "github.com/meterkit/meter/sink/console"    // console://
 	_ "github.com/meterkit/meter/sink/gnocchi"    // gnocchi://, gnocchi+http(s)://
 	_ "github.com/meterkit/meter/sink/riemann"    // riemann://, riemann+tls://, riemann+udp://
+	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
 	"github.com/meterkit/meter/transport/seal"
 )
@@ -68,12 +69,17 @@ func main() {
 		}
 		listenOpts = append(listenOpts, nanomsg.WithTLS(cfg))
 	}
+	nr, err := nanomsg.Listen(*listen, listenOpts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	var r transport.Receiver = nr
 	if *keys != "" {
 		kr, err := seal.OpenKeyring(*keys)
 		if err != nil {
 			log.Fatal(err)
 		}
-		listenOpts = append(listenOpts, nanomsg.WithOpener(seal.NewOpener(kr, seal.WithWindow(*replayWindow))))
+		r = seal.NewReceiver(nr, seal.NewOpener(kr, seal.WithWindow(*replayWindow)), seal.WithLogger(logger))
 		// SIGHUP reloads the key file: rotated and revoked keys take effect without a restart.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)
@@ -87,12 +93,10 @@ func main() {
 			}
 		}()
 	}
-	r, err := nanomsg.Listen(*listen, listenOpts...)
-	if err != nil {
-		log.Fatal(err)
-	}
 	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers),
-		publisher.WithStatsInterval(*statsEvery)}
+		publisher.WithStatsInterval(*statsEvery),
+		// Replays within the window reach the de-duplication: it must cover them.
+		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2**replayWindow))}
 	if *spool != "" {
 		opts = append(opts, publisher.WithSpool(*spool))
 	}
@@ -122,6 +126,12 @@ func main() {
 	defer cancel()
 	if err := p.Close(closeCtx); err != nil {
 		log.Print(err)
+	}
+	if st, ok := transport.As[interface{ Stats() nanomsg.ReceiverStats }](r); ok {
+		logger.Info("transport", "frames", fmt.Sprintf("%+v", st.Stats()))
+	}
+	if sr, ok := r.(*seal.Receiver); ok {
+		logger.Info("sealing", "envelopes", fmt.Sprintf("%+v", sr.Stats()))
 	}
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
 }

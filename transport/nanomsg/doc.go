@@ -50,21 +50,18 @@
 // connected: ... certificate signed by unknown authority"), and the reason
 // is logged at Warn level.
 //
-// WithSealer and WithOpener add per-tenant keys on top (package
-// transport/seal): every envelope is encrypted and authenticated with its
-// tenant's key, sealed anew at each send, and the Receiver opens it before
-// handing it out. It answers what fails itself and counts it by reason in
-// ReceiverStats: Unsealed, UnknownTenant, WrongKey and Tampered are
-// rejected; OutOfWindow is answered StatusRetry (the agent seals it again
-// with a fresh time); Replayed, an envelope already acknowledged StatusOK
-// within the window, is answered StatusOK again and not handed out twice.
-// Log lines name listen address, peer, tenant, agent, seq and reason,
-// never key material.
+// Per-tenant keys go on top, as wrappers around any Sender and Receiver
+// (package transport/seal): seal.NewSender(s, sealer) seals every envelope
+// anew at each send, and seal.NewReceiver(r, opener) opens each one before
+// handing it out and answers, counts and logs those it refuses. This package
+// knows nothing of sealing: a sealed envelope is a header with opaque Sealed
+// and Auth bytes.
 //
 // # Limits
 //
 // WithMaxFrameSize (4 MiB by default) bounds a frame: a Sender does not send
-// a larger envelope and a Receiver rejects one; WithLimits bounds what the
+// a larger envelope (Sender.MaxFrameSize reports the limit, as
+// transport.FrameLimiter) and a Receiver rejects one; WithLimits bounds what the
 // decoder accepts inside a frame (see transport.Limits).
 //
 // # Performance

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/transport"
-	"github.com/meterkit/meter/transport/seal"
 )
 
 // Defaults used when an option is not given or is given a zero value.
@@ -45,8 +44,6 @@ type config struct {
 	limitsSet   bool
 	logger      *slog.Logger
 	tls         *tls.Config
-	sealer      *seal.Sealer
-	opener      *seal.Opener
 }
 
 // WithMaxFrameSize bounds the size in bytes of one frame: a Sender refuses
@@ -104,29 +101,6 @@ func WithLogger(l *slog.Logger) Option {
 // TLS. The config is not used with other schemes.
 func WithTLS(cfg *tls.Config) Option {
 	return func(c *config) { c.tls = cfg }
-}
-
-// WithSealer makes a Sender seal every envelope with s before sending it
-// (see package transport/seal): the frame carries a copy of the header and
-// the encrypted measurements, sealed anew at each Send so that the sealing
-// time the receiver checks is that of the attempt. The caller's envelope is
-// not changed. An envelope that already has Sealed data is sent as it is.
-func WithSealer(s *seal.Sealer) Option {
-	return func(c *config) { c.sealer = s }
-}
-
-// WithOpener makes a Receiver open every envelope with o before handing it
-// out: the Delivery holds the decrypted measurements (Sealed is nil, Auth
-// is kept). Envelopes that fail (unknown tenant, wrong key, tampered, out
-// of the replay window, not sealed unless o allows it) are answered by the
-// Receiver itself, counted in ReceiverStats and logged with tenant, agent,
-// seq and reason, never key material; they never reach Receive. An
-// envelope already acknowledged StatusOK within the window (seal.ErrReplayed)
-// is answered StatusOK again without being handed out; one sealed outside
-// the window is answered StatusRetry, so that its agent seals it again with
-// a fresh time (see package seal); the others are answered StatusRejected.
-func WithOpener(o *seal.Opener) Option {
-	return func(c *config) { c.opener = o }
 }
 
 func newConfig(opts []Option) config {

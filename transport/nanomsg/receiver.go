@@ -12,7 +12,6 @@ import (
 	"go.nanomsg.org/mangos/v3/protocol/rep"
 
 	"github.com/meterkit/meter/transport"
-	"github.com/meterkit/meter/transport/seal"
 )
 
 // Receiver receives envelopes on a REP socket and answers each with the ack
@@ -22,8 +21,6 @@ import (
 // memory it reuses, hands the Delivery to a Receive call and waits for the
 // Ack before it takes the next frame. Frames that fail to decode are answered
 // StatusRejected by the worker, counted and logged; they never reach Receive.
-// With WithOpener, the worker also opens each envelope and answers those
-// the Opener refuses (see WithOpener).
 type Receiver struct {
 	sock mangos.Socket
 	cfg  config
@@ -37,9 +34,6 @@ type Receiver struct {
 	received, malformed, tooLarge atomic.Uint64
 	ackOK, ackRetry, ackRejected  atomic.Uint64
 	ackErrors                     atomic.Uint64
-
-	unsealed, unknownTenant, wrongKey, tampered atomic.Uint64
-	outOfWindow, replayed                       atomic.Uint64
 }
 
 var _ transport.Receiver = (*Receiver)(nil)
@@ -53,18 +47,6 @@ type ReceiverStats struct {
 	AckedRetry    uint64 // StatusRetry answers sent
 	AckedRejected uint64 // StatusRejected answers sent, malformed frames included
 	AckErrors     uint64 // answers that could not be sent
-
-	// With WithOpener, envelopes the Opener refused, by reason (see
-	// package seal). Replayed ones are answered StatusOK (and counted in
-	// AckedOK), OutOfWindow ones StatusRetry, the others StatusRejected.
-	// A sealed payload that authenticates but does not decode counts as
-	// Malformed or TooLarge.
-	Unsealed      uint64 // not sealed, and the Opener requires it
-	UnknownTenant uint64 // no keys for the tenant
-	WrongKey      uint64 // key id unknown to the tenant, or another key
-	Tampered      uint64 // failed authentication, or malformed auth data
-	OutOfWindow   uint64 // sealed too long ago or too far ahead
-	Replayed      uint64 // already acknowledged StatusOK: not delivered again
 }
 
 // Listen returns a Receiver listening at addr (tcp://host:port,
@@ -168,12 +150,6 @@ func (r *Receiver) Stats() ReceiverStats {
 		AckedRetry:    r.ackRetry.Load(),
 		AckedRejected: r.ackRejected.Load(),
 		AckErrors:     r.ackErrors.Load(),
-		Unsealed:      r.unsealed.Load(),
-		UnknownTenant: r.unknownTenant.Load(),
-		WrongKey:      r.wrongKey.Load(),
-		Tampered:      r.tampered.Load(),
-		OutOfWindow:   r.outOfWindow.Load(),
-		Replayed:      r.replayed.Load(),
 	}
 }
 
@@ -214,12 +190,6 @@ func (w *worker) run() {
 			w.reject(err, size, peer)
 			continue
 		}
-		if o := r.cfg.opener; o != nil {
-			if err := o.Open(&w.d.Envelope, &w.dec); err != nil {
-				w.refuse(err, size, peer)
-				continue
-			}
-		}
 		w.d.Size = size
 		w.d.Peer = peer
 		w.d.Bind(w)
@@ -254,52 +224,9 @@ func (w *worker) reject(err error, size int, peer string) {
 	}
 }
 
-// refuse answers an envelope the Opener did not open.
-func (w *worker) refuse(err error, size int, peer string) {
-	r := w.r
-	env := &w.d.Envelope
-	ack := transport.Ack{Seq: env.Seq, Status: transport.StatusRejected, Message: err.Error()}
-	level, msg := slog.LevelWarn, "nanomsg: refused a sealed envelope"
-	switch {
-	case errors.Is(err, seal.ErrReplayed):
-		r.replayed.Add(1)
-		ack = transport.Ack{Seq: env.Seq, Status: transport.StatusOK}
-		level, msg = slog.LevelInfo, "nanomsg: envelope already acknowledged; acknowledged again, not delivered"
-	case errors.Is(err, seal.ErrOutOfWindow):
-		r.outOfWindow.Add(1)
-		ack.Status = transport.StatusRetry
-	case errors.Is(err, seal.ErrUnsealed):
-		r.unsealed.Add(1)
-	case errors.Is(err, seal.ErrUnknownTenant):
-		r.unknownTenant.Add(1)
-	case errors.Is(err, seal.ErrWrongKey):
-		r.wrongKey.Add(1)
-	case errors.Is(err, seal.ErrTampered):
-		r.tampered.Add(1)
-	case errors.Is(err, transport.ErrTooLarge):
-		r.tooLarge.Add(1)
-	case errors.Is(err, transport.ErrMalformed):
-		r.malformed.Add(1)
-	default: // the key store failed: not the envelope's fault
-		ack.Status = transport.StatusRetry
-		msg = "nanomsg: could not open a sealed envelope"
-	}
-	r.cfg.logger.Log(context.Background(), level, msg,
-		slog.String("listen", r.addr), slog.String("peer", peer),
-		slog.String("tenant", env.Tenant), slog.String("agent", env.Agent), slog.Uint64("seq", env.Seq),
-		slog.Int("size", size), slog.String("error", err.Error()))
-	if err := w.send(ack); err != nil {
-		r.cfg.logger.Warn("nanomsg: could not answer a refused envelope",
-			slog.String("listen", r.addr), slog.String("peer", peer), slog.String("error", err.Error()))
-	}
-}
-
 // Reply implements transport.Replier: it sends the ack of the worker's
 // Delivery and lets the worker take the next frame.
 func (w *worker) Reply(d *transport.Delivery, a transport.Ack) error {
-	if o := w.r.cfg.opener; o != nil && a.Status == transport.StatusOK {
-		o.Acknowledged(&d.Envelope)
-	}
 	err := w.send(a)
 	select {
 	case w.acked <- struct{}{}:

@@ -36,7 +36,10 @@ type Sender struct {
 	sent, acked, retry, rejected, errs atomic.Uint64
 }
 
-var _ transport.Sender = (*Sender)(nil)
+var (
+	_ transport.Sender       = (*Sender)(nil)
+	_ transport.FrameLimiter = (*Sender)(nil)
+)
 
 // SenderStats counts what a Sender did since Dial.
 type SenderStats struct {
@@ -122,16 +125,6 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 		return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
 	}
 
-	if s.cfg.sealer != nil && len(env.Sealed) == 0 {
-		// Sealed at each attempt: the receiver checks the sealing time.
-		sp := s.getBuf()
-		sealed, b, err := s.cfg.sealer.Seal((*sp)[:0], env)
-		defer s.putBuf(sp, b)
-		if err != nil {
-			return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
-		}
-		env = &sealed
-	}
 	bp := s.getBuf()
 	frame, err := transport.AppendEnvelope((*bp)[:0], env)
 	if err != nil {
@@ -340,6 +333,10 @@ func (s *Sender) why() string {
 	}
 	return " (not connected)"
 }
+
+// MaxFrameSize implements transport.FrameLimiter: the largest frame Send
+// sends (WithMaxFrameSize).
+func (s *Sender) MaxFrameSize() int { return s.cfg.maxFrame }
 
 // Stats returns the Sender's counters.
 func (s *Sender) Stats() SenderStats {

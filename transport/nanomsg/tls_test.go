@@ -1,6 +1,7 @@
 package nanomsg_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,7 +24,6 @@ import (
 
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
-	"github.com/meterkit/meter/transport/seal"
 	"github.com/meterkit/meter/transport/transporttest"
 )
 
@@ -222,7 +223,7 @@ func writePEM(t *testing.T, c tls.Certificate, name string) (certFile, keyFile s
 }
 
 // TestTLSFromFiles: ServerTLS and ClientTLS, as the reference binaries use
-// them, with sealing on top.
+// them.
 func TestTLSFromFiles(t *testing.T) {
 	noLeak(t)
 	pki := newPKI(t)
@@ -235,18 +236,16 @@ func TestTLSFromFiles(t *testing.T) {
 	require.NoError(t, err)
 	ccfg, err := nanomsg.ClientTLS(caFile, cliCert, cliKey, "publisher.example")
 	require.NoError(t, err)
-	ts := newTenants(t)
-	r, err := nanomsg.Listen("tls+tcp://127.0.0.1:0", nanomsg.WithTLS(scfg), nanomsg.WithLogger(quiet),
-		nanomsg.WithOpener(seal.NewOpener(ts.kr)))
+	r, err := nanomsg.Listen("tls+tcp://127.0.0.1:0", nanomsg.WithTLS(scfg), nanomsg.WithLogger(quiet))
 	require.NoError(t, err)
 	defer r.Close()
 	serve(t, r)
-	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(ccfg), nanomsg.WithSealer(sealer(t, "acme", ts.acme1)))
+	s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(ccfg))
 	require.NoError(t, err)
 	defer closeAfter(t, r, s)
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, s.Send(ctx, acmeEnv(1)))
+	require.NoError(t, s.Send(ctx, transporttest.Envelope(1)))
 	require.EqualValues(t, 1, r.Stats().AckedOK)
 
 	_, err = nanomsg.ServerTLS(srvCert, srvKey, "")
@@ -255,4 +254,22 @@ func TestTLSFromFiles(t *testing.T) {
 	require.Error(t, err)
 	_, err = nanomsg.ClientTLS(srvKey, "", "", "")
 	require.ErrorContains(t, err, "no PEM certificate")
+}
+
+// logBuffer is a concurrency-safe log destination.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

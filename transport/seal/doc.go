@@ -1,16 +1,26 @@
 // Package seal encrypts and authenticates envelopes with per-tenant keys,
 // and checks them on arrival: an agent holds its tenant's 256-bit key and
 // seals every batch; the publisher finds the key by tenant, refuses what
-// does not open, and refuses or absorbs replays.
+// does not open, and refuses replays outside a window of time.
 //
-// Most programs use it through the transport: an agent passes
-// nanomsg.WithSealer(s) to nanomsg.Dial, a publisher
-// nanomsg.WithOpener(o) to nanomsg.Listen, and the reference binaries take
-// -tenant/-key-file and -keys flags. examples/meterctl manages key files.
+// Sealing wraps any transport: an agent wraps its transport.Sender with
+// NewSender, a publisher its transport.Receiver with NewReceiver, and the
+// reference binaries take -tenant/-key-file and -keys flags.
+// examples/meterctl manages key files.
 //
-//	s, err := seal.SealerFor("/etc/meterkit/agent.key", "acme")      // agent
-//	kr, err := seal.OpenKeyring("/etc/meterkit/keys.json")           // publisher
-//	o := seal.NewOpener(kr)
+//	sl, err := seal.SealerFor("/etc/meterkit/agent.key", "acme")         // agent
+//	ns, err := nanomsg.Dial([]string{"tcp://pub-1:7878"})
+//	s := seal.NewSender(ns, sl)
+//
+//	kr, err := seal.OpenKeyring("/etc/meterkit/keys.json")              // publisher
+//	nr, err := nanomsg.Listen("tcp://0.0.0.0:7878")
+//	r := seal.NewReceiver(nr, seal.NewOpener(kr))
+//
+// The Receiver answers what it refuses itself, counts it by reason
+// (Receiver.Stats) and logs it; what it hands out is the envelope the agent
+// sent. The inner transport's own counters and state stay reachable through
+// transport.As (the wrappers have Unwrap methods); the Sender's frame limit
+// is its own: the inner limit less the sealing overhead.
 //
 // # Sealing
 //
@@ -39,11 +49,11 @@
 //
 // # Replays
 //
-// Two checks, on authenticated data only:
+// The Opener checks authenticated data only, and remembers nothing:
 //
 //   - The window. sealed_at must be within the Opener's window (WithWindow,
 //     default 180 s) of the publisher's clock, either way; otherwise
-//     ErrOutOfWindow, which a nanomsg Receiver answers StatusRetry. The
+//     ErrOutOfWindow, which the Receiver answers StatusRetry. The
 //     Sender seals at every send attempt, so sealed_at is the time of the
 //     attempt, not of the batch (Envelope.SentAt keeps that, and is
 //     authenticated too): a batch spooled through a long outage is sealed
@@ -51,18 +61,17 @@
 //     because a clock is off is kept by its agent and sent again, sealed
 //     again, until the clock is fixed: nothing is lost, and the
 //     publisher's log says how far off the clock was.
-//   - The acknowledged seqs. The Opener remembers, for twice the window,
-//     each (tenant, agent, seq) a receiver acknowledged StatusOK
-//     (Acknowledged). The same seq again is ErrReplayed, which a Receiver
-//     answers StatusOK without handing the envelope out: an attacker who
-//     replays a captured frame achieves nothing, and an agent that resends
-//     after a lost ack gets the ack it missed. A seq seen but not
-//     acknowledged OK (still in flight, or answered retry) is opened again:
-//     that is an agent's legitimate resend, and refusing it would lose the
-//     batch. A replay of it reaches the publisher, whose de-duplication by
-//     (tenant, agent, seq) drops it. The memory is bounded
-//     (WithReplayMemory); what it forgets is likewise left to that
-//     de-duplication.
+//   - Within the window, a replay authenticates and is handed out again.
+//     What was accepted is remembered in one place, the publisher's
+//     de-duplication by (tenant, agent, seq), which answers a batch it
+//     accepted before StatusOK again without writing it twice, and which
+//     survives a restart with the publisher's spool. A frame sealed at t
+//     opens while the publisher's clock is within t±window, so that memory
+//     must cover twice the window: package publisher's default does (see
+//     publisher.WithDedupWindow). Since only authenticated headers reach
+//     it, a forged header cannot mark a real batch as accepted already
+//     (unless AllowUnsealed lets unsealed envelopes through: their headers
+//     are nobody's word).
 //
 // # Threat model
 //
@@ -77,7 +86,8 @@
 //     the tenant named in the header, and the header is authenticated
 //     (ErrWrongKey, ErrUnknownKey);
 //   - replaying a captured envelope: outside the window it is refused, inside
-//     it is not delivered twice (see above);
+//     it reaches the publisher's de-duplication, which does not write it
+//     twice (see above);
 //   - using a revoked key (ErrUnknownKey once the publisher reloaded its
 //     keys).
 //
@@ -92,8 +102,8 @@
 //     (use tls+tcp as well to hide them and to authenticate the publisher);
 //   - suppression or delay: an attacker on the path can drop envelopes (the
 //     agent resends) or hold them back up to the window;
-//   - replays within the window of envelopes not yet acknowledged, beyond
-//     what the publisher's de-duplication drops;
+//   - replays within the window to a receiver that does not de-duplicate
+//     (package publisher does);
 //   - a wrong clock on the publisher, which makes it refuse everything
 //     (agents keep their batches) or widens what it accepts;
 //   - floods: refused envelopes cost a decode and a decryption each, and

@@ -1,6 +1,7 @@
 package seal_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -52,4 +53,33 @@ func Example() {
 	// on the wire: 0 measurements, 51 sealed bytes
 	// opened: tenant acme, agent web-1, seq 1: cpu.util 12.5% on web-1
 	// true seal: wrong key: seq 1 of tenant "globex", agent "web-1", key id "k1": key check value differs: sealed with another key
+}
+
+// Sealing wraps any transport: here the in-memory Pipe; nanomsg.Dial's
+// Sender and nanomsg.Listen's Receiver are wrapped the same way.
+func ExampleNewReceiver() {
+	key, _ := seal.NewKey("k1")
+	keyring, _ := seal.NewKeyring(&seal.KeyFile{Tenants: map[string]*seal.TenantKeys{"acme": {Keys: []seal.Key{key}}}})
+	sealer, _ := seal.NewSealer("acme", key)
+
+	s, r := transport.Pipe()
+	sender := seal.NewSender(s, sealer)                      // agent side
+	receiver := seal.NewReceiver(r, seal.NewOpener(keyring)) // publisher side
+	defer receiver.Close()
+	defer sender.Close()
+
+	at := time.Now()
+	go func() {
+		env := &transport.Envelope{Agent: "web-1", Seq: 1, SentAt: at,
+			Measurements: []meter.Measurement{{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: 12.5, Time: at, Host: "web-1"}}}
+		_ = sender.Send(context.Background(), env)
+	}()
+	d, _ := receiver.Receive(context.Background())
+	m := d.Envelope.Measurements[0]
+	fmt.Printf("tenant %s, seq %d: %s %v%s; sealed bytes left: %d\n", d.Envelope.Tenant, d.Envelope.Seq, m.Name, m.Value, m.Unit, len(d.Envelope.Sealed))
+	_ = d.Ack(transport.Ack{Status: transport.StatusOK})
+	fmt.Printf("%+v\n", receiver.Stats())
+	// Output:
+	// tenant acme, seq 1: cpu.util 12.5%; sealed bytes left: 0
+	// {Opened:1 Passed:0 Unsealed:0 UnknownTenant:0 WrongKey:0 Tampered:0 OutOfWindow:0 Malformed:0 TooLarge:0 KeyStore:0 AckErrors:0}
 }

@@ -34,24 +34,13 @@ var (
 	// the Opener's clock than its window (a replay, or a clock that is
 	// wrong on either side).
 	ErrOutOfWindow = errors.New("seal: sealed outside the replay window")
-	// ErrReplayed: an envelope with the same tenant, agent and seq was
-	// opened and acknowledged StatusOK within the window. The receiver
-	// answers StatusOK again and does not deliver it twice.
-	ErrReplayed = errors.New("seal: envelope already acknowledged")
 )
 
-// Defaults of an Opener.
-const (
-	// DefaultWindow is how far the time an envelope was sealed at may be
-	// from the receiver's clock, either way.
-	DefaultWindow = 180 * time.Second
-	// DefaultReplayMemory is how many acknowledged (tenant, agent, seq) an
-	// Opener remembers at most, all agents together.
-	DefaultReplayMemory = 1 << 20
-	// DefaultReplayPerAgent is how many acknowledged seqs it remembers at
-	// most for one agent.
-	DefaultReplayPerAgent = 1024
-)
+// DefaultWindow is how far the time an envelope was sealed at may be from
+// the receiver's clock, either way. A captured envelope opens while the
+// receiver's clock is within the window of its sealing time, a span of twice
+// the window (see the package documentation, Replays).
+const DefaultWindow = 180 * time.Second
 
 // Opener checks and opens sealed envelopes with the keys of a KeyStore. It
 // is safe for concurrent use.
@@ -60,7 +49,6 @@ type Opener struct {
 	window        time.Duration
 	now           func() time.Time
 	allowUnsealed bool
-	seen          *seenSet
 
 	mu       sync.RWMutex
 	prepared map[string]*prepared // by secret
@@ -74,7 +62,8 @@ type OpenerOption func(*Opener)
 // Opener's clock, either way (DefaultWindow when d is zero or negative).
 // It bounds how long a captured envelope can be replayed, and must exceed
 // the clock difference between agents and publisher plus the time one send
-// may take.
+// may take. The receiver's de-duplication must remember what it accepted
+// for at least twice d (publisher.WithDedupWindow's age).
 func WithWindow(d time.Duration) OpenerOption {
 	return func(o *Opener) {
 		if d > 0 {
@@ -95,24 +84,11 @@ func WithClock(now func() time.Time) OpenerOption {
 
 // AllowUnsealed lets envelopes that are not sealed through, unchecked, for
 // a migration from unsealed agents. By default Open refuses them
-// (ErrUnsealed).
+// (ErrUnsealed). Nothing authenticates their headers: anyone who can reach
+// the receiver can write as any tenant and agent, and mark a seq as
+// accepted in the publisher's de-duplication.
 func AllowUnsealed() OpenerOption {
 	return func(o *Opener) { o.allowUnsealed = true }
-}
-
-// WithReplayMemory bounds how many acknowledged envelopes the Opener
-// remembers, in all (total) and per agent (perAgent); zero means the
-// defaults. When memory is full, older envelopes are forgotten and a replay
-// of them is delivered again, for the publisher's de-duplication to drop.
-func WithReplayMemory(total, perAgent int) OpenerOption {
-	return func(o *Opener) {
-		if total > 0 {
-			o.seen.maxTotal = total
-		}
-		if perAgent > 0 {
-			o.seen.maxPerAgent = perAgent
-		}
-	}
 }
 
 // NewOpener returns an Opener that finds keys in keys.
@@ -121,7 +97,6 @@ func NewOpener(keys KeyStore, opts ...OpenerOption) *Opener {
 		keys:     keys,
 		window:   DefaultWindow,
 		now:      time.Now,
-		seen:     &seenSet{agents: map[agentID]*agentSeen{}, maxTotal: DefaultReplayMemory, maxPerAgent: DefaultReplayPerAgent},
 		prepared: map[string]*prepared{},
 	}
 	for _, opt := range opts {
@@ -136,20 +111,20 @@ func NewOpener(keys KeyStore, opts ...OpenerOption) *Opener {
 func (o *Opener) Window() time.Duration { return o.window }
 
 // Open checks env and opens it: on success env.Measurements holds the
-// measurements decoded from env.Sealed, env.Sealed is nil, and env.Auth
-// still holds the authentication data (so a sealed envelope is told apart
-// from an unsealed one let through by AllowUnsealed). The decoded
+// measurements decoded from env.Sealed, and env.Sealed and env.Auth are
+// nil, so that env is the envelope its agent gave the Sealer. The decoded
 // measurements share memory with dec, as after dec.DecodeMeasurements, and
-// dec's Limits bound them. env.Sealed itself is not changed.
+// dec's Limits bound them. The bytes of env.Sealed are not changed.
 //
 // Open checks, in order: that env is sealed (ErrUnsealed, unless
 // AllowUnsealed), that its Auth field is well-formed, that the tenant is
 // known (ErrUnknownTenant) and holds the key id (ErrUnknownKey), that the
 // key's check value matches (ErrWrongKey), that header, Auth and sealed
 // bytes authenticate (ErrTampered), that the sealing time is within the
-// window (ErrOutOfWindow), that no envelope with the same tenant, agent
-// and seq was acknowledged within the window (ErrReplayed), and that the
-// payload decodes. Errors name the tenant, agent, seq and key id, never
+// window (ErrOutOfWindow), and that the payload decodes. It does not
+// remember what it opened: a replay within the window opens again, and the
+// receiver's de-duplication by (tenant, agent, seq) drops it (package
+// publisher does). Errors name the tenant, agent, seq and key id, never
 // key material; on error env holds no measurements.
 func (o *Opener) Open(env *transport.Envelope, dec *transport.Decoder) error {
 	if len(env.Sealed) == 0 {
@@ -207,27 +182,12 @@ func (o *Opener) Open(env *transport.Envelope, dec *transport.Decoder) error {
 		}
 		return o.fail(ErrOutOfWindow, env, a.keyID, when+" (window ±"+o.window.String()+"): a replay, or a clock is off")
 	}
-	if o.seen.acked(env.Tenant, env.Agent, env.Seq, now, 2*o.window) {
-		return o.fail(ErrReplayed, env, a.keyID, "")
-	}
 	if err := dec.DecodeMeasurements(plain, env); err != nil {
 		env.Measurements = env.Measurements[:0]
 		return fmt.Errorf("seal: open seq %d of tenant %q, agent %q: sealed payload: %w", env.Seq, env.Tenant, env.Agent, err)
 	}
-	env.Sealed = nil
+	env.Sealed, env.Auth = nil, nil
 	return nil
-}
-
-// Acknowledged records that env, which Open opened, was answered
-// StatusOK, so that Open refuses it as ErrReplayed within the window.
-// Receivers call it before sending the answer. It ignores an envelope Open
-// did not open (one without Auth, let through by AllowUnsealed), whose
-// header nobody authenticated.
-func (o *Opener) Acknowledged(env *transport.Envelope) {
-	if len(env.Auth) == 0 || len(env.Sealed) != 0 {
-		return
-	}
-	o.seen.add(env.Tenant, env.Agent, env.Seq, o.now(), 2*o.window)
 }
 
 func (o *Opener) fail(reason error, env *transport.Envelope, keyID, detail string) error {
@@ -283,82 +243,4 @@ func (o *Opener) getBuf(need int) *[]byte {
 		*bp = make([]byte, 0, need)
 	}
 	return bp
-}
-
-// seenSet remembers acknowledged (tenant, agent, seq) for a while.
-type seenSet struct {
-	mu          sync.Mutex
-	agents      map[agentID]*agentSeen
-	total       int
-	maxTotal    int
-	maxPerAgent int
-}
-
-type agentID struct{ tenant, agent string }
-
-// agentSeen is one agent's acknowledged seqs: when each was acknowledged,
-// and their order, oldest first, for eviction.
-type agentSeen struct {
-	at    map[uint64]int64
-	order []uint64
-	last  int64
-}
-
-func (s *seenSet) acked(tenant, agent string, seq uint64, now time.Time, keep time.Duration) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.agents[agentID{tenant, agent}]
-	if a == nil {
-		return false
-	}
-	at, ok := a.at[seq]
-	return ok && now.UnixNano()-at <= int64(keep)
-}
-
-func (s *seenSet) add(tenant, agent string, seq uint64, now time.Time, keep time.Duration) {
-	t := now.UnixNano()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id := agentID{tenant, agent}
-	a := s.agents[id]
-	if a == nil {
-		if s.total >= s.maxTotal {
-			s.sweep(t - int64(keep))
-		}
-		if s.total >= s.maxTotal {
-			return // full of recent entries: the publisher's de-duplication remains
-		}
-		a = &agentSeen{at: map[uint64]int64{}}
-		s.agents[agentID{strings.Clone(tenant), strings.Clone(agent)}] = a
-	}
-	a.last = t
-	if _, ok := a.at[seq]; ok {
-		a.at[seq] = t
-		return
-	}
-	// Forget what is too old to replay, then the oldest beyond the bounds.
-	for len(a.order) > 0 && (t-a.at[a.order[0]] > int64(keep) || len(a.order) >= s.maxPerAgent) {
-		delete(a.at, a.order[0])
-		a.order = a.order[1:]
-		s.total--
-	}
-	if s.total >= s.maxTotal {
-		s.sweep(t - int64(keep))
-		if s.total >= s.maxTotal {
-			return
-		}
-	}
-	a.at[seq] = t
-	a.order = append(a.order, seq)
-	s.total++
-}
-
-// sweep forgets the agents not acknowledged since before.
-func (s *seenSet) sweep(before int64) {
-	for id, a := range s.agents {
-		if a.last < before {
-			s.total -= len(a.order)
-			delete(s.agents, id)
-		}
-	}
 }

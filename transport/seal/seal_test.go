@@ -109,7 +109,7 @@ func TestSealOpen(t *testing.T) {
 	var d transport.Decoder
 	require.NoError(t, o.Open(got, &d))
 	require.Nil(t, got.Sealed)
-	require.NotEmpty(t, got.Auth)
+	require.Nil(t, got.Auth, "an opened envelope is the one the agent gave")
 	require.Equal(t, "acme", got.Tenant)
 	require.Equal(t, env.Host, got.Host)
 	requireMeasurements(t, env.Measurements, got.Measurements)
@@ -270,73 +270,32 @@ func TestTamperEveryByte(t *testing.T) {
 	require.NoError(t, o.Open(&got, &d))
 }
 
+// TestReplay: the Opener checks the window only and remembers nothing: a
+// replay within the window opens again (the publisher's de-duplication
+// drops it), one outside is refused.
 func TestReplay(t *testing.T) {
 	f := newFixture(t)
 	at := now
 	o := seal.NewOpener(f.kr, seal.WithClock(func() time.Time { return at }), seal.WithWindow(time.Minute))
 	s := mustSealer(t, "acme", f.acme1)
 	var d transport.Decoder
-
-	// Opened but not acknowledged (in flight, or answered retry): a
-	// resend opens again.
-	env := sealWire(t, s, acmeEnvelope(1), now)
-	require.NoError(t, o.Open(env, &d))
-	require.NoError(t, o.Open(sealWire(t, s, acmeEnvelope(1), now), &d))
-
-	// Acknowledged: the same seq, even sealed anew, is a replay.
-	o.Acknowledged(env)
-	require.ErrorIs(t, o.Open(sealWire(t, s, acmeEnvelope(1), now), &d), seal.ErrReplayed)
-	require.ErrorIs(t, o.Open(sealWire(t, s, acmeEnvelope(1), now.Add(50*time.Second)), &d), seal.ErrReplayed)
-	// Another seq, agent or tenant is not.
-	require.NoError(t, o.Open(sealWire(t, s, acmeEnvelope(2), now), &d))
-	other := acmeEnvelope(1)
-	other.Agent = "agent-8"
-	require.NoError(t, o.Open(sealWire(t, s, other, now), &d))
-
-	// Once the window has passed, the frame is out of it.
-	at = now.Add(61 * time.Second)
-	require.ErrorIs(t, o.Open(sealWire(t, s, acmeEnvelope(1), now), &d), seal.ErrOutOfWindow)
-	// A frame sealed anew at the edge of the window is still known.
-	require.ErrorIs(t, o.Open(sealWire(t, s, acmeEnvelope(1), at.Add(time.Minute)), &d), seal.ErrReplayed)
-	// After twice the window nothing sealed within it can carry seq 1 of an
-	// acknowledgement that old: it is forgotten.
-	at = now.Add(121 * time.Second)
-	require.NoError(t, o.Open(sealWire(t, s, acmeEnvelope(1), at), &d))
-
-	// Acknowledged ignores an envelope that was not opened.
-	plain := wire(t, acmeEnvelope(9))
-	o.Acknowledged(plain)
-	require.NoError(t, o.Open(sealWire(t, s, acmeEnvelope(9), at), &d))
-}
-
-func TestReplayMemoryBounded(t *testing.T) {
-	f := newFixture(t)
-	o := seal.NewOpener(f.kr, seal.WithClock(clock), seal.WithReplayMemory(4, 2))
-	s := mustSealer(t, "acme", f.acme1)
-	var d transport.Decoder
-	open := func(agent string, seq uint64) error {
-		env := acmeEnvelope(seq)
-		env.Agent = agent
-		return o.Open(sealWire(t, s, env, now), &d)
+	sealed, _, err := s.SealAt(nil, acmeEnvelope(1), now)
+	require.NoError(t, err)
+	frame, err := transport.AppendEnvelope(nil, &sealed)
+	require.NoError(t, err)
+	open := func() error {
+		var env transport.Envelope
+		require.NoError(t, d.Decode(frame, &env))
+		return o.Open(&env, &d)
 	}
-	ack := func(agent string, seq uint64) {
-		env := acmeEnvelope(seq)
-		env.Agent = agent
-		got := sealWire(t, s, env, now)
-		require.NoError(t, o.Open(got, &d))
-		o.Acknowledged(got)
-	}
-	ack("a", 1)
-	ack("a", 2)
-	ack("a", 3) // a remembers 2 seqs: 1 is forgotten
-	require.NoError(t, open("a", 1))
-	require.ErrorIs(t, open("a", 2), seal.ErrReplayed)
-	require.ErrorIs(t, open("a", 3), seal.ErrReplayed)
-	ack("b", 1)
-	ack("b", 2)
-	ack("c", 1) // 4 in all: c is not remembered
-	require.NoError(t, open("c", 1))
-	require.ErrorIs(t, open("b", 2), seal.ErrReplayed)
+	require.NoError(t, open())
+	require.NoError(t, open(), "a replay within the window opens")
+	at = now.Add(time.Minute)
+	require.NoError(t, open(), "at the edge of the window")
+	at = now.Add(time.Minute + time.Millisecond)
+	require.ErrorIs(t, open(), seal.ErrOutOfWindow)
+	at = now.Add(-time.Minute - time.Millisecond)
+	require.ErrorIs(t, open(), seal.ErrOutOfWindow, "sealed too far ahead of the receiver's clock")
 }
 
 func TestRotation(t *testing.T) {

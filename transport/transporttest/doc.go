@@ -33,6 +33,11 @@
 //     blocked when its Receiver closes, return transport.ErrClosed;
 //   - no goroutine outlives the pair (checked with go.uber.org/goleak).
 //
+// A pair that seals and opens envelopes itself, such as the wrappers of
+// package transport/seal around any transport, passes Sealing(): it
+// carries no envelope its caller sealed, and is checked to reject a forged
+// one instead.
+//
 // Times are compared with time.Time.Equal, so a transport may return them
 // in another location (UTC) and without a monotonic reading, but must keep
 // nanoseconds. Measurements are sent with an explicit Host, so transports

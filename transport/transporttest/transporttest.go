@@ -25,19 +25,46 @@ const (
 	waitShort = 150 * time.Millisecond // for ctx deadlines the suite sets
 )
 
+// Option changes what Run checks.
+type Option func(*options)
+
+type options struct {
+	sealing bool
+}
+
+// Sealing tells Run that the pair seals what it sends and opens what it
+// receives (as the wrappers of package transport/seal do), so that an
+// envelope its caller sealed already is not carried as it is: in place of
+// RoundTripSealed, Run checks that such an envelope, whose seal is forged,
+// is rejected and never reaches Receive.
+func Sealing() Option { return func(o *options) { o.sealing = true } }
+
 // Run runs the conformance suite against the pairs newPair makes. newPair is
 // called once per subtest and must return a Sender connected to the
 // Receiver; it may fail the test t it is given. See the package
 // documentation for what is checked.
-func Run(t *testing.T, newPair func(t *testing.T) (transport.Sender, transport.Receiver)) {
+func Run(t *testing.T, newPair func(t *testing.T) (transport.Sender, transport.Receiver), opts ...Option) {
 	t.Helper()
+	var o options
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
 	ignore := goleak.IgnoreCurrent()
+	sealed := struct {
+		name string
+		fn   func(*testing.T, transport.Sender, transport.Receiver)
+	}{"RoundTripSealed", testRoundTripSealed}
+	if o.sealing {
+		sealed.name, sealed.fn = "ForgedSealRejected", testForgedSealRejected
+	}
 	tests := []struct {
 		name string
 		fn   func(*testing.T, transport.Sender, transport.Receiver)
 	}{
 		{"RoundTrip", testRoundTrip},
-		{"RoundTripSealed", testRoundTripSealed},
+		sealed,
 		{"AckStatus", testAckStatus},
 		{"Concurrent", testConcurrent},
 		{"SendCancel", testSendCancel},
@@ -190,6 +217,25 @@ func testRoundTripSealed(t *testing.T, s transport.Sender, r transport.Receiver)
 	g := <-got
 	require.NoError(t, g.err)
 	requireSameEnvelope(t, want, &g.env)
+}
+
+// testForgedSealRejected: a sealing pair refuses an envelope whose Sealed
+// and Auth bytes are not a seal it can open; the receiving side answers it
+// itself.
+func testForgedSealRejected(t *testing.T, s transport.Sender, r transport.Receiver) {
+	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
+	defer cancel()
+	forged := Envelope(1<<40 + 3)
+	forged.Measurements = nil
+	forged.Sealed = []byte("\x00\x01sealed\xffbytes\x00")
+	forged.Auth = []byte("key-1\x00nonce")
+	got := serveOne(ctx, r, transport.Ack{Status: transport.StatusOK})
+	require.ErrorIs(t, s.Send(ctx, forged), transport.ErrRejected, "Send of an envelope with a forged seal")
+	// The next envelope is the first to reach Receive.
+	require.NoError(t, s.Send(ctx, Envelope(2)), "Send after the forged one")
+	g := <-got
+	require.NoError(t, g.err)
+	requireSameEnvelope(t, Envelope(2), &g.env)
 }
 
 func testAckStatus(t *testing.T, s transport.Sender, r transport.Receiver) {

@@ -222,9 +222,9 @@ type Envelope struct {
 	// tenant or key id, a key check value that differs (a wrong key), a tag
 	// that does not verify (tampered), a sealed_at further than their window
 	// (default 180 s) from their clock (answered STATUS_RETRY: seal again,
-	// with a fresh sealed_at, at every send attempt), and an envelope whose
-	// (tenant, agent, seq) they already acknowledged with STATUS_OK within
-	// the window (answered STATUS_OK again, not delivered twice).
+	// with a fresh sealed_at, at every send attempt). A replay within the
+	// window opens again: the receiver's de-duplication by (tenant, agent,
+	// seq) answers it STATUS_OK again without storing it twice.
 	Sealed []byte `protobuf:"bytes,8,opt,name=sealed,proto3" json:"sealed,omitempty"`
 	// Auth carries the authentication data for sealed. Format 1:
 	//
