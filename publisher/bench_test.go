@@ -138,12 +138,11 @@ func benchAgentToPublisher(b *testing.B, inflight int, sealed bool) {
 // benchPair listens at addr and dials it, sealing with a fresh key of
 // tenant acme when sealed.
 func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, transport.Sender, error) {
-	opts := []nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight)}
-	recv, err := nanomsg.Listen(addr, opts...)
+	recv, err := nanomsg.Listen(addr, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
 	if err != nil {
 		return nil, nil, err
 	}
-	send, err := nanomsg.Dial([]string{addr}, opts...)
+	send, err := nanomsg.Dial([]string{addr}, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
 	if err != nil {
 		recv.Close()
 		return nil, nil, err

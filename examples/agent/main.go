@@ -60,7 +60,7 @@ func main() {
 			log.Fatalf("%s: %v", *configFile, err)
 		}
 	}
-	dialOpts := []nanomsg.Option{nanomsg.WithLogger(logger)}
+	dialOpts := []nanomsg.DialOption{nanomsg.WithLogger(logger)}
 	if strings.Contains(*connect, "tls+tcp://") {
 		cfg, err := nanomsg.ClientTLS(*tlsCA, *tlsCert, *tlsKey, *tlsName)
 		if err != nil {

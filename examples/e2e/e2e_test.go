@@ -203,6 +203,6 @@ func TestSealedAgentAndPublisher(t *testing.T) {
 
 	require.NoError(t, pub.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, pub.Wait(), "publisher exits cleanly on SIGTERM:\n%s", pubErr)
-	require.Contains(t, pubErr.String(), "WrongKey:")
-	require.NotContains(t, pubErr.String(), "WrongKey:0 ", "the forger's envelopes are counted:\n%s", pubErr)
+	require.Contains(t, pubErr.String(), "envelopes.wrong_key=")
+	require.NotContains(t, pubErr.String(), "envelopes.wrong_key=0 ", "the forger's envelopes are counted:\n%s", pubErr)
 }

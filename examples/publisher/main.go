@@ -61,7 +61,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	listenOpts := []nanomsg.Option{nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger)}
+	listenOpts := []nanomsg.ListenOption{nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger)}
 	if strings.HasPrefix(*listen, "tls+tcp://") {
 		cfg, err := nanomsg.ServerTLS(*tlsCert, *tlsKey, *tlsCA)
 		if err != nil {
@@ -128,10 +128,10 @@ func main() {
 		log.Print(err)
 	}
 	if st, ok := transport.As[interface{ Stats() nanomsg.ReceiverStats }](r); ok {
-		logger.Info("transport", "frames", fmt.Sprintf("%+v", st.Stats()))
+		logger.Info("transport", "frames", st.Stats())
 	}
 	if sr, ok := r.(*seal.Receiver); ok {
-		logger.Info("sealing", "envelopes", fmt.Sprintf("%+v", sr.Stats()))
+		logger.Info("sealing", "envelopes", sr.Stats())
 	}
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
 }

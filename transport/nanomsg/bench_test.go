@@ -50,11 +50,10 @@ func hostBatch(n int) *transport.Envelope {
 func BenchmarkSendReceive(b *testing.B) {
 	for _, inflight := range []int{1, 4} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			opts := []nanomsg.Option{nanomsg.WithConcurrency(inflight), nanomsg.WithLogger(quiet)}
-			r, err := nanomsg.Listen("tcp://127.0.0.1:0", opts...)
+			r, err := nanomsg.Listen("tcp://127.0.0.1:0", nanomsg.WithConcurrency(inflight), nanomsg.WithLogger(quiet))
 			require.NoError(b, err)
 			defer r.Close()
-			s, err := nanomsg.Dial([]string{r.Addr()}, opts...)
+			s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithConcurrency(inflight), nanomsg.WithLogger(quiet))
 			require.NoError(b, err)
 			defer s.Close()
 

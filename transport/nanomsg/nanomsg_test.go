@@ -36,12 +36,20 @@ var inprocN atomic.Int64
 func inprocAddr() string { return fmt.Sprintf("inproc://nanomsg-test-%d", inprocN.Add(1)) }
 
 // pair listens at addr (port 0 allowed) and dials the address it got.
-func pair(t testing.TB, addr string, opts ...nanomsg.Option) (*nanomsg.Sender, *nanomsg.Receiver) {
+// An option for both sides goes to both.
+func pair(t testing.TB, addr string, opts ...nanomsg.ListenOption) (*nanomsg.Sender, *nanomsg.Receiver) {
 	t.Helper()
-	opts = append([]nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithReconnect(10*time.Millisecond, 200*time.Millisecond)}, opts...)
-	r, err := nanomsg.Listen(addr, opts...)
+	lo := []nanomsg.ListenOption{nanomsg.WithLogger(quiet)}
+	do := []nanomsg.DialOption{nanomsg.WithLogger(quiet), nanomsg.WithReconnect(10*time.Millisecond, 200*time.Millisecond)}
+	for _, o := range opts {
+		lo = append(lo, o)
+		if d, ok := o.(nanomsg.DialOption); ok {
+			do = append(do, d)
+		}
+	}
+	r, err := nanomsg.Listen(addr, lo...)
 	require.NoError(t, err)
-	s, err := nanomsg.Dial([]string{r.Addr()}, opts...)
+	s, err := nanomsg.Dial([]string{r.Addr()}, do...)
 	if err != nil {
 		r.Close()
 		require.NoError(t, err)

@@ -2,6 +2,8 @@ package nanomsg
 
 import (
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -30,9 +32,40 @@ const (
 // that does not read it.
 const ackSendTimeout = 10 * time.Second
 
-// Option configures Dial and Listen. Options that only make sense on one
-// side are ignored by the other.
-type Option func(*config)
+// DialOption configures Dial, and ListenOption configures Listen. An
+// option that makes sense on one side only is of that side's type, so that
+// a misplaced one does not compile; an Option works on both. Options follow
+// the package convention (see the root package's doc, Options): zero means
+// the default, a negative count or duration is an error from Dial or Listen
+// that names the option.
+type (
+	DialOption   interface{ applyDial(*config) error }
+	ListenOption interface{ applyListen(*config) error }
+	// Option configures both Dial and Listen.
+	Option interface {
+		DialOption
+		ListenOption
+	}
+)
+
+type (
+	bothOption   func(*config) error
+	dialOption   func(*config) error
+	listenOption func(*config) error
+)
+
+func (o bothOption) applyDial(c *config) error     { return o(c) }
+func (o bothOption) applyListen(c *config) error   { return o(c) }
+func (o dialOption) applyDial(c *config) error     { return o(c) }
+func (o listenOption) applyListen(c *config) error { return o(c) }
+
+// nonNegative is the convention's check of a count or duration.
+func nonNegative[T int | time.Duration](option string, v T) error {
+	if v < 0 {
+		return fmt.Errorf("nanomsg: %s(%v): negative", option, v)
+	}
+	return nil
+}
 
 type config struct {
 	maxFrame    int
@@ -55,22 +88,25 @@ type config struct {
 // peer configured with a larger limit gets a rejection it can log; a larger
 // frame makes the Receiver drop the connection.
 func WithMaxFrameSize(n int) Option {
-	return func(c *config) { c.maxFrame = n }
+	return bothOption(func(c *config) error { c.maxFrame = n; return nonNegative("WithMaxFrameSize", n) })
 }
 
 // WithResendInterval sets how long a Sender waits for an answer before it
 // sends the request again (DefaultResendInterval when d is zero). The
 // receiver may then see the same envelope twice; publishers de-duplicate by
 // (agent, seq).
-func WithResendInterval(d time.Duration) Option {
-	return func(c *config) { c.resend = d }
+func WithResendInterval(d time.Duration) DialOption {
+	return dialOption(func(c *config) error { c.resend = d; return nonNegative("WithResendInterval", d) })
 }
 
 // WithReconnect bounds the wait between connection attempts: it starts at
 // min and doubles up to max (DefaultReconnectMin and DefaultReconnectMax for
 // zero values).
-func WithReconnect(min, max time.Duration) Option {
-	return func(c *config) { c.reconnMin, c.reconnMax = min, max }
+func WithReconnect(min, max time.Duration) DialOption {
+	return dialOption(func(c *config) error {
+		c.reconnMin, c.reconnMax = min, max
+		return errors.Join(nonNegative("WithReconnect min", min), nonNegative("WithReconnect max", max))
+	})
 }
 
 // WithConcurrency sets how many envelopes a Receiver works on at once (how
@@ -78,20 +114,20 @@ func WithReconnect(min, max time.Duration) Option {
 // Sender keeps in flight at once; further Sends wait for a free slot.
 // The default is DefaultConcurrency.
 func WithConcurrency(n int) Option {
-	return func(c *config) { c.concurrency = n }
+	return bothOption(func(c *config) error { c.concurrency = n; return nonNegative("WithConcurrency", n) })
 }
 
 // WithLimits sets the decoder limits of a Receiver (transport.DefaultLimits
 // otherwise). WithMaxFrameSize, when given, overrides its MaxFrameSize.
-func WithLimits(l transport.Limits) Option {
-	return func(c *config) { c.limits, c.limitsSet = l, true }
+func WithLimits(l transport.Limits) ListenOption {
+	return listenOption(func(c *config) error { c.limits, c.limitsSet = l, true; return nil })
 }
 
 // WithLogger sets where a Receiver reports frames it rejects as malformed
 // (slog.Default otherwise). Senders return their errors, and log only why
 // they cannot connect when a Send gets no answer (see Sender.Probe).
 func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
+	return bothOption(func(c *config) error { c.logger = l; return nil })
 }
 
 // WithTLS sets the TLS configuration used with tls+tcp:// addresses, which
@@ -100,16 +136,33 @@ func WithLogger(l *slog.Logger) Option {
 // pool) and ServerName when the address is an IP, and Certificates for mutual
 // TLS. The config is not used with other schemes.
 func WithTLS(cfg *tls.Config) Option {
-	return func(c *config) { c.tls = cfg }
+	return bothOption(func(c *config) error { c.tls = cfg; return nil })
 }
 
-func newConfig(opts []Option) config {
+// dialConfig and listenConfig apply one side's options and the defaults.
+func dialConfig(opts []DialOption) (config, error) {
 	var c config
+	var errs []error
 	for _, o := range opts {
 		if o != nil {
-			o(&c)
+			errs = append(errs, o.applyDial(&c))
 		}
 	}
+	return c.withDefaults(), errors.Join(errs...)
+}
+
+func listenConfig(opts []ListenOption) (config, error) {
+	var c config
+	var errs []error
+	for _, o := range opts {
+		if o != nil {
+			errs = append(errs, o.applyListen(&c))
+		}
+	}
+	return c.withDefaults(), errors.Join(errs...)
+}
+
+func (c config) withDefaults() config {
 	if !c.limitsSet {
 		c.limits = transport.DefaultLimits()
 	}

@@ -11,6 +11,7 @@ import (
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/rep"
 
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -40,20 +41,23 @@ var _ transport.Receiver = (*Receiver)(nil)
 
 // ReceiverStats counts what a Receiver did since Listen.
 type ReceiverStats struct {
-	Received      uint64 // frames received, malformed ones included
-	Malformed     uint64 // frames that failed to decode (not counting TooLarge)
-	TooLarge      uint64 // frames over a limit
-	AckedOK       uint64 // StatusOK answers sent
-	AckedRetry    uint64 // StatusRetry answers sent
-	AckedRejected uint64 // StatusRejected answers sent, malformed frames included
-	AckErrors     uint64 // answers that could not be sent
+	Received      uint64 `log:"received"`       // frames received, malformed ones included
+	Malformed     uint64 `log:"malformed"`      // frames that failed to decode (not counting TooLarge)
+	TooLarge      uint64 `log:"too_large"`      // frames over a limit
+	AckedOK       uint64 `log:"acked_o_k"`      // StatusOK answers sent
+	AckedRetry    uint64 `log:"acked_retry"`    // StatusRetry answers sent
+	AckedRejected uint64 `log:"acked_rejected"` // StatusRejected answers sent, malformed frames included
+	AckErrors     uint64 `log:"ack_errors"`     // answers that could not be sent
 }
 
 // Listen returns a Receiver listening at addr (tcp://host:port,
 // tls+tcp://host:port, ipc:///path or inproc://name). A tcp port 0 picks a
 // free port; Addr tells which.
-func Listen(addr string, opts ...Option) (*Receiver, error) {
-	c := newConfig(opts)
+func Listen(addr string, opts ...ListenOption) (*Receiver, error) {
+	c, err := listenConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	if err := checkAddr(addr, &c); err != nil {
 		return nil, fmt.Errorf("nanomsg: listen %s: %w", addr, err)
 	}
@@ -274,3 +278,6 @@ func (w *worker) peerOf(p mangos.Pipe) string {
 	}
 	return w.peer
 }
+
+// LogValue returns the counters with their log keys (the struct tags).
+func (s ReceiverStats) LogValue() slog.Value { return statslog.Value(s) }

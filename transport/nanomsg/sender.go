@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"go.nanomsg.org/mangos/v3"
 	"go.nanomsg.org/mangos/v3/protocol/req"
 
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -43,11 +45,11 @@ var (
 
 // SenderStats counts what a Sender did since Dial.
 type SenderStats struct {
-	Sent     uint64 // envelopes handed to the socket
-	Acked    uint64 // answered StatusOK
-	Retry    uint64 // answered StatusRetry
-	Rejected uint64 // answered StatusRejected
-	Errors   uint64 // Sends that failed without an answer (encoding, ctx, closed, bad ack)
+	Sent     uint64 `log:"sent"`     // envelopes handed to the socket
+	Acked    uint64 `log:"acked"`    // answered StatusOK
+	Retry    uint64 `log:"retry"`    // answered StatusRetry
+	Rejected uint64 `log:"rejected"` // answered StatusRejected
+	Errors   uint64 `log:"errors"`   // Sends that failed without an answer (encoding, ctx, closed, bad ack)
 }
 
 // Dial returns a Sender connected to the receivers at addrs (tcp://host:port,
@@ -55,11 +57,14 @@ type SenderStats struct {
 // each request goes to one connected receiver, so the others stand by for
 // failover. Connections are made in the background and re-made when they
 // break: Dial succeeds when no receiver is up yet, and Sends wait for one.
-func Dial(addrs []string, opts ...Option) (*Sender, error) {
+func Dial(addrs []string, opts ...DialOption) (*Sender, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("nanomsg: dial: no address")
 	}
-	c := newConfig(opts)
+	c, err := dialConfig(opts)
+	if err != nil {
+		return nil, err
+	}
 	s := &Sender{cfg: c, addrs: strings.Join(addrs, ","),
 		slots: make(chan struct{}, c.concurrency),
 		done:  make(chan struct{}),
@@ -348,3 +353,6 @@ func (s *Sender) Stats() SenderStats {
 		Errors:   s.errs.Load(),
 	}
 }
+
+// LogValue returns the counters with their log keys (the struct tags).
+func (s SenderStats) LogValue() slog.Value { return statslog.Value(s) }

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -154,20 +155,20 @@ var _ transport.Receiver = (*Receiver)(nil)
 // ReceiverStats counts what a Receiver did since NewReceiver. Frames the
 // inner transport could not decode are counted by it, not here.
 type ReceiverStats struct {
-	Opened uint64 // sealed envelopes opened and handed out
-	Passed uint64 // unsealed envelopes handed out unchecked (AllowUnsealed)
+	Opened uint64 `log:"opened"` // sealed envelopes opened and handed out
+	Passed uint64 `log:"passed"` // unsealed envelopes handed out unchecked (AllowUnsealed)
 
 	// Refused envelopes, by reason. OutOfWindow and KeyStore ones are
 	// answered StatusRetry, the others StatusRejected.
-	Unsealed      uint64 // not sealed, and the Opener requires it
-	UnknownTenant uint64 // no keys for the tenant
-	WrongKey      uint64 // key id unknown to the tenant, or another key
-	Tampered      uint64 // failed authentication, or malformed auth data
-	OutOfWindow   uint64 // sealed too long ago or too far ahead
-	Malformed     uint64 // authenticated, but the payload does not decode
-	TooLarge      uint64 // authenticated, but the payload is over a limit
-	KeyStore      uint64 // the key store failed: not the envelope's fault
-	AckErrors     uint64 // refusals that could not be answered
+	Unsealed      uint64 `log:"unsealed"`       // not sealed, and the Opener requires it
+	UnknownTenant uint64 `log:"unknown_tenant"` // no keys for the tenant
+	WrongKey      uint64 `log:"wrong_key"`      // key id unknown to the tenant, or another key
+	Tampered      uint64 `log:"tampered"`       // failed authentication, or malformed auth data
+	OutOfWindow   uint64 `log:"out_of_window"`  // sealed too long ago or too far ahead
+	Malformed     uint64 `log:"malformed"`      // authenticated, but the payload does not decode
+	TooLarge      uint64 `log:"too_large"`      // authenticated, but the payload is over a limit
+	KeyStore      uint64 `log:"key_store"`      // the key store failed: not the envelope's fault
+	AckErrors     uint64 `log:"ack_errors"`     // refusals that could not be answered
 }
 
 // ReceiverOption configures NewReceiver.
@@ -331,3 +332,6 @@ func (r *Receiver) Stats() ReceiverStats {
 		AckErrors:     r.ackErrors.Load(),
 	}
 }
+
+// LogValue returns the counters with their log keys (the struct tags).
+func (s ReceiverStats) LogValue() slog.Value { return statslog.Value(s) }

@@ -60,10 +60,14 @@ var inners = []inner{
 	{"pipe", func(*testing.T, ...nanomsg.Option) (transport.Sender, transport.Receiver) { return transport.Pipe() }},
 	{"nanomsg", func(t *testing.T, opts ...nanomsg.Option) (transport.Sender, transport.Receiver) {
 		t.Helper()
-		opts = append([]nanomsg.Option{nanomsg.WithLogger(quiet), nanomsg.WithReconnect(10*time.Millisecond, 200*time.Millisecond)}, opts...)
-		r, err := nanomsg.Listen("tcp://127.0.0.1:0", opts...)
+		lo := []nanomsg.ListenOption{nanomsg.WithLogger(quiet)}
+		do := []nanomsg.DialOption{nanomsg.WithLogger(quiet), nanomsg.WithReconnect(10*time.Millisecond, 200*time.Millisecond)}
+		for _, o := range opts {
+			lo, do = append(lo, o), append(do, o)
+		}
+		r, err := nanomsg.Listen("tcp://127.0.0.1:0", lo...)
 		require.NoError(t, err)
-		s, err := nanomsg.Dial([]string{r.Addr()}, opts...)
+		s, err := nanomsg.Dial([]string{r.Addr()}, do...)
 		if err != nil {
 			r.Close()
 			require.NoError(t, err)
@@ -281,9 +285,9 @@ func sealFrame(t *testing.T, s *seal.Sealer, env *transport.Envelope, at time.Ti
 }
 
 // listenSealed listens on tcp and wraps the Receiver in one opening with o.
-func listenSealed(t *testing.T, o *seal.Opener, opts ...nanomsg.Option) (*nanomsg.Receiver, *seal.Receiver) {
+func listenSealed(t *testing.T, o *seal.Opener, opts ...nanomsg.ListenOption) (*nanomsg.Receiver, *seal.Receiver) {
 	t.Helper()
-	r, err := nanomsg.Listen("tcp://127.0.0.1:0", append([]nanomsg.Option{nanomsg.WithLogger(quiet)}, opts...)...)
+	r, err := nanomsg.Listen("tcp://127.0.0.1:0", append([]nanomsg.ListenOption{nanomsg.WithLogger(quiet)}, opts...)...)
 	require.NoError(t, err)
 	// A cleanup, not a defer: it runs after the senders' cleanups, then
 	// pauses for in-flight handshakes.
