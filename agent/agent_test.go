@@ -327,8 +327,7 @@ func TestOptionErrors(t *testing.T) {
 		"Timeout":           agent.WithDriver("x", constant("x"), agent.Timeout(-time.Second)),
 	} {
 		_, err := agent.New(s, o)
-		require.ErrorContains(t, err, name+"(", name)
-		require.ErrorContains(t, err, "negative", name)
+		require.ErrorContains(t, err, name+": negative ", name)
 	}
 	for _, o := range []agent.Option{
 		agent.WithJitter(2), agent.WithBackoff(time.Second, time.Millisecond), agent.WithDriver("", constant("x")),

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/stage"
 )
 
@@ -93,34 +94,20 @@ func WithDriver(name string, d driver.Driver, opts ...DriverOption) Option {
 
 // Interval sets how often the driver is collected (0: DefaultInterval, 10s).
 func Interval(d time.Duration) DriverOption {
-	return func(s *schedule) error { s.interval = d; return nonNegative("Interval", d) }
+	return func(s *schedule) error { s.interval = d; return option.Check("Interval", d) }
 }
 
 // Timeout sets the deadline of one collection (0, and the maximum: the
 // interval).
 func Timeout(d time.Duration) DriverOption {
-	return func(s *schedule) error { s.timeout = d; return nonNegative("Timeout", d) }
+	return func(s *schedule) error { s.timeout = d; return option.Check("Timeout", d) }
 }
 
-// nonNegative is the convention's check: zero is the default, negative is
-// an error that names the option.
-func nonNegative[T int | time.Duration](option string, v T) error {
-	if v < 0 {
-		return fmt.Errorf("%s(%v): negative", option, v)
-	}
-	return nil
-}
-
-// setDefault checks v for option and sets *dst to v, or to def when v is
-// zero.
-func setDefault[T int | time.Duration](dst *T, option string, v, def T) error {
-	if err := nonNegative(option, v); err != nil {
+// setDefault is option.Set with the package's prefix on its error.
+func setDefault[T int | time.Duration](dst *T, name string, v, def T) error {
+	if err := option.Set(dst, name, v, def); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	if v == 0 {
-		v = def
-	}
-	*dst = v
 	return nil
 }
 

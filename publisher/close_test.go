@@ -74,7 +74,7 @@ func TestCloseDuringRunStopsRunBeforeClosingSinks(t *testing.T) {
 			cs := &closeCheck{delay: 5 * time.Millisecond}
 			snd, r := transport.Pipe()
 			opts := []publisher.Option{publisher.WithLogger(quiet), publisher.WithSink("slow", cs),
-				publisher.WithWorkers(4), publisher.WithStatsInterval(0)}
+				publisher.WithWorkers(4), publisher.WithStatsInterval(publisher.NoStats)}
 			if tc.spool {
 				opts = append(opts, publisher.WithSpool(t.TempDir(), publisher.SpoolNoSync()))
 			}

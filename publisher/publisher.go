@@ -12,13 +12,25 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/transport"
 )
 
-// Option configures a Publisher.
+// Option configures a Publisher. Options follow the package convention (see
+// the root package's doc, Options): zero means the default for counts and
+// durations, a negative one is an error from New naming the option, and an
+// "off" that matters is a named constant (NoStats).
 type Option func(*config) error
+
+// setDefault is option.Set with the package's prefix on its error.
+func setDefault[T int | time.Duration](dst *T, name string, v, def T) error {
+	if err := option.Set(dst, name, v, def); err != nil {
+		return fmt.Errorf("publisher: %w", err)
+	}
+	return nil
+}
 
 type config struct {
 	sinks       []namedSink
@@ -45,7 +57,14 @@ const (
 	DefaultWorkers      = 4
 	DefaultWriteTimeout = 30 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
+	DefaultBackoffMin   = 100 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
+	// DefaultStatsInterval is how often the stats line is logged.
+	DefaultStatsInterval = time.Minute
 )
+
+// NoStats, given to WithStatsInterval, turns the periodic stats line off.
+const NoStats time.Duration = -1
 
 // WithSink adds a sink. Every accepted batch is written to every sink; the
 // agent is acknowledged only when all of them accepted it. The name appears
@@ -65,28 +84,25 @@ func WithSink(name string, s sink.Sink) Option {
 	}
 }
 
-// WithWorkers sets how many envelopes are worked on at once (default 4).
-// Writes to one sink are never concurrent, whatever this number.
+// WithWorkers sets how many envelopes are worked on at once (0:
+// DefaultWorkers, 4). Writes to one sink are never concurrent, whatever this
+// number.
 func WithWorkers(n int) Option {
-	return func(c *config) error {
-		if n <= 0 {
-			return fmt.Errorf("publisher: WithWorkers(%d): must be positive", n)
-		}
-		c.workers = n
-		return nil
-	}
+	return func(c *config) error { return setDefault(&c.workers, "WithWorkers", n, DefaultWorkers) }
 }
 
-// WithWriteTimeout bounds one batch write to one sink (default 30s).
+// WithWriteTimeout bounds one batch write to one sink (0:
+// DefaultWriteTimeout, 30s). There is no "no limit": a store that never
+// answers would hold its lane, and the agents, for ever.
 func WithWriteTimeout(d time.Duration) Option {
-	return func(c *config) error { c.writeLimit = d; return nil }
+	return func(c *config) error { return setDefault(&c.writeLimit, "WithWriteTimeout", d, DefaultWriteTimeout) }
 }
 
 // WithDrainTimeout bounds how long Run finishes envelopes in hand and
-// drains the spool lanes after its context ends or Close is called (default
-// 10s).
+// drains the spool lanes after its context ends or Close is called (0:
+// DefaultDrainTimeout, 10s).
 func WithDrainTimeout(d time.Duration) Option {
-	return func(c *config) error { c.drain = d; return nil }
+	return func(c *config) error { return setDefault(&c.drain, "WithDrainTimeout", d, DefaultDrainTimeout) }
 }
 
 // WithLogger sets where the publisher logs (default slog.Default()).
@@ -106,35 +122,37 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) error { c.logger
 // at least twice that window; the default covers seal's default window.
 func WithDedupWindow(count int, age time.Duration) Option {
 	return func(c *config) error {
-		if count < 0 || age < 0 {
-			return fmt.Errorf("publisher: WithDedupWindow(%d, %v): must not be negative", count, age)
-		}
-		if count > 0 {
-			c.dedupWindow = count
-		}
-		if age > 0 {
-			c.dedupAge = age
-		}
-		return nil
+		return errors.Join(setDefault(&c.dedupWindow, "WithDedupWindow count", count, DefaultDedupWindow),
+			setDefault(&c.dedupAge, "WithDedupWindow age", age, DefaultDedupAge))
 	}
 }
 
 // WithBackoff sets the delays between retries of a spooled batch whose sink
-// failed: from min, doubling with jitter, up to max (default 100ms to 30s).
+// failed: from min, doubling with jitter, up to max (0: DefaultBackoffMin,
+// DefaultBackoffMax, 100ms to 30s).
 func WithBackoff(min, max time.Duration) Option {
 	return func(c *config) error {
-		if min <= 0 || max < min {
-			return fmt.Errorf("publisher: WithBackoff(%v, %v): want 0 < min <= max", min, max)
+		if err := errors.Join(setDefault(&c.backoffMin, "WithBackoff min", min, DefaultBackoffMin),
+			setDefault(&c.backoffMax, "WithBackoff max", max, DefaultBackoffMax)); err != nil {
+			return err
 		}
-		c.backoffMin, c.backoffMax = min, max
+		if c.backoffMax < c.backoffMin {
+			return fmt.Errorf("publisher: WithBackoff(%v, %v): max below min", c.backoffMin, c.backoffMax)
+		}
 		return nil
 	}
 }
 
-// WithStatsInterval logs the counters every d at level Info (default one
-// minute; 0 turns it off).
+// WithStatsInterval logs the counters every d at level Info (0:
+// DefaultStatsInterval, one minute; NoStats: never).
 func WithStatsInterval(d time.Duration) Option {
-	return func(c *config) error { c.statsEvery = d; return nil }
+	return func(c *config) error {
+		if d == NoStats {
+			c.statsEvery = 0
+			return nil
+		}
+		return setDefault(&c.statsEvery, "WithStatsInterval", d, DefaultStatsInterval)
+	}
 }
 
 // Publisher receives envelopes from agents, validates their measurements,
@@ -195,8 +213,8 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 		return nil, errors.New("publisher: nil transport.Receiver")
 	}
 	c := config{workers: DefaultWorkers, writeLimit: DefaultWriteTimeout, drain: DefaultDrainTimeout,
-		dedupWindow: DefaultDedupWindow, dedupAge: DefaultDedupAge, backoffMin: 100 * time.Millisecond, backoffMax: 30 * time.Second,
-		statsEvery: time.Minute}
+		dedupWindow: DefaultDedupWindow, dedupAge: DefaultDedupAge, backoffMin: DefaultBackoffMin, backoffMax: DefaultBackoffMax,
+		statsEvery: DefaultStatsInterval}
 	for _, o := range opts {
 		if err := o(&c); err != nil {
 			return nil, err

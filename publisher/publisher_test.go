@@ -175,10 +175,30 @@ func TestOptionErrors(t *testing.T) {
 	require.ErrorContains(t, err, "no sink")
 	_, err = publisher.New(r, publisher.WithSink("x", sink.Discard), publisher.WithSink("x", sink.Discard))
 	require.ErrorContains(t, err, "added twice")
-	_, err = publisher.New(r, publisher.WithSink("x", sink.Discard), publisher.WithWorkers(0))
-	require.Error(t, err)
 	_, err = publisher.New(nil, publisher.WithSink("x", sink.Discard))
 	require.Error(t, err)
+	// A negative count or duration is an error naming the option.
+	for name, o := range map[string]publisher.Option{
+		"WithWorkers":           publisher.WithWorkers(-1),
+		"WithWriteTimeout":      publisher.WithWriteTimeout(-time.Second),
+		"WithDrainTimeout":      publisher.WithDrainTimeout(-time.Second),
+		"WithDedupWindow count": publisher.WithDedupWindow(-1, 0),
+		"WithDedupWindow age":   publisher.WithDedupWindow(0, -time.Second),
+		"WithBackoff min":       publisher.WithBackoff(-time.Second, 0),
+		"WithBackoff max":       publisher.WithBackoff(0, -time.Second),
+		"WithStatsInterval":     publisher.WithStatsInterval(-2),
+	} {
+		_, err := publisher.New(r, publisher.WithSink("x", sink.NewDiscard()), o)
+		require.ErrorContains(t, err, "publisher: "+name+": negative ", name)
+	}
+	_, err = publisher.New(r, publisher.WithSink("x", sink.NewDiscard()), publisher.WithBackoff(time.Second, time.Millisecond))
+	require.ErrorContains(t, err, "max below min")
+	// Zero is the default, never "no limit" or "expire at once".
+	p, err := publisher.New(r, publisher.WithSink("x", sink.NewDiscard()), publisher.WithWorkers(0),
+		publisher.WithWriteTimeout(0), publisher.WithDrainTimeout(0), publisher.WithDedupWindow(0, 0),
+		publisher.WithBackoff(0, 0), publisher.WithStatsInterval(publisher.NoStats))
+	require.NoError(t, err)
+	require.NoError(t, p.Close(context.Background()))
 }
 
 // lockedBuffer is a bytes.Buffer safe for a logger and a test to share.

@@ -94,7 +94,7 @@ func main() {
 		}()
 	}
 	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers),
-		publisher.WithStatsInterval(*statsEvery),
+		publisher.WithStatsInterval(statsInterval(*statsEvery)),
 		// Replays within the window reach the de-duplication: it must cover them.
 		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2**replayWindow))}
 	if *spool != "" {
@@ -134,4 +134,12 @@ func main() {
 		logger.Info("sealing", "envelopes", sr.Stats())
 	}
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
+}
+
+// statsInterval keeps the flag's meaning: -stats-every 0 is never.
+func statsInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return publisher.NoStats
+	}
+	return d
 }

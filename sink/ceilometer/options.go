@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
@@ -177,11 +178,7 @@ func WithPublisherID(id string) NotifierOption {
 // Zero means DefaultBatchSize (100); a negative size makes NewNotifier fail.
 func WithBatchSize(n int) NotifierOption {
 	return notifierOption(func(c *config) error {
-		if n < 0 {
-			return fmt.Errorf("WithBatchSize: negative count %d", n)
-		}
-		c.batch = cmp.Or(n, DefaultBatchSize)
-		return nil
+		return option.Set(&c.batch, "WithBatchSize", n, DefaultBatchSize)
 	})
 }
 
@@ -203,11 +200,7 @@ func WithSecret(secret []byte) NotifierOption {
 // NewNotifier fail.
 func WithDialTimeout(d time.Duration) NotifierOption {
 	return notifierOption(func(c *config) error {
-		if d < 0 {
-			return fmt.Errorf("WithDialTimeout: negative duration %v", d)
-		}
-		c.dialTimeout = cmp.Or(d, DefaultDialTimeout)
-		return nil
+		return option.Set(&c.dialTimeout, "WithDialTimeout", d, DefaultDialTimeout)
 	})
 }
 

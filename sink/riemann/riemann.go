@@ -21,6 +21,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -140,11 +141,7 @@ func WithState(state string) Option {
 // makes New fail.
 func WithBatchSize(n int) Option {
 	return func(cfg *config) error {
-		if n < 0 {
-			return fmt.Errorf("WithBatchSize: negative count %d", n)
-		}
-		cfg.batch = cmp.Or(n, DefaultBatchSize)
-		return nil
+		return option.Set(&cfg.batch, "WithBatchSize", n, DefaultBatchSize)
 	}
 }
 
@@ -153,11 +150,7 @@ func WithBatchSize(n int) Option {
 // makes New fail. The deadline of the ctx given to Write applies as well.
 func WithTimeout(d time.Duration) Option {
 	return func(cfg *config) error {
-		if d < 0 {
-			return fmt.Errorf("WithTimeout: negative duration %v", d)
-		}
-		cfg.timeout = cmp.Or(d, DefaultTimeout)
-		return nil
+		return option.Set(&cfg.timeout, "WithTimeout", d, DefaultTimeout)
 	}
 }
 
@@ -170,11 +163,7 @@ func WithTimeout(d time.Duration) Option {
 // negative one makes New fail.
 func WithReceipts(ttl time.Duration) Option {
 	return func(cfg *config) error {
-		if ttl < 0 {
-			return fmt.Errorf("WithReceipts: negative duration %v", ttl)
-		}
-		cfg.receipts = cmp.Or(ttl, DefaultReceiptTTL)
-		return nil
+		return option.Set(&cfg.receipts, "WithReceipts", ttl, DefaultReceiptTTL)
 	}
 }
 
@@ -182,11 +171,7 @@ func WithReceipts(ttl time.Duration) Option {
 // DefaultDialTimeout (5 s); a negative duration makes New fail.
 func WithDialTimeout(d time.Duration) Option {
 	return func(cfg *config) error {
-		if d < 0 {
-			return fmt.Errorf("WithDialTimeout: negative duration %v", d)
-		}
-		cfg.dialTimeout = cmp.Or(d, DefaultDialTimeout)
-		return nil
+		return option.Set(&cfg.dialTimeout, "WithDialTimeout", d, DefaultDialTimeout)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -59,10 +60,10 @@ func (o bothOption) applyListen(c *config) error   { return o(c) }
 func (o dialOption) applyDial(c *config) error     { return o(c) }
 func (o listenOption) applyListen(c *config) error { return o(c) }
 
-// nonNegative is the convention's check of a count or duration.
-func nonNegative[T int | time.Duration](option string, v T) error {
-	if v < 0 {
-		return fmt.Errorf("nanomsg: %s(%v): negative", option, v)
+// nonNegative is option.Check with the package's prefix on its error.
+func nonNegative[T int | time.Duration](name string, v T) error {
+	if err := option.Check(name, v); err != nil {
+		return fmt.Errorf("nanomsg: %w", err)
 	}
 	return nil
 }

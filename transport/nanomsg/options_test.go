@@ -17,9 +17,9 @@ func TestOptionConvention(t *testing.T) {
 		"WithConcurrency":  nanomsg.WithConcurrency(-4),
 	} {
 		_, err := nanomsg.Listen("tcp://127.0.0.1:0", o)
-		require.ErrorContains(t, err, "nanomsg: "+name+"(", name)
+		require.ErrorContains(t, err, "nanomsg: "+name+": negative ", name)
 		_, err = nanomsg.Dial([]string{"tcp://127.0.0.1:1"}, o)
-		require.ErrorContains(t, err, "nanomsg: "+name+"(", name)
+		require.ErrorContains(t, err, "nanomsg: "+name+": negative ", name)
 	}
 	for name, o := range map[string]nanomsg.DialOption{
 		"WithResendInterval": nanomsg.WithResendInterval(-time.Second),
@@ -27,7 +27,7 @@ func TestOptionConvention(t *testing.T) {
 		"WithReconnect max":  nanomsg.WithReconnect(0, -time.Second),
 	} {
 		_, err := nanomsg.Dial([]string{"tcp://127.0.0.1:1"}, o)
-		require.ErrorContains(t, err, "nanomsg: "+name+"(", name)
+		require.ErrorContains(t, err, "nanomsg: "+name+": negative ", name)
 	}
 
 	r, err := nanomsg.Listen("tcp://127.0.0.1:0", nanomsg.WithMaxFrameSize(0), nanomsg.WithConcurrency(0), nanomsg.WithLogger(quiet))
