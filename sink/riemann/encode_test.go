@@ -110,7 +110,9 @@ func TestEncodeMapping(t *testing.T) {
 		{
 			name: "meterkit.state without a default state",
 			enc:  encoder{host: "h", noTTL: true},
-			m:    func(m *meter.Measurement) { m.Labels = []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}} },
+			m: func(m *meter.Measurement) {
+				m.Labels = []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}}
+			},
 			want: &riemannpb.Event{
 				Time: proto.Int64(ts.Unix()), State: proto.String("critical"), Service: proto.String("cpu.util"), Host: proto.String("h"),
 				Attributes: attrs("kind", "gauge"), TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
