@@ -54,7 +54,9 @@
 //	project_id          ProjectID; null when empty (v2: left out, the API takes the token's)
 //	user_id             UserID; null when empty (v2: left out)
 //	timestamp           Time in UTC, ISO 8601 with microseconds: 2024-05-01T12:00:00.250000+00:00
-//	resource_metadata   Labels as an object of strings, plus "host": Host unless a label is named host
+//	resource_metadata   Labels as an object of strings, plus "host": Host unless a label is named host;
+//	                    labels prefixed "meterkit." (meter.ReservedPrefix: the level the levels
+//	                    stage writes, meterkit.state) are meterkit's own and left out
 //	source              WithSource / source= (default "openstack")
 //	message_id          notification sink only (the v2 API refuses it): for a batch the publisher
 //	                    names (WriteFrom), a UUID v5 of the batch and the position, the same

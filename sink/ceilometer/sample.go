@@ -125,11 +125,15 @@ func nullable(s string) *string {
 }
 
 // metadata returns the labels as a map, plus "host" from m.Host unless a
-// label already has that key. It never returns nil: Ceilometer wants an
-// object, not null.
+// label already has that key. Labels prefixed meter.ReservedPrefix
+// ("meterkit.", such as the level meter.StateLabel) are meterkit's own and
+// left out. It never returns nil: Ceilometer wants an object, not null.
 func metadata(m *meter.Measurement) map[string]string {
 	md := make(map[string]string, len(m.Labels)+1)
 	for _, l := range m.Labels {
+		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
+			continue
+		}
 		md[l.Key] = l.Value
 	}
 	if _, ok := md["host"]; !ok && m.Host != "" {

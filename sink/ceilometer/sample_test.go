@@ -196,3 +196,31 @@ func TestSampleID(t *testing.T) {
 	require.NotEqual(t, sampleID("acme/web1/42/", 7), sampleID("acme/web1/42/", 8))
 	require.Equal(t, sampleID("a/b/1/", 0), sampleID("a/b/1/", 0))
 }
+
+// The level the levels stage writes (meterkit.state), and any other
+// meterkit.* label, never reaches resource_metadata; the other labels do.
+// Notification form, as the notifier builds it: sample, signature, envelope.
+func TestMappingDropsMeterkitLabels(t *testing.T) {
+	mp := mapping{source: "openstack"}
+	m := meter.Measurement{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: 97, Time: time.Unix(1714564800, 0), Host: "web1",
+		Labels: []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}, {Key: "cpu", Value: "0"}, {Key: meter.ReservedPrefix + "other", Value: "x"}}}
+	s, err := mp.toSample(&m, "mid")
+	require.NoError(t, err)
+	secret := []byte("s3cret")
+	s.MessageSignature = Sign(&s, secret)
+	body, err := encodeNotification("nid", "meterkit", time.Now(), []Sample{s})
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "meterkit.")
+
+	n, err := DecodeEnvelope(body)
+	require.NoError(t, err)
+	got := n.Payload.Samples[0]
+	require.Equal(t, map[string]string{"cpu": "0", "host": "web1"}, got.ResourceMetadata)
+	require.Equal(t, got.MessageSignature, Sign(&got, secret), "signed over what is sent")
+
+	v, err := mp.toV2(&m)
+	require.NoError(t, err)
+	require.Equal(t, map[string]string{"cpu": "0", "host": "web1"}, v.ResourceMetadata)
+	require.Equal(t, []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}, {Key: "cpu", Value: "0"},
+		{Key: meter.ReservedPrefix + "other", Value: "x"}}, m.Labels, "the measurement is not changed")
+}

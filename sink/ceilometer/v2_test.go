@@ -138,6 +138,29 @@ func TestV2Contract(t *testing.T) {
 	require.Len(t, api.got["cpu.util"], 4)
 }
 
+// The v2 API receives no meterkit.* label in resource_metadata (the level
+// the levels stage writes); the other labels arrive.
+func TestV2DropsMeterkitLabels(t *testing.T) {
+	_, api, clouds := newV2Fixture(t)
+	s, err := sink.Open(context.Background(), "ceilometer://?cloud=fake&clouds_file="+clouds)
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Write(context.Background(), []meter.Measurement{
+		{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: 97, Time: at, Host: "web1",
+			Labels: []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}, {Key: "cpu", Value: "0"}}},
+		{Name: meter.StateChange, Kind: meter.Gauge, Value: float64(meter.LevelCritical), Time: at, Host: "web1",
+			Labels: []meter.Label{{Key: meter.StateChangeMeter, Value: "cpu.util"}, {Key: meter.StateChangeFrom, Value: meter.StateOK},
+				{Key: meter.StateChangeTo, Value: meter.StateCritical}}},
+	}))
+	require.Len(t, api.got["cpu.util"], 1)
+	require.Equal(t, map[string]any{"cpu": "0", "host": "web1"}, api.got["cpu.util"][0]["resource_metadata"])
+	require.Len(t, api.got[meter.StateChange], 1, "the change is a meter like any other")
+	require.Equal(t, map[string]any{"meter": "cpu.util", "from": "ok", "to": "critical", "host": "web1"},
+		api.got[meter.StateChange][0]["resource_metadata"])
+}
+
 func TestV2Failures(t *testing.T) {
 	_, api, clouds := newV2Fixture(t)
 	s, err := NewV2(WithCloud("fake"), WithCloudsFile(clouds))

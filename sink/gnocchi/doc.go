@@ -35,7 +35,10 @@
 //	resource type                WithResourceType / resource_type= (default "generic"), when created
 //	resource project_id, user_id ProjectID, UserID of the first measurement of the resource
 //	resource attributes          labels named by WithResourceAttributes / resource_attrs=
-//	                             ("host" falls back to Host); other labels are not stored
+//	                             ("host" falls back to Host); other labels are not stored.
+//	                             Labels prefixed "meterkit." (meter.ReservedPrefix: the level
+//	                             meterkit.state the levels stage writes) are meterkit's own:
+//	                             never stored, and naming one is an error
 //	Kind                         not stored: Gnocchi has no counter type (aggregate cumulative
 //	                             metrics with an archive policy that has rate aggregations)
 //

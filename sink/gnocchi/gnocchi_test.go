@@ -172,6 +172,31 @@ func TestKeystoneCatalogueAndUnknownResources(t *testing.T) {
 	require.Len(t, g.measures["web1"]["cpu.util"], 6)
 }
 
+// The level the levels stage writes (meterkit.state) never becomes a
+// resource attribute; the other labels named do, and the measures and the
+// change measurements arrive. Naming a meterkit.* label is refused.
+func TestMeterkitLabelsNotStored(t *testing.T) {
+	g := newFakeGnocchi(t, func(*http.Request) bool { return true })
+	addr := strings.TrimPrefix(g.URL, "http://")
+	_, err := sink.Open(context.Background(), "gnocchi+http://"+addr+"?auth=basic&resource_attrs=device,meterkit.state")
+	require.ErrorContains(t, err, `"meterkit.state": labels prefixed "meterkit." are meterkit's own and never stored`)
+
+	s, err := sink.Open(context.Background(), "gnocchi+http://"+addr+"?auth=basic&resource_type=host&resource_attrs=host,device")
+	require.NoError(t, err)
+	defer s.Close(context.Background())
+	at := time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+	require.NoError(t, s.Write(context.Background(), []meter.Measurement{
+		{Name: "disk.util", Kind: meter.Gauge, Unit: "%", Value: 97, Time: at, Host: "web1", ResourceID: "web1-sda",
+			Labels: []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}, {Key: "device", Value: "sda"}}},
+		{Name: meter.StateChange, Kind: meter.Gauge, Value: float64(meter.LevelCritical), Time: at, Host: "web1", ResourceID: "web1-sda",
+			Labels: []meter.Label{{Key: meter.StateChangeMeter, Value: "disk.util"}, {Key: meter.StateChangeFrom, Value: meter.StateOK},
+				{Key: meter.StateChangeTo, Value: meter.StateCritical}}},
+	}))
+	require.Equal(t, map[string]any{"id": "web1-sda", "host": "web1", "device": "sda", "type": "host"}, g.resources["web1-sda"])
+	require.Equal(t, []measure{{Timestamp: "2024-05-01T12:00:00Z", Value: 97}}, g.measures["web1-sda"]["disk.util"])
+	require.Equal(t, []measure{{Timestamp: "2024-05-01T12:00:00Z", Value: 3}}, g.measures["web1-sda"][meter.StateChange])
+}
+
 func TestBasicAuthAndFailures(t *testing.T) {
 	var user string
 	g := newFakeGnocchi(t, func(r *http.Request) bool {

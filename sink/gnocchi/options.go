@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink/internal/keystone"
 )
 
@@ -67,12 +69,17 @@ func WithArchivePolicy(name string) Option {
 
 // WithResourceAttributes names labels that become attributes of a resource
 // when the sink creates it (the attribute "host" falls back to the
-// measurement's Host). The resource type must define them.
+// measurement's Host). The resource type must define them. Labels prefixed
+// meter.ReservedPrefix ("meterkit.", such as the level meter.StateLabel) are
+// meterkit's own and never stored: naming one is an error.
 func WithResourceAttributes(keys ...string) Option {
 	return func(c *config) error {
 		for _, k := range keys {
 			if k == "" || k == "id" || k == "project_id" || k == "user_id" {
 				return fmt.Errorf("WithResourceAttributes: %q cannot be a label attribute", k)
+			}
+			if strings.HasPrefix(k, meter.ReservedPrefix) {
+				return fmt.Errorf("WithResourceAttributes: %q: labels prefixed %q are meterkit's own and never stored", k, meter.ReservedPrefix)
 			}
 		}
 		c.attrs = append(c.attrs, keys...)

@@ -59,6 +59,8 @@ func TestOptionConvention(t *testing.T) {
 		{name: "bad interface", opts: []Option{WithInterface("private")}, err: `gnocchi: WithInterface: interface "private" is not public, internal or admin`},
 		{name: "bad endpoint", opts: []Option{WithEndpoint("gnocchi:8041")}, err: `gnocchi: WithEndpoint: "gnocchi:8041" is not an http(s) URL`},
 		{name: "nil tls", opts: []Option{WithTLS(nil)}, err: "gnocchi: WithTLS: nil *tls.Config"},
+		{name: "meterkit label as an attribute", opts: []Option{WithResourceAttributes("host", "meterkit.state")},
+			err: `gnocchi: WithResourceAttributes: "meterkit.state": labels prefixed "meterkit." are meterkit's own and never stored`},
 		{name: "empty resource type", opts: []Option{WithResourceType("")}, err: "gnocchi: WithResourceType: empty type"},
 		{name: "basic auth, zero timeout", opts: []Option{WithBasicAuth(""), WithEndpoint("http://g:8041"), WithTimeout(0)},
 			check: func(t *testing.T, c config) {

@@ -24,19 +24,46 @@
 //	                      else WithTTL / ttl= (default 60 s; WithTTL(NoTTL) or ttl=0
 //	                      leaves the field out).
 //	                      Sent as a float: fractions of a second survive.
-//	state                 label riemann.state; else WithState / state= (default "ok")
+//	state                 label riemann.state; else label meterkit.state (meter.StateLabel,
+//	                      set by the levels stage); else WithState / state= (default "ok")
 //	description           label riemann.description (left out when absent)
 //	tags                  WithTags / tag= (the same on every event)
-//	attributes            the other labels, in order, then unit, resource_id,
+//	attributes            the other labels (but meterkit.*), in order, then unit, resource_id,
 //	                      project_id, user_id (each when not empty) and kind
 //	                      ("gauge", "cumulative", "delta")
 //
 // Labels whose key starts with "riemann." (ControlPrefix) steer the event and
-// never become attributes, including ones this version does not know. A label
-// named like a field attribute ("unit", "resource_id", ...) is dropped when
-// that field is set, so no event carries a key twice. Alert stages set
-// riemann.state and riemann.description; the measurement itself stays free of
-// Riemann concepts.
+// never become attributes, including ones this version does not know. Nor do
+// labels whose key starts with "meterkit." (meter.ReservedPrefix): the state
+// is the event's state, and the others are meterkit's own bookkeeping. A
+// label named like a field attribute ("unit", "resource_id", ...) is dropped
+// when that field is set, so no event carries a key twice.
+//
+// # Levels
+//
+// The levels stage (stage/levels, "levels" in a -stages file) checks the
+// meters it is given against warning, alert and critical thresholds, above or
+// below, with hysteresis, and labels each measurement it checks with its
+// series' level: meterkit.state = ok, warning, alert or critical. The sink
+// sends that label as the event's state, so Riemann's streams see the levels
+// as they see any client's states ((changed-state ...), (where (state
+// "critical") ...)); a measurement that also has riemann.state keeps that
+// one, and a measurement without either gets the default state. On each
+// change of a series' level the stage adds a measurement of its own, which
+// becomes the event
+//
+//	service      "meterkit.state.change" (meter.StateChange)
+//	metric_d     the new level: 0 ok, 1 warning, 2 alert, 3 critical
+//	host, time   those of the measurement that changed the level
+//	attributes   meter (its name), from and to (level names), kind "gauge",
+//	             resource_id, project_id, user_id of that measurement
+//	state        the sink's default state: the change carries no level label
+//
+// Riemann's index keeps the latest event per host and service, so it holds
+// the last change of each host only; the streams see every one. The stage
+// runs in the agent (in the publisher too, with the caveat stage/levels
+// gives), upstream of this sink; the measurements stay free of Riemann
+// concepts.
 //
 // # Sending
 //

@@ -16,7 +16,10 @@ import (
 
 // Labels that control the event instead of becoming attributes. Every label
 // whose key starts with ControlPrefix is kept out of the attributes, including
-// ones this package does not know.
+// ones this package does not know. So is every label whose key starts with
+// meter.ReservedPrefix ("meterkit."): meter.StateLabel, which the levels stage
+// writes, is the event's state unless LabelState is also there; the others are
+// meterkit's own bookkeeping.
 const (
 	ControlPrefix    = "riemann."
 	LabelTTL         = "riemann.ttl"         // float seconds ("90", "2.5") or a Go duration ("1m30s")
@@ -86,14 +89,19 @@ func (e *encoder) appendEvent(msg []byte, m *meter.Measurement) ([]byte, error) 
 func (e *encoder) event(b []byte, m *meter.Measurement) ([]byte, error) {
 	state, description := e.state, ""
 	ttl, hasTTL := e.ttl, !e.noTTL
+	explicit := false // LabelState seen: it wins over meter.StateLabel
 	for i := range m.Labels {
 		l := &m.Labels[i]
-		if !strings.HasPrefix(l.Key, ControlPrefix) {
+		if !steers(l.Key) {
 			continue
 		}
 		switch l.Key {
 		case LabelState:
-			state = l.Value
+			state, explicit = l.Value, true
+		case meter.StateLabel:
+			if !explicit {
+				state = l.Value
+			}
 		case LabelDescription:
 			description = l.Value
 		case LabelTTL:
@@ -130,7 +138,7 @@ func (e *encoder) event(b []byte, m *meter.Measurement) ([]byte, error) {
 	}
 	for i := range m.Labels {
 		l := &m.Labels[i]
-		if strings.HasPrefix(l.Key, ControlPrefix) || shadowed(m, l.Key) {
+		if steers(l.Key) || shadowed(m, l.Key) {
 			continue
 		}
 		b = appendAttribute(b, l.Key, l.Value)
@@ -155,6 +163,12 @@ func (e *encoder) event(b []byte, m *meter.Measurement) ([]byte, error) {
 	b = protowire.AppendTag(b, evMetricD, protowire.Fixed64Type)
 	b = protowire.AppendFixed64(b, math.Float64bits(m.Value))
 	return b, nil
+}
+
+// steers reports whether a label key is kept out of the attributes: a
+// control label (ControlPrefix) or one of meterkit's own (meter.ReservedPrefix).
+func steers(key string) bool {
+	return strings.HasPrefix(key, ControlPrefix) || strings.HasPrefix(key, meter.ReservedPrefix)
 }
 
 // shadowed reports whether a label key names an attribute that a non-empty

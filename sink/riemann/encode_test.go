@@ -94,6 +94,54 @@ func TestEncodeMapping(t *testing.T) {
 				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(-3),
 			},
 		},
+		{
+			name: "meterkit.state is the state; meterkit.* labels are no attributes",
+			enc:  defaults,
+			m: func(m *meter.Measurement) {
+				m.Labels = []meter.Label{{Key: "zone", Value: "a"}, {Key: meter.StateLabel, Value: meter.StateAlert},
+					{Key: meter.ReservedPrefix + "future", Value: "x"}, {Key: "core", Value: "3"}}
+			},
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("alert"), Service: proto.String("cpu.util"),
+				Host: proto.String("default-host"), Ttl: proto.Float32(60), Attributes: attrs("zone", "a", "core", "3", "kind", "gauge"),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
+			},
+		},
+		{
+			name: "meterkit.state without a default state",
+			enc:  encoder{host: "h", noTTL: true},
+			m: func(m *meter.Measurement) {
+				m.Labels = []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}}
+			},
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("critical"), Service: proto.String("cpu.util"), Host: proto.String("h"),
+				Attributes: attrs("kind", "gauge"), TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
+			},
+		},
+		{
+			name: "riemann.state wins over a later meterkit.state",
+			enc:  defaults,
+			m: func(m *meter.Measurement) {
+				m.Labels = []meter.Label{{Key: LabelState, Value: "expired"}, {Key: meter.StateLabel, Value: meter.StateWarning}}
+			},
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("expired"), Service: proto.String("cpu.util"),
+				Host: proto.String("default-host"), Ttl: proto.Float32(60), Attributes: attrs("kind", "gauge"),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
+			},
+		},
+		{
+			name: "riemann.state wins over an earlier meterkit.state",
+			enc:  defaults,
+			m: func(m *meter.Measurement) {
+				m.Labels = []meter.Label{{Key: meter.StateLabel, Value: meter.StateWarning}, {Key: LabelState, Value: "expired"}}
+			},
+			want: &riemannpb.Event{
+				Time: proto.Int64(ts.Unix()), State: proto.String("expired"), Service: proto.String("cpu.util"),
+				Host: proto.String("default-host"), Ttl: proto.Float32(60), Attributes: attrs("kind", "gauge"),
+				TimeMicros: proto.Int64(ts.UnixMicro()), MetricD: proto.Float64(42.5),
+			},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := base
@@ -130,7 +178,7 @@ func TestEncodeBadTTL(t *testing.T) {
 func TestEncodeAllocs(t *testing.T) {
 	e := encoder{host: "h", state: "ok", ttl: 60, tags: []string{"a"}}
 	m := meter.Measurement{Name: "disk.read.bytes", Kind: meter.Cumulative, Unit: "B", Value: 1, Time: time.Now(), ResourceID: "sda",
-		Labels: []meter.Label{{Key: "mount", Value: "/"}, {Key: LabelTTL, Value: "30"}}}
+		Labels: []meter.Label{{Key: "mount", Value: "/"}, {Key: LabelTTL, Value: "30"}, {Key: meter.StateLabel, Value: meter.StateWarning}}}
 	buf := make([]byte, 0, 4096)
 	allocs := testing.AllocsPerRun(100, func() {
 		var err error

@@ -130,8 +130,9 @@ func WithDefaultHost(host string) Option {
 	return func(cfg *config) error { cfg.host, cfg.hostSet = host, true; return nil }
 }
 
-// WithState sets the state of events whose measurement has no LabelState
-// label (DefaultState otherwise). An empty state leaves the field out.
+// WithState sets the state of events whose measurement has neither a
+// LabelState nor a meter.StateLabel label (DefaultState otherwise). An empty
+// state leaves the field out.
 func WithState(state string) Option {
 	return func(cfg *config) error { cfg.state = state; return nil }
 }
