@@ -26,6 +26,11 @@ import (
 	"github.com/meterkit/meter/driver"
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
+	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
+	_ "github.com/meterkit/meter/stage/levels"
+	_ "github.com/meterkit/meter/stage/selectstage"
+	"github.com/meterkit/meter/stage/stagefile"
+	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
 	"github.com/meterkit/meter/transport/seal"
@@ -46,6 +51,7 @@ func main() {
 	tlsCert := flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
 	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
 	tlsName := flag.String("tls-server-name", "", "the publisher's name in its certificate (default: the host of -connect)")
+	stagesFile := flag.String("stages", "", "YAML file listing the stages run on every collection before batching (see go doc ./stage/stagefile)")
 	keyFile := flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
 	flag.Parse()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -84,6 +90,13 @@ func main() {
 		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(statsInterval(*statsEvery))}
 	if *spool != "" {
 		opts = append(opts, agent.WithSpool(*spool))
+	}
+	if *stagesFile != "" {
+		st, err := stagefile.Load(*stagesFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, agent.WithStage(st))
 	}
 	for _, name := range strings.Split(*drivers, ",") {
 		opts = append(opts, agent.WithNamedDriver(name, configs[name], agent.Interval(*interval)))
