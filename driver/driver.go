@@ -2,12 +2,9 @@ package driver
 
 import (
 	"context"
-	"fmt"
-	"regexp"
-	"slices"
-	"sync"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/registry"
 )
 
 // Driver collects measurements from one source. Collect is the only method
@@ -54,73 +51,29 @@ type Duration = meter.Duration
 
 // Registry maps driver names to factories. The package-level functions use
 // a default registry; tests may make their own with NewRegistry.
-type Registry struct {
-	mu        sync.RWMutex
-	factories map[string]Factory
-}
+type Registry struct{ r *registry.Registry[Driver] }
 
 // NewRegistry returns an empty registry.
-func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
-
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,62}$`)
+func NewRegistry() *Registry { return &Registry{registry.New[Driver]("driver")} }
 
 // Register makes a driver factory available by name. It panics if the name
 // is malformed (lower case letters, digits, '.', '_', '-', starting with a
 // letter, at most 63 bytes), if factory is nil, or if the name is taken:
 // these are programming errors, found at start-up.
-func (r *Registry) Register(name string, factory Factory) {
-	if !nameRE.MatchString(name) {
-		panic(fmt.Sprintf("driver: Register: malformed driver name %q", name))
-	}
-	if factory == nil {
-		panic(fmt.Sprintf("driver: Register: nil factory for driver %q", name))
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.factories[name]; dup {
-		panic(fmt.Sprintf("driver: Register called twice for driver %q", name))
-	}
-	r.factories[name] = factory
-}
+func (r *Registry) Register(name string, factory Factory) { r.r.Register(name, factory) }
 
-// Lookup returns the factory registered under name.
+// Lookup returns the factory registered under name. An unknown name is an
+// error listing the names registered.
 func (r *Registry) Lookup(name string) (Factory, error) {
-	r.mu.RLock()
-	f, ok := r.factories[name]
-	r.mu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("driver: unknown driver %q (forgotten import?)", name)
-	}
-	return f, nil
+	f, err := r.r.Lookup(name)
+	return Factory(f), err
 }
 
 // Open looks the driver up and makes it from cfg.
-func (r *Registry) Open(name string, cfg Config) (Driver, error) {
-	f, err := r.Lookup(name)
-	if err != nil {
-		return nil, err
-	}
-	d, err := f(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("driver %q: %w", name, err)
-	}
-	if d == nil {
-		return nil, fmt.Errorf("driver %q: factory returned a nil driver", name)
-	}
-	return d, nil
-}
+func (r *Registry) Open(name string, cfg Config) (Driver, error) { return r.r.Open(name, cfg) }
 
 // Drivers returns the registered names, sorted.
-func (r *Registry) Drivers() []string {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	names := make([]string, 0, len(r.factories))
-	for n := range r.factories {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
+func (r *Registry) Drivers() []string { return r.r.Names() }
 
 var defaultRegistry = NewRegistry()
 
