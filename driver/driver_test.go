@@ -25,7 +25,7 @@ func TestRegistry(t *testing.T) {
 	_, err := r.Lookup("b")
 	require.NoError(t, err)
 	_, err = r.Lookup("nope")
-	require.EqualError(t, err, `driver: unknown driver "nope" (forgotten import?)`)
+	require.EqualError(t, err, `driver: unknown driver "nope" (forgotten import?); registered: a.x_y-z, b`)
 	_, err = r.Open("nope", driver.Config{})
 	require.ErrorContains(t, err, "forgotten import?")
 
