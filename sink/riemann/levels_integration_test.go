@@ -5,27 +5,29 @@ package riemann_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/agent"
+	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink/riemann"
 	"github.com/meterkit/meter/sink/riemann/riemanntest"
 	"github.com/meterkit/meter/stage"
 	_ "github.com/meterkit/meter/stage/levels"
+	"github.com/meterkit/meter/transport"
 )
 
 // TestIntegrationLevelsStateToRiemann is issue 13's end to end check with
-// real parts: a levels stage, made from a -stages entry through the
-// registry, on a synthetic series that crosses its thresholds; the Riemann
-// sink writing to riemanntest; and Debian's riemann-client reading back,
-// after each collection, the state the stage set.
-//
-// The agent has no WithStage yet, so the test runs the stage on each batch
-// itself, right before Write, where the agent will run it; once WithStage
-// lands, an agent with the stage takes its place.
+// real parts: an agent with a levels stage, made from a -stages entry
+// through the registry, on a synthetic series that crosses its thresholds;
+// a publisher (over transport.Pipe) with the Riemann sink writing to
+// riemanntest; and Debian's riemann-client reading back, after each
+// collection, the state the stage set.
 func TestIntegrationLevelsStateToRiemann(t *testing.T) {
 	var specs []stage.Spec
 	require.NoError(t, json.Unmarshal([]byte(`[{"type": "levels", "meters": ["cpu.util"],
@@ -35,7 +37,22 @@ func TestIntegrationLevelsStateToRiemann(t *testing.T) {
 
 	srv := riemanntest.NewServer(t)
 	s := newSink(t, srv.Addr(), riemann.WithTags("meterkit"))
-	ctx := context.Background()
+	send, recv := transport.Pipe()
+	p, err := publisher.New(recv, publisher.WithSink("riemann", s), publisher.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	a, err := agent.New(send, agent.WithStage(st), agent.WithBatch(0, 10*time.Millisecond), agent.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = p.Run(context.Background()) })
+	wg.Go(func() { _ = a.Run(ctx) })
+	defer func() {
+		cancel()
+		_ = a.Close(context.Background())
+		_ = p.Close(context.Background())
+		wg.Wait()
+	}()
+	staged := 0
 	start := time.Now().Add(-time.Hour).Truncate(time.Second)
 
 	// web1's cpu.util, one collection a minute, with the state each value
@@ -56,7 +73,6 @@ func TestIntegrationLevelsStateToRiemann(t *testing.T) {
 	}
 	var wantChanges []change
 	prev := "ok"
-	var out []meter.Measurement
 	for i, step := range steps {
 		at := start.Add(time.Duration(i) * time.Minute)
 		batch := []meter.Measurement{{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: step.value, Time: at,
@@ -71,9 +87,14 @@ func TestIntegrationLevelsStateToRiemann(t *testing.T) {
 			prev = step.state
 		}
 
-		out, err = st.Process(ctx, batch, out[:0])
-		require.NoError(t, err)
-		require.NoError(t, s.Write(ctx, out))
+		// The agent stages what it is given and delivers it; the publisher
+		// acknowledges once the sink wrote it.
+		require.NoError(t, a.Add(batch...))
+		staged += len(batch)
+		require.Eventually(t, func() bool {
+			st := a.Stats()
+			return st.Staged == uint64(staged) && st.AckedMeasurements == st.StagedOut
+		}, 10*time.Second, 5*time.Millisecond, "step %d delivered", i)
 
 		evs := query(t, `service = "cpu.util" and host = "web1"`, srv.Port())
 		require.Len(t, evs, 1)
