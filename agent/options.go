@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/spool"
 )
 
 // Option configures an Agent.
@@ -37,7 +38,7 @@ type config struct {
 	drain        time.Duration
 	logger       *slog.Logger
 	spoolDir     string
-	spool        spoolConfig
+	spool        spool.Config
 	statsEvery   time.Duration
 }
 

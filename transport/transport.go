@@ -166,3 +166,33 @@ func (d *Delivery) Ack(a Ack) error {
 	}
 	return d.replier.Reply(d, a)
 }
+
+// RawSender is an optional capability of a Sender: SendRaw sends frame, the
+// wire encoding of an envelope as AppendEnvelope writes it, whose Seq is
+// seq, as it is, without decoding and encoding it again, and waits for its
+// ack with the contract of Send. A spool that keeps envelopes in their wire
+// encoding hands them over this way. frame is not used after SendRaw
+// returns.
+type RawSender interface {
+	SendRaw(ctx context.Context, frame []byte, seq uint64) error
+}
+
+// AsRawSender returns the RawSender that sends for s: s itself, or the
+// Sender it wraps, found through an Unwrap() Sender method. A wrapper
+// offers Unwrap only when Send on it and on the wrapped Sender put the same
+// bytes on the wire; a wrapper that changes the envelope (sealing, which
+// must happen at each attempt) offers neither SendRaw nor Unwrap, and the
+// caller then decodes the frame and calls Send.
+func AsRawSender(s Sender) (RawSender, bool) {
+	for s != nil {
+		if r, ok := s.(RawSender); ok {
+			return r, true
+		}
+		u, ok := s.(interface{ Unwrap() Sender })
+		if !ok {
+			return nil, false
+		}
+		s = u.Unwrap()
+	}
+	return nil, false
+}
