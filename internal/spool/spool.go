@@ -397,10 +397,10 @@ func (t Tx) Get(path []string, key []byte) []byte {
 	if b == nil {
 		return nil
 	}
-	return bytes(b.Get(key))
+	return clone(b.Get(key))
 }
 
-func bytes(v []byte) []byte {
+func clone(v []byte) []byte {
 	if v == nil {
 		return nil
 	}
