@@ -55,15 +55,21 @@ func rssKiB() int {
 // BenchmarkAgentToPublisherTCP moves batches of 1,000 measurements from an
 // agent through nanomsg REQ/REP over loopback TCP into a publisher writing
 // to a discard sink. One op is one measurement delivered and acknowledged.
+// The spools variant spools on both sides (fsync on every batch).
 func BenchmarkAgentToPublisherTCP(b *testing.B) {
 	for _, inflight := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
-			benchAgentToPublisher(b, inflight)
+			benchAgentToPublisher(b, inflight, false)
+		})
+	}
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("spools/inflight=%d", inflight), func(b *testing.B) {
+			benchAgentToPublisher(b, inflight, true)
 		})
 	}
 }
 
-func benchAgentToPublisher(b *testing.B, inflight int) {
+func benchAgentToPublisher(b *testing.B, inflight int, spools bool) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -74,8 +80,15 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := publisher.New(recv, publisher.WithLogger(quiet), publisher.WithSink("discard", sink.Discard),
-		publisher.WithWorkers(inflight))
+	popts := []publisher.Option{publisher.WithLogger(quiet), publisher.WithSink("discard", sink.Discard),
+		publisher.WithWorkers(inflight)}
+	aopts := []agent.Option{agent.WithLogger(quiet), agent.WithHost("bench-host"),
+		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64)}
+	if spools {
+		popts = append(popts, publisher.WithSpool(b.TempDir()))
+		aopts = append(aopts, agent.WithSpool(b.TempDir()))
+	}
+	p, err := publisher.New(recv, popts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -83,8 +96,7 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := agent.New(send, agent.WithLogger(quiet), agent.WithHost("bench-host"),
-		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64))
+	a, err := agent.New(send, aopts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +127,7 @@ func benchAgentToPublisher(b *testing.B, inflight int) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}
-	for a.Stats().AckedMeasurements < want {
+	for a.Stats().AckedMeasurements < want || p.Stats().Pending > 0 {
 		time.Sleep(50 * time.Microsecond)
 	}
 	b.StopTimer()
