@@ -90,9 +90,9 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		if err != nil {
 			return nil, err
 		}
-		sp.onBad = func(seq uint64, err error) {
+		sp.onBad = func(err error) {
 			a.c.dropped.Add(1)
-			a.log.Error("spooled batch unreadable; dropped", "seq", seq, "err", err)
+			a.log.Error("spooled batch unreadable; dropped", "err", err)
 		}
 		a.q = sp
 		if n := sp.pending(); n > 0 {

@@ -84,8 +84,8 @@ type diskSpool struct {
 	lane    *spool.Lane
 	path    string
 	recycle func(*transport.Envelope)
-	onBad   func(seq uint64, err error)
-	raw     bool // senders take the stored frames as they are
+	onBad   func(err error) // a stored batch that cannot be read back, dropped
+	raw     bool            // senders take the stored frames as they are
 	last    uint64
 }
 
@@ -138,16 +138,20 @@ func (s *diskSpool) next(ctx context.Context, sl *slot) bool {
 		if !ok {
 			return false
 		}
-		frame, seq, err := s.lane.Read(e.ID, sl.frame[:0])
-		sl.frame = frame
-		if err == nil && !s.raw {
-			// Decode copies what it keeps.
-			err = sl.dec.Decode(frame, &sl.buf)
+		var seq uint64
+		var err error
+		if s.raw {
+			sl.frame, seq, err = s.lane.Read(e.ID, sl.frame[:0])
+		} else {
+			err = s.lane.View(e.ID, func(frame []byte) error {
+				return sl.dec.Decode(frame, &sl.buf) // copies what it keeps
+			})
+			seq = sl.buf.Seq
 		}
 		if err != nil {
 			// A batch that cannot be read back is dropped, not resent forever.
 			if s.onBad != nil {
-				s.onBad(seq, err)
+				s.onBad(err) // names the file, the batch's id and what is wrong
 			}
 			_ = s.lane.Done(e.ID)
 			continue

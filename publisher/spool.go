@@ -94,7 +94,6 @@ type lane = ispool.Lane
 type spool struct {
 	sp    *ispool.Spool
 	lanes map[string]*lane
-	bufs  map[*lane]*[]byte // each lane's read buffer, used by its one goroutine
 }
 
 func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, error) {
@@ -109,10 +108,9 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	s := &spool{sp: sp, lanes: map[string]*lane{}, bufs: map[*lane]*[]byte{}}
+	s := &spool{sp: sp, lanes: map[string]*lane{}}
 	for _, name := range sinks {
-		l := sp.Lane(name)
-		s.lanes[name], s.bufs[l] = l, new([]byte)
+		s.lanes[name] = sp.Lane(name)
 	}
 	err = sp.View(func(tx ispool.Tx) error {
 		return tx.Buckets([]string{bucketDedup}, func(key []byte) error {
@@ -177,10 +175,9 @@ func (s *spool) first(ctx context.Context, l *lane, dec *transport.Decoder, env 
 	// One goroutine takes a lane's batches: the batch is given back at once
 	// and comes first again until it is removed.
 	l.Release(e.ID, false)
-	buf := s.bufs[l]
-	if *buf, _, err = l.Read(e.ID, (*buf)[:0]); err == nil {
-		err = dec.Decode(*buf, env) // copies what it keeps
-	}
+	err = l.View(e.ID, func(frame []byte) error {
+		return dec.Decode(frame, env) // copies what it keeps
+	})
 	return e.ID, e.Doubt, true, err
 }
 

@@ -25,6 +25,16 @@
 // agents can add fields, and rejects an envelope whose Version is newer
 // than Version.
 //
+// # Frames sent as they are
+//
+// A spool keeps each envelope in its wire encoding. A Sender that can put
+// such a frame on the wire without decoding it implements RawSender
+// (transport/nanomsg's does); AsRawSender finds it on a Sender or, through
+// Unwrap() Sender, on the Sender a wrapper holds. A wrapper that changes
+// the envelope, such as sealing (done at each attempt, since the receiver
+// checks when it was sealed), has no Unwrap, and the frame is decoded and
+// given to Send.
+//
 // # The ack contract
 //
 // Every envelope gets exactly one Ack, encoded with AppendAck and decoded

@@ -228,26 +228,16 @@ func bucket(tx *bolt.Tx, path []string, mk bool) (*bolt.Bucket, error) {
 	var b *bolt.Bucket
 	for i, name := range path {
 		var next *bolt.Bucket
-		switch {
-		case i == 0 && mk:
-			n, err := tx.CreateBucketIfNotExists([]byte(name))
-			if err != nil {
-				return nil, err
+		var err error
+		if i == 0 {
+			if next = tx.Bucket([]byte(name)); next == nil && mk {
+				next, err = tx.CreateBucket([]byte(name))
 			}
-			next = n
-		case i == 0:
-			next = tx.Bucket([]byte(name))
-		case mk:
-			n, err := b.CreateBucketIfNotExists([]byte(name))
-			if err != nil {
-				return nil, err
-			}
-			next = n
-		default:
-			next = b.Bucket([]byte(name))
+		} else if next = b.Bucket([]byte(name)); next == nil && mk {
+			next, err = b.CreateBucket([]byte(name))
 		}
-		if next == nil {
-			return nil, nil
+		if err != nil || next == nil {
+			return nil, err
 		}
 		b = next
 	}
@@ -607,6 +597,29 @@ func (l *Lane) Read(id uint64, dst []byte) (frame []byte, seq uint64, err error)
 		return dst, 0, fmt.Errorf("spool %s: lane %q: read batch %d: %w", l.s.path, l.name, id, err)
 	}
 	return dst, seq, nil
+}
+
+// View calls fn with the stored frame of batch id, valid only during the
+// call (decode it there: a Decoder copies what it keeps). Errors are as
+// Read's.
+func (l *Lane) View(id uint64, fn func(frame []byte) error) error {
+	err := load(func() error {
+		return l.s.db.View(func(tx *bolt.Tx) error {
+			b, _ := bucket(tx, l.bucket, false)
+			var v []byte
+			if b != nil {
+				v = b.Get(u64(id))
+			}
+			if len(v) < 4 {
+				return fmt.Errorf("entry missing or short (%d bytes)", len(v))
+			}
+			return fn(v[4:])
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("spool %s: lane %q: read batch %d: %w", l.s.path, l.name, id, err)
+	}
+	return nil
 }
 
 // frameSeq reads the Seq of an envelope's wire encoding, without decoding
