@@ -576,24 +576,14 @@ func (l *Lane) Next(ctx context.Context) (Entry, bool) {
 // drops it with Done.
 func (l *Lane) Read(id uint64, dst []byte) (frame []byte, seq uint64, err error) {
 	start := len(dst)
-	err = load(func() error {
-		return l.s.db.View(func(tx *bolt.Tx) error {
-			b, _ := bucket(tx, l.bucket, false)
-			var v []byte
-			if b != nil {
-				v = b.Get(u64(id))
-			}
-			if len(v) < 4 {
-				return fmt.Errorf("entry missing or short (%d bytes)", len(v))
-			}
-			dst = append(dst, v[4:]...)
-			return nil
-		})
+	err = l.View(id, func(f []byte) error {
+		dst = append(dst, f...)
+		return nil
 	})
-	if err == nil {
-		seq, err = frameSeq(dst[start:])
-	}
 	if err != nil {
+		return dst, 0, err
+	}
+	if seq, err = frameSeq(dst[start:]); err != nil {
 		return dst, 0, fmt.Errorf("spool %s: lane %q: read batch %d: %w", l.s.path, l.name, id, err)
 	}
 	return dst, seq, nil
@@ -680,12 +670,14 @@ func (l *Lane) Done(id uint64) error {
 		}
 		return nil
 	}
-	err := s.marks.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists([]byte(l.name))
-		if err != nil {
-			return err
-		}
-		return b.Put(u64(id), nil)
+	err := load(func() error {
+		return s.marks.Update(func(tx *bolt.Tx) error {
+			b, err := bucket(tx, []string{l.name}, true)
+			if err != nil {
+				return err
+			}
+			return b.Put(u64(id), nil)
+		})
 	})
 	due := l.forget(id, true)
 	if err != nil {
@@ -739,17 +731,19 @@ func (s *Spool) compact(l *Lane) error {
 	if err != nil {
 		return fmt.Errorf("spool %s: compact lane %q: %w", s.path, l.name, err)
 	}
-	err = s.marks.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte(l.name))
-		if b == nil {
-			return nil
-		}
-		for _, id := range ids {
-			if err := b.Delete(u64(id)); err != nil {
-				return err
+	err = load(func() error {
+		return s.marks.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket([]byte(l.name))
+			if b == nil {
+				return nil
 			}
-		}
-		return nil
+			for _, id := range ids {
+				if err := b.Delete(u64(id)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	})
 	s.mu.Lock()
 	l.delivered = slices.DeleteFunc(l.delivered, func(id uint64) bool { return slices.Contains(ids, id) })
