@@ -28,6 +28,7 @@ var ErrStopped = errors.New("agent: stopped")
 type Agent struct {
 	cfg    config
 	sender transport.Sender
+	raw    transport.RawSender // s as a RawSender, used by the disk spool
 	log    *slog.Logger
 	q      store
 
@@ -96,13 +97,16 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	}
 	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
 	if c.spoolDir != "" {
-		sp, err := openSpool(c.spoolDir, c.spool, recycle)
+		// Batches go to the wire as they are stored when the sender can take
+		// them so (transport.RawSender): no decoding and encoding again.
+		a.raw, _ = transport.AsRawSender(s)
+		sp, err := openSpool(c.spoolDir, c.spool, recycle, a.raw != nil)
 		if err != nil {
 			return nil, err
 		}
-		sp.onBad = func(seq uint64, err error) {
+		sp.onBad = func(err error) {
 			a.c.dropped.Add(1)
-			a.log.Error("spooled batch unreadable; dropped", "seq", seq, "err", err)
+			a.log.Error("spooled batch unreadable; dropped", "err", err)
 		}
 		a.q = sp
 		if n := sp.pending(); n > 0 {
@@ -482,7 +486,7 @@ func (a *Agent) collect(ctx context.Context, s schedule) {
 func (a *Agent) runSender(ctx context.Context) {
 	var sl slot
 	for a.q.next(ctx, &sl) {
-		switch a.deliver(ctx, sl.env) {
+		switch a.deliver(ctx, &sl) {
 		case delivered:
 			if err := a.q.done(&sl); err != nil {
 				a.log.Warn("could not forget an acknowledged batch; it may be resent", "err", err)
@@ -499,9 +503,9 @@ func (a *Agent) runSender(ctx context.Context) {
 // release gives a batch that was not delivered back to the queue, or counts
 // it as unsent where the queue cannot keep it.
 func (a *Agent) release(sl *slot) {
-	n := uint64(len(sl.env.Measurements))
+	_, n := sl.header()
 	if !a.q.release(sl) {
-		a.c.unsent.Add(n)
+		a.c.unsent.Add(uint64(n))
 	}
 }
 
@@ -513,16 +517,24 @@ const (
 	closed                   // the sender is closed (Close): keep it if the store can, send no more
 )
 
-// deliver sends env until the publisher accepts or rejects it, or ctx ends.
-func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) outcome {
+// deliver sends the batch in sl until the publisher accepts or rejects it,
+// or ctx ends: its stored frame as it is when there is one and the sender
+// takes raw frames, the decoded envelope otherwise.
+func (a *Agent) deliver(ctx context.Context, sl *slot) outcome {
 	backoff := a.cfg.backoffMin
-	n := uint64(len(env.Measurements))
+	seq, count := sl.header()
+	n := uint64(count)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			a.c.resent.Add(1)
 		}
 		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
-		err := a.sender.Send(sctx, env)
+		var err error
+		if sl.env == nil {
+			err = a.raw.SendRaw(sctx, sl.frame, seq)
+		} else {
+			err = a.sender.Send(sctx, sl.env)
+		}
 		cancel()
 		switch {
 		case err == nil:
@@ -532,14 +544,14 @@ func (a *Agent) deliver(ctx context.Context, env *transport.Envelope) outcome {
 		case errors.Is(err, transport.ErrRejected):
 			a.c.rejected.Add(1)
 			a.c.rejectedMeasurements.Add(n)
-			a.log.Error("publisher rejected a batch; dropped", "seq", env.Seq, "measurements", n, "err", err)
+			a.log.Error("publisher rejected a batch; dropped", "seq", seq, "measurements", n, "err", err)
 			return delivered
 		case ctx.Err() != nil:
 			return gaveUp
 		case errors.Is(err, transport.ErrClosed):
 			return closed
 		}
-		a.log.Warn("send failed; will resend", "seq", env.Seq, "attempt", attempt+1, "in", backoff, "err", err)
+		a.log.Warn("send failed; will resend", "seq", seq, "attempt", attempt+1, "in", backoff, "err", err)
 		t := time.NewTimer(jittered(backoff))
 		select {
 		case <-ctx.Done():

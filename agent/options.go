@@ -8,6 +8,7 @@ import (
 
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/internal/option"
+	"github.com/meterkit/meter/internal/spool"
 	"github.com/meterkit/meter/stage"
 )
 
@@ -43,7 +44,7 @@ type config struct {
 	drain        time.Duration
 	logger       *slog.Logger
 	spoolDir     string
-	spool        spoolConfig
+	spool        spool.Config
 	statsEvery   time.Duration
 	stages       []stage.Stage
 }

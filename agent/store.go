@@ -35,9 +35,23 @@ type store interface {
 }
 
 // slot is one sender's working space: the batch it sends and, for the disk
-// spool, the decoder that owns the batch's memory.
+// spool, the batch's id, its stored frame and the decoder that owns the
+// decoded batch's memory. With a raw sender the disk spool leaves env nil
+// and the frame is sent as it is.
 type slot struct {
-	env *transport.Envelope
-	dec transport.Decoder
-	buf transport.Envelope
+	env   *transport.Envelope
+	dec   transport.Decoder
+	buf   transport.Envelope
+	id    uint64 // the disk spool's id of the batch
+	seq   uint64 // the batch's Seq (disk spool)
+	count int    // its measurements (disk spool)
+	frame []byte // its wire encoding (disk spool)
+}
+
+// header returns the batch's Seq and its number of measurements.
+func (s *slot) header() (seq uint64, n int) {
+	if s.env != nil {
+		return s.env.Seq, len(s.env.Measurements)
+	}
+	return s.seq, s.count
 }

@@ -58,35 +58,53 @@ func rssKiB() int {
 // agent through nanomsg REQ/REP over loopback TCP into a publisher writing
 // to a discard sink. One op is one measurement delivered and acknowledged.
 // With sealed=true, every envelope is sealed with the tenant's key and
-// opened by the publisher's receiver (package transport/seal).
+// opened by the publisher's receiver (package transport/seal). The spools
+// variant spools on both sides (fsync on every batch).
 func BenchmarkAgentToPublisherTCP(b *testing.B) {
 	for _, sealed := range []bool{false, true} {
 		for _, inflight := range []int{1, 2, 4} {
 			b.Run(fmt.Sprintf("sealed=%t/inflight=%d", sealed, inflight), func(b *testing.B) {
-				benchAgentToPublisher(b, inflight, sealed)
+				benchAgentToPublisher(b, inflight, benchPath{sealed: sealed})
 			})
 		}
 	}
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("spools/inflight=%d", inflight), func(b *testing.B) {
+			benchAgentToPublisher(b, inflight, benchPath{spools: true})
+		})
+	}
 }
 
-func benchAgentToPublisher(b *testing.B, inflight int, sealed bool) {
+// benchPath says what the benchmark's path holds besides the transport.
+type benchPath struct {
+	sealed bool // seal and open every envelope
+	spools bool // spool on both sides
+}
+
+func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
 	addr := "tcp://" + l.Addr().String()
 	l.Close()
-	recv, send, err := benchPair(addr, inflight, sealed)
+	recv, send, err := benchPair(addr, inflight, path.sealed)
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, err := publisher.New(recv, publisher.WithLogger(quiet), publisher.WithSink("discard", sink.Discard),
-		publisher.WithWorkers(inflight))
+	popts := []publisher.Option{publisher.WithLogger(quiet), publisher.WithSink("discard", sink.Discard),
+		publisher.WithWorkers(inflight)}
+	aopts := []agent.Option{agent.WithLogger(quiet), agent.WithHost("bench-host"), agent.WithTenant("acme"),
+		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64)}
+	if path.spools {
+		popts = append(popts, publisher.WithSpool(b.TempDir()))
+		aopts = append(aopts, agent.WithSpool(b.TempDir()))
+	}
+	p, err := publisher.New(recv, popts...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := agent.New(send, agent.WithLogger(quiet), agent.WithHost("bench-host"), agent.WithTenant("acme"),
-		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64))
+	a, err := agent.New(send, aopts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -117,7 +135,7 @@ func benchAgentToPublisher(b *testing.B, inflight int, sealed bool) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}
-	for a.Stats().AckedMeasurements < want {
+	for a.Stats().AckedMeasurements < want || p.Stats().Pending > 0 {
 		time.Sleep(50 * time.Microsecond)
 	}
 	b.StopTimer()

@@ -76,7 +76,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 	clk := &fakeClock{t: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	dd := newDedup(1, time.Minute)
 	dd.now = clk.now
-	s, err := openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, dd)
+	s, err := openSpool(dir, spoolConfig{MaxBytes: 1 << 20}, []string{"store"}, dd)
 	require.NoError(t, err)
 	key := sourceKey("t", "a")
 	for seq := uint64(1); seq <= 3; seq++ {
@@ -94,7 +94,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 	require.NoError(t, err)
 	start := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDedup).Bucket([]byte(key))
+		b := tx.Bucket([]byte(bucketDedup)).Bucket([]byte(key))
 		for seq := uint64(1); seq <= 3; seq++ {
 			v := b.Get(u64(seq))
 			require.Len(t, v, 8, "seq %d", seq)
@@ -110,7 +110,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 	clk.t = start.Add(50 * time.Second)
 	dd = newDedup(1, time.Minute)
 	dd.now = clk.now
-	s, err = openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, dd)
+	s, err = openSpool(dir, spoolConfig{MaxBytes: 1 << 20}, []string{"store"}, dd)
 	require.NoError(t, err)
 	for _, seq := range []uint64{1, 2, 3, 9} {
 		require.Equal(t, accepted, dd.reserve(key, seq), "seq %d", seq)
@@ -123,7 +123,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 	clk.t = clk.t.Add(2 * time.Minute)
 	dd = newDedup(1, time.Minute)
 	dd.now = clk.now
-	s, err = openSpool(dir, spoolConfig{maxBytes: 1 << 20}, []string{"store"}, dd)
+	s, err = openSpool(dir, spoolConfig{MaxBytes: 1 << 20}, []string{"store"}, dd)
 	require.NoError(t, err)
 	require.Equal(t, accepted, dd.reserve(key, 9))
 	for _, seq := range []uint64{1, 2, 3} {
@@ -134,7 +134,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 	require.NoError(t, err)
 	defer db.Close()
 	require.NoError(t, db.View(func(tx *bolt.Tx) error {
-		require.Equal(t, 1, tx.Bucket(bucketDedup).Bucket([]byte(key)).Stats().KeyN)
+		require.Equal(t, 1, tx.Bucket([]byte(bucketDedup)).Bucket([]byte(key)).Stats().KeyN)
 		return nil
 	}))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/transport"
@@ -139,14 +140,14 @@ func TestSpoolInUse(t *testing.T) {
 	require.ErrorContains(t, err, "in use by another process")
 }
 
-// A spool file damaged beyond reading (a machine crash with SpoolNoSync)
+// A spool file damaged beyond reading (a machine crash with SyncNever)
 // stops New with an error that names it and says what to do, rather than a
 // panic.
 func TestDamagedSpoolIsAnError(t *testing.T) {
 	dir := t.TempDir()
 	store := &switchable{}
 	store.down.Store(true)
-	s, _, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir, publisher.SpoolNoSync()),
+	s, _, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir, publisher.SpoolSync(publisher.SyncNever)),
 		publisher.WithBackoff(time.Hour, time.Hour), publisher.WithDrainTimeout(10*time.Millisecond))
 	for seq := uint64(1); seq <= 200; seq++ {
 		require.NoError(t, s.Send(context.Background(), envelope(seq, gauge("m", float64(seq)))))
@@ -194,4 +195,21 @@ func TestResendDuringFirstCopyIsNotAcked(t *testing.T) {
 	require.NoError(t, s.Send(context.Background(), env), "the next resend is written")
 	require.Equal(t, int32(2), calls.Load())
 	require.Zero(t, p.Stats().Duplicates)
+}
+
+// The agent and the publisher share one spool option type and one sync
+// policy type; the old SpoolNoSync still works.
+func TestSpoolOptionsAreTheAgents(t *testing.T) {
+	var opts []publisher.SpoolOption = []agent.SpoolOption{agent.SpoolSync(agent.SyncEvery(time.Second)), publisher.SpoolNoSync(),
+		publisher.SpoolSync(publisher.SyncEvery(10 * time.Millisecond)), agent.SpoolMaxBytes(1 << 20)}
+	var rec sink.Recorder
+	s, p, stop := run(t, publisher.WithSink("rec", &rec), publisher.WithSpool(t.TempDir(), opts...))
+	require.NoError(t, s.Send(context.Background(), envelope(1, gauge("m", 1))))
+	require.Eventually(t, func() bool { return p.Stats().Pending == 0 && rec.Len() == 1 }, 5*time.Second, time.Millisecond)
+	stop()
+	_, err := publisher.New(nil, publisher.WithSpool(t.TempDir(), publisher.SpoolMaxBytes(0)))
+	require.Error(t, err)
+	_, r := transport.Pipe()
+	_, err = publisher.New(r, publisher.WithSink("rec", &rec), publisher.WithSpool(t.TempDir(), publisher.SpoolMaxBytes(-1)))
+	require.EqualError(t, err, "publisher: WithSpool: SpoolMaxBytes: negative count -1")
 }

@@ -25,6 +25,16 @@
 // agents can add fields, and rejects an envelope whose Version is newer
 // than Version.
 //
+// # Frames sent as they are
+//
+// A spool keeps each envelope in its wire encoding. A Sender that can put
+// such a frame on the wire without decoding it implements RawSender
+// (transport/nanomsg's does). The capability changes what reaches the wire,
+// so it is taken from the Sender itself, never through Unwrap: a wrapper
+// that changes the envelope, such as sealing (done at each attempt, since
+// the receiver checks when it was sealed), does not offer it, and the frame
+// is decoded and given to Send.
+//
 // # The ack contract
 //
 // Every envelope gets exactly one Ack, encoded with AppendAck and decoded

@@ -166,3 +166,24 @@ func (d *Delivery) Ack(a Ack) error {
 	}
 	return d.replier.Reply(d, a)
 }
+
+// RawSender is an optional capability of a Sender: SendRaw sends frame, the
+// wire encoding of an envelope as AppendEnvelope writes it, whose Seq is
+// seq, as it is, without decoding and encoding it again, and waits for its
+// ack with the contract of Send. A spool that keeps envelopes in their wire
+// encoding hands them over this way. frame is not used after SendRaw
+// returns.
+type RawSender interface {
+	SendRaw(ctx context.Context, frame []byte, seq uint64) error
+}
+
+// AsRawSender returns s as a RawSender if s itself is one. Raw send
+// changes what reaches the wire, so it is never taken from below a wrapper
+// (Unwrap is for read-only capabilities, see As): a wrapper that puts the
+// same bytes on the wire implements SendRaw itself, and one that changes
+// the envelope (sealing, which must happen at each attempt) does not, and
+// the caller then decodes the frame and calls Send.
+func AsRawSender(s Sender) (RawSender, bool) {
+	r, ok := s.(RawSender)
+	return r, ok
+}

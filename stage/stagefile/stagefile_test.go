@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meterkit/meter"
-	"github.com/meterkit/meter/stage/stagefile"
 	_ "github.com/meterkit/meter/stage/selectstage"
+	"github.com/meterkit/meter/stage/stagefile"
 	_ "github.com/meterkit/meter/stage/unit"
 )
 

@@ -41,6 +41,7 @@ type Sender struct {
 var (
 	_ transport.Sender       = (*Sender)(nil)
 	_ transport.FrameLimiter = (*Sender)(nil)
+	_ transport.RawSender    = (*Sender)(nil)
 )
 
 // SenderStats counts what a Sender did since Dial.
@@ -136,21 +137,44 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 		s.putBuf(bp, frame)
 		return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
 	}
+	err = s.sendFrame(ctx, frame, env.Seq)
+	s.putBuf(bp, frame)
+	return err
+}
+
+// SendRaw sends frame, an envelope's wire encoding whose Seq is seq, as it
+// is (transport.RawSender), with the contract of Send.
+func (s *Sender) SendRaw(ctx context.Context, frame []byte, seq uint64) error {
+	var err error
+	switch {
+	case s.isClosed():
+		err = transport.ErrClosed
+	case ctx.Err() != nil:
+		err = fmt.Errorf("nanomsg: send seq %d to %s: %w", seq, s.addrs, ctx.Err())
+	default:
+		err = s.sendFrame(ctx, frame, seq)
+	}
+	if err != nil && !errors.Is(err, transport.ErrRetry) && !errors.Is(err, transport.ErrRejected) {
+		s.errs.Add(1)
+	}
+	return err
+}
+
+// sendFrame sends the encoded envelope frame (Seq seq) and waits for its ack.
+func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error {
 	if len(frame) > s.cfg.maxFrame {
-		s.putBuf(bp, frame)
 		return fmt.Errorf("nanomsg: send seq %d to %s: %w: frame of %d bytes, limit %d",
-			env.Seq, s.addrs, transport.ErrTooLarge, len(frame), s.cfg.maxFrame)
+			seq, s.addrs, transport.ErrTooLarge, len(frame), s.cfg.maxFrame)
 	}
 	m := mangos.NewMessage(len(frame))
 	m.Body = append(m.Body, frame...)
-	s.putBuf(bp, frame)
 
 	// Wait for a slot for one more request in flight.
 	select {
 	case s.slots <- struct{}{}:
 	case <-ctx.Done():
 		m.Free()
-		return fmt.Errorf("nanomsg: send seq %d to %s: waiting for a free slot: %w", env.Seq, s.addrs, ctx.Err())
+		return fmt.Errorf("nanomsg: send seq %d to %s: waiting for a free slot: %w", seq, s.addrs, ctx.Err())
 	case <-s.done:
 		m.Free()
 		return transport.ErrClosed
@@ -185,24 +209,24 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
-			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", env.Seq, s.addrs, s.why(), ctx.Err())
+			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", seq, s.addrs, s.why(), ctx.Err())
 		case isTimeout(err):
-			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", env.Seq, s.addrs, s.why(), context.DeadlineExceeded)
+			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", seq, s.addrs, s.why(), context.DeadlineExceeded)
 		case errors.Is(err, mangos.ErrClosed) || s.isClosed():
 			return transport.ErrClosed
 		}
-		return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
+		return fmt.Errorf("nanomsg: send seq %d to %s: %w", seq, s.addrs, err)
 	}
 	ack, err := transport.DecodeAck(reply.Body)
 	reply.Free()
 	if err != nil {
-		return fmt.Errorf("nanomsg: ack for seq %d from %s: %w", env.Seq, s.addrs, err)
+		return fmt.Errorf("nanomsg: ack for seq %d from %s: %w", seq, s.addrs, err)
 	}
 	// A receiver that cannot read an envelope cannot know its Seq: it
 	// rejects it with Seq 0. REQ/REP itself matches answers to requests.
-	if ack.Seq != env.Seq && !(ack.Seq == 0 && ack.Status == transport.StatusRejected) {
+	if ack.Seq != seq && !(ack.Seq == 0 && ack.Status == transport.StatusRejected) {
 		return fmt.Errorf("nanomsg: ack from %s: %w: answers seq %d, sent seq %d",
-			s.addrs, transport.ErrMalformed, ack.Seq, env.Seq)
+			s.addrs, transport.ErrMalformed, ack.Seq, seq)
 	}
 	switch ack.Status {
 	case transport.StatusOK:
@@ -213,7 +237,7 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 		s.rejected.Add(1)
 	}
 	if ack.Seq == 0 {
-		ack.Seq = env.Seq
+		ack.Seq = seq
 	}
 	return transport.AckError(ack)
 }

@@ -559,3 +559,22 @@ func TestSendOtherTenant(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing was sent")
 	require.Nil(t, d)
 }
+
+// A sealing Sender never offers a raw send, and raw send is not found below
+// it through Unwrap: a stored frame must be sealed at each attempt.
+func TestSenderHidesRawSend(t *testing.T) {
+	inner, err := nanomsg.Dial([]string{"tcp://127.0.0.1:1"}, nanomsg.WithLogger(quiet))
+	require.NoError(t, err)
+	_, ok := transport.AsRawSender(inner)
+	require.True(t, ok, "nanomsg's Sender sends raw frames")
+	key, err := seal.NewKey("k1")
+	require.NoError(t, err)
+	sl, err := seal.NewSealer("acme", key)
+	require.NoError(t, err)
+	s := seal.NewSender(inner, sl)
+	defer s.Close()
+	_, ok = transport.AsRawSender(s)
+	require.False(t, ok)
+	_, ok = any(s).(transport.RawSender)
+	require.False(t, ok)
+}

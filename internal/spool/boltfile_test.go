@@ -1,4 +1,4 @@
-package boltfile_test
+package spool
 
 import (
 	"errors"
@@ -8,42 +8,40 @@ import (
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/meterkit/meter/internal/boltfile"
 )
 
 func TestOpenOnceAtATime(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := boltfile.Open(path, true, false)
+	db, err := openFile(path, true, false)
 	require.NoError(t, err)
 	require.True(t, db.NoSync)
 	fi, err := os.Stat(path)
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	_, err = boltfile.Open(path, false, false)
+	_, err = openFile(path, false, false)
 	require.EqualError(t, err, path+" is in use by another process")
 	require.NoError(t, db.Close())
-	db, err = boltfile.Open(path, false, false)
+	db, err = openFile(path, false, false)
 	require.NoError(t, err)
 	require.False(t, db.NoSync)
 	require.NoError(t, db.Close())
 
-	_, err = boltfile.Open(filepath.Join(t.TempDir(), "missing", "x.db"), false, false)
+	_, err = openFile(filepath.Join(t.TempDir(), "missing", "x.db"), false, false)
 	require.ErrorContains(t, err, "open ")
 }
 
 func TestLoadTurnsPanicsIntoErrors(t *testing.T) {
-	require.NoError(t, boltfile.Load(func() error { return nil }))
+	require.NoError(t, load(func() error { return nil }))
 	boom := errors.New("boom")
-	require.ErrorIs(t, boltfile.Load(func() error { return boom }), boom)
-	require.EqualError(t, boltfile.Load(func() error { panic("page 7: invalid") }), "damaged: page 7: invalid")
+	require.ErrorIs(t, load(func() error { return boom }), boom)
+	require.EqualError(t, load(func() error { panic("page 7: invalid") }), "damaged: page 7: invalid")
 }
 
 // A file whose pages were overwritten with garbage is an error to Load,
 // whichever way bbolt notices: at Open or while reading.
 func TestDamagedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "x.db")
-	db, err := boltfile.Open(path, false, false)
+	db, err := openFile(path, false, false)
 	require.NoError(t, err)
 	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucket([]byte("b"))
@@ -77,11 +75,11 @@ func TestDamagedFile(t *testing.T) {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(copied, b, 0o600))
-	_, err = boltfile.Open(copied, false, false)
-	require.ErrorIs(t, err, boltfile.ErrDamaged)
+	_, err = openFile(copied, false, false)
+	require.ErrorIs(t, err, ErrDamaged)
 	require.ErrorContains(t, err, "move it away")
-	err = boltfile.Load(func() error {
-		db, err := boltfile.Open(path, false, true)
+	err = load(func() error {
+		db, err := openFile(path, false, true)
 		if err != nil {
 			return err
 		}
@@ -90,5 +88,5 @@ func TestDamagedFile(t *testing.T) {
 			return tx.Bucket([]byte("b")).ForEach(func(_, _ []byte) error { return nil })
 		})
 	})
-	require.ErrorIs(t, err, boltfile.ErrDamaged)
+	require.ErrorIs(t, err, ErrDamaged)
 }

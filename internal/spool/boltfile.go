@@ -1,7 +1,4 @@
-// Package boltfile opens the bbolt files that hold the agent's and the
-// publisher's spools, one way: owned by one process at a time, and read so
-// that pages a machine crash damaged give an error, not a panic.
-package boltfile
+package spool
 
 import (
 	"errors"
@@ -12,16 +9,16 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 )
 
-// Open opens (or makes, mode 0600) the bbolt file at path. Another process
+// openFile opens (or makes, mode 0600) the bbolt file at path. Another process
 // holding it is reported as such after a second, so that a second agent or
 // publisher pointed at the same directory fails at once with a clear error.
 // noSync leaves flushing to the operating system; readOnly opens the file
 // for reading and shares it. A file too damaged to open is an error
 // wrapping ErrDamaged; bbolt then keeps the file open and locked until the
 // process exits, so the caller gives up rather than retries.
-func Open(path string, noSync, readOnly bool) (*bolt.DB, error) {
+func openFile(path string, noSync, readOnly bool) (*bolt.DB, error) {
 	var db *bolt.DB
-	err := Load(func() (err error) {
+	err := load(func() (err error) {
 		db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, NoSync: noSync, ReadOnly: readOnly})
 		return err
 	})
@@ -41,9 +38,9 @@ func Open(path string, noSync, readOnly bool) (*bolt.DB, error) {
 // ErrDamaged is wrapped by the errors of files bbolt cannot read.
 var ErrDamaged = errors.New("damaged")
 
-// Load runs fn, which reads db, and turns a panic of bbolt on damaged pages
+// load runs fn, which reads db, and turns a panic of bbolt on damaged pages
 // (a machine crash while the file was written without fsync) into an error.
-func Load(fn func() error) (err error) {
+func load(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrDamaged, r)
