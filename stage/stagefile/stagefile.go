@@ -6,16 +6,17 @@
 // it a name (unique in the list, since the chain keys stage state by name;
 // the type by default), and carries the stage's own settings beside them:
 //
-//   - type: select
-//     meters: ["cpu.*", "memory.*", "!memory.free"]
-//   - type: unit
-//     meters: ["memory.*"]
-//     from: B
-//     to: MiB
-//   - type: levels
-//     name: cpu-levels
-//     meters: ["cpu.util"]
-//     warning: 80
+//	# stages.yaml
+//	- type: select
+//	  meters: ["cpu.*", "memory.*", "!memory.free"]
+//	- type: unit
+//	  meters: ["memory.*"]
+//	  from: B
+//	  to: MiB
+//	- type: levels
+//	  name: cpu-levels
+//	  meters: ["cpu.util"]
+//	  warning: 80
 //
 // Every error names the file and the line of the stage it is about
 // ("stages.yaml:7: stage levels: warning: want a number"). The program must
