@@ -191,7 +191,7 @@ func runBatches(s stage.Stage, batches [][]meter.Measurement) ([]result, error) 
 		out := make([]meter.Measurement, 1, 1+len(batch))
 		out[0] = prefix
 		ctx, cancel := context.WithTimeout(context.Background(), ProcessTimeout)
-		got, err, p := process(ctx, s, in, out)
+		got, p, err := process(ctx, s, in, out)
 		cancel()
 		switch {
 		case p != nil:
@@ -213,14 +213,14 @@ func runBatches(s stage.Stage, batches [][]meter.Measurement) ([]result, error) 
 	return res, nil
 }
 
-func process(ctx context.Context, s stage.Stage, in, out []meter.Measurement) (got []meter.Measurement, err error, panicked any) {
+func process(ctx context.Context, s stage.Stage, in, out []meter.Measurement) (got []meter.Measurement, panicked any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
 		}
 	}()
 	got, err = s.Process(ctx, in, out)
-	return got, err, nil
+	return got, nil, err
 }
 
 // guarded copies batch into a new slice whose spare capacity, and the spare
@@ -418,7 +418,7 @@ func checkCancelled(s stage.Stage, batch []meter.Measurement, grace time.Duratio
 	done := make(chan ret, 1)
 	in := deepCopy(batch)
 	go func() {
-		_, _, p := process(ctx, s, in, nil)
+		_, p, _ := process(ctx, s, in, nil)
 		done <- ret{p}
 	}()
 	timer := time.NewTimer(grace)

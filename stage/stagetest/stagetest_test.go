@@ -229,8 +229,6 @@ type forgetful struct{ counter }
 
 func (f *forgetful) Restore([]byte) error { return nil } // ignores the state
 
-type stateOnly struct{ counter }
-
 func TestCatchesBrokenState(t *testing.T) {
 	err := checkState(factory(func() stage.Stage { return &forgetful{} }), meter.Config{}, Sample())
 	require.ErrorContains(t, err, "restored from the state after 1 batches")

@@ -194,12 +194,6 @@ func (r *recorder) last(t *testing.T) *transport.Envelope {
 	return &env
 }
 
-func (r *recorder) lastFrame() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return bytes.Clone(r.frame)
-}
-
 // TestSealedRefusals: each refusal, over each transport, with its answer,
 // its counter and its log line, which names the agent and not the key;
 // nothing refused reaches Receive.
