@@ -10,6 +10,7 @@ import (
 
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/transport"
+	"github.com/meterkit/meter/transport/seal"
 )
 
 // rawPipe is a transport.Pipe sender that also takes frames as they are
@@ -74,6 +75,13 @@ func TestSpoolSendsStoredFramesAsTheyAre(t *testing.T) {
 		{"raw sender", func(p *rawPipe) transport.Sender { return p }, true, false},
 		{"not through Unwrap", func(p *rawPipe) transport.Sender { return passing{p} }, false, false},
 		{"wrapper that changes the envelope", func(p *rawPipe) transport.Sender { return &changing{Sender: p} }, false, true},
+		{"sealing", func(p *rawPipe) transport.Sender {
+			k, err := seal.NewKey("k1")
+			require.NoError(t, err)
+			sl, err := seal.NewSealer("t", k)
+			require.NoError(t, err)
+			return seal.NewSender(p, sl)
+		}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, r := transport.Pipe()
@@ -98,14 +106,19 @@ func TestSpoolSendsStoredFramesAsTheyAre(t *testing.T) {
 				require.Zero(t, p.raw.Load())
 				require.Equal(t, int64(4), p.decoded.Load())
 			}
-			got := c.measurements()
-			require.Len(t, got, 20)
-			for i, m := range got {
-				require.Equal(t, float64(i), m.Value)
+			sealed := tc.name == "sealing"
+			if !sealed { // sealed batches hold no measurements until opened
+				got := c.measurements()
+				require.Len(t, got, 20)
+				for i, m := range got {
+					require.Equal(t, float64(i), m.Value)
+				}
 			}
 			c.mu.Lock()
+			require.Len(t, c.envs, 4)
 			for _, e := range c.envs {
 				require.Equal(t, tc.wantChanged, e.Tenant == "changed")
+				require.Equal(t, sealed, len(e.Sealed) > 0, "sealed exactly when the sealing wrapper is there")
 			}
 			c.mu.Unlock()
 		})

@@ -127,6 +127,38 @@ func TestHelperProcess(t *testing.T) {
 			})
 		}
 		wg.Wait()
+	case "lanes":
+		// Two lanes with marks, each delivered by its own goroutine at its
+		// own pace (b three times slower), while batches keep coming.
+		lay := Layout{Path: filepath.Join(dir, "s.spool"), Marks: filepath.Join(dir, "s.marks"), Lanes: lanesAB()}
+		s, err := Open(lay, Config{Sync: pol})
+		if err != nil {
+			fail(err)
+		}
+		for seq := uint64(1); seq <= 200; seq++ {
+			if _, err := s.Append(env(seq, 1), nil); err != nil {
+				fail(err)
+			}
+		}
+		say("filled")
+		var wg sync.WaitGroup
+		for i, name := range []string{"a", "b"} {
+			l := s.Lane(name)
+			wg.Go(func() {
+				for {
+					e, ok := l.Next(context.Background())
+					if !ok {
+						return
+					}
+					time.Sleep(time.Duration(100*(1+2*i)) * time.Microsecond)
+					if err := l.Done(e.ID); err != nil {
+						fail(err)
+					}
+					say("done %s %d", name, e.ID)
+				}
+			})
+		}
+		wg.Wait()
 	case "hold":
 		s, err := Open(Layout{Path: filepath.Join(dir, "s.spool"), Lanes: lanesAB()}, Config{Sync: pol})
 		if err != nil {
@@ -372,4 +404,51 @@ func TestOneProcessPerSpool(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close twice")
+}
+
+// Killed while two lanes deliver at their own pace, each lane comes back
+// at its own position: what it delivered stays delivered, what it had not
+// is still there, whatever the other lane did.
+func TestKilledWhileLanesDeliverAtTheirOwnPace(t *testing.T) {
+	dir := t.TempDir()
+	c := startChild(t, "lanes", dir, "SPOOL_SYNC=always")
+	done := map[string]map[uint64]bool{"a": {}, "b": {}}
+	record := func(l string) {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == "done" {
+			id, err := strconv.ParseUint(f[2], 10, 64)
+			require.NoError(t, err)
+			done[f[1]][id] = true
+		}
+	}
+	c.until(t, func(l string) bool {
+		record(l)
+		return len(done["a"]) >= 120
+	})
+	for _, l := range c.kill(t) {
+		record(l)
+	}
+	require.Less(t, len(done["b"]), len(done["a"]), "the lanes were at different positions")
+	require.Less(t, len(done["a"]), 200)
+
+	s := open(t, Layout{Path: filepath.Join(dir, "s.spool"), Marks: filepath.Join(dir, "s.marks"), Lanes: lanesAB()}, Config{})
+	for _, name := range []string{"a", "b"} {
+		l := s.Lane(name)
+		l.s.mu.Lock()
+		pending := map[uint64]bool{}
+		for _, e := range l.entries {
+			pending[e.id] = true
+		}
+		l.s.mu.Unlock()
+		missing := 0
+		for id := uint64(0); id < 200; id++ {
+			if done[name][id] {
+				require.False(t, pending[id], "lane %s: batch %d was delivered before the kill", name, id)
+			} else if !pending[id] {
+				missing++ // its Done returned but was not reported yet
+			}
+		}
+		require.LessOrEqual(t, missing, 1, "lane %s lost no batch", name)
+		require.Equal(t, 200-len(done[name])-missing, len(pending))
+	}
 }
