@@ -178,7 +178,11 @@ func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, tran
 		if err != nil {
 			return nil, nil, err
 		}
-		return seal.NewReceiver(recv, seal.NewOpener(kr), seal.WithLogger(quiet)), seal.NewSender(send, sl), nil
+		o, err := seal.NewOpener(kr)
+		if err != nil {
+			return nil, nil, err
+		}
+		return seal.NewReceiver(recv, o, seal.WithLogger(quiet)), seal.NewSender(send, sl), nil
 	}
 	return recv, send, nil
 }

@@ -79,7 +79,11 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		r = seal.NewReceiver(nr, seal.NewOpener(kr, seal.WithWindow(*replayWindow)), seal.WithLogger(logger))
+		o, err := seal.NewOpener(kr, seal.WithWindow(*replayWindow))
+		if err != nil {
+			log.Fatal(err)
+		}
+		r = seal.NewReceiver(nr, o, seal.WithLogger(logger))
 		// SIGHUP reloads the key file: rotated and revoked keys take effect without a restart.
 		hup := make(chan os.Signal, 1)
 		signal.Notify(hup, syscall.SIGHUP)

@@ -14,7 +14,8 @@
 //
 //	kr, err := seal.OpenKeyring("/etc/meterkit/keys.json")              // publisher
 //	nr, err := nanomsg.Listen("tcp://0.0.0.0:7878")
-//	r := seal.NewReceiver(nr, seal.NewOpener(kr))
+//	o, err := seal.NewOpener(kr)
+//	r := seal.NewReceiver(nr, o)
 //
 // The Receiver answers what it refuses itself, counts it by reason
 // (Receiver.Stats) and logs it; what it hands out is the envelope the agent

@@ -31,7 +31,7 @@ func Example() {
 	fmt.Printf("on the wire: %d measurements, %d sealed bytes\n", len(sealed.Measurements), len(sealed.Sealed))
 
 	// Publisher side.
-	opener := seal.NewOpener(keyring, seal.WithClock(func() time.Time { return at.Add(time.Second) }))
+	opener, _ := seal.NewOpener(keyring, seal.WithClock(func() time.Time { return at.Add(time.Second) }))
 	var dec transport.Decoder
 	var got transport.Envelope
 	_ = dec.Decode(frame, &got)
@@ -64,7 +64,8 @@ func ExampleNewReceiver() {
 
 	s, r := transport.Pipe()
 	sender := seal.NewSender(s, sealer)                      // agent side
-	receiver := seal.NewReceiver(r, seal.NewOpener(keyring)) // publisher side
+	opener, _ := seal.NewOpener(keyring)
+	receiver := seal.NewReceiver(r, opener) // publisher side
 	defer receiver.Close()
 	defer sender.Close()
 

@@ -26,10 +26,18 @@ var updateCorpus = flag.Bool("update-corpus", false, "rewrite the seed corpus un
 // fuzzKey is the fixed key of tenant "acme", id "k1", in the fuzz targets.
 var fuzzKey = seal.Key{ID: "k1", Secret: []byte("0123456789abcdef0123456789abcdef"), Created: now}
 
+// newOpener is seal.NewOpener for tests: an option error fails tb.
+func newOpener(tb testing.TB, keys seal.KeyStore, opts ...seal.OpenerOption) *seal.Opener {
+	tb.Helper()
+	o, err := seal.NewOpener(keys, opts...)
+	require.NoError(tb, err)
+	return o
+}
+
 func fuzzOpener(tb testing.TB) *seal.Opener {
 	kr, err := seal.NewKeyring(&seal.KeyFile{Tenants: map[string]*seal.TenantKeys{"acme": {Keys: []seal.Key{fuzzKey}}}})
 	require.NoError(tb, err)
-	return seal.NewOpener(kr, seal.WithClock(clock))
+	return newOpener(tb, kr, seal.WithClock(clock))
 }
 
 // seedSealed are frames of sealed envelopes, valid and not.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -55,30 +56,29 @@ type Opener struct {
 	bufs     sync.Pool            // *[]byte for associated data and plaintext
 }
 
-// OpenerOption configures NewOpener.
-type OpenerOption func(*Opener)
+// OpenerOption configures NewOpener. Options follow the package convention
+// (see the root package's doc, Options): zero is the default, a negative
+// duration is an error from NewOpener naming the option.
+type OpenerOption func(*Opener) error
 
 // WithWindow sets how far the sealing time of an envelope may be from the
-// Opener's clock, either way (DefaultWindow when d is zero or negative).
+// Opener's clock, either way (0: DefaultWindow).
 // It bounds how long a captured envelope can be replayed, and must exceed
 // the clock difference between agents and publisher plus the time one send
 // may take. The receiver's de-duplication must remember what it accepted
 // for at least twice d (publisher.WithDedupWindow's age).
 func WithWindow(d time.Duration) OpenerOption {
-	return func(o *Opener) {
-		if d > 0 {
-			o.window = d
-		}
-	}
+	return func(o *Opener) error { return option.Set(&o.window, "WithWindow", d, DefaultWindow) }
 }
 
 // WithClock sets the clock the window is checked against (time.Now by
 // default), for tests.
 func WithClock(now func() time.Time) OpenerOption {
-	return func(o *Opener) {
+	return func(o *Opener) error {
 		if now != nil {
 			o.now = now
 		}
+		return nil
 	}
 }
 
@@ -88,11 +88,12 @@ func WithClock(now func() time.Time) OpenerOption {
 // the receiver can write as any tenant and agent, and mark a seq as
 // accepted in the publisher's de-duplication.
 func AllowUnsealed() OpenerOption {
-	return func(o *Opener) { o.allowUnsealed = true }
+	return func(o *Opener) error { o.allowUnsealed = true; return nil }
 }
 
-// NewOpener returns an Opener that finds keys in keys.
-func NewOpener(keys KeyStore, opts ...OpenerOption) *Opener {
+// NewOpener returns an Opener that finds keys in keys. An option's error
+// (a negative window) is returned, naming it.
+func NewOpener(keys KeyStore, opts ...OpenerOption) (*Opener, error) {
 	o := &Opener{
 		keys:     keys,
 		window:   DefaultWindow,
@@ -101,10 +102,12 @@ func NewOpener(keys KeyStore, opts ...OpenerOption) *Opener {
 	}
 	for _, opt := range opts {
 		if opt != nil {
-			opt(o)
+			if err := opt(o); err != nil {
+				return nil, fmt.Errorf("seal: %w", err)
+			}
 		}
 	}
-	return o
+	return o, nil
 }
 
 // Window returns the Opener's replay window.

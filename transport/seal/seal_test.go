@@ -98,7 +98,7 @@ func requireMeasurements(t *testing.T, want []meter.Measurement, got []meter.Mea
 
 func TestSealOpen(t *testing.T) {
 	f := newFixture(t)
-	o := seal.NewOpener(f.kr, seal.WithClock(clock))
+	o := newOpener(t, f.kr, seal.WithClock(clock))
 	env := acmeEnvelope(7)
 	before := transporttest.Envelope(7)
 	got := sealWire(t, mustSealer(t, "acme", f.acme2), env, now.Add(-time.Second))
@@ -219,7 +219,7 @@ func TestRefusals(t *testing.T) {
 		}, seal.ErrTampered},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			o := seal.NewOpener(f.kr, seal.WithClock(clock))
+			o := newOpener(t, f.kr, seal.WithClock(clock))
 			env := tc.env(t)
 			var d transport.Decoder
 			err := o.Open(env, &d)
@@ -248,7 +248,7 @@ func requireNoSecret(t *testing.T, f *fixture, s string) {
 // protobuf framing), fails to decode; none opens to different data.
 func TestTamperEveryByte(t *testing.T) {
 	f := newFixture(t)
-	o := seal.NewOpener(f.kr, seal.WithClock(clock))
+	o := newOpener(t, f.kr, seal.WithClock(clock))
 	env := acmeEnvelope(3)
 	env.Measurements = env.Measurements[:2]
 	sealed, _, err := mustSealer(t, "acme", f.acme1).SealAt(nil, env, now)
@@ -276,7 +276,7 @@ func TestTamperEveryByte(t *testing.T) {
 func TestReplay(t *testing.T) {
 	f := newFixture(t)
 	at := now
-	o := seal.NewOpener(f.kr, seal.WithClock(func() time.Time { return at }), seal.WithWindow(time.Minute))
+	o := newOpener(t, f.kr, seal.WithClock(func() time.Time { return at }), seal.WithWindow(time.Minute))
 	s := mustSealer(t, "acme", f.acme1)
 	var d transport.Decoder
 	sealed, _, err := s.SealAt(nil, acmeEnvelope(1), now)
@@ -301,7 +301,7 @@ func TestReplay(t *testing.T) {
 func TestRotation(t *testing.T) {
 	f := newFixture(t)
 	var d transport.Decoder
-	o := seal.NewOpener(f.kr, seal.WithClock(clock))
+	o := newOpener(t, f.kr, seal.WithClock(clock))
 	// Both keys of acme open while agents move over.
 	for i, k := range []seal.Key{f.acme1, f.acme2} {
 		env := sealWire(t, mustSealer(t, "acme", k), acmeEnvelope(uint64(i+1)), now)
@@ -317,7 +317,7 @@ func TestRotation(t *testing.T) {
 	require.NoError(t, seal.SaveKeyFile(path, f.kf))
 	kr, err := seal.OpenKeyring(path)
 	require.NoError(t, err)
-	o = seal.NewOpener(kr, seal.WithClock(clock))
+	o = newOpener(t, kr, seal.WithClock(clock))
 	require.NoError(t, o.Open(sealWire(t, mustSealer(t, "acme", f.acme1), acmeEnvelope(3), now), &d))
 	f.kf.Tenants["acme"].Keys = f.kf.Tenants["acme"].Keys[1:]
 	require.NoError(t, seal.SaveKeyFile(path, f.kf))
@@ -328,7 +328,7 @@ func TestRotation(t *testing.T) {
 
 func TestAllowUnsealed(t *testing.T) {
 	f := newFixture(t)
-	o := seal.NewOpener(f.kr, seal.AllowUnsealed())
+	o := newOpener(t, f.kr, seal.AllowUnsealed())
 	env := wire(t, acmeEnvelope(1))
 	var d transport.Decoder
 	require.NoError(t, o.Open(env, &d))
@@ -339,7 +339,7 @@ func TestAllowUnsealed(t *testing.T) {
 // payload: a key holder cannot send more than a plain agent could.
 func TestLimitsInsideSealed(t *testing.T) {
 	f := newFixture(t)
-	o := seal.NewOpener(f.kr, seal.WithClock(clock))
+	o := newOpener(t, f.kr, seal.WithClock(clock))
 	s := mustSealer(t, "acme", f.acme1)
 	for _, tc := range []struct {
 		name string
@@ -442,4 +442,13 @@ func TestExport(t *testing.T) {
 	require.ErrorIs(t, err, seal.ErrUnknownKey)
 	_, err = f.kf.Export("nobody", "")
 	require.ErrorIs(t, err, seal.ErrUnknownTenant)
+}
+
+// A negative window is an error naming the option; zero is the default.
+func TestOpenerOptionConvention(t *testing.T) {
+	_, err := seal.NewOpener(nil, seal.WithWindow(-time.Second))
+	require.EqualError(t, err, "seal: WithWindow: negative duration -1s")
+	o, err := seal.NewOpener(nil, seal.WithWindow(0))
+	require.NoError(t, err)
+	require.Equal(t, seal.DefaultWindow, o.Window())
 }

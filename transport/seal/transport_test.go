@@ -119,7 +119,7 @@ func TestConformance(t *testing.T) {
 	key := mustKey(t, "k1")
 	kr, err := seal.NewKeyring(&seal.KeyFile{Tenants: map[string]*seal.TenantKeys{"tenant-a": {Keys: []seal.Key{key}}}})
 	require.NoError(t, err)
-	o := seal.NewOpener(kr)
+	o := newOpener(t, kr)
 	for _, in := range inners {
 		t.Run(in.name, func(t *testing.T) {
 			transporttest.Run(t, func(t *testing.T) (transport.Sender, transport.Receiver) {
@@ -140,7 +140,7 @@ func TestSealedRoundTrip(t *testing.T) {
 				s, r := in.pair(t)
 				rec := &recorder{Sender: s}
 				snd := seal.NewSender(rec, mustSealer(t, "acme", k))
-				rcv := seal.NewReceiver(r, seal.NewOpener(f.kr), seal.WithLogger(quiet))
+				rcv := seal.NewReceiver(r, newOpener(t, f.kr), seal.WithLogger(quiet))
 				got := serveAll(t, rcv)
 				ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 				env := acmeEnvelope(uint64(i + 1))
@@ -225,7 +225,7 @@ func TestSealedRefusals(t *testing.T) {
 					if tc.sealer != nil {
 						snd = seal.NewSender(s, tc.sealer)
 					}
-					rcv := seal.NewReceiver(r, seal.NewOpener(f.kr), seal.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+					rcv := seal.NewReceiver(r, newOpener(t, f.kr), seal.WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
 					got := serveAll(t, rcv)
 					ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 					defer cancel()
@@ -296,7 +296,7 @@ func listenSealed(t *testing.T, o *seal.Opener, opts ...nanomsg.ListenOption) (*
 func TestReplayThroughReceiver(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
-	nr, r := listenSealed(t, seal.NewOpener(f.kr, seal.WithWindow(time.Minute)))
+	nr, r := listenSealed(t, newOpener(t, f.kr, seal.WithWindow(time.Minute)))
 	got := serveAll(t, r)
 	raw := rawReq(t, nr.Addr())
 	s := mustSealer(t, "acme", f.acme1)
@@ -334,7 +334,7 @@ func TestHostileTraffic(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
 	const maxFrame = 16 << 10
-	nr, r := listenSealed(t, seal.NewOpener(f.kr), nanomsg.WithMaxFrameSize(maxFrame))
+	nr, r := listenSealed(t, newOpener(t, f.kr), nanomsg.WithMaxFrameSize(maxFrame))
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
 
@@ -447,7 +447,7 @@ func TestFrameLimit(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
 	const maxFrame = 8 << 10
-	nr, r := listenSealed(t, seal.NewOpener(f.kr), nanomsg.WithMaxFrameSize(maxFrame))
+	nr, r := listenSealed(t, newOpener(t, f.kr), nanomsg.WithMaxFrameSize(maxFrame))
 	got := serveAll(t, r)
 	ns, err := nanomsg.Dial([]string{nr.Addr()}, nanomsg.WithMaxFrameSize(maxFrame))
 	require.NoError(t, err)
@@ -489,7 +489,7 @@ func TestFrameLimit(t *testing.T) {
 // through the wrappers; the wrappers' own come first.
 func TestUnwrap(t *testing.T) {
 	f := newFixture(t)
-	nr, r := listenSealed(t, seal.NewOpener(f.kr))
+	nr, r := listenSealed(t, newOpener(t, f.kr))
 	require.Same(t, nr, transport.UnwrapReceiver(r))
 	type nanomsgStats interface{ Stats() nanomsg.ReceiverStats }
 	st, ok := transport.As[nanomsgStats](r)
@@ -517,7 +517,7 @@ func TestUnsealedAllowed(t *testing.T) {
 	for _, in := range inners {
 		t.Run(in.name, func(t *testing.T) {
 			s, r := in.pair(t)
-			rcv := seal.NewReceiver(r, seal.NewOpener(f.kr, seal.AllowUnsealed()), seal.WithLogger(quiet))
+			rcv := seal.NewReceiver(r, newOpener(t, f.kr, seal.AllowUnsealed()), seal.WithLogger(quiet))
 			got := serveAll(t, rcv)
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
