@@ -63,7 +63,7 @@ func ExampleNewReceiver() {
 	sealer, _ := seal.NewSealer("acme", key)
 
 	s, r := transport.Pipe()
-	sender := seal.NewSender(s, sealer)                      // agent side
+	sender := seal.NewSender(s, sealer) // agent side
 	opener, _ := seal.NewOpener(keyring)
 	receiver := seal.NewReceiver(r, opener) // publisher side
 	defer receiver.Close()
