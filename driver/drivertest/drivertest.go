@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/registry"
 	"github.com/meterkit/meter/driver"
 )
 
@@ -108,23 +109,8 @@ func Run(t *testing.T, f driver.Factory, cfg driver.Config) {
 }
 
 // makeDriver calls the factory, turning a panic or a nil driver into an error.
-func makeDriver(f driver.Factory, cfg driver.Config) (d driver.Driver, err error) {
-	if f == nil {
-		return nil, errors.New("drivertest: the factory is nil")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			d, err = nil, fmt.Errorf("drivertest: the factory panicked: %v\n%s", r, debug.Stack())
-		}
-	}()
-	d, err = f(cfg)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("drivertest: the factory failed with the config given to Run: %w", err)
-	case d == nil:
-		return nil, errors.New("drivertest: the factory returned a nil driver and a nil error; return a driver or an error")
-	}
-	return d, nil
+func makeDriver(f driver.Factory, cfg driver.Config) (driver.Driver, error) {
+	return registry.Make("drivertest", "driver", f, cfg)
 }
 
 // result is what one Collect call did.

@@ -6,6 +6,7 @@ package registry
 import (
 	"fmt"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -91,4 +92,27 @@ func (r *Registry[T]) Names() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+// Make calls factory with cfg for a conformance kit (prefix names it in
+// errors: "drivertest"), turning a panic, an error or a nil T into an error
+// that says what to do.
+func Make[T any](prefix, kind string, factory func(meter.Config) (T, error), cfg meter.Config) (v T, err error) {
+	var zero T
+	if factory == nil {
+		return zero, fmt.Errorf("%s: the factory is nil", prefix)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = zero, fmt.Errorf("%s: the factory panicked: %v\n%s", prefix, r, debug.Stack())
+		}
+	}()
+	v, err = factory(cfg)
+	switch {
+	case err != nil:
+		return zero, fmt.Errorf("%s: the factory failed with the config given to Run: %w", prefix, err)
+	case any(v) == nil:
+		return zero, fmt.Errorf("%s: the factory returned a nil %s and a nil error; return a %s or an error", prefix, kind, kind)
+	}
+	return v, nil
 }

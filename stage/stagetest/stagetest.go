@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/registry"
 	"github.com/meterkit/meter/stage"
 )
 
@@ -150,23 +151,8 @@ func closeQuietly(s stage.Stage) {
 }
 
 // makeStage calls the factory, turning a panic or a nil stage into an error.
-func makeStage(f stage.Factory, cfg meter.Config) (s stage.Stage, err error) {
-	if f == nil {
-		return nil, errors.New("stagetest: the factory is nil")
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, fmt.Errorf("stagetest: the factory panicked: %v\n%s", r, debug.Stack())
-		}
-	}()
-	s, err = f(cfg)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("stagetest: the factory failed with the config given to Run: %w", err)
-	case s == nil:
-		return nil, errors.New("stagetest: the factory returned a nil stage and a nil error; return a stage or an error")
-	}
-	return s, nil
+func makeStage(f stage.Factory, cfg meter.Config) (stage.Stage, error) {
+	return registry.Make("stagetest", "stage", f, cfg)
 }
 
 // result is what the stage returned for one batch: the slice itself (to see
