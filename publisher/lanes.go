@@ -18,13 +18,14 @@ import (
 func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 	var dec transport.Decoder
 	var env transport.Envelope
+	log := &envLogger{base: p.log, env: &env}
 	backoff := p.cfg.backoffMin
 	// retry waits before the next attempt; false means ctx ended.
+	// The failed write is counted by classify, the failed question here.
 	retry := func(what string, err error) bool {
-		p.c.sinkErrors.Add(1)
 		p.c.sinkRetries.Add(1)
 		wait := backoff + time.Duration((rand.Float64()-0.5)*0.4*float64(backoff))
-		p.log.Warn(what+"; will retry", "sink", s.name, "in", wait, "err", err)
+		log.Warn(what+"; will retry", "sink", s.name, "in", wait, "err", err)
 		t := time.NewTimer(wait)
 		defer t.Stop()
 		select {
@@ -47,8 +48,10 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 			continue
 		}
 		bid := sink.BatchID{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq}
+		log.l = nil // a new batch: its own tenant, agent and seq
 		from, err := p.reconcile(ctx, s, bid, doubt, len(env.Measurements))
 		if err != nil {
+			p.c.sinkErrors.Add(1)
 			if ctx.Err() != nil || !retry("could not ask the sink what it holds of a batch in doubt", err) {
 				return // the batch stays spooled, still in doubt
 			}
@@ -57,21 +60,13 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 		rest := env.Measurements[from:]
 		n := uint64(len(rest))
 		werr := s.write(ctx, p.cfg.writeLimit, bid, from, rest)
-		var partial *sink.PartialError
-		switch {
-		case werr == nil:
-			p.c.written.Add(n)
-		case errors.As(werr, &partial):
-			p.c.sinkRejected.Add(uint64(len(partial.Rejected)))
-			p.c.written.Add(n - uint64(len(partial.Rejected)))
-			p.log.Warn("sink rejected some measurements", "sink", s.name, "agent", env.Agent, "seq", env.Seq,
-				"rejected", len(partial.Rejected), "err", partial.Err)
-		case sink.IsPermanent(werr):
-			p.c.sinkErrors.Add(1)
+		switch r, rejected := p.classify(log, s, werr); r {
+		case sinkTook:
+			p.c.written.Add(n - uint64(rejected))
+		case sinkRefused:
 			p.c.sinkDropped.Add(n)
-			p.log.Error("sink refused a batch for good; dropped", "sink", s.name, "agent", env.Agent, "seq", env.Seq,
-				"measurements", n, "err", werr)
-		default:
+			log.Error("sink refused a batch for good; dropped", "sink", s.name, "measurements", n, "err", werr)
+		case sinkFailed:
 			// The store may have taken some or all of it before the failure.
 			p.spool.doubt(l, id)
 			if ctx.Err() != nil || !retry("sink write failed", werr) {

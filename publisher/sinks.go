@@ -52,16 +52,9 @@ func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, 
 		if err == nil {
 			err = s.write(ctx, p.cfg.writeLimit, id, from, batch[from:])
 		}
-		if err == nil {
+		if r, _ := p.classify(log, s, err); r == sinkTook {
 			continue
 		}
-		var partial *sink.PartialError
-		if errors.As(err, &partial) {
-			p.c.sinkRejected.Add(uint64(len(partial.Rejected)))
-			log.Warn("sink rejected some measurements", "sink", s.name, "rejected", len(partial.Rejected), "err", partial.Err)
-			continue
-		}
-		p.c.sinkErrors.Add(1)
 		log.Warn("sink write failed", "sink", s.name, "measurements", len(batch), "permanent", sink.IsPermanent(err), "err", err)
 		errs = append(errs, fmt.Errorf("sink %q: %w", s.name, err))
 		permanent = permanent && sink.IsPermanent(err)
@@ -74,6 +67,43 @@ func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, 
 		return sink.Permanent(err)
 	}
 	return err
+}
+
+// sinkResult is what a sink's answer to a write means for the batch.
+type sinkResult int
+
+const (
+	// sinkTook: the sink took the batch, all of it or, after a
+	// sink.PartialError, all but the measurements it rejected for good.
+	sinkTook sinkResult = iota
+	// sinkRefused: sink.Permanent, the sink will never take the batch;
+	// it is not retried.
+	sinkRefused
+	// sinkFailed: anything else; the batch is retried, and the store may
+	// hold some or all of it already (it is in doubt).
+	sinkFailed
+)
+
+// classify reads a sink's answer to a write, for the spooled and the
+// direct path alike: what it means for the batch, and how many
+// measurements the sink rejected for good in a partial failure. It counts
+// the rejected measurements and the failed writes, and logs the rejected
+// ones; what follows a refusal or a failure is the caller's.
+func (p *Publisher) classify(log *envLogger, s *guardedSink, err error) (r sinkResult, rejected int) {
+	if err == nil {
+		return sinkTook, 0
+	}
+	var partial *sink.PartialError
+	if errors.As(err, &partial) {
+		p.c.sinkRejected.Add(uint64(len(partial.Rejected)))
+		log.Warn("sink rejected some measurements", "sink", s.name, "rejected", len(partial.Rejected), "err", partial.Err)
+		return sinkTook, len(partial.Rejected)
+	}
+	p.c.sinkErrors.Add(1)
+	if sink.IsPermanent(err) {
+		return sinkRefused, 0
+	}
+	return sinkFailed, 0
 }
 
 // write writes batch, the measurements of batch id from position from on,
