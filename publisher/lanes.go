@@ -45,6 +45,7 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 			p.c.spoolDropped.Add(1)
 			p.log.Error("spooled batch unreadable; dropped", "sink", s.name, "err", err)
 			_ = p.spool.remove(l, id)
+			p.signalDelivered()
 			continue
 		}
 		bid := sink.BatchID{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq}
@@ -78,6 +79,7 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 		if err := p.spool.remove(l, id); err != nil {
 			p.log.Error("could not forget a delivered batch; it may be delivered again", "sink", s.name, "err", err)
 		}
+		p.signalDelivered()
 	}
 }
 
@@ -103,4 +105,13 @@ func (p *Publisher) reconcile(ctx context.Context, s *guardedSink, id sink.Batch
 			"sink", s.name, "batch", id.String(), "held", held, "of", n)
 	}
 	return held, nil
+}
+
+// signalDelivered wakes Run's drain, if it waits, to look at what the lanes
+// still hold.
+func (p *Publisher) signalDelivered() {
+	select {
+	case p.delivered <- struct{}{}:
+	default:
+	}
 }

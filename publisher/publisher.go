@@ -32,6 +32,10 @@ type Publisher struct {
 	done      chan struct{} // closed when Run returns
 	closeOnce sync.Once
 	closeErr  error
+	// delivered is signalled (without blocking: one signal is kept) each
+	// time a lane forgets a batch, so that Run's drain waits for the lanes
+	// to empty without polling.
+	delivered chan struct{}
 	c         counters
 }
 
@@ -57,7 +61,7 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 		c.logger = slog.Default()
 	}
 	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow, c.dedupAge),
-		quit: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
+		quit: make(chan struct{}), delivered: make(chan struct{}, 1), abort: make(chan struct{}), done: make(chan struct{})}
 	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
 		p.sinks = append(p.sinks, newGuardedSink(s.name, s.s))
@@ -148,8 +152,14 @@ func (p *Publisher) Run(ctx context.Context) error {
 	// Agents are no longer served; let the lanes drain into the sinks until
 	// they are empty or the drain timeout ends. What remains stays spooled.
 	if p.spool != nil {
-		for p.Stats().Pending > 0 && workCtx.Err() == nil {
-			time.Sleep(10 * time.Millisecond)
+		for p.pending() > 0 {
+			select {
+			case <-p.delivered:
+			case <-workCtx.Done():
+			}
+			if workCtx.Err() != nil {
+				break
+			}
 		}
 		stopLanes()
 		lanes.Wait()

@@ -61,11 +61,20 @@ func (p *Publisher) Stats() Stats {
 		SinkRetries: c.sinkRetries.Load(), SinkDropped: c.sinkDropped.Load(),
 		Reconciled: c.reconciled.Load(), ResentInDoubt: c.resentInDoubt.Load(),
 	}
-	if p.spool != nil {
-		for _, s := range p.sinks {
-			_, m := p.spool.pending(s.name)
-			st.Pending += uint64(m)
-		}
-	}
+	st.Pending = p.pending()
 	return st
+}
+
+// pending is how many measurements the spool holds not yet delivered,
+// summed over sinks.
+func (p *Publisher) pending() uint64 {
+	if p.spool == nil {
+		return 0
+	}
+	var n uint64
+	for _, s := range p.sinks {
+		_, m := p.spool.pending(s.name)
+		n += uint64(m)
+	}
+	return n
 }
