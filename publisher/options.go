@@ -8,6 +8,7 @@ import (
 
 	"github.com/meterkit/meter/internal/option"
 	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/stage"
 )
 
 // Option configures a Publisher. Options follow the package convention (see
@@ -37,6 +38,7 @@ type config struct {
 	backoffMin  time.Duration
 	backoffMax  time.Duration
 	statsEvery  time.Duration
+	stages      []stage.Stage
 }
 
 type namedSink struct {
@@ -144,5 +146,44 @@ func WithStatsInterval(d time.Duration) Option {
 			return nil
 		}
 		return setDefault(&c.statsEvery, "WithStatsInterval", d, DefaultStatsInterval)
+	}
+}
+
+// WithStage adds stages that run, in the order given (and after those of
+// earlier WithStage options), on each batch after validation and
+// de-duplication and before the spool and the sinks: what is spooled,
+// replayed, written and counted by receipts is their output. A batch the
+// stages reduce to nothing is acknowledged OK without reaching the spool or
+// the sinks, counted in Stats().FilteredEnvelopes, and a resend of it is
+// still a duplicate. Workers run concurrently, but Process is never called
+// concurrently: the stages see one batch at a time, in the order the
+// batches arrive from all agents (per-series stages such as levels
+// belong in the agent, which sees each series whole and in order). The
+// publisher owns the stages: Close closes those that are io.Closers, after
+// Run returned. A stage that returns an error is broken: the publisher logs
+// it, counts it in Stats().StageErrors, and passes that batch on unstaged,
+// so that nothing accepted is lost.
+func WithStage(stages ...stage.Stage) Option {
+	return func(c *config) error {
+		for i, s := range stages {
+			if s == nil {
+				return fmt.Errorf("publisher: WithStage: stage %d is nil", i)
+			}
+		}
+		c.stages = append(c.stages, stages...)
+		return nil
+	}
+}
+
+// WithStages opens the stages that specs name in the default stage registry
+// (see stage.Register and stage.OpenChain) and adds them as WithStage does.
+// The program must import the packages that register them.
+func WithStages(specs []stage.Spec) Option {
+	return func(c *config) error {
+		s, err := stage.OpenChain(specs)
+		if err != nil {
+			return fmt.Errorf("publisher: %w", err)
+		}
+		return WithStage(s)(c)
 	}
 }

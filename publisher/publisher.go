@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/meterkit/meter/internal/statslog"
+	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -25,6 +27,9 @@ type Publisher struct {
 	dd     *dedup
 	spool  *spool
 	doubts doubtSet
+
+	stageMu sync.Mutex  // serialises the stages: Process is never called concurrently
+	stages  stage.Stage // nil without WithStage
 
 	running   atomic.Bool
 	quit      chan struct{} // closed by Close: Run stops as if its ctx ended
@@ -60,7 +65,7 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
-	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow, c.dedupAge),
+	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow, c.dedupAge), stages: chain(c.stages),
 		quit: make(chan struct{}), delivered: make(chan struct{}, 1), abort: make(chan struct{}), done: make(chan struct{})}
 	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
@@ -213,7 +218,25 @@ func (p *Publisher) Close(ctx context.Context) error {
 		if p.spool != nil {
 			errs = append(errs, p.spool.close())
 		}
+		if c, ok := stage.As[io.Closer](p.stages); ok {
+			p.stageMu.Lock() // never while Process runs
+			if err := c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("publisher: close stages: %w", err))
+			}
+			p.stageMu.Unlock()
+		}
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
+}
+
+// chain makes one stage of the stages given to WithStage.
+func chain(stages []stage.Stage) stage.Stage {
+	switch len(stages) {
+	case 0:
+		return nil
+	case 1:
+		return stages[0]
+	}
+	return stage.Chain(stages...)
 }

@@ -14,6 +14,8 @@ type counters struct {
 	duplicates, spooled, spoolDropped            atomic.Uint64
 	sinkRetries, sinkDropped                     atomic.Uint64
 	reconciled, resentInDoubt                    atomic.Uint64
+	staged, stagedOut, filtered                  atomic.Uint64
+	filteredEnvelopes, stageErrors               atomic.Uint64
 }
 
 // Stats counts what the publisher did since it was made. It is an
@@ -44,6 +46,15 @@ type Stats struct {
 	// ResentInDoubt counts measurements of batches in doubt written again to
 	// a sink that keeps no receipts: the store may now hold them twice.
 	ResentInDoubt uint64 `log:"resent_in_doubt"`
+	Staged        uint64 `log:"staged"`     // measurements given to the stages (WithStage), after validation and de-duplication
+	StagedOut     uint64 `log:"staged_out"` // measurements the stages made of them, spooled or written in their place
+	// Filtered counts the measurements the stages removed: of each batch,
+	// what went in less what came out, when fewer came out.
+	Filtered uint64 `log:"filtered"`
+	// FilteredEnvelopes counts the envelopes the stages reduced to nothing:
+	// acknowledged OK, neither spooled nor written.
+	FilteredEnvelopes uint64 `log:"filtered_envelopes"`
+	StageErrors       uint64 `log:"stage_errors"` // batches a broken stage failed; they went on unstaged
 }
 
 // LogValue returns the counters as the "publisher stats" line writes them.
@@ -60,6 +71,8 @@ func (p *Publisher) Stats() Stats {
 		Duplicates: c.duplicates.Load(), Spooled: c.spooled.Load(), SpoolDropped: c.spoolDropped.Load(),
 		SinkRetries: c.sinkRetries.Load(), SinkDropped: c.sinkDropped.Load(),
 		Reconciled: c.reconciled.Load(), ResentInDoubt: c.resentInDoubt.Load(),
+		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), Filtered: c.filtered.Load(),
+		FilteredEnvelopes: c.filteredEnvelopes.Load(), StageErrors: c.stageErrors.Load(),
 	}
 	st.Pending = p.pending()
 	return st
