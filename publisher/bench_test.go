@@ -2,6 +2,7 @@ package publisher_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/stage"
+	_ "github.com/meterkit/meter/stage/levels"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
 	"github.com/meterkit/meter/transport/seal"
@@ -59,7 +62,10 @@ func rssKiB() int {
 // to a discard sink. One op is one measurement delivered and acknowledged.
 // With sealed=true, every envelope is sealed with the tenant's key and
 // opened by the publisher's receiver (package transport/seal). The spools
-// variant spools on both sides (fsync on every batch).
+// variant spools on both sides (fsync on every batch). The stages variant
+// runs select + unit + levels in the agent and select + unit in the
+// publisher (benchStages), every measurement kept; compare it with
+// sealed=false at the same inflight, same run (target: at least 80%).
 func BenchmarkAgentToPublisherTCP(b *testing.B) {
 	for _, sealed := range []bool{false, true} {
 		for _, inflight := range []int{1, 2, 4} {
@@ -73,12 +79,42 @@ func BenchmarkAgentToPublisherTCP(b *testing.B) {
 			benchAgentToPublisher(b, inflight, benchPath{spools: true})
 		})
 	}
+	for _, inflight := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("stages/inflight=%d", inflight), func(b *testing.B) {
+			benchAgentToPublisher(b, inflight, benchPath{stages: true})
+		})
+	}
+}
+
+// benchStages are the stages of the stages variant, as -stages files
+// would give them: the agent's keep every meter of hostBatch, convert the
+// byte meters to MiB and check every measurement against levels (each gets
+// the meterkit.state label; the thresholds are above hostBatch's values, a
+// steady host: a change would add measurements past the last whole batch,
+// which then waits for its age); the publisher's keep every meter again and
+// convert MiB to GiB.
+const benchAgentStages, benchPublisherStages = `[
+	{"type": "select", "meters": ["cpu.*", "memory.*", "disk.*", "network.*", "filesystem.*", "load.*", "!other.*"]},
+	{"type": "unit", "meters": ["memory.*", "disk.*", "network.*", "filesystem.*"], "from": "B", "to": "MiB"},
+	{"type": "levels", "meters": ["*"], "warning": 1e6, "critical": 2e6, "hysteresis": 5}
+]`, `[
+	{"type": "select", "meters": ["*", "!other.*"]},
+	{"type": "unit", "meters": ["memory.*", "disk.*", "network.*", "filesystem.*"], "from": "MiB", "to": "GiB"}
+]`
+
+func benchSpecs(b *testing.B, js string) []stage.Spec {
+	var specs []stage.Spec
+	if err := json.Unmarshal([]byte(js), &specs); err != nil {
+		b.Fatal(err)
+	}
+	return specs
 }
 
 // benchPath says what the benchmark's path holds besides the transport.
 type benchPath struct {
 	sealed bool // seal and open every envelope
 	spools bool // spool on both sides
+	stages bool // run benchStages on both sides
 }
 
 func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
@@ -99,6 +135,10 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	if path.spools {
 		popts = append(popts, publisher.WithSpool(b.TempDir()))
 		aopts = append(aopts, agent.WithSpool(b.TempDir()))
+	}
+	if path.stages {
+		popts = append(popts, publisher.WithStages(benchSpecs(b, benchPublisherStages)))
+		aopts = append(aopts, agent.WithStages(benchSpecs(b, benchAgentStages)))
 	}
 	p, err := publisher.New(recv, popts...)
 	if err != nil {
@@ -135,7 +175,8 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 			time.Sleep(50 * time.Microsecond)
 		}
 	}
-	for a.Stats().AckedMeasurements < want || p.Stats().Pending > 0 {
+	// With stages, what is sent and acknowledged is the stages' output.
+	for st := a.Stats(); st.AckedMeasurements < max(want, st.StagedOut) || p.Stats().Pending > 0; st = a.Stats() {
 		time.Sleep(50 * time.Microsecond)
 	}
 	b.StopTimer()
@@ -150,6 +191,14 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	_ = p.Close(context.Background())
 	if st := a.Stats(); st.Dropped > 0 || st.Rejected > 0 {
 		b.Fatalf("lost batches: %+v", st)
+	}
+	if path.stages {
+		if st := p.Stats(); st.StageErrors > 0 || st.Staged == 0 || st.Filtered > 0 {
+			b.Fatalf("publisher stages: %+v", st)
+		}
+		if st := a.Stats(); st.StageErrors > 0 || st.StagedOut != st.Staged {
+			b.Fatalf("agent stages: %+v", st)
+		}
 	}
 }
 

@@ -18,6 +18,20 @@
 // With [WithSpool] the publisher acknowledges a batch once it is durably
 // spooled, in one lane per sink, and delivers each lane on its own.
 //
+// # Stages
+//
+// The pipeline of one envelope is: receive, validate, de-duplicate, the
+// stages ([WithStage], [WithStages]; package stage), spool or write, ack.
+// What is spooled, written, replayed and checked against receipts is the
+// stages' output. A batch the stages reduce to nothing is answered "ok",
+// written nowhere and counted ([Stats].FilteredEnvelopes); its seq is
+// recorded all the same, so that a resend is a duplicate. The stages see one
+// batch at a time, from every agent in turn, so stages with per-series state
+// (levels) belong in the agent, which sees each series whole and in order: in
+// a publisher their state is lost at a failover to another publisher. A
+// broken stage (an error) is logged and counted ([Stats].StageErrors), and
+// the batch goes on unstaged.
+//
 // # Delivered once
 //
 // Agents resend a batch until it is acknowledged, and the publisher drops a

@@ -208,13 +208,7 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 	at := dd.nowNanos()
 	evicted := dd.peekEvict(s.evicted[:0], key, at)
 	drops, err := s.sp.Append(&hdr, func(tx ispool.Tx) error {
-		path := []string{bucketDedup, key}
-		for _, seq := range evicted {
-			if err := tx.Delete(path, u64(seq)); err != nil {
-				return err
-			}
-		}
-		return tx.Put(path, u64(env.Seq), u64(uint64(at)))
+		return putMark(tx, evicted, key, env.Seq, at)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
@@ -225,6 +219,36 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 		out = append(out, dropped{lane: d.Lane, batches: d.Batches, measurements: d.Measurements})
 	}
 	return out, nil
+}
+
+// mark records seq in the de-duplication window alone, for a batch that
+// needs no delivery (the stages reduced it to nothing), so that a resend
+// of it is a duplicate after a restart too.
+func (s *spool) mark(dd *dedup, key string, seq uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at := dd.nowNanos()
+	evicted := dd.peekEvict(s.evicted[:0], key, at)
+	err := s.sp.Update(func(tx ispool.Tx) error {
+		return putMark(tx, evicted, key, seq, at)
+	})
+	if err != nil {
+		return fmt.Errorf("publisher: spool: %w", err)
+	}
+	s.evicted = dd.add(evicted[:0], key, seq, at)
+	return nil
+}
+
+// putMark writes seq, accepted at at, into key's window in the spool file,
+// and deletes the seqs that leave the window.
+func putMark(tx ispool.Tx, evicted []uint64, key string, seq uint64, at int64) error {
+	path := []string{bucketDedup, key}
+	for _, old := range evicted {
+		if err := tx.Delete(path, u64(old)); err != nil {
+			return err
+		}
+	}
+	return tx.Put(path, u64(seq), u64(uint64(at)))
 }
 
 // first waits for the lane's oldest batch and decodes it into env with dec.

@@ -2,7 +2,7 @@
 // processes over real TCP on 127.0.0.1, injects faults (processes killed
 // with SIGKILL, the network cut, the store down) and counts every
 // measurement end to end in a Riemann test server: each must arrive exactly
-// once.
+// once. Both binaries run stages (-stages) throughout.
 package faults
 
 import (
@@ -110,7 +110,11 @@ type harness struct {
 	started   time.Time
 	agentID   string
 	agentConf map[string]string // run -> config file
-	kills     []int             // the store's event count when each killed process was dead
+	// Stage files of the agents and the publishers (-stages): the agent
+	// renames synthetic.seq and doubles it, the publisher undoes both, so
+	// the store counts synthetic.seq with its values only when both ran.
+	agentStages, pubStages string
+	kills                  []int // the store's event count when each killed process was dead
 }
 
 func newHarness(t *testing.T) *harness {
@@ -120,8 +124,34 @@ func newHarness(t *testing.T) *harness {
 		dir: t.TempDir(), started: time.Now(), agentID: "faults-" + strings.ReplaceAll(t.Name(), "/", "-"),
 		agentConf: map[string]string{}}
 	t.Cleanup(h.cleanup)
+	h.agentStages = filepath.Join(h.dir, "agent-stages.yaml")
+	require.NoError(t, os.WriteFile(h.agentStages, []byte(agentStages), 0o600))
+	h.pubStages = filepath.Join(h.dir, "publisher-stages.yaml")
+	require.NoError(t, os.WriteFile(h.pubStages, []byte(publisherStages), 0o600))
 	return h
 }
+
+// The stages every run goes through. Each keeps every measurement the
+// harness counts, and changes it so that only the other side's stages
+// make it countable again: a side that skipped its stages shows as loss.
+const (
+	agentStages = `
+- type: select
+  meters: ["synthetic.*", "!other.*"]
+- type: unit
+  meters: ["synthetic.seq"]
+  factor: 2
+  rename: {"synthetic.seq": "synthetic.staged"}
+`
+	publisherStages = `
+- type: select
+  meters: ["synthetic.staged"]
+- type: unit
+  meters: ["synthetic.staged"]
+  factor: 0.5
+  rename: {"synthetic.staged": "synthetic.seq"}
+`
+)
 
 func (h *harness) cleanup() {
 	h.mu.Lock()
@@ -165,16 +195,16 @@ func (h *harness) start(name, bin string, args ...string) *proc {
 }
 
 // startPublisher starts a publisher listening on port, spooling in spoolDir,
-// writing to the harness's store with receipts.
+// writing to the harness's store with receipts, running the publisher stages.
 func (h *harness) startPublisher(name string, port int, spoolDir string) *proc {
 	h.t.Helper()
 	return h.start(name, h.pubBin, "-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
-		"-spool", spoolDir, "-sink", "riemann://127.0.0.1:"+h.store.Port()+"?receipts=10m")
+		"-spool", spoolDir, "-sink", "riemann://127.0.0.1:"+h.store.Port()+"?receipts=10m", "-stages", h.pubStages)
 }
 
 // startAgent starts an agent running the synthetic driver (200 numbered
 // measurements every 50 ms, about 4,000 a second) labelled run, sending to
-// the publishers on ports, spooling in spoolDir.
+// the publishers on ports, spooling in spoolDir, running the agent stages.
 func (h *harness) startAgent(name, run, spoolDir string, ports ...int) *proc {
 	h.t.Helper()
 	conf, ok := h.agentConf[run]
@@ -191,7 +221,7 @@ func (h *harness) startAgent(name, run, spoolDir string, ports ...int) *proc {
 	}
 	return h.start(name, h.agentBin, "-connect", strings.Join(addrs, ","), "-id", h.agentID,
 		"-drivers", "synthetic", "-config", conf, "-interval", "50ms", "-batch", "100", "-batch-age", "50ms",
-		"-spool", spoolDir)
+		"-spool", spoolDir, "-stages", h.agentStages)
 }
 
 // now is the time since the test started, for logs.
@@ -265,6 +295,8 @@ func agentProduced(t *testing.T, p *proc) uint64 {
 	}
 	require.Equal(t, st["Added"]+carried, st["AckedMeasurements"], "%s: stats %v", p.name, st)
 	require.Zero(t, st["Dropped"]+st["Rejected"]+st["Unsent"]+st["Invalid"], "%s: stats %v", p.name, st)
+	require.Equal(t, st["Added"], st["Staged"], "%s: every collection went through the stages: stats %v", p.name, st)
+	require.Zero(t, st["StageErrors"], "%s: stats %v", p.name, st)
 	return st["Added"]
 }
 

@@ -9,6 +9,11 @@
 // The last one spools what it acknowledges and leaves receipts in Riemann's
 // index, so that a publisher killed mid-write does not write a batch twice.
 //
+// -stages names a YAML list of stages run on every batch after validation and
+// de-duplication, before the spool and the sinks (see go doc ./stage/stagefile):
+//
+//	go run ./examples/publisher -stages publisher-stages.yaml -sink console://
+//
 // With -keys, SIGHUP reloads the key file (after meterctl key rotate or revoke).
 package main
 
@@ -27,10 +32,15 @@ import (
 
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
-	_ "github.com/meterkit/meter/sink/ceilometer" // ceilometer+amqp(s)://, ceilometer(+http(s))://
-	_ "github.com/meterkit/meter/sink/console"    // console://
-	_ "github.com/meterkit/meter/sink/gnocchi"    // gnocchi://, gnocchi+http(s)://
-	_ "github.com/meterkit/meter/sink/riemann"    // riemann://, riemann+tls://, riemann+udp://
+	_ "github.com/meterkit/meter/sink/ceilometer"  // ceilometer+amqp(s)://, ceilometer(+http(s))://
+	_ "github.com/meterkit/meter/sink/console"     // console://
+	_ "github.com/meterkit/meter/sink/gnocchi"     // gnocchi://, gnocchi+http(s)://
+	_ "github.com/meterkit/meter/sink/riemann"     // riemann://, riemann+tls://, riemann+udp://
+	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
+	_ "github.com/meterkit/meter/stage/levels"
+	_ "github.com/meterkit/meter/stage/selectstage"
+	"github.com/meterkit/meter/stage/stagefile"
+	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
 	"github.com/meterkit/meter/transport/seal"
@@ -53,6 +63,7 @@ func main() {
 	keys := flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
 	replayWindow := flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
 	statsEvery := flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
+	stagesFile := flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
 	flag.Parse()
 	if len(sinks) == 0 {
 		sinks = sinkFlags{"console://"}
@@ -103,6 +114,13 @@ func main() {
 		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2**replayWindow))}
 	if *spool != "" {
 		opts = append(opts, publisher.WithSpool(*spool))
+	}
+	if *stagesFile != "" {
+		st, err := stagefile.Load(*stagesFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		opts = append(opts, publisher.WithStage(st))
 	}
 	names := make([]string, 0, len(sinks))
 	for _, u := range sinks {
