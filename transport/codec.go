@@ -47,6 +47,8 @@ const (
 	tagAckSeq     = 1<<3 | byte(protowire.VarintType)
 	tagAckStatus  = 2<<3 | byte(protowire.VarintType)
 	tagAckMessage = 3<<3 | byte(protowire.BytesType)
+	tagAckReason  = 4<<3 | byte(protowire.VarintType)
+	tagAckLimit   = 5<<3 | byte(protowire.VarintType)
 )
 
 // Times travel as int64 nanoseconds since the Unix epoch: from
@@ -243,5 +245,28 @@ func AppendAck(dst []byte, a Ack) []byte {
 		dst = append(dst, tagAckStatus)
 		dst = appendVarint(dst, uint64(a.Status))
 	}
-	return appendString(dst, tagAckMessage, a.Message)
+	dst = appendString(dst, tagAckMessage, a.Message)
+	if a.Reason != 0 {
+		dst = append(dst, tagAckReason)
+		dst = appendVarint(dst, uint64(a.Reason))
+	}
+	if a.Limit != 0 {
+		dst = append(dst, tagAckLimit)
+		dst = appendVarint(dst, a.Limit)
+	}
+	return dst
+}
+
+// MeasurementSize is how many bytes m adds to the encoding of an envelope
+// whose Host is host (AppendEnvelope): its field header and body. With the
+// size of the envelope without measurements, it bounds a batch's frame
+// before encoding it. It is 0 for a measurement AppendEnvelope cannot
+// encode (a time outside the years 1678-2262).
+func MeasurementSize(m *meter.Measurement, host string) int {
+	t, ok := unixNanos(m.Time)
+	if !ok {
+		return 0
+	}
+	n := measurementSize(m, host, t)
+	return 1 + protowire.SizeVarint(uint64(n)) + n
 }

@@ -1,7 +1,10 @@
 package transport_test
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -507,4 +510,101 @@ func TestTimeRange(t *testing.T) {
 		_, err := transport.AppendEnvelope(nil, &transport.Envelope{SentAt: tm})
 		require.ErrorContains(t, err, "outside the years 1678-2262", tm)
 	}
+}
+
+// TestAckReason: the reason and the receiver's limit travel in fields 4
+// and 5, after the fields of the first release, so that a sender of that
+// release reads the same status and message (it skips unknown fields), and
+// an ack from a receiver of that release reads as ReasonNone.
+func TestAckReason(t *testing.T) {
+	tests := []transport.Ack{
+		{Seq: 9, Status: transport.StatusRejected, Message: "frame of 9000 bytes", Reason: transport.ReasonTooLarge, Limit: 4 << 20},
+		{Seq: 10, Status: transport.StatusRejected, Message: "unknown tenant", Reason: transport.ReasonRefused},
+		{Seq: 11, Status: transport.StatusRejected, Message: "no valid measurement", Reason: transport.ReasonBadBatch},
+		{Seq: 12, Status: transport.StatusRejected, Message: "from the future", Reason: 77},
+	}
+	for _, a := range tests {
+		b := transport.AppendAck(nil, a)
+		got, err := transport.DecodeAck(b)
+		require.NoError(t, err)
+		require.Equal(t, a, got)
+
+		var p wirepb.Ack
+		require.NoError(t, proto.Unmarshal(b, &p))
+		require.Equal(t, uint32(a.Reason), uint32(p.Reason))
+		require.Equal(t, a.Limit, p.MaxFrameSize)
+		pb, err := proto.Marshal(&p)
+		require.NoError(t, err)
+		require.Equal(t, string(pb), string(b))
+
+		// What a peer of the first release writes and reads: the first
+		// three fields, a prefix of the new encoding.
+		old := transport.AppendAck(nil, transport.Ack{Seq: a.Seq, Status: a.Status, Message: a.Message})
+		require.True(t, bytes.HasPrefix(b, old))
+		fromOld, err := transport.DecodeAck(old)
+		require.NoError(t, err)
+		require.Equal(t, transport.ReasonNone, fromOld.Reason)
+		require.Equal(t, a.Status, fromOld.Status)
+	}
+	// A reason beyond a byte is read as none, not as an error.
+	b := transport.AppendAck(nil, transport.Ack{Seq: 3, Status: transport.StatusRejected})
+	b = protowire.AppendTag(b, 4, protowire.VarintType)
+	b = protowire.AppendVarint(b, 1000)
+	a, err := transport.DecodeAck(b)
+	require.NoError(t, err)
+	require.Equal(t, transport.Ack{Seq: 3, Status: transport.StatusRejected}, a)
+}
+
+func TestReplyError(t *testing.T) {
+	err := transport.AckError(transport.Ack{Seq: 5, Status: transport.StatusRejected, Message: "frame of 9000 bytes",
+		Reason: transport.ReasonTooLarge, Limit: 4096})
+	require.ErrorIs(t, err, transport.ErrRejected)
+	require.ErrorIs(t, err, transport.ErrTooLarge)
+	require.NotErrorIs(t, err, transport.ErrRefused)
+	require.False(t, transport.IsPermanent(err), "an answer is not a local verdict")
+	var re *transport.ReplyError
+	require.ErrorAs(t, fmt.Errorf("send: %w", err), &re)
+	require.Equal(t, uint64(4096), re.Ack.Limit)
+	require.Equal(t, "transport: receiver rejected the batch: seq 5 (too large; the receiver's limit is 4096 bytes): frame of 9000 bytes", err.Error())
+
+	err = transport.AckError(transport.Ack{Seq: 6, Status: transport.StatusRejected, Message: "unknown tenant", Reason: transport.ReasonRefused})
+	require.ErrorIs(t, err, transport.ErrRefused)
+	require.NotErrorIs(t, err, transport.ErrTooLarge)
+	require.Equal(t, "transport: receiver rejected the batch: seq 6 (refused): unknown tenant", err.Error())
+
+	err = transport.AckError(transport.Ack{Seq: 7, Status: transport.StatusRetry, Message: "sink down"})
+	require.ErrorIs(t, err, transport.ErrRetry)
+	require.NotErrorIs(t, err, transport.ErrRejected)
+	require.Equal(t, "transport: receiver asked to retry: seq 7: sink down", err.Error())
+}
+
+func TestPermanent(t *testing.T) {
+	require.NoError(t, transport.Permanent(nil))
+	base := fmt.Errorf("nanomsg: send seq 1: %w", transport.ErrTooLarge)
+	p := transport.Permanent(base)
+	require.True(t, transport.IsPermanent(p))
+	require.True(t, transport.IsPermanent(fmt.Errorf("agent: %w", p)))
+	require.ErrorIs(t, p, transport.ErrTooLarge)
+	require.Equal(t, base.Error(), p.Error())
+	require.False(t, transport.IsPermanent(base))
+	require.False(t, transport.IsPermanent(context.DeadlineExceeded))
+	require.True(t, transport.IsPermanent(errors.Join(p, transport.Permanent(errors.New("x")))))
+	require.False(t, transport.IsPermanent(errors.Join(p, errors.New("x"))), "one transient error makes the whole transient")
+}
+
+func TestMeasurementSize(t *testing.T) {
+	now := time.Now()
+	env := transport.Envelope{Tenant: "t", Agent: "a", Seq: 1 << 40, SentAt: now, Host: "h"}
+	head, err := transport.AppendEnvelope(nil, &env)
+	require.NoError(t, err)
+	sum := len(head)
+	for i := range 300 {
+		m := meter.Measurement{Name: strings.Repeat("n", i%200+1), Kind: meter.Gauge, Value: float64(i), Time: now,
+			Host: []string{"h", "other", ""}[i%3], Labels: []meter.Label{{Key: "k", Value: strings.Repeat("v", i)}}}
+		env.Measurements = append(env.Measurements, m)
+		sum += transport.MeasurementSize(&m, env.Host)
+	}
+	b, err := transport.AppendEnvelope(nil, &env)
+	require.NoError(t, err)
+	require.Equal(t, len(b), sum)
 }

@@ -482,7 +482,7 @@ func consumeBytes(b []byte) ([]byte, int) {
 }
 
 // DecodeAck decodes the wire encoding of an Ack. Unknown fields are
-// skipped. The Message is a copy: b may be reused. A status beyond the
+// skipped; a Reason beyond 255 is read as ReasonNone. The Message is a copy: b may be reused. A status beyond the
 // three known ones is returned as it is (AckError reports it); one beyond
 // 255, or bytes that are not a well-formed Ack, give an error wrapping
 // ErrMalformed.
@@ -497,11 +497,8 @@ func DecodeAck(b []byte) (Ack, error) {
 		tagOff := off
 		off += n
 		switch num {
-		case 1, 2:
-			name := "seq"
-			if num == 2 {
-				name = "status"
-			}
+		case 1, 2, 4, 5:
+			name := [...]string{1: "seq", 2: "status", 4: "reason", 5: "max_frame_size"}[num]
 			if typ != protowire.VarintType {
 				return Ack{}, st.typeErr("ack."+name, -1, tagOff, typ)
 			}
@@ -509,13 +506,22 @@ func DecodeAck(b []byte) (Ack, error) {
 			if n < 0 {
 				return Ack{}, st.wireErr("ack."+name, -1, off, n)
 			}
-			if num == 1 {
+			switch num {
+			case 1:
 				a.Seq = v
-			} else {
+			case 2:
 				if v > math.MaxUint8 {
 					return Ack{}, st.fail(ErrMalformed, "ack.status", -1, off, "status "+strconv.FormatInt(int64(v), 10)+" out of range 0-255")
 				}
 				a.Status = Status(v)
+			case 4:
+				// A reason this release does not know, beyond 255 too, is
+				// read as none: the status alone decides.
+				if v <= math.MaxUint8 {
+					a.Reason = Reason(v)
+				}
+			case 5:
+				a.Limit = v
 			}
 			off += n
 		case 3:

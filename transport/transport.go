@@ -69,11 +69,55 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
+// Reason refines a Status that is not StatusOK, for the sender to act on.
+// It was added to the Ack after the first release: a receiver of that
+// release sends none (ReasonNone), and a sender of that release ignores it
+// and acts on the Status alone. A value this package does not know is
+// carried as it is and treated as ReasonNone.
+type Reason uint8
+
+const (
+	// ReasonNone: no reason given; act on the Status alone.
+	ReasonNone Reason = iota
+	// ReasonTooLarge: the envelope is larger than the receiver accepts
+	// (Ack.Limit, when known). The sender splits the batch and sends the
+	// parts instead. Answered with StatusRejected.
+	ReasonTooLarge
+	// ReasonRefused: the receiver's configuration refuses this sender (an
+	// unknown tenant, a wrong key, sealed or unsealed envelopes not
+	// accepted). The batch is not at fault: the sender keeps it, backs off
+	// and reports the refusal. Answered with StatusRejected, so that a sender
+	// of the first release drops the batch as it always did.
+	ReasonRefused
+	// ReasonBadBatch: the batch itself can never be accepted (malformed, no
+	// valid measurement). Answered with StatusRejected.
+	ReasonBadBatch
+)
+
+func (r Reason) String() string {
+	switch r {
+	case ReasonNone:
+		return "none"
+	case ReasonTooLarge:
+		return "too large"
+	case ReasonRefused:
+		return "refused"
+	case ReasonBadBatch:
+		return "bad batch"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
 // Ack is the reply to one envelope.
 type Ack struct {
 	Seq     uint64 // the Seq of the envelope acknowledged
 	Status  Status
 	Message string // why, when Status is not StatusOK
+	// Reason refines a Status that is not StatusOK (see Reason).
+	Reason Reason
+	// Limit is, with ReasonTooLarge, the largest frame the receiver
+	// accepts in bytes, 0 when it does not say.
+	Limit uint64
 }
 
 var (
@@ -87,20 +131,70 @@ var (
 	ErrMalformed = errors.New("transport: malformed frame")
 	// ErrTooLarge is wrapped when a frame or envelope exceeds a limit.
 	ErrTooLarge = errors.New("transport: too large")
+	// ErrRefused is wrapped by a Sender's error when the receiver answered
+	// ReasonRefused: its configuration refuses this sender.
+	ErrRefused = errors.New("transport: receiver refuses this sender")
 )
 
-// AckError turns a non-OK Ack into the error a Sender returns: it wraps
-// ErrRetry or ErrRejected and carries the receiver's message.
+// AckError turns a non-OK Ack into the error a Sender returns, a
+// *ReplyError: it wraps ErrRetry or ErrRejected, and ErrTooLarge or
+// ErrRefused for those reasons, and carries the receiver's message.
 func AckError(a Ack) error {
 	switch a.Status {
 	case StatusOK:
 		return nil
-	case StatusRejected:
-		return fmt.Errorf("%w: seq %d: %s", ErrRejected, a.Seq, a.Message)
-	case StatusRetry:
-		return fmt.Errorf("%w: seq %d: %s", ErrRetry, a.Seq, a.Message)
+	case StatusRejected, StatusRetry:
+		return &ReplyError{Ack: a}
 	}
 	return fmt.Errorf("%w: ack for seq %d has unknown status %d", ErrMalformed, a.Seq, a.Status)
+}
+
+// ReplyError is the error a Sender returns for an Ack that is not
+// StatusOK (see AckError). errors.Is finds ErrRetry or ErrRejected in it,
+// after its Status, and ErrTooLarge or ErrRefused, after its Reason;
+// errors.As finds it, for the Ack itself (the receiver's Limit).
+type ReplyError struct {
+	Ack Ack
+}
+
+func (e *ReplyError) Error() string {
+	var b []byte
+	if e.Ack.Status == StatusRetry {
+		b = append(b, ErrRetry.Error()...)
+	} else {
+		b = append(b, ErrRejected.Error()...)
+	}
+	b = fmt.Appendf(b, ": seq %d", e.Ack.Seq)
+	switch e.Ack.Reason {
+	case ReasonNone:
+	case ReasonTooLarge:
+		if e.Ack.Limit > 0 {
+			b = fmt.Appendf(b, " (too large; the receiver's limit is %d bytes)", e.Ack.Limit)
+		} else {
+			b = append(b, " (too large)"...)
+		}
+	default:
+		b = fmt.Appendf(b, " (%s)", e.Ack.Reason)
+	}
+	b = append(b, ": "...)
+	b = append(b, e.Ack.Message...)
+	return string(b)
+}
+
+// Unwrap returns the sentinels the Ack stands for.
+func (e *ReplyError) Unwrap() []error {
+	errs := make([]error, 1, 2)
+	errs[0] = ErrRejected
+	if e.Ack.Status == StatusRetry {
+		errs[0] = ErrRetry
+	}
+	switch e.Ack.Reason {
+	case ReasonTooLarge:
+		errs = append(errs, ErrTooLarge)
+	case ReasonRefused:
+		errs = append(errs, ErrRefused)
+	}
+	return errs
 }
 
 // Sender moves envelopes to a receiver and waits for their acknowledgement.

@@ -191,6 +191,7 @@ func TestOversizedFrame(t *testing.T) {
 	require.NoError(t, s.Send(ctx, transporttest.Envelope(6)))
 	err = s.Send(ctx, big)
 	require.ErrorIs(t, err, transport.ErrTooLarge)
+	require.True(t, transport.IsPermanent(err), "the local frame check is permanent: %v", err)
 	require.Equal(t, uint64(1), s.Stats().Sent, "only the small envelope went out")
 	require.Equal(t, uint64(1), s.Stats().Errors)
 
@@ -201,6 +202,13 @@ func TestOversizedFrame(t *testing.T) {
 	err = s2.Send(ctx, big)
 	require.ErrorIs(t, err, transport.ErrRejected)
 	require.Contains(t, err.Error(), "over the limit")
+	// The answer says why, with the receiver's limit, for the agent to split.
+	require.ErrorIs(t, err, transport.ErrTooLarge)
+	require.False(t, transport.IsPermanent(err))
+	var re *transport.ReplyError
+	require.ErrorAs(t, err, &re)
+	require.Equal(t, transport.ReasonTooLarge, re.Ack.Reason)
+	require.Equal(t, uint64(limit), re.Ack.Limit)
 	require.Equal(t, uint64(1), r.Stats().TooLarge)
 	require.Equal(t, uint64(1), s2.Stats().Rejected)
 

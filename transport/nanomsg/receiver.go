@@ -221,8 +221,13 @@ func (w *worker) reject(err error, size int, peer string) {
 	r.cfg.logger.Warn("nanomsg: rejected a frame that does not decode",
 		slog.String("listen", r.addr), slog.String("peer", peer),
 		slog.Int("size", size), slog.String("error", err.Error()))
-	// The envelope's Seq is unknown: answer Seq 0.
-	if err := w.send(transport.Ack{Status: transport.StatusRejected, Message: err.Error()}); err != nil {
+	// The envelope's Seq is unknown: answer Seq 0. A frame over the limit
+	// says so, with the limit, for the sender to split its batch.
+	ack := transport.Ack{Status: transport.StatusRejected, Message: err.Error(), Reason: transport.ReasonBadBatch}
+	if size > r.cfg.maxFrame {
+		ack.Reason, ack.Limit = transport.ReasonTooLarge, uint64(r.cfg.maxFrame)
+	}
+	if err := w.send(ack); err != nil {
 		r.cfg.logger.Warn("nanomsg: could not answer a malformed frame",
 			slog.String("listen", r.addr), slog.String("peer", peer), slog.String("error", err.Error()))
 	}

@@ -111,7 +111,8 @@ func Dial(addrs []string, opts ...DialOption) (*Sender, error) {
 // transport.ErrRetry or transport.ErrRejected (with the receiver's message)
 // when it answered so, ctx's error when ctx ends first, and
 // transport.ErrClosed after Close. An envelope over the frame limit is not
-// sent: the error wraps transport.ErrTooLarge.
+// sent: the error wraps transport.ErrTooLarge and is transport.Permanent,
+// as is one for an envelope that does not encode.
 //
 // Until an answer comes, the request is sent again every resend interval
 // and whenever its connection breaks, possibly to another receiver.
@@ -135,7 +136,7 @@ func (s *Sender) send(ctx context.Context, env *transport.Envelope) error {
 	frame, err := transport.AppendEnvelope((*bp)[:0], env)
 	if err != nil {
 		s.putBuf(bp, frame)
-		return fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err)
+		return transport.Permanent(fmt.Errorf("nanomsg: send seq %d to %s: %w", env.Seq, s.addrs, err))
 	}
 	err = s.sendFrame(ctx, frame, env.Seq)
 	s.putBuf(bp, frame)
@@ -163,8 +164,8 @@ func (s *Sender) SendRaw(ctx context.Context, frame []byte, seq uint64) error {
 // sendFrame sends the encoded envelope frame (Seq seq) and waits for its ack.
 func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error {
 	if len(frame) > s.cfg.maxFrame {
-		return fmt.Errorf("nanomsg: send seq %d to %s: %w: frame of %d bytes, limit %d",
-			seq, s.addrs, transport.ErrTooLarge, len(frame), s.cfg.maxFrame)
+		return transport.Permanent(fmt.Errorf("nanomsg: send seq %d to %s: %w: frame of %d bytes, limit %d",
+			seq, s.addrs, transport.ErrTooLarge, len(frame), s.cfg.maxFrame))
 	}
 	m := mangos.NewMessage(len(frame))
 	m.Body = append(m.Body, frame...)

@@ -50,8 +50,8 @@ func NewSender(inner transport.Sender, s *Sealer) *Sender {
 
 // Send seals env and sends it through the inner Sender, with that Sender's
 // result. An envelope that cannot be sealed (another tenant's, a time that
-// cannot be encoded) is not sent: the error wraps transport.ErrRejected,
-// since sending it again cannot succeed.
+// cannot be encoded) is not sent: the error wraps transport.ErrRejected
+// and is transport.Permanent, since sending it again cannot succeed.
 func (s *Sender) Send(ctx context.Context, env *transport.Envelope) error {
 	if len(env.Sealed) > 0 {
 		return s.inner.Send(ctx, env)
@@ -65,7 +65,7 @@ func (s *Sender) Send(ctx context.Context, env *transport.Envelope) error {
 	if err == nil {
 		err = s.inner.Send(ctx, &sb.env)
 	} else {
-		err = fmt.Errorf("%w: %w", transport.ErrRejected, err)
+		err = transport.Permanent(fmt.Errorf("%w: %w", transport.ErrRejected, err))
 	}
 	// The inner Sender does not use the envelope after Send returns.
 	sb.env = transport.Envelope{}
@@ -95,6 +95,12 @@ func (s *Sender) MaxFrameSize() int {
 	}
 	return max(n-s.sealer.overhead(), 1)
 }
+
+// Tenant returns the tenant the Sender seals for: an envelope of another
+// tenant cannot be sent through it. A read-only capability, found with
+// transport.As[interface{ Tenant() string }] (package agent does, to refuse
+// an agent configured for another tenant).
+func (s *Sender) Tenant() string { return s.sealer.Tenant() }
 
 // Close closes the inner Sender. It is safe to call more than once if the
 // inner Sender's Close is.
@@ -133,8 +139,11 @@ const binaryVarintMax = 5
 // logged with tenant, agent, seq and reason, never key material: one sealed
 // outside the window is answered StatusRetry, so that its agent seals it
 // again with a fresh time; one whose key store failed too; the others
-// (unsealed, unknown tenant, wrong key, tampered, a payload that does not
-// decode) StatusRejected.
+// StatusRejected, with transport.ReasonRefused when the configuration
+// refuses the sender (unsealed, unknown tenant, wrong key: the agent keeps
+// its batches and reports), ReasonTooLarge for a payload over a limit, and
+// ReasonBadBatch for the batch's own faults (tampered, a payload that does
+// not decode).
 //
 // Capabilities of the inner Receiver that only read (its Stats, its Addr)
 // are found through Unwrap (see transport.As).
@@ -276,12 +285,15 @@ func (r *Receiver) Receive(ctx context.Context) (*transport.Delivery, error) {
 // refuse answers an envelope the Opener did not open.
 func (r *Receiver) refuse(d *transport.Delivery, err error) {
 	env := &d.Envelope
-	ack := transport.Ack{Status: transport.StatusRejected, Message: err.Error()}
+	// Refusals of this sender by the configuration (the tenant, the key,
+	// sealing) say so, for the agent to keep its batches and report; the
+	// batch's own faults are a bad batch.
+	ack := transport.Ack{Status: transport.StatusRejected, Message: err.Error(), Reason: transport.ReasonRefused}
 	msg := "seal: refused an envelope"
 	switch {
 	case errors.Is(err, ErrOutOfWindow):
 		r.outOfWindow.Add(1)
-		ack.Status = transport.StatusRetry
+		ack.Status, ack.Reason = transport.StatusRetry, transport.ReasonNone
 	case errors.Is(err, ErrUnsealed):
 		r.unsealed.Add(1)
 	case errors.Is(err, ErrUnknownTenant):
@@ -290,13 +302,16 @@ func (r *Receiver) refuse(d *transport.Delivery, err error) {
 		r.wrongKey.Add(1)
 	case errors.Is(err, ErrTampered):
 		r.tampered.Add(1)
+		ack.Reason = transport.ReasonBadBatch
 	case errors.Is(err, transport.ErrTooLarge):
 		r.tooLarge.Add(1)
+		ack.Reason = transport.ReasonTooLarge
 	case errors.Is(err, transport.ErrMalformed):
 		r.malformed.Add(1)
+		ack.Reason = transport.ReasonBadBatch
 	default: // the key store failed: not the envelope's fault
 		r.keyStore.Add(1)
-		ack.Status = transport.StatusRetry
+		ack.Status, ack.Reason = transport.StatusRetry, transport.ReasonNone
 		msg = "seal: could not open an envelope"
 	}
 	r.cfg.logger.Warn(msg, slog.String("peer", d.Peer),

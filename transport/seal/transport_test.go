@@ -231,7 +231,11 @@ func TestSealedRefusals(t *testing.T) {
 					defer cancel()
 					env := acmeEnvelope(1)
 					env.Tenant = tc.tenant
-					require.ErrorIs(t, snd.Send(ctx, env), tc.want)
+					err := snd.Send(ctx, env)
+					require.ErrorIs(t, err, tc.want)
+					// The configuration refuses the sender: not the batch's fault.
+					require.ErrorIs(t, err, transport.ErrRefused)
+					require.False(t, transport.IsPermanent(err))
 					require.EqualValues(t, 1, tc.stat(rcv.Stats()))
 					require.Zero(t, rcv.Stats().Opened)
 					require.Empty(t, got)
@@ -548,7 +552,13 @@ func TestSendOtherTenant(t *testing.T) {
 	defer cancel()
 	err := snd.Send(ctx, env)
 	require.ErrorIs(t, err, transport.ErrRejected)
+	require.True(t, transport.IsPermanent(err), "an envelope that cannot be sealed is a permanent error")
 	require.ErrorContains(t, err, `tenant "globex"`)
+	// The tenant is found through the capability, for the agent to refuse
+	// such a configuration at once.
+	tn, ok := transport.As[interface{ Tenant() string }](snd)
+	require.True(t, ok)
+	require.Equal(t, "acme", tn.Tenant())
 	d, err := r.Receive(ctx)
 	require.ErrorIs(t, err, context.DeadlineExceeded, "nothing was sent")
 	require.Nil(t, d)

@@ -165,6 +165,70 @@ func (Status) EnumDescriptor() ([]byte, []int) {
 	return file_envelope_proto_rawDescGZIP(), []int{1}
 }
 
+// Reason refines a status that is not STATUS_OK.
+type Reason int32
+
+const (
+	// No reason given: act on the status alone.
+	Reason_REASON_UNSPECIFIED Reason = 0
+	// The envelope is larger than the receiver accepts (max_frame_size, when
+	// known): a sender splits the batch into smaller envelopes and sends
+	// them instead. Sent with STATUS_REJECTED.
+	Reason_REASON_TOO_LARGE Reason = 1
+	// The receiver's configuration refuses this agent (an unknown tenant, a
+	// wrong key, sealed or unsealed envelopes not accepted): the batch is not
+	// at fault, and a sender keeps it, backs off and reports the refusal until
+	// an operator fixes one side. Sent with STATUS_REJECTED, so that a sender
+	// of an earlier release behaves as before.
+	Reason_REASON_REFUSED Reason = 2
+	// The batch itself can never be accepted (malformed, no valid
+	// measurement): a sender drops it. Sent with STATUS_REJECTED.
+	Reason_REASON_BAD_BATCH Reason = 3
+)
+
+// Enum value maps for Reason.
+var (
+	Reason_name = map[int32]string{
+		0: "REASON_UNSPECIFIED",
+		1: "REASON_TOO_LARGE",
+		2: "REASON_REFUSED",
+		3: "REASON_BAD_BATCH",
+	}
+	Reason_value = map[string]int32{
+		"REASON_UNSPECIFIED": 0,
+		"REASON_TOO_LARGE":   1,
+		"REASON_REFUSED":     2,
+		"REASON_BAD_BATCH":   3,
+	}
+)
+
+func (x Reason) Enum() *Reason {
+	p := new(Reason)
+	*p = x
+	return p
+}
+
+func (x Reason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reason) Descriptor() protoreflect.EnumDescriptor {
+	return file_envelope_proto_enumTypes[2].Descriptor()
+}
+
+func (Reason) Type() protoreflect.EnumType {
+	return &file_envelope_proto_enumTypes[2]
+}
+
+func (x Reason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reason.Descriptor instead.
+func (Reason) EnumDescriptor() ([]byte, []int) {
+	return file_envelope_proto_rawDescGZIP(), []int{2}
+}
+
 // Envelope is one batch of measurements from one agent, with the header that
 // names where it comes from. The receiver acknowledges it with one Ack.
 type Envelope struct {
@@ -580,7 +644,17 @@ type Ack struct {
 	// Status of the envelope.
 	Status Status `protobuf:"varint,2,opt,name=status,proto3,enum=meterkit.transport.v1.Status" json:"status,omitempty"`
 	// Message says why, when status is not STATUS_OK, for people to read.
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// Reason says, for a sender to act on, why the status is not STATUS_OK.
+	// Added after version 1 was released: a receiver of an earlier release
+	// never writes it, and a sender of an earlier release skips it and acts on
+	// status alone, as before. A sender reads a reason it does not know as
+	// REASON_UNSPECIFIED.
+	Reason Reason `protobuf:"varint,4,opt,name=reason,proto3,enum=meterkit.transport.v1.Reason" json:"reason,omitempty"`
+	// Max_frame_size is, with REASON_TOO_LARGE, the largest envelope the
+	// receiver accepts, in bytes (0 when it has no such limit or does not
+	// say).
+	MaxFrameSize  uint64 `protobuf:"varint,5,opt,name=max_frame_size,json=maxFrameSize,proto3" json:"max_frame_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -636,6 +710,20 @@ func (x *Ack) GetMessage() string {
 	return ""
 }
 
+func (x *Ack) GetReason() Reason {
+	if x != nil {
+		return x.Reason
+	}
+	return Reason_REASON_UNSPECIFIED
+}
+
+func (x *Ack) GetMaxFrameSize() uint64 {
+	if x != nil {
+		return x.MaxFrameSize
+	}
+	return 0
+}
+
 var File_envelope_proto protoreflect.FileDescriptor
 
 const file_envelope_proto_rawDesc = "" +
@@ -670,11 +758,13 @@ const file_envelope_proto_rawDesc = "" +
 	"\x05_host\"/\n" +
 	"\x05Label\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"h\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xc5\x01\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.meterkit.transport.v1.StatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage*Q\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x125\n" +
+	"\x06reason\x18\x04 \x01(\x0e2\x1d.meterkit.transport.v1.ReasonR\x06reason\x12$\n" +
+	"\x0emax_frame_size\x18\x05 \x01(\x04R\fmaxFrameSize*Q\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -685,7 +775,12 @@ const file_envelope_proto_rawDesc = "" +
 	"\x06Status\x12\r\n" +
 	"\tSTATUS_OK\x10\x00\x12\x10\n" +
 	"\fSTATUS_RETRY\x10\x01\x12\x13\n" +
-	"\x0fSTATUS_REJECTED\x10\x02B<Z:github.com/meterkit/meter/transport/internal/wirepb;wirepbb\x06proto3"
+	"\x0fSTATUS_REJECTED\x10\x02*`\n" +
+	"\x06Reason\x12\x16\n" +
+	"\x12REASON_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10REASON_TOO_LARGE\x10\x01\x12\x12\n" +
+	"\x0eREASON_REFUSED\x10\x02\x12\x14\n" +
+	"\x10REASON_BAD_BATCH\x10\x03B<Z:github.com/meterkit/meter/transport/internal/wirepb;wirepbb\x06proto3"
 
 var (
 	file_envelope_proto_rawDescOnce sync.Once
@@ -699,28 +794,30 @@ func file_envelope_proto_rawDescGZIP() []byte {
 	return file_envelope_proto_rawDescData
 }
 
-var file_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_envelope_proto_goTypes = []any{
 	(Kind)(0),             // 0: meterkit.transport.v1.Kind
 	(Status)(0),           // 1: meterkit.transport.v1.Status
-	(*Envelope)(nil),      // 2: meterkit.transport.v1.Envelope
-	(*SealedPayload)(nil), // 3: meterkit.transport.v1.SealedPayload
-	(*Measurement)(nil),   // 4: meterkit.transport.v1.Measurement
-	(*Label)(nil),         // 5: meterkit.transport.v1.Label
-	(*Ack)(nil),           // 6: meterkit.transport.v1.Ack
+	(Reason)(0),           // 2: meterkit.transport.v1.Reason
+	(*Envelope)(nil),      // 3: meterkit.transport.v1.Envelope
+	(*SealedPayload)(nil), // 4: meterkit.transport.v1.SealedPayload
+	(*Measurement)(nil),   // 5: meterkit.transport.v1.Measurement
+	(*Label)(nil),         // 6: meterkit.transport.v1.Label
+	(*Ack)(nil),           // 7: meterkit.transport.v1.Ack
 }
 var file_envelope_proto_depIdxs = []int32{
-	4, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
-	4, // 1: meterkit.transport.v1.SealedPayload.measurements:type_name -> meterkit.transport.v1.Measurement
+	5, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
+	5, // 1: meterkit.transport.v1.SealedPayload.measurements:type_name -> meterkit.transport.v1.Measurement
 	0, // 2: meterkit.transport.v1.Measurement.kind:type_name -> meterkit.transport.v1.Kind
-	5, // 3: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
+	6, // 3: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
 	1, // 4: meterkit.transport.v1.Ack.status:type_name -> meterkit.transport.v1.Status
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	2, // 5: meterkit.transport.v1.Ack.reason:type_name -> meterkit.transport.v1.Reason
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_envelope_proto_init() }
@@ -734,7 +831,7 @@ func file_envelope_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_envelope_proto_rawDesc), len(file_envelope_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
