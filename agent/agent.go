@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
@@ -32,8 +33,15 @@ type Agent struct {
 	log    *slog.Logger
 	q      store
 
-	mu       sync.Mutex // guards cur, curSince, seq, stopped, the stages and their buffers
+	mu       sync.Mutex // guards cur, curSince, curBytes, budget, seq, stopped, the stages and their buffers
 	cur      []meter.Measurement
+	curBytes int // the encoded size of cur's measurements (transport.MeasurementSize)
+	// budget is the room for measurements in one frame: the frame limit
+	// (the sender's, or the publisher's when it said it is smaller) less
+	// the envelope's header.
+	budget   int
+	limit    int                 // the frame limit budget comes from
+	header   int                 // the encoded size of an envelope without measurements
 	stages   stage.Stage         // nil without WithStage
 	valid    []meter.Measurement // a collection's valid measurements, the stages' input
 	staged   []meter.Measurement // the stages' output
@@ -48,11 +56,28 @@ type Agent struct {
 	closeErr  error
 	bufs      sync.Pool // of *[]meter.Measurement
 	c         counters
+
+	senderLimit int                   // the sender's frame limit (FrameLimiter, or DefaultMaxFrameSize)
+	refused     atomic.Pointer[error] // the publisher's last refusal of this agent; nil once it accepts again
+	splitLogged atomic.Bool           // the split without a known publisher limit was logged
 }
+
+// DefaultMaxFrameSize is the frame limit the agent cuts batches to when
+// its sender does not report one (transport.FrameLimiter): 4 MiB, the
+// transports' default.
+const DefaultMaxFrameSize = 4 << 20
 
 // New makes an agent that sends through s. The agent owns s from then on:
 // Close closes it (and New closes nothing if it fails; s is still the
 // caller's).
+//
+// Batches are cut so that each encoded envelope fits the frame limit s
+// reports (transport.FrameLimiter, asserted on s itself, since a wrapper
+// that changes the frame reports its own), DefaultMaxFrameSize when it
+// reports none. New fails when WithTenant names another tenant than the one
+// s seals for (a capability Tenant() string found with transport.As, as
+// the sealing Sender of package transport/seal offers): every batch would
+// be refused.
 func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	if s == nil {
 		return nil, errors.New("agent: nil transport.Sender")
@@ -87,13 +112,35 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	if c.logger == nil {
 		c.logger = slog.Default()
 	}
+	if tn, ok := transport.As[interface{ Tenant() string }](s); ok && c.tenant != "" && tn.Tenant() != c.tenant {
+		return nil, fmt.Errorf("agent: WithTenant(%q), but the sender seals for tenant %q: every batch would be refused", c.tenant, tn.Tenant())
+	}
+	limit := DefaultMaxFrameSize
+	if fl, ok := s.(transport.FrameLimiter); ok {
+		if n := fl.MaxFrameSize(); n > 0 {
+			limit = n
+		}
+	}
+	// The header at its largest: the longest Seq, a SentAt.
+	head, err := transport.AppendEnvelope(nil, &transport.Envelope{Tenant: c.tenant, Agent: c.id,
+		Seq: math.MaxUint64, SentAt: time.Now(), Host: c.host})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	if limit <= len(head) {
+		return nil, fmt.Errorf("agent: the sender's frame limit of %d bytes leaves no room for measurements (the envelope's header takes %d)", limit, len(head))
+	}
 	a := &Agent{
-		cfg:     c,
-		stages:  chain(c.stages),
-		sender:  s,
-		log:     c.logger.With("agent", c.id),
-		stop:    make(chan struct{}),
-		runDone: make(chan struct{}),
+		senderLimit: limit,
+		limit:       limit,
+		header:      len(head),
+		budget:      limit - len(head),
+		cfg:         c,
+		stages:      chain(c.stages),
+		sender:      s,
+		log:         c.logger.With("agent", c.id),
+		stop:        make(chan struct{}),
+		runDone:     make(chan struct{}),
 	}
 	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
 	if c.spoolDir != "" {
@@ -138,6 +185,7 @@ func (a *Agent) Add(ms ...meter.Measurement) error {
 func (a *Agent) add(source string, ms []meter.Measurement) error {
 	now := time.Now()
 	var errs []error
+	var big oversized
 	a.mu.Lock()
 	if a.stopped {
 		a.mu.Unlock()
@@ -162,13 +210,22 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 			a.valid = append(a.valid, m)
 			continue
 		}
-		a.batchLocked(m, now)
+		a.batchLocked(m, now, &big)
 	}
 	if a.stages != nil && len(a.valid) > 0 {
-		a.stageLocked(source, now)
+		a.stageLocked(source, now, &big)
 	}
+	budget := a.budget
 	a.mu.Unlock()
 	a.c.accepted.Add(uint64(len(ms)))
+	if big.n > 0 {
+		a.c.oversized.Add(uint64(big.n))
+		if source == "" {
+			source = "(Add)"
+		}
+		a.log.Error("measurements too large for any frame; dropped", "driver", source, "measurements", big.n,
+			"first", big.name, "size", big.size, "room", budget)
+	}
 	if len(errs) == 0 {
 		return nil
 	}
@@ -179,14 +236,33 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 	return err
 }
 
-// flushLocked turns the current batch into an envelope and queues it.
+// oversized tells a collection's measurements too large for any frame.
+type oversized struct {
+	n    int
+	name string // the first one's
+	size int    // its encoded size
+}
+
 // batchLocked appends m to the current batch, and sends the batch on when
-// it is full.
-func (a *Agent) batchLocked(m meter.Measurement, now time.Time) {
+// it is full: bytes first (the encoded envelope must fit a frame), then
+// count. A measurement too large for any frame is dropped into big.
+func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) {
+	size := transport.MeasurementSize(&m, a.cfg.host)
+	if size > a.budget {
+		if big.n == 0 {
+			big.name, big.size = m.Name, size
+		}
+		big.n++
+		return
+	}
+	if a.curBytes+size > a.budget {
+		a.flushLocked()
+	}
 	if len(a.cur) == 0 {
 		a.curSince = now
 	}
 	a.cur = append(a.cur, m)
+	a.curBytes += size
 	if len(a.cur) >= a.cfg.batchSize {
 		a.flushLocked()
 	}
@@ -195,7 +271,7 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time) {
 // stageLocked runs a collection's valid measurements through the stages
 // and batches their output. A broken stage (an error) is logged and
 // counted, and the collection goes on unstaged: nothing accepted is lost.
-func (a *Agent) stageLocked(source string, now time.Time) {
+func (a *Agent) stageLocked(source string, now time.Time, big *oversized) {
 	out, err := a.stages.Process(context.Background(), a.valid, a.staged[:0])
 	if err != nil {
 		a.c.stageErrors.Add(1)
@@ -205,7 +281,7 @@ func (a *Agent) stageLocked(source string, now time.Time) {
 	a.c.staged.Add(uint64(len(a.valid)))
 	a.c.stagedOut.Add(uint64(len(out)))
 	for _, m := range out {
-		a.batchLocked(m, now)
+		a.batchLocked(m, now, big)
 	}
 	// Keep the buffers, not what they point to.
 	clear(a.valid)
@@ -224,10 +300,12 @@ func chain(stages []stage.Stage) stage.Stage {
 	return stage.Chain(stages...)
 }
 
+// flushLocked turns the current batch into an envelope and queues it.
 func (a *Agent) flushLocked() {
 	if len(a.cur) == 0 {
 		return
 	}
+	a.curBytes = 0
 	a.seq++
 	env := &transport.Envelope{
 		Version:      transport.Version,
@@ -512,7 +590,7 @@ func (a *Agent) release(sl *slot) {
 type outcome int
 
 const (
-	delivered outcome = iota // acknowledged or rejected: forget the batch
+	delivered outcome = iota // acknowledged, rejected or dropped: forget the batch
 	gaveUp                   // ctx ended first: keep it if the store can
 	closed                   // the sender is closed (Close): keep it if the store can, send no more
 )
@@ -521,8 +599,27 @@ const (
 // or ctx ends: its stored frame as it is when there is one and the sender
 // takes raw frames, the decoded envelope otherwise.
 func (a *Agent) deliver(ctx context.Context, sl *slot) outcome {
-	backoff := a.cfg.backoffMin
 	seq, count := sl.header()
+	return a.sendBatch(ctx, sl, sl.env, seq, count)
+}
+
+// sendBatch sends env, or sl's stored frame when env is nil, until it is
+// delivered or cannot be, with backoff between attempts. What the error
+// says decides (transport's Errors):
+//
+//   - too large (the sender's own frame check, or the publisher's answer
+//     with transport.ReasonTooLarge): the batch is split and its parts sent
+//     in its place (split);
+//   - refused (transport.ErrRefused: the publisher's configuration refuses
+//     this agent): the batch is kept and sent again with backoff, logged as
+//     an error at each attempt, and Refused reports it until an answer
+//     comes that is not a refusal;
+//   - permanent (transport.IsPermanent): the batch is dropped, counted in
+//     Failed, and the batches behind it go on;
+//   - rejected: dropped, counted in Rejected;
+//   - anything else (a retry answer, no connection, a timeout): sent again.
+func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope, seq uint64, count int) outcome {
+	backoff := a.cfg.backoffMin
 	n := uint64(count)
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
@@ -530,16 +627,33 @@ func (a *Agent) deliver(ctx context.Context, sl *slot) outcome {
 		}
 		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
 		var err error
-		if sl.env == nil {
+		if env == nil {
 			err = a.raw.SendRaw(sctx, sl.frame, seq)
 		} else {
-			err = a.sender.Send(sctx, sl.env)
+			err = a.sender.Send(sctx, env)
 		}
 		cancel()
+		var reply *transport.ReplyError
+		if err == nil || errors.As(err, &reply) && !errors.Is(err, transport.ErrRefused) {
+			a.refused.Store(nil) // the publisher answers on the batch again
+		}
 		switch {
 		case err == nil:
 			a.c.acked.Add(1)
 			a.c.ackedMeasurements.Add(n)
+			return delivered
+		case errors.Is(err, transport.ErrTooLarge) && (transport.IsPermanent(err) || reply != nil):
+			return a.split(ctx, sl, env, seq, count, err)
+		case errors.Is(err, transport.ErrRefused):
+			a.c.refusals.Add(1)
+			a.refused.Store(&err)
+			a.log.Error("the publisher refuses this agent: its configuration or ours is wrong (tenant, key, sealing); "+
+				"batches are kept and sent again until it accepts them",
+				"seq", seq, "queued_batches", a.q.pending(), "in", backoff, "err", err)
+		case transport.IsPermanent(err):
+			a.c.failed.Add(1)
+			a.c.failedMeasurements.Add(n)
+			a.log.Error("a batch cannot be sent, and sending it again cannot help; dropped", "seq", seq, "measurements", n, "err", err)
 			return delivered
 		case errors.Is(err, transport.ErrRejected):
 			a.c.rejected.Add(1)
@@ -550,8 +664,9 @@ func (a *Agent) deliver(ctx context.Context, sl *slot) outcome {
 			return gaveUp
 		case errors.Is(err, transport.ErrClosed):
 			return closed
+		default:
+			a.log.Warn("send failed; will resend", "seq", seq, "attempt", attempt+1, "in", backoff, "err", err)
 		}
-		a.log.Warn("send failed; will resend", "seq", seq, "attempt", attempt+1, "in", backoff, "err", err)
 		t := time.NewTimer(jittered(backoff))
 		select {
 		case <-ctx.Done():
@@ -561,6 +676,101 @@ func (a *Agent) deliver(ctx context.Context, sl *slot) outcome {
 		}
 		backoff = min(backoff*2, a.cfg.backoffMax)
 	}
+}
+
+// split sends a batch too large for a frame (err says whose) as two
+// halves, each split again if still too large, and drops only a single
+// measurement too large for any frame. The first half keeps the batch's
+// Seq: the publisher never accepted it, so it has nothing to de-duplicate
+// under it; the second takes a new Seq. When the publisher said its limit,
+// batches are cut to it from then on.
+//
+// A stored batch is split as it is sent, not in the store: if the agent
+// stops before every part is acknowledged, the whole batch is sent again
+// at the next start (split again, and the parts sent before may arrive
+// twice, under the first part's Seq as a duplicate the publisher drops, and
+// under a new Seq for the others).
+func (a *Agent) split(ctx context.Context, sl *slot, env *transport.Envelope, seq uint64, count int, err error) outcome {
+	if env == nil { // a stored frame, sent as it is until now
+		var dec transport.Decoder
+		dec.Limits.MaxFrameSize = len(sl.frame)
+		dec.Limits.MaxMeasurements = max(count, 1)
+		if derr := dec.Decode(sl.frame, &sl.buf); derr != nil {
+			a.c.failed.Add(1)
+			a.c.failedMeasurements.Add(uint64(count))
+			a.log.Error("a stored batch too large to send cannot be read to split it; dropped", "seq", seq,
+				"measurements", count, "err", errors.Join(err, derr))
+			return delivered
+		}
+		env = &sl.buf
+	}
+	var reply *transport.ReplyError
+	if errors.As(err, &reply) {
+		a.lowerLimit(reply.Ack.Limit, err)
+	}
+	if len(env.Measurements) <= 1 {
+		a.c.oversized.Add(uint64(len(env.Measurements)))
+		name := ""
+		if len(env.Measurements) == 1 {
+			name = env.Measurements[0].Name
+		}
+		a.log.Error("a measurement too large for any frame; dropped", "seq", seq, "name", name, "err", err)
+		return delivered
+	}
+	a.c.split.Add(1)
+	half := len(env.Measurements) / 2
+	first, second := *env, *env
+	first.Measurements = env.Measurements[:half:half]
+	second.Measurements = env.Measurements[half:]
+	a.mu.Lock()
+	a.seq++
+	second.Seq = a.seq
+	a.mu.Unlock()
+	second.SentAt = time.Now()
+	a.c.batches.Add(1)
+	a.log.Debug("split a batch too large to send", "seq", seq, "measurements", len(env.Measurements),
+		"into", []uint64{first.Seq, second.Seq}, "err", err)
+	if o := a.sendBatch(ctx, sl, &first, first.Seq, len(first.Measurements)); o != delivered {
+		return o
+	}
+	return a.sendBatch(ctx, sl, &second, second.Seq, len(second.Measurements))
+}
+
+// lowerLimit cuts batches to the publisher's frame limit, when it said one
+// smaller than the agent's, and logs it once (for each new limit); a
+// publisher that gave none is logged once.
+func (a *Agent) lowerLimit(limit uint64, err error) {
+	if limit == 0 {
+		if a.splitLogged.CompareAndSwap(false, true) {
+			a.log.Warn("the publisher refuses a batch as too large without saying its limit; splitting batches it refuses",
+				"sender_limit", a.senderLimit, "err", err)
+		}
+		return
+	}
+	a.mu.Lock()
+	lowered := limit < uint64(a.limit) && limit > uint64(a.header)
+	if lowered {
+		a.limit = int(limit)
+		a.budget = a.limit - a.header
+	}
+	a.mu.Unlock()
+	if lowered {
+		a.log.Warn("the publisher accepts smaller frames than the sender; batches are split and cut to its limit from now on",
+			"sender_limit", a.senderLimit, "publisher_limit", limit)
+	}
+}
+
+// Refused returns the publisher's last answer that its configuration
+// refuses this agent (an unknown tenant, a wrong key, sealing required or
+// not accepted: an error wrapping transport.ErrRefused), and nil when no
+// such answer came or the publisher has answered otherwise since. While
+// refused, batches are kept and sent again with backoff: a readiness check
+// fails on it.
+func (a *Agent) Refused() error {
+	if p := a.refused.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // jittered spreads d by ±20% so that agents resending after one outage do

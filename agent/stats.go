@@ -14,6 +14,8 @@ type counters struct {
 	rejected, rejectedMeasurements               atomic.Uint64
 	dropped, droppedMeasurements, unsent         atomic.Uint64
 	staged, stagedOut, stageErrors               atomic.Uint64
+	oversized, split, refusals                   atomic.Uint64
+	failed, failedMeasurements                   atomic.Uint64
 }
 
 // Stats counts what the agent did since it was made. It is an
@@ -35,10 +37,15 @@ type Stats struct {
 	RejectedMeasurements uint64 `log:"rejected"`
 	Dropped              uint64 `log:"dropped_batches"` // batches dropped because the queue was full
 	DroppedMeasurements  uint64 `log:"dropped"`
-	Unsent               uint64 `log:"unsent"`       // measurements still unacknowledged when Run gave up draining
-	Staged               uint64 `log:"staged"`       // valid measurements given to the stages (WithStage)
-	StagedOut            uint64 `log:"staged_out"`   // measurements the stages made of them, batched in their place
-	StageErrors          uint64 `log:"stage_errors"` // collections a broken stage failed; they went on unstaged
+	Unsent               uint64 `log:"unsent"`         // measurements still unacknowledged when Run gave up draining
+	Staged               uint64 `log:"staged"`         // valid measurements given to the stages (WithStage)
+	StagedOut            uint64 `log:"staged_out"`     // measurements the stages made of them, batched in their place
+	StageErrors          uint64 `log:"stage_errors"`   // collections a broken stage failed; they went on unstaged
+	Oversized            uint64 `log:"oversized"`      // measurements dropped because each alone is too large for any frame
+	Split                uint64 `log:"split"`          // batches split because the sender or the publisher found them too large
+	Failed               uint64 `log:"failed_batches"` // batches dropped on a permanent error of the sender (transport.IsPermanent)
+	FailedMeasurements   uint64 `log:"failed"`
+	Refusals             uint64 `log:"refusals"` // answers that the publisher's configuration refuses this agent (see Refused)
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -54,6 +61,9 @@ func (a *Agent) Stats() Stats {
 		Dropped: c.dropped.Load(), DroppedMeasurements: c.droppedMeasurements.Load(),
 		Unsent: c.unsent.Load(),
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), StageErrors: c.stageErrors.Load(),
+		Oversized: c.oversized.Load(), Split: c.split.Load(),
+		Failed: c.failed.Load(), FailedMeasurements: c.failedMeasurements.Load(),
+		Refusals: c.refusals.Load(),
 	}
 }
 
