@@ -14,6 +14,20 @@
 // resends it with exponential backoff, a "rejected" answer drops and counts
 // it.
 //
+// Batches are cut so that each encoded envelope fits the sender's frame
+// limit (transport.FrameLimiter; 4 MiB when it reports none), bytes first,
+// then count: a collection larger than a frame becomes several batches with
+// consecutive sequence numbers, in collection order. Only a measurement
+// larger than any frame is dropped, counted (Stats.Oversized) and logged
+// with its driver's name. A batch the sender or the publisher finds too
+// large is split in halves and the parts sent in its place (Stats.Split);
+// when the publisher says its limit, batches are cut to it from then on.
+// A permanent error of the sender (transport.IsPermanent) drops that batch
+// (Stats.Failed) and the next one goes on. A publisher whose configuration
+// refuses this agent (transport.ErrRefused) is not the batch's fault: the
+// batches are kept and sent again with backoff, each refusal is logged as
+// an error and counted (Stats.Refusals), and Refused reports it.
+//
 // Run blocks until its context ends, then stops the drivers, flushes the last
 // partial batch and keeps sending for up to the drain timeout. Stats returns
 // the counters.

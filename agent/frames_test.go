@@ -193,6 +193,13 @@ func (f driverFunc) Collect(context.Context) ([]meter.Measurement, error) { retu
 // both limits once, cuts later batches to the publisher's limit, and
 // everything arrives in order.
 func TestReceiverWithSmallerLimitGetsSplitBatches(t *testing.T) {
+	t.Run("memory", func(t *testing.T) { testSmallerLimit(t) })
+	// The spool's stored frames go to the wire as they are, and are decoded
+	// to be split.
+	t.Run("spool", func(t *testing.T) { testSmallerLimit(t, agent.WithSpool(t.TempDir(), agent.SpoolSync(agent.SyncNever))) })
+}
+
+func testSmallerLimit(t *testing.T, opts ...agent.Option) {
 	const sendLimit, recvLimit = 15 << 10, 8 << 10 // within twice the receiver's: mangos keeps the connection
 	r := listenTCP(t, "tcp://127.0.0.1:0", nanomsg.WithMaxFrameSize(recvLimit))
 	defer r.Close()
@@ -201,8 +208,8 @@ func TestReceiverWithSmallerLimitGetsSplitBatches(t *testing.T) {
 	defer stop()
 	var log syncLog
 	s := dialTCP(t, r.Addr(), nanomsg.WithMaxFrameSize(sendLimit))
-	a, err := agent.New(s, agent.WithHost("h"), agent.WithLogger(slog.New(slog.NewTextHandler(&log, nil))),
-		agent.WithBatch(100_000, 20*time.Millisecond))
+	a, err := agent.New(s, append([]agent.Option{agent.WithHost("h"), agent.WithLogger(slog.New(slog.NewTextHandler(&log, nil))),
+		agent.WithBatch(100_000, 20*time.Millisecond)}, opts...)...)
 	require.NoError(t, err)
 	defer a.Close(context.Background())
 

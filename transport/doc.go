@@ -46,7 +46,30 @@
 //   - StatusRetry: not now (a store is down, the publisher is stopping). The
 //     agent keeps the batch and sends it again later with the same Seq.
 //   - StatusRejected: never (a frame that does not decode, a limit exceeded,
-//     a wrong key). The agent drops the batch and reports it.
+//     a wrong key). The agent drops the batch and reports it, unless the
+//     Ack's Reason says otherwise.
+//
+// An Ack that is not StatusOK may carry a Reason (added after the first
+// release, in a field a peer of that release skips, so that it acts on the
+// Status as before): ReasonTooLarge, with the receiver's frame Limit, has
+// the agent split the batch and send the parts; ReasonRefused says the
+// receiver's configuration refuses the sender (unknown tenant, wrong key,
+// sealing required or not accepted), so the agent keeps its batches, backs
+// off and reports it; ReasonBadBatch says the batch itself is at fault. A
+// Sender returns such an answer as a *ReplyError, which errors.Is matches
+// with ErrRetry or ErrRejected, and ErrTooLarge or ErrRefused.
+//
+// # Errors say what to do
+//
+// A Sender marks with Permanent the errors that sending the same envelope
+// again cannot fix, its own verdicts: a frame over its own limit (also
+// ErrTooLarge), an envelope that does not encode, one a wrapper cannot seal.
+// IsPermanent finds the mark. Answers of the receiver (*ReplyError), ctx's
+// errors, lost connections and ErrClosed are not permanent.
+//
+// A Sender may report its frame limit (FrameLimiter); the agent cuts its
+// batches so that each encoded envelope fits, counting each measurement's
+// encoded size with MeasurementSize.
 //
 // Delivery is at least once: an ack can be lost and the batch sent again,
 // so a publisher drops an envelope whose (Tenant, Agent, Seq) it has already
