@@ -196,7 +196,9 @@ func TestReceiverWithSmallerLimitGetsSplitBatches(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { testSmallerLimit(t) })
 	// The spool's stored frames go to the wire as they are, and are decoded
 	// to be split.
-	t.Run("spool", func(t *testing.T) { testSmallerLimit(t, agent.WithSpool(t.TempDir(), agent.SpoolSync(agent.SyncNever))) })
+	t.Run("spool", func(t *testing.T) {
+		testSmallerLimit(t, agent.WithSpool(t.TempDir(), agent.SpoolSync(agent.SyncNever)))
+	})
 }
 
 func testSmallerLimit(t *testing.T, opts ...agent.Option) {
