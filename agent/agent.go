@@ -86,6 +86,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		batchSize:    DefaultBatchSize,
 		batchAge:     DefaultBatchAge,
 		queueBatches: DefaultQueueBatches,
+		queueBytes:   DefaultQueueBytes,
 		inFlight:     1,
 		jitter:       DefaultJitter,
 		sendTimeout:  DefaultSendTimeout,
@@ -143,10 +144,10 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		runDone:     make(chan struct{}),
 	}
 	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
+	// Batches go to the wire as they are stored when the sender can take
+	// them so (transport.RawSender): no decoding and encoding again.
+	a.raw, _ = transport.AsRawSender(s)
 	if c.spoolDir != "" {
-		// Batches go to the wire as they are stored when the sender can take
-		// them so (transport.RawSender): no decoding and encoding again.
-		a.raw, _ = transport.AsRawSender(s)
 		sp, err := openSpool(c.spoolDir, c.spool, recycle, a.raw != nil)
 		if err != nil {
 			return nil, err
@@ -161,7 +162,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 				"batches", n, "measurements", sp.pendingMeasurements(), "spool", sp.path)
 		}
 	} else {
-		a.q = newMemQueue(c.queueBatches, recycle)
+		a.q = newMemQueue(c.queueBatches, c.queueBytes, a.raw != nil, recycle)
 	}
 	// Numbering never goes back across restarts, spool or not: it goes on
 	// from the spool, or from the clock in microseconds if that is larger
@@ -305,7 +306,6 @@ func (a *Agent) flushLocked() {
 	if len(a.cur) == 0 {
 		return
 	}
-	a.curBytes = 0
 	a.seq++
 	env := &transport.Envelope{
 		Version:      transport.Version,
@@ -316,10 +316,12 @@ func (a *Agent) flushLocked() {
 		Host:         a.cfg.host,
 		Measurements: a.cur,
 	}
+	size := a.curBytes
+	a.curBytes = 0
 	a.c.batches.Add(1)
 	a.cur = a.getBuf()
 	n := len(env.Measurements)
-	batches, measurements, err := a.q.push(env)
+	batches, measurements, err := a.q.push(env, a.header+size)
 	if err != nil {
 		a.c.dropped.Add(1)
 		a.c.droppedMeasurements.Add(uint64(n))
@@ -557,6 +559,13 @@ func (a *Agent) collect(ctx context.Context, s schedule) {
 		a.log.Warn("collection failed", "driver", s.name, "err", err, "measurements", len(ms))
 	}
 	if len(ms) > 0 {
+		// A collection is admitted whole: it waits, up to the interval, for
+		// the senders to make room before older batches are dropped.
+		need := 0
+		for i := range ms {
+			need += transport.MeasurementSize(&ms[i], a.cfg.host)
+		}
+		a.q.room(ctx, need, s.interval)
 		_ = a.add(s.name, ms) // add logs invalid measurements with the driver name
 	}
 }

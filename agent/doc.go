@@ -8,8 +8,10 @@
 // name.
 //
 // Measurements are batched by size and age into numbered envelopes,
-// queued in memory (bounded; when full the oldest batch is dropped and
-// counted), and sent through a transport.Sender. A batch leaves the queue
+// queued in memory in their wire encoding (bounded in batches and in bytes,
+// WithQueueBytes: a driver's collection that does not fit waits up to its
+// interval for room, then the oldest batches are dropped and counted), and
+// sent through a transport.Sender. A batch leaves the queue
 // when the publisher acknowledges it; a "retry" answer or a transport error
 // resends it with exponential backoff, a "rejected" answer drops and counts
 // it.

@@ -36,6 +36,7 @@ type config struct {
 	batchSize    int
 	batchAge     time.Duration
 	queueBatches int
+	queueBytes   int
 	inFlight     int
 	jitter       float64
 	sendTimeout  time.Duration
@@ -55,6 +56,9 @@ const (
 	DefaultBatchSize    = 1000
 	DefaultBatchAge     = time.Second
 	DefaultQueueBatches = 1024
+	// DefaultQueueBytes bounds the memory of the batches the in-memory
+	// queue holds (WithQueueBytes).
+	DefaultQueueBytes   = 32 << 20
 	DefaultJitter       = 0.1
 	DefaultSendTimeout  = 30 * time.Second
 	DefaultDrainTimeout = 5 * time.Second
@@ -136,6 +140,16 @@ func WithBatch(size int, age time.Duration) Option {
 // counted and logged.
 func WithQueue(batches int) Option {
 	return func(c *config) error { return setDefault(&c.queueBatches, "WithQueue", batches, DefaultQueueBatches) }
+}
+
+// WithQueueBytes bounds the memory the in-memory queue's batches take, in
+// their wire encoding, the batches being sent included (0:
+// DefaultQueueBytes, 32 MiB). A driver's collection that would exceed it
+// waits, up to the driver's interval, for the publisher to acknowledge
+// batches; then the oldest queued batches are dropped, counted and logged.
+// It does not apply to the disk spool (WithSpool), bounded by SpoolMaxBytes.
+func WithQueueBytes(n int) Option {
+	return func(c *config) error { return setDefault(&c.queueBytes, "WithQueueBytes", n, DefaultQueueBytes) }
 }
 
 // WithInFlight sets how many batches may await their acknowledgement at once

@@ -2,45 +2,103 @@ package agent
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"sync"
+	"time"
 
 	"github.com/meterkit/meter/transport"
 )
 
-// memQueue is a bounded in-memory FIFO of batches. When full, push drops the
-// oldest batch.
+// memQueue is a bounded in-memory FIFO of batches, each held in its wire
+// encoding (about a fifth of the memory of decoded measurements). It is
+// bounded in batches and in bytes; the bytes count the batches being sent
+// too, until they are acknowledged. When a new batch does not fit, push
+// drops the oldest batches not being sent.
 type memQueue struct {
-	mu      sync.Mutex
-	items   []*transport.Envelope // ring buffer
-	head    int
-	n       int
-	closed  bool
-	ready   chan struct{} // signalled (non-blocking) on push and close
-	recycle func(*transport.Envelope)
+	mu       sync.Mutex
+	items    []qbatch // ring buffer
+	head     int
+	n        int
+	bytes    int // of the batches held: queued and being sent
+	maxBytes int
+	closed   bool
+	ready    chan struct{} // signalled (non-blocking) on push and close
+	freed    chan struct{} // closed, and replaced, when bytes are freed
+	raw      bool          // senders take the frames as they are
+	recycle  func(*transport.Envelope)
 }
 
-func newMemQueue(capacity int, recycle func(*transport.Envelope)) *memQueue {
-	return &memQueue{items: make([]*transport.Envelope, capacity), ready: make(chan struct{}, 1), recycle: recycle}
+// qbatch is one queued batch.
+type qbatch struct {
+	frame []byte
+	seq   uint64
+	count int
+}
+
+func newMemQueue(capacity, maxBytes int, raw bool, recycle func(*transport.Envelope)) *memQueue {
+	return &memQueue{items: make([]qbatch, capacity), maxBytes: maxBytes, raw: raw,
+		ready: make(chan struct{}, 1), freed: make(chan struct{}), recycle: recycle}
 }
 
 func (q *memQueue) lastSeq() uint64 { return 0 }
 
-func (q *memQueue) push(e *transport.Envelope) (int, int, error) {
-	var dropped *transport.Envelope
-	q.mu.Lock()
-	if q.n == len(q.items) {
-		dropped = q.popLocked()
+// push encodes env, recycles its memory, and queues the frame, dropping
+// the oldest queued batches while the bound is exceeded.
+func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error) {
+	frame, err := transport.AppendEnvelope(make([]byte, 0, size), e)
+	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements)}
+	q.recycle(e)
+	if err != nil {
+		return 0, 0, fmt.Errorf("agent: %w", err)
 	}
-	q.items[(q.head+q.n)%len(q.items)] = e
+	q.mu.Lock()
+	for q.n > 0 && (q.n == len(q.items) || q.bytes+len(b.frame) > q.maxBytes) {
+		old := q.popLocked()
+		q.bytes -= len(old.frame)
+		droppedBatches++
+		droppedMeasurements += old.count
+	}
+	q.items[(q.head+q.n)%len(q.items)] = b
 	q.n++
+	q.bytes += len(b.frame)
 	q.mu.Unlock()
 	signal(q.ready)
-	if dropped == nil {
-		return 0, 0, nil
+	return droppedBatches, droppedMeasurements, nil
+}
+
+// room waits, for up to wait or until ctx ends, until need more bytes fit
+// the bound, or the queue holds nothing (a collection larger than the
+// bound). Batches being sent count: their acknowledgement makes room.
+func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		q.mu.Lock()
+		if q.bytes == 0 || q.bytes+need <= q.maxBytes {
+			q.mu.Unlock()
+			return
+		}
+		freed := q.freed
+		q.mu.Unlock()
+		if timer == nil {
+			if wait <= 0 {
+				return
+			}
+			timer = time.NewTimer(wait)
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+			return
+		case <-ctx.Done():
+			return
+		}
 	}
-	n := len(dropped.Measurements)
-	q.recycle(dropped)
-	return 1, n, nil
 }
 
 func signal(c chan struct{}) {
@@ -50,6 +108,10 @@ func signal(c chan struct{}) {
 	}
 }
 
+// decodeLimits read back what the agent encoded itself: no limit but the
+// frame's.
+var decodeLimits = transport.Limits{MaxFrameSize: math.MaxInt32, MaxMeasurements: math.MaxInt32}
+
 func (q *memQueue) next(ctx context.Context, s *slot) bool {
 	for {
 		if ctx.Err() != nil {
@@ -57,11 +119,20 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 		}
 		q.mu.Lock()
 		if q.n > 0 {
-			s.env = q.popLocked()
+			b := q.popLocked()
 			more := q.n > 0 || q.closed
 			q.mu.Unlock()
 			if more {
 				signal(q.ready) // wake another sender
+			}
+			s.frame, s.seq, s.count, s.env = b.frame, b.seq, b.count, nil
+			if !q.raw {
+				s.dec.Limits = decodeLimits
+				if err := s.dec.Decode(b.frame, &s.buf); err != nil {
+					// The agent's own encoding: a bug, not a condition.
+					panic(fmt.Sprintf("agent: a queued batch does not decode: %v", err))
+				}
+				s.env = &s.buf
 			}
 			return true
 		}
@@ -79,15 +150,23 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 	}
 }
 
+// forget frees the memory of the batch in s.
+func (q *memQueue) forget(s *slot) {
+	q.mu.Lock()
+	q.bytes -= len(s.frame)
+	close(q.freed)
+	q.freed = make(chan struct{})
+	q.mu.Unlock()
+	s.frame, s.env = nil, nil
+}
+
 func (q *memQueue) done(s *slot) error {
-	q.recycle(s.env)
-	s.env = nil
+	q.forget(s)
 	return nil
 }
 
 func (q *memQueue) release(s *slot) bool {
-	q.recycle(s.env)
-	s.env = nil
+	q.forget(s)
 	return false
 }
 
@@ -95,6 +174,12 @@ func (q *memQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
+}
+
+func (q *memQueue) pendingBytes() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.bytes
 }
 
 func (q *memQueue) close() {
@@ -110,16 +195,18 @@ func (q *memQueue) shutdown() (kept, lost int, err error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for q.n > 0 {
-		lost += len(q.popLocked().Measurements)
+		b := q.popLocked()
+		q.bytes -= len(b.frame)
+		lost += b.count
 	}
 	return 0, lost, nil
 }
 
 // popLocked takes the oldest batch off the ring; q.mu is held and q.n > 0.
-func (q *memQueue) popLocked() *transport.Envelope {
-	e := q.items[q.head]
-	q.items[q.head] = nil
+func (q *memQueue) popLocked() qbatch {
+	b := q.items[q.head]
+	q.items[q.head] = qbatch{}
 	q.head = (q.head + 1) % len(q.items)
 	q.n--
-	return e
+	return b
 }

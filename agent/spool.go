@@ -116,7 +116,7 @@ func (s *diskSpool) lastSeq() uint64 { return s.last }
 
 // push stores env with the last sequence number, in one transaction, and
 // recycles env's memory.
-func (s *diskSpool) push(env *transport.Envelope) (droppedBatches, droppedMeasurements int, err error) {
+func (s *diskSpool) push(env *transport.Envelope, _ int) (droppedBatches, droppedMeasurements int, err error) {
 	seq := env.Seq
 	drops, err := s.sp.Append(env, func(tx spool.Tx) error {
 		return tx.Put(bucketMeta, keyLastSeq, binary.BigEndian.AppendUint64(nil, seq))
@@ -177,6 +177,11 @@ func (s *diskSpool) release(sl *slot) bool {
 	s.lane.Release(sl.id, false)
 	return true
 }
+
+// room does not wait: the spool is bounded on disk, with room for hours.
+func (s *diskSpool) room(context.Context, int, time.Duration) {}
+
+func (s *diskSpool) pendingBytes() int { return 0 }
 
 func (s *diskSpool) pending() int {
 	n, _ := s.lane.Pending()

@@ -30,6 +30,7 @@ type Stats struct {
 	Invalid              uint64 `log:"invalid"`        // measurements dropped by Validate
 	Batches              uint64 `log:"batches"`        // batches made
 	Queued               int    `log:"queued_batches"` // batches waiting to be sent now
+	QueuedBytes          int    `log:"queued_bytes"`   // memory of the in-memory queue's batches, those being sent included (0 with a spool)
 	Acked                uint64 `log:"acked_batches"`  // batches the publisher accepted
 	AckedMeasurements    uint64 `log:"acked"`
 	Resent               uint64 `log:"resent"`           // resend attempts
@@ -55,7 +56,7 @@ func (a *Agent) Stats() Stats {
 		Collections: c.collections.Load(), CollectErrors: c.collectErrors.Load(),
 		Panics: c.panics.Load(), Overruns: c.overruns.Load(),
 		Added: c.accepted.Load(), Invalid: c.invalid.Load(),
-		Batches: c.batches.Load(), Queued: a.q.pending(),
+		Batches: c.batches.Load(), Queued: a.q.pending(), QueuedBytes: a.q.pendingBytes(),
 		Acked: c.acked.Load(), AckedMeasurements: c.ackedMeasurements.Load(),
 		Resent: c.resent.Load(), Rejected: c.rejected.Load(), RejectedMeasurements: c.rejectedMeasurements.Load(),
 		Dropped: c.dropped.Load(), DroppedMeasurements: c.droppedMeasurements.Load(),

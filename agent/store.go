@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"time"
 
 	"github.com/meterkit/meter/transport"
 )
@@ -13,9 +14,17 @@ type store interface {
 	// lastSeq is the highest sequence number ever stored (0 when none), so
 	// that numbering goes on across restarts.
 	lastSeq() uint64
-	// push stores a new batch. It may drop the oldest batches to make room,
-	// reporting how many and how many measurements they held.
-	push(env *transport.Envelope) (droppedBatches, droppedMeasurements int, err error)
+	// push stores a new batch, whose encoding takes about size bytes. It
+	// may drop the oldest batches to make room, reporting how many and how
+	// many measurements they held.
+	push(env *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error)
+	// room waits, for up to wait or until ctx ends, until need bytes more
+	// fit the store's bound, so that a collection is admitted whole rather
+	// than dropping older batches while the senders are catching up.
+	room(ctx context.Context, need int, wait time.Duration)
+	// pendingBytes is the memory the stored batches take (0 for a store on
+	// disk).
+	pendingBytes() int
 	// next blocks until a batch that is not in flight is stored and returns
 	// it in s.env, or returns false once the store is closed and holds
 	// nothing more to send, or ctx ends.
@@ -34,18 +43,18 @@ type store interface {
 	shutdown() (kept, lost int, err error)
 }
 
-// slot is one sender's working space: the batch it sends and, for the disk
-// spool, the batch's id, its stored frame and the decoder that owns the
-// decoded batch's memory. With a raw sender the disk spool leaves env nil
-// and the frame is sent as it is.
+// slot is one sender's working space: the batch it sends, its stored frame
+// and the decoder that owns the decoded batch's memory, and for the disk
+// spool the batch's id. With a raw sender the store leaves env nil and the
+// frame is sent as it is.
 type slot struct {
 	env   *transport.Envelope
 	dec   transport.Decoder
 	buf   transport.Envelope
 	id    uint64 // the disk spool's id of the batch
-	seq   uint64 // the batch's Seq (disk spool)
-	count int    // its measurements (disk spool)
-	frame []byte // its wire encoding (disk spool)
+	seq   uint64 // the batch's Seq
+	count int    // its measurements
+	frame []byte // its wire encoding
 }
 
 // header returns the batch's Seq and its number of measurements.
