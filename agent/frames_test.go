@@ -283,7 +283,9 @@ func TestRefusingReceiverKeepsBatchesQueued(t *testing.T) {
 	require.NoError(t, err)
 	addr := freeTCP(t)
 	inner := listenTCP(t, addr)
-	strict := seal.NewReceiver(inner, seal.NewOpener(kr), seal.WithLogger(quiet))
+	op, err := seal.NewOpener(kr)
+	require.NoError(t, err)
+	strict := seal.NewReceiver(inner, op, seal.WithLogger(quiet))
 	var log syncLog
 	s := dialTCP(t, addr)
 	a, err := agent.New(s, agent.WithHost("h"), agent.WithTenant("acme"), agent.WithLogger(slog.New(slog.NewTextHandler(&log, nil))),
