@@ -165,7 +165,10 @@ func TestSealedEnvelopeRejectedWithoutKeys(t *testing.T) {
 	defer stop()
 	env := envelope(1)
 	env.Sealed = []byte{1, 2, 3}
-	require.ErrorIs(t, s.Send(context.Background(), env), transport.ErrRejected)
+	err := s.Send(context.Background(), env)
+	require.ErrorIs(t, err, transport.ErrRejected)
+	// The configuration refuses the agent: it keeps its batches and says so.
+	require.ErrorIs(t, err, transport.ErrRefused)
 	require.Zero(t, rec.Len())
 }
 

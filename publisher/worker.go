@@ -71,7 +71,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 	if len(env.Sealed) > 0 {
 		p.c.rejectedEnvelopes.Add(1)
 		log.Warn("sealed envelope, but this publisher has no tenant keys; rejected")
-		return transport.Ack{Status: transport.StatusRejected, Message: "sealed envelopes are not accepted here"}
+		return transport.Ack{Status: transport.StatusRejected, Reason: transport.ReasonRefused, Message: "sealed envelopes are not accepted here"}
 	}
 
 	invalid, firstErr := w.validate(env)
@@ -81,7 +81,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 		if firstErr != nil {
 			msg = "no valid measurement: " + firstErr.Error()
 		}
-		return transport.Ack{Status: transport.StatusRejected, Message: msg}
+		return transport.Ack{Status: transport.StatusRejected, Reason: transport.ReasonBadBatch, Message: msg}
 	}
 
 	key := sourceKey(env.Tenant, env.Agent)
