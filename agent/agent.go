@@ -162,7 +162,13 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 				"batches", n, "measurements", sp.pendingMeasurements(), "spool", sp.path)
 		}
 	} else {
-		a.q = newMemQueue(c.queueBatches, c.queueBytes, a.raw != nil, recycle)
+		mq := newMemQueue(c.queueBatches, c.queueBytes, a.raw != nil, recycle)
+		mq.onBad = func(err error, n int) {
+			a.c.failed.Add(1)
+			a.c.failedMeasurements.Add(uint64(n))
+			a.log.Error("queued batch unreadable; dropped", "err", err)
+		}
+		a.q = mq
 	}
 	// Numbering never goes back across restarts, spool or not: it goes on
 	// from the spool, or from the clock in microseconds if that is larger

@@ -23,9 +23,10 @@ type memQueue struct {
 	bytes    int // of the batches held: queued and being sent
 	maxBytes int
 	closed   bool
-	ready    chan struct{} // signalled (non-blocking) on push and close
-	freed    chan struct{} // closed, and replaced, when bytes are freed
-	raw      bool          // senders take the frames as they are
+	ready    chan struct{}                     // signalled (non-blocking) on push and close
+	freed    chan struct{}                     // closed, and replaced, when bytes are freed
+	raw      bool                              // senders take the frames as they are
+	onBad    func(err error, measurements int) // a queued batch that does not decode, dropped
 	recycle  func(*transport.Envelope)
 }
 
@@ -110,7 +111,8 @@ func signal(c chan struct{}) {
 
 // decodeLimits read back what the agent encoded itself: no limit but the
 // frame's.
-var decodeLimits = transport.Limits{MaxFrameSize: math.MaxInt32, MaxMeasurements: math.MaxInt32}
+var decodeLimits = transport.Limits{MaxFrameSize: math.MaxInt32, MaxMeasurements: math.MaxInt32,
+	MaxLabels: math.MaxInt32, MaxStringLen: math.MaxInt32}
 
 func (q *memQueue) next(ctx context.Context, s *slot) bool {
 	for {
@@ -129,8 +131,12 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 			if !q.raw {
 				s.dec.Limits = decodeLimits
 				if err := s.dec.Decode(b.frame, &s.buf); err != nil {
-					// The agent's own encoding: a bug, not a condition.
-					panic(fmt.Sprintf("agent: a queued batch does not decode: %v", err))
+					// The agent's own encoding: never, but not sent forever either.
+					q.forget(s)
+					if q.onBad != nil {
+						q.onBad(fmt.Errorf("agent: queued batch seq %d does not decode: %w", b.seq, err), b.count)
+					}
+					continue
 				}
 				s.env = &s.buf
 			}
