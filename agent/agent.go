@@ -657,7 +657,10 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 			a.c.acked.Add(1)
 			a.c.ackedMeasurements.Add(n)
 			return delivered
-		case errors.Is(err, transport.ErrTooLarge) && (transport.IsPermanent(err) || reply != nil):
+		case errors.Is(err, transport.ErrTooLarge) && (transport.IsPermanent(err) || reply != nil || count > 1):
+			// A sender's guess (a connection the receiver dropped on a large
+			// frame) splits a batch, but never drops a single measurement:
+			// that one is sent again.
 			return a.split(ctx, sl, env, seq, count, err)
 		case errors.Is(err, transport.ErrRefused):
 			a.c.refusals.Add(1)

@@ -361,3 +361,38 @@ func TestPermanentErrorDoesNotBlockTheNextBatch(t *testing.T) {
 	require.EqualValues(t, 2, st.AckedMeasurements)
 	require.Zero(t, st.Resent)
 }
+
+// A publisher whose wire limit (twice its frame limit) is below the
+// sender's frame limit drops the connection, without an answer, on a frame
+// over it: the sender recognises the frame as too large after the
+// connection dropped again and again, and the agent splits the batch until
+// the publisher answers, then cuts to its limit. Nothing is lost.
+func TestDroppedConnectionOnOversizedFrameSplitsTheBatch(t *testing.T) {
+	const sendLimit, recvLimit = 64 << 10, 4 << 10
+	r := listenTCP(t, "tcp://127.0.0.1:0", nanomsg.WithMaxFrameSize(recvLimit))
+	defer r.Close()
+	var got frames
+	stop := got.run(r)
+	defer stop()
+	s := dialTCP(t, r.Addr(), nanomsg.WithMaxFrameSize(sendLimit), nanomsg.WithReconnect(10*time.Millisecond, 50*time.Millisecond))
+	a, err := agent.New(s, agent.WithHost("h"), agent.WithLogger(quiet), agent.WithBatch(100_000, 20*time.Millisecond),
+		agent.WithSendTimeout(500*time.Millisecond), agent.WithBackoff(10*time.Millisecond, 50*time.Millisecond))
+	require.NoError(t, err)
+	defer a.Close(context.Background())
+	var coll []meter.Measurement
+	for i := range 40 << 10 / 200 {
+		coll = append(coll, labelled("m", float64(i), 180))
+	}
+	require.NoError(t, a.Add(coll...))
+	cancel := start(t, a)
+	require.Eventually(t, func() bool { return got.received() == len(coll) }, 20*time.Second, 10*time.Millisecond, "%+v", a.Stats())
+	require.NoError(t, cancel())
+	st := a.Stats()
+	require.NotZero(t, st.Split)
+	require.Zero(t, st.Oversized+st.Failed+st.Rejected+st.Dropped)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	for i := range coll {
+		require.Equal(t, float64(i), got.values[i], "in collection order")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.nanomsg.org/mangos/v3"
@@ -44,6 +45,7 @@ type watch struct {
 	wg       sync.WaitGroup
 	interval time.Duration // between probes
 	delay    time.Duration // a Send waits this long unconnected before a probe
+	detached atomic.Uint64 // connections lost, ever
 }
 
 // relogAfter is how often the same reason is logged again.
@@ -64,6 +66,7 @@ func (w *watch) hook(ev mangos.PipeEvent, p mangos.Pipe) {
 		w.lastErr = nil
 	case mangos.PipeEventDetached:
 		delete(w.pipes, p.ID())
+		w.detached.Add(1)
 	}
 }
 

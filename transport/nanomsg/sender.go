@@ -36,6 +36,7 @@ type Sender struct {
 	watch *watch // connections up, and why none is
 
 	sent, acked, retry, rejected, errs atomic.Uint64
+	answered                           atomic.Int64 // the largest frame a receiver answered, in bytes
 }
 
 var (
@@ -115,7 +116,13 @@ func Dial(addrs []string, opts ...DialOption) (*Sender, error) {
 // as is one for an envelope that does not encode.
 //
 // Until an answer comes, the request is sent again every resend interval
-// and whenever its connection breaks, possibly to another receiver.
+// and whenever its connection breaks, possibly to another receiver. A
+// receiver drops the connection, without an answer, on a frame over twice
+// its frame limit: when the connection dropped again and again while a
+// frame larger than any answered was sent, and no answer came, the error
+// wraps transport.ErrTooLarge as well as ctx's error (not permanent: the
+// connection may just be flapping).
+
 func (s *Sender) Send(ctx context.Context, env *transport.Envelope) error {
 	err := s.send(ctx, env)
 	if err != nil && !errors.Is(err, transport.ErrRetry) && !errors.Is(err, transport.ErrRejected) {
@@ -200,14 +207,30 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 			s.notConnected()
 		}
 	})
+	drops := s.watch.detached.Load()
 	reply, err := s.roundTrip(ctx, mc, m)
 	watchdog.Stop()
+	drops = s.watch.detached.Load() - drops
 	if !stop() || err != nil && !isTimeout(err) {
 		_ = mc.Close() // cancelled, closed or broken: do not reuse
 	} else {
 		s.putContext(mc)
 	}
 	if err != nil {
+		if (ctx.Err() != nil || isTimeout(err)) && drops >= droppedTooLarge && int64(len(frame)) > s.answered.Load() {
+			// mangos drops the connection, without an answer, on a frame
+			// over the receiver's wire limit (twice its frame limit): the
+			// same frame, larger than any answered, lost its connection
+			// again and again. Not permanent: the connection may just be
+			// flapping, and a single measurement is sent again.
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			return fmt.Errorf("nanomsg: send seq %d to %s: no answer, and the connection dropped %d times while the frame of %d bytes was sent "+
+				"(the largest answered had %d): %w for the receiver, likely: %w", seq, s.addrs, drops, len(frame), s.answered.Load(),
+				transport.ErrTooLarge, cause)
+		}
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("nanomsg: send seq %d to %s: no answer%s: %w", seq, s.addrs, s.why(), ctx.Err())
@@ -217,6 +240,12 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 			return transport.ErrClosed
 		}
 		return fmt.Errorf("nanomsg: send seq %d to %s: %w", seq, s.addrs, err)
+	}
+	for n := int64(len(frame)); ; { // an answer: the receiver read a frame this large
+		a := s.answered.Load()
+		if n <= a || s.answered.CompareAndSwap(a, n) {
+			break
+		}
 	}
 	ack, err := transport.DecodeAck(reply.Body)
 	reply.Free()
@@ -278,6 +307,11 @@ func setDeadlines(mc mangos.Context, d time.Duration) error {
 	}
 	return mc.SetOption(mangos.OptionRecvDeadline, d)
 }
+
+// droppedTooLarge is how many times the connection must drop while one
+// frame is sent, without an answer, for the frame to be deemed too large
+// for the receiver.
+const droppedTooLarge = 2
 
 func isTimeout(err error) bool {
 	return errors.Is(err, mangos.ErrSendTimeout) || errors.Is(err, mangos.ErrRecvTimeout)
