@@ -566,12 +566,15 @@ func (a *Agent) collect(ctx context.Context, s schedule) {
 	}
 	if len(ms) > 0 {
 		// A collection is admitted whole: it waits, up to the interval, for
-		// the senders to make room before older batches are dropped.
-		need := 0
-		for i := range ms {
-			need += transport.MeasurementSize(&ms[i], a.cfg.host)
+		// the senders to make room before older batches are dropped. (Sizes
+		// are counted only when the memory queue is half full.)
+		if a.cfg.spoolDir == "" && a.q.pendingBytes() > a.cfg.queueBytes/2 {
+			need := 0
+			for i := range ms {
+				need += transport.MeasurementSize(&ms[i], a.cfg.host)
+			}
+			a.q.room(ctx, need, s.interval)
 		}
-		a.q.room(ctx, need, s.interval)
 		_ = a.add(s.name, ms) // add logs invalid measurements with the driver name
 	}
 }
