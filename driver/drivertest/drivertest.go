@@ -14,8 +14,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/meterkit/meter"
-	"github.com/meterkit/meter/internal/registry"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/registry"
 )
 
 // Timing of the checks. A driver that needs longer than CollectTimeout for
