@@ -427,22 +427,11 @@ func (c *Config) Open() (*Parts, error) {
 		}
 		p.Drivers = append(p.Drivers, Driver{Name: in.Name, Driver: d, Interval: iv, Timeout: in.Timeout})
 	}
-	specs, sf := c.stages, f
-	if c.StagesFile != "" {
-		var err error
-		if sf, err = yamlfile.Read(c.StagesFile); err != nil {
-			errs = append(errs, fmt.Errorf("stages_file: %w", err))
-		} else if specs, err = sf.Stages(sf.Root, ""); err != nil {
-			errs = append(errs, err)
-		}
+	st, err := yamlfile.OpenStageList(f, c.stages, c.StagesFile)
+	if err != nil {
+		errs = append(errs, err)
 	}
-	if len(specs) > 0 && sf != nil {
-		st, err := sf.OpenStages(specs)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		p.Stage = st
-	}
+	p.Stage = st
 	if err := errors.Join(errs...); err != nil {
 		p.Close()
 		return nil, err

@@ -74,6 +74,11 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := load(*configFile, flag.CommandLine)
+	if err == nil {
+		for _, w := range cfg.Warnings() {
+			logger.Warn(w)
+		}
+	}
 	if err == nil && *check {
 		err = checkConfig(cfg, os.Stdout)
 	}
@@ -83,9 +88,6 @@ func main() {
 	}
 	if *check {
 		return
-	}
-	for _, w := range cfg.Warnings() {
-		logger.Warn(w)
 	}
 	parts, err := cfg.Open()
 	if err != nil {
@@ -191,4 +193,3 @@ func sender(cfg *agentconfig.Config, logger *slog.Logger) (transport.Sender, err
 	}
 	return seal.NewSender(ns, sl), nil // sealed anew at each send
 }
-

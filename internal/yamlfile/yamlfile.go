@@ -555,3 +555,24 @@ func CloseStage(s stage.Stage) {
 		_ = c.Close()
 	}
 }
+
+// OpenStageList opens the stages of a config file: those listed inline in f,
+// or, if stagesFile is given, those of that file (a YAML stage list, as
+// stage/stagefile reads). It returns nil for no stages.
+func OpenStageList(f *File, inline []Stage, stagesFile string) (stage.Stage, error) {
+	specs := inline
+	if stagesFile != "" {
+		sf, err := Read(stagesFile)
+		if err != nil {
+			return nil, fmt.Errorf("stages_file: %w", err)
+		}
+		if specs, err = sf.Stages(sf.Root, "stages"); err != nil {
+			return nil, err
+		}
+		f = sf
+	}
+	if len(specs) == 0 {
+		return nil, nil
+	}
+	return f.OpenStages(specs)
+}
