@@ -187,7 +187,7 @@ func (f *File) Decode(n *yaml.Node, prefix string, v any) error {
 // lines), so the keys are checked against the yaml tags here.
 func decodeStrict(n *yaml.Node, v any) error {
 	var msgs []string
-	checkKnown(n, reflect.TypeOf(v), &msgs)
+	checkKnown(n, reflect.TypeOf(v), &msgs, map[*yaml.Node]bool{})
 	err := n.Decode(v)
 	var te *yaml.TypeError
 	switch {
@@ -216,7 +216,9 @@ var unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
 
 // checkKnown adds a message, in yaml's own words, for every key of a mapping
 // in n that the struct t would decode it into has no field for.
-func checkKnown(n *yaml.Node, t reflect.Type, msgs *[]string) {
+// Each alias a merge key names is followed once (seen), so that aliases of
+// aliases cannot make it exponential.
+func checkKnown(n *yaml.Node, t reflect.Type, msgs *[]string, seen map[*yaml.Node]bool) {
 	for t != nil && t.Kind() == reflect.Pointer {
 		if t.Implements(unmarshalerType) {
 			return
@@ -238,24 +240,45 @@ func checkKnown(n *yaml.Node, t reflect.Type, msgs *[]string) {
 		collectFields(t, fields)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
+			if k.Tag == "!!merge" { // <<: *base merges base's keys
+				checkMerged(n.Content[i+1], t, msgs, seen)
+				continue
+			}
 			ft, ok := fields[k.Value]
 			if !ok {
 				*msgs = append(*msgs, fmt.Sprintf("line %d: field %s not found in type %s", k.Line, k.Value, t))
 				continue
 			}
-			checkKnown(n.Content[i+1], ft, msgs)
+			checkKnown(n.Content[i+1], ft, msgs, seen)
 		}
 	case reflect.Slice, reflect.Array:
 		if n.Kind == yaml.SequenceNode {
 			for _, c := range n.Content {
-				checkKnown(c, t.Elem(), msgs)
+				checkKnown(c, t.Elem(), msgs, seen)
 			}
 		}
 	case reflect.Map:
 		if n.Kind == yaml.MappingNode {
 			for i := 1; i < len(n.Content); i += 2 {
-				checkKnown(n.Content[i], t.Elem(), msgs)
+				checkKnown(n.Content[i], t.Elem(), msgs, seen)
 			}
+		}
+	}
+}
+
+// checkMerged checks the mappings a merge key (<<) brings in.
+func checkMerged(v *yaml.Node, t reflect.Type, msgs *[]string, seen map[*yaml.Node]bool) {
+	switch v.Kind {
+	case yaml.AliasNode:
+		if !seen[v.Alias] {
+			seen[v.Alias] = true
+			checkKnown(v.Alias, t, msgs, seen)
+		}
+	case yaml.MappingNode:
+		checkKnown(v, t, msgs, seen)
+	case yaml.SequenceNode:
+		for _, c := range v.Content {
+			checkMerged(c, t, msgs, seen)
 		}
 	}
 }
@@ -339,6 +362,9 @@ func keyPaths(n *yaml.Node, prefix string) paths {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
 				sub := Join(path, k.Value)
+				if k.Tag == "!!merge" {
+					sub = path // the merged keys are the mapping's own
+				}
 				e := entry{path: sub, value: v.Value, scalar: v.Kind == yaml.ScalarNode}
 				p[k.Line] = append(p[k.Line], e)
 				if v.Line != k.Line {
@@ -397,6 +423,12 @@ func (p paths) value(line int, v string) string {
 func (f *File) Config(n *yaml.Node, key string) (meter.Config, error) {
 	if n == nil {
 		return meter.Config{}, nil
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return meter.Config{}, nil // settings: with nothing after it
+	}
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
 	}
 	if n.Kind != yaml.MappingNode {
 		return meter.Config{}, f.Errorf(n, key, "want a mapping of settings, got %s", Describe(n))
