@@ -171,9 +171,10 @@ func decode(f *yamlfile.File) (*Config, error) {
 				}
 			}
 		}
-		c.Tenant, c.KeyFile, c.TLS = v.Publishers.Tenant, v.Publishers.KeyFile, v.Publishers.TLS
+		c.Tenant, c.KeyFile, c.TLS = v.Publishers.Tenant, f.Path(v.Publishers.KeyFile), v.Publishers.TLS
+		c.TLS.CA, c.TLS.Cert, c.TLS.Key = f.Path(c.TLS.CA), f.Path(c.TLS.Cert), f.Path(c.TLS.Key)
 	}
-	c.ID, c.Spool, c.Queue, c.StagesFile = v.ID, v.Spool, v.Queue, v.StagesFile
+	c.ID, c.Spool, c.Queue, c.StagesFile = v.ID, f.Path(v.Spool), v.Queue, f.Path(v.StagesFile)
 	if v.Batch.Size != 0 {
 		c.Batch = v.Batch.Size
 	}
@@ -304,7 +305,14 @@ func (c *Config) Warnings() []string {
 	if !c.Deprecated {
 		return nil
 	}
-	return []string{fmt.Sprintf("%s: a map of per-driver settings is deprecated: write drivers: as a list (- type: NAME, settings: {...}), see examples/agent/agent.yaml", c.File)}
+	ws := []string{fmt.Sprintf("%s: a map of per-driver settings is deprecated: write drivers: as a list (- type: NAME, settings: {...}), see examples/agent/agent.yaml", c.File)}
+	for name, e := range c.legacy {
+		if !slices.ContainsFunc(c.Drivers, func(in Instance) bool { return in.Type == name }) {
+			ws = append(ws, fmt.Sprintf("%s:%d: %s: settings for a driver that does not run (not in -drivers)", c.File, e.key.Line, name))
+		}
+	}
+	slices.Sort(ws[1:])
+	return ws
 }
 
 // Override sets the values of the flags given on fs's command line (after

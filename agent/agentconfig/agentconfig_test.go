@@ -12,6 +12,7 @@ import (
 
 	"github.com/meterkit/meter/agent/agentconfig"
 	_ "github.com/meterkit/meter/driver/host"
+	_ "github.com/meterkit/meter/driver/snmp"
 	_ "github.com/meterkit/meter/driver/synthetic"
 	_ "github.com/meterkit/meter/stage/selectstage"
 	_ "github.com/meterkit/meter/stage/unit"
@@ -100,6 +101,8 @@ func TestOpenErrorsNameFileLineAndKey(t *testing.T) {
 	for _, tc := range []struct{ name, text, want string }{
 		{"misspelt driver", "drivers:\n  - type: cpu\n  - name: x\n    type: cpuu\n", `:4: drivers[1].type: unknown driver "cpuu" (registered: `},
 		{"driver setting", "drivers:\n  - type: filesystem\n    settings:\n      exclude_fstypes: [tmpfs]\n      ignore_fstypes: [tmpfs]\n", `:5: drivers[0].settings.ignore_fstypes: driver "filesystem": host: filesystem: config: json: unknown field "ignore_fstypes"`},
+		{"bad duration in settings", "drivers:\n  - name: switch\n    type: snmp\n    settings:\n      target: 10.0.0.1\n      timeout: 2 sec\n", `:6: drivers[0].settings.timeout: driver "snmp": snmp: config: `},
+		{"nested unknown setting", "drivers:\n  - type: snmp\n    settings:\n      target: 10.0.0.1\n      objects:\n        - oid: .1.3.6.1.2.1.1.3.0\n          nmae: uptime\n", `:7: drivers[0].settings.objects[0].nmae: driver "snmp": `},
 		{"misspelt stage", "stages:\n  - type: selectt\n", `:2: stages[0].type: unknown stage "selectt" (registered: `},
 		{"stage setting", "stages:\n  - type: unit\n    to: MiB\n    form: B\n", `:4: stages[0].form: stage unit: `},
 	} {
@@ -140,6 +143,16 @@ func TestOlderPerDriverMap(t *testing.T) {
 	parts, err := c.Open()
 	require.NoError(t, err)
 	parts.Close()
+
+	// Settings for a driver that -drivers does not run are reported.
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.String("drivers", "", "")
+	require.NoError(t, fs.Parse([]string{"-drivers", "disk,load"}))
+	c, err = agentconfig.Load(write(t, "agent.json", "{\"disk\": {},\n \"filesystem\": {}}"))
+	require.NoError(t, err)
+	require.NoError(t, c.Override(fs))
+	require.Len(t, c.Warnings(), 2)
+	require.Contains(t, c.Warnings()[1], ":2: filesystem: settings for a driver that does not run")
 
 	// A misspelt setting inside names its line.
 	p = write(t, "agent.json", "{\n \"filesystem\": {\n  \"ignore_fstypes\": [\"tmpfs\"]}}\n")
@@ -195,4 +208,47 @@ func TestEmptyFileIsTheDefaults(t *testing.T) {
 	c, err := agentconfig.Load(write(t, "agent.yaml", "# nothing yet\n"))
 	require.NoError(t, err)
 	require.Equal(t, strings.Join(agentconfig.DefaultDrivers, ","), strings.Join(names(c), ","))
+}
+
+func TestTwoInstancesOfOneType(t *testing.T) {
+	p := write(t, "agent.yaml", `drivers:
+  - name: core-switch
+    type: snmp
+    interval: 30s
+    settings:
+      target: 10.0.0.1
+      timeout: 5s
+      objects: [{oid: .1.3.6.1.2.1.1.3.0, name: uptime}]
+  - name: edge-router
+    type: snmp
+    settings:
+      target: 10.0.0.2:1161
+      community: private
+      objects: [{oid: .1.3.6.1.2.1.1.3.0, name: uptime}]
+`)
+	c, err := agentconfig.Load(p)
+	require.NoError(t, err)
+	parts, err := c.Open()
+	require.NoError(t, err)
+	defer parts.Close()
+	require.Len(t, parts.Drivers, 2)
+	require.Equal(t, "core-switch", parts.Drivers[0].Name)
+	require.Equal(t, 30*time.Second, parts.Drivers[0].Interval)
+	require.Equal(t, "edge-router", parts.Drivers[1].Name)
+	require.Equal(t, 10*time.Second, parts.Drivers[1].Interval)
+	require.NotSame(t, parts.Drivers[0].Driver, parts.Drivers[1].Driver)
+}
+
+func TestRelativePathsAreTheFilesDirectory(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "stages.yaml"), []byte("- type: select\n  meters: [cpu.*]\n- type: unit\n  to: MiB\n  form: B\n"), 0o600))
+	p := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("stages_file: stages.yaml\nspool: spool\npublishers:\n  key_file: /etc/k\n"), 0o600))
+	c, err := agentconfig.Load(p)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, "stages.yaml"), c.StagesFile)
+	require.Equal(t, filepath.Join(dir, "spool"), c.Spool)
+	require.Equal(t, "/etc/k", c.KeyFile)
+	_, err = c.Open()
+	require.ErrorContains(t, err, filepath.Join(dir, "stages.yaml")+":5: stages[1].form: stage unit: ")
 }

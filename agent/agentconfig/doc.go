@@ -28,6 +28,9 @@
 // per-driver settings map ({"filesystem": {...}}); Load reads it as that and
 // sets Config.Deprecated.
 //
+// A relative path in the file (key_file, tls files, spool, stages_file) is
+// relative to the file's directory.
+//
 // Flags given on a command line replace the file's values (see
 // Config.Override); lists replace, they do not merge.
 package agentconfig

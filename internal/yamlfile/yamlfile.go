@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -452,10 +453,20 @@ var (
 // SettingsError maps err, from a factory that decoded the settings n (a
 // mapping; nil if none were given) with meter.Config.Decode, to the line of
 // the setting it is about: an unknown key or a value of the wrong type names
-// its key, below settingsKey. Other errors name the item's line (at, with
-// key).
+// its key, found at any depth below settingsKey; a value the factory quotes
+// in its error (a bad duration, say) names the key that holds it. Other
+// errors name the item's line (at, with key).
 func (f *File) SettingsError(at, n *yaml.Node, key, settingsKey string, err error) error {
-	msg := err.Error()
+	if k, path := settingFor(n, settingsKey, err.Error()); k != nil {
+		return f.Wrap(k, path, err)
+	}
+	return f.Wrap(at, key, err)
+}
+
+var quoted = regexp.MustCompile(`"([^"]*)"`)
+
+// settingFor finds the key of n that msg is about, and its path.
+func settingFor(n *yaml.Node, prefix, msg string) (*yaml.Node, string) {
 	name := ""
 	if m := jsonUnknown.FindStringSubmatch(msg); m != nil {
 		name = m[1]
@@ -464,11 +475,45 @@ func (f *File) SettingsError(at, n *yaml.Node, key, settingsKey string, err erro
 		name = parts[len(parts)-1]
 	}
 	if name != "" {
-		if k, _ := Get(n, name); k != nil {
-			return f.Wrap(k, Join(settingsKey, name), err)
+		return find(n, prefix, func(k, _ *yaml.Node) bool { return k.Value == name })
+	}
+	for _, m := range quoted.FindAllStringSubmatch(msg, -1) {
+		if m[1] == "" {
+			continue
+		}
+		if k, path := find(n, prefix, func(_, v *yaml.Node) bool { return v.Kind == yaml.ScalarNode && v.Value == m[1] }); k != nil {
+			return k, path
 		}
 	}
-	return f.Wrap(at, key, err)
+	return nil, ""
+}
+
+// find returns the first key below n, depth first, for which match holds,
+// and its path.
+func find(n *yaml.Node, path string, match func(k, v *yaml.Node) bool) (*yaml.Node, string) {
+	if n == nil {
+		return nil, ""
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			sub := Join(path, k.Value)
+			if match(k, v) {
+				return k, sub
+			}
+			if kn, p := find(v, sub, match); kn != nil {
+				return kn, p
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range n.Content {
+			if kn, p := find(c, fmt.Sprintf("%s[%d]", path, i), match); kn != nil {
+				return kn, p
+			}
+		}
+	}
+	return nil, ""
 }
 
 // Describe names the kind of node n for a message.
@@ -565,20 +610,7 @@ func (f *File) OpenStages(specs []Stage) (stage.Stage, error) {
 
 // flatSettingsError is SettingsError for settings written flat in the item.
 func (f *File) flatSettingsError(item *yaml.Node, key string, err error) error {
-	msg := err.Error()
-	name := ""
-	if m := jsonUnknown.FindStringSubmatch(msg); m != nil {
-		name = m[1]
-	} else if m := jsonField.FindStringSubmatch(msg); m != nil {
-		parts := strings.Split(m[1], ".")
-		name = parts[len(parts)-1]
-	}
-	if name != "" {
-		if k, _ := Get(item, name); k != nil {
-			return f.Wrap(k, Join(key, name), err)
-		}
-	}
-	return f.Wrap(item, key, err)
+	return f.SettingsError(item, item, key, key, err)
 }
 
 // CloseStage closes s if it holds resources.
@@ -607,4 +639,15 @@ func OpenStageList(f *File, inline []Stage, stagesFile string) (stage.Stage, err
 		return nil, nil
 	}
 	return f.OpenStages(specs)
+}
+
+// Path resolves p, a path given in the file, against the file's directory,
+// as Prometheus does for the files its configuration names: a relative path
+// in /etc/meterkit/agent.yaml means the same wherever the program runs. An
+// empty or absolute path is returned as it is.
+func (f *File) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(f.Name), p)
 }

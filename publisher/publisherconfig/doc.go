@@ -19,5 +19,7 @@
 // stage type, a value of the wrong type or a bad duration is an error
 // FILE:LINE: KEY: message, also inside a stage's own settings. Flags given
 // on a command line replace the file's values (see Config.Override); lists
-// replace, they do not merge.
+// replace, they do not merge. A relative path in the file (keys, tls files,
+// spool, stages_file) is relative to the file's directory; a sink's URL is
+// left as it is.
 package publisherconfig

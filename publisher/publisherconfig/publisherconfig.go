@@ -129,7 +129,8 @@ func decode(f *yamlfile.File) (*Config, error) {
 		k, _ := yamlfile.Get(root, "workers")
 		errs = append(errs, f.Errorf(k, "workers", "want a positive number, got %d", v.Workers))
 	}
-	c.TLS, c.Keys, c.ReplayWindow, c.Spool, c.StagesFile = v.TLS, v.Keys, v.ReplayWindow, v.Spool, v.StagesFile
+	c.TLS, c.Keys, c.ReplayWindow, c.Spool, c.StagesFile = v.TLS, f.Path(v.Keys), v.ReplayWindow, f.Path(v.Spool), f.Path(v.StagesFile)
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = f.Path(c.TLS.CA), f.Path(c.TLS.Cert), f.Path(c.TLS.Key)
 	if v.StatsEvery != nil {
 		c.StatsEvery = *v.StatsEvery
 	}
