@@ -4,16 +4,28 @@
 //	go run ./examples/agent -connect tcp://127.0.0.1:7711 -interval 10s -drivers cpu,memory,load
 //
 // With several -connect addresses (comma-separated) batches go to whichever
-// publisher is up. -config names a JSON file of per-driver settings:
+// publisher is up. -config names a YAML file (see agent.yaml next to this
+// file and go doc ./agent/agentconfig) with the publishers, the spool, the
+// batching, a list of driver instances and the stages; a flag given on the
+// command line replaces the file's value:
 //
-//	{"filesystem": {"ignore_fstypes": ["tmpfs"]}, "disk": {}}
+//	go run ./examples/agent -config examples/agent/agent.yaml -check
+//	go run ./examples/agent -config examples/agent/agent.yaml -connect tcp://10.0.0.5:7711
+//
+// -check reads the file and the files it names, builds every driver and
+// stage, prints "FILE: ok" and exits 0, or prints each error and exits 2 (as
+// do bad flags). -list-drivers prints the drivers this binary has. The older
+// -config file, a JSON map of per-driver settings
+// ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
+// deprecation warning.
 package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
 	"os"
@@ -23,13 +35,13 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/agent"
+	"github.com/meterkit/meter/agent/agentconfig"
 	"github.com/meterkit/meter/driver"
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
 	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"
-	"github.com/meterkit/meter/stage/stagefile"
 	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
@@ -37,72 +49,60 @@ import (
 )
 
 func main() {
-	connect := flag.String("connect", "tcp://127.0.0.1:7711", "publisher addresses, comma-separated")
-	interval := flag.Duration("interval", 10*time.Second, "collection interval of every driver")
-	drivers := flag.String("drivers", "cpu,memory,swap,load,disk,filesystem,network,uptime,processes", "drivers to run, comma-separated; known: "+strings.Join(driver.Drivers(), ","))
-	configFile := flag.String("config", "", "JSON file mapping driver names to their settings")
-	tenant := flag.String("tenant", "", "tenant id written into every envelope")
-	id := flag.String("id", "", "agent id (default: host name)")
-	spool := flag.String("spool", "", "directory of the durable spool (default: keep batches in memory)")
-	batch := flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
-	batchAge := flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
-	statsEvery := flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
-	tlsCA := flag.String("tls-ca", "", "CA (PEM) the publisher's certificate must chain to, for tls+tcp:// (default: system roots)")
-	tlsCert := flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
-	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
-	tlsName := flag.String("tls-server-name", "", "the publisher's name in its certificate (default: the host of -connect)")
-	stagesFile := flag.String("stages", "", "YAML file listing the stages run on every collection before batching (see go doc ./stage/stagefile)")
-	keyFile := flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
-	flag.Parse()
+	flag.String("connect", "tcp://127.0.0.1:7711", "publisher addresses, comma-separated")
+	flag.Duration("interval", agent.DefaultInterval, "collection interval of every driver that gives none of its own")
+	flag.String("drivers", strings.Join(agentconfig.DefaultDrivers, ","), "drivers to run, comma-separated (replaces the file's drivers); known: "+strings.Join(driver.Drivers(), ","))
+	configFile := flag.String("config", "", "YAML config file (see examples/agent/agent.yaml); the older JSON map of per-driver settings still works")
+	flag.String("tenant", "", "tenant id written into every envelope")
+	flag.String("id", "", "agent id (default: host name)")
+	flag.String("spool", "", "directory of the durable spool (default: keep batches in memory)")
+	flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
+	flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
+	flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
+	flag.String("tls-ca", "", "CA (PEM) the publisher's certificate must chain to, for tls+tcp:// (default: system roots)")
+	flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
+	flag.String("tls-key", "", "private key (PEM) of -tls-cert")
+	flag.String("tls-server-name", "", "the publisher's name in its certificate (default: the host of -connect)")
+	flag.String("stages", "", "YAML file listing the stages run on every collection before batching (see go doc ./stage/stagefile)")
+	flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
+	check := flag.Bool("check", false, "check the config and the files it names, build every driver and stage, print FILE: ok and exit")
+	listDrivers := flag.Bool("list-drivers", false, "print the drivers this binary has and exit")
+	flag.Parse() // exits 2 on a bad flag
+	if *listDrivers {
+		fmt.Println(strings.Join(driver.Drivers(), "\n"))
+		return
+	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-
-	configs := map[string]driver.Config{}
-	if *configFile != "" {
-		b, err := os.ReadFile(*configFile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &configs); err != nil {
-			log.Fatalf("%s: %v", *configFile, err)
+	cfg, err := load(*configFile, flag.CommandLine)
+	if err == nil {
+		for _, w := range cfg.Warnings() {
+			logger.Warn(w)
 		}
 	}
-	dialOpts := []nanomsg.DialOption{nanomsg.WithLogger(logger)}
-	if strings.Contains(*connect, "tls+tcp://") {
-		cfg, err := nanomsg.ClientTLS(*tlsCA, *tlsCert, *tlsKey, *tlsName)
-		if err != nil {
-			log.Fatal(err)
-		}
-		dialOpts = append(dialOpts, nanomsg.WithTLS(cfg))
+	if err == nil && *check {
+		err = checkConfig(cfg, os.Stdout)
 	}
-	ns, err := nanomsg.Dial(strings.Split(*connect, ","), dialOpts...)
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if *check {
+		return
+	}
+	parts, err := cfg.Open()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	s, err := sender(cfg, logger)
+	if err != nil {
+		parts.Close()
 		log.Fatal(err)
 	}
-	var s transport.Sender = ns
-	if *keyFile != "" {
-		sl, err := seal.SealerFor(*keyFile, *tenant)
-		if err != nil {
-			log.Fatal(err)
-		}
-		s = seal.NewSender(ns, sl) // sealed anew at each send
-	}
-	opts := []agent.Option{agent.WithLogger(logger), agent.WithTenant(*tenant), agent.WithID(*id),
-		agent.WithBatch(*batch, *batchAge), agent.WithStatsInterval(statsInterval(*statsEvery))}
-	if *spool != "" {
-		opts = append(opts, agent.WithSpool(*spool))
-	}
-	if *stagesFile != "" {
-		st, err := stagefile.Load(*stagesFile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		opts = append(opts, agent.WithStage(st))
-	}
-	for _, name := range strings.Split(*drivers, ",") {
-		opts = append(opts, agent.WithNamedDriver(name, configs[name], agent.Interval(*interval)))
-	}
+	opts := append(cfg.Options(parts), agent.WithLogger(logger))
 	a, err := agent.New(s, opts...)
 	if err != nil {
+		parts.Close()
 		log.Fatal(err)
 	}
 	defer a.Close(context.Background()) // closes s
@@ -114,10 +114,82 @@ func main() {
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
 }
 
-// statsInterval keeps the flag's meaning: -stats-every 0 is never.
-func statsInterval(d time.Duration) time.Duration {
-	if d == 0 {
-		return agent.NoStats
+// load reads the config file (none: the defaults) and puts the flags given
+// on fs's command line over it.
+func load(file string, fs *flag.FlagSet) (*agentconfig.Config, error) {
+	cfg := agentconfig.Default()
+	if file != "" {
+		var err error
+		if cfg, err = agentconfig.Load(file); err != nil {
+			return nil, err
+		}
 	}
-	return d
+	return cfg, cfg.Override(fs)
+}
+
+// checkConfig builds every driver and stage cfg names and reads the TLS and
+// key files, without network I/O and without opening the spool; it prints
+// "FILE: ok" to w.
+func checkConfig(cfg *agentconfig.Config, w io.Writer) error {
+	var errs []error
+	parts, err := cfg.Open()
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		parts.Close()
+	}
+	if usesTLS(cfg) {
+		if _, err := nanomsg.ClientTLS(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ServerName); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.KeyFile != "" {
+		if _, err := seal.SealerFor(cfg.KeyFile, cfg.Tenant); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	name := cfg.File
+	if name == "" {
+		name = "flags"
+	}
+	fmt.Fprintf(w, "%s: ok\n", name)
+	return nil
+}
+
+func usesTLS(cfg *agentconfig.Config) bool {
+	for _, a := range cfg.Connect {
+		if strings.HasPrefix(a, "tls+tcp://") {
+			return true
+		}
+	}
+	return false
+}
+
+// sender dials the publishers, sealing with the tenant's key if a key file
+// is given.
+func sender(cfg *agentconfig.Config, logger *slog.Logger) (transport.Sender, error) {
+	dialOpts := []nanomsg.DialOption{nanomsg.WithLogger(logger)}
+	if usesTLS(cfg) {
+		tc, err := nanomsg.ClientTLS(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ServerName)
+		if err != nil {
+			return nil, err
+		}
+		dialOpts = append(dialOpts, nanomsg.WithTLS(tc))
+	}
+	ns, err := nanomsg.Dial(cfg.Connect, dialOpts...)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.KeyFile == "" {
+		return ns, nil
+	}
+	sl, err := seal.SealerFor(cfg.KeyFile, cfg.Tenant)
+	if err != nil {
+		_ = ns.Close()
+		return nil, err
+	}
+	return seal.NewSender(ns, sl), nil // sealed anew at each send
 }

@@ -15,15 +15,26 @@
 //	go run ./examples/publisher -stages publisher-stages.yaml -sink console://
 //
 // With -keys, SIGHUP reloads the key file (after meterctl key rotate or revoke).
+//
+// -config names a YAML file (see publisher.yaml next to this file and go doc
+// ./publisher/publisherconfig) with the listen address, TLS, keys, spool,
+// sinks (each a URL, or a block whose name: keys its spool lane) and stages;
+// a flag given on the command line replaces the file's value (-sink
+// replaces the file's sinks). -check reads the file and the files it names,
+// builds every sink and stage without opening the spool, prints "FILE: ok"
+// and exits 0, or prints each error and exits 2 (as do bad flags):
+//
+//	go run ./examples/publisher -config examples/publisher/publisher.yaml -check
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -31,6 +42,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/publisher/publisherconfig"
 	"github.com/meterkit/meter/sink"
 	_ "github.com/meterkit/meter/sink/ceilometer"  // ceilometer+amqp(s)://, ceilometer(+http(s))://
 	_ "github.com/meterkit/meter/sink/console"     // console://
@@ -39,7 +51,6 @@ import (
 	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"
-	"github.com/meterkit/meter/stage/stagefile"
 	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
@@ -50,47 +61,63 @@ type sinkFlags []string
 
 func (s *sinkFlags) String() string     { return strings.Join(*s, " ") }
 func (s *sinkFlags) Set(v string) error { *s = append(*s, v); return nil }
+func (s *sinkFlags) Get() any           { return []string(*s) }
 
 func main() {
-	listen := flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, tls+tcp://, ipc://)")
-	workers := flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
-	spool := flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
+	flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, tls+tcp://, ipc://)")
+	flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
+	flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
 	var sinks sinkFlags
-	flag.Var(&sinks, "sink", "sink URL, repeatable (default console://); schemes: "+strings.Join(sink.Schemes(), ", "))
-	tlsCA := flag.String("tls-ca", "", "CA (PEM) agents' client certificates must chain to, for tls+tcp://")
-	tlsCert := flag.String("tls-cert", "", "the publisher's certificate (PEM), for tls+tcp://")
-	tlsKey := flag.String("tls-key", "", "private key (PEM) of -tls-cert")
-	keys := flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
-	replayWindow := flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
-	statsEvery := flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
-	stagesFile := flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
-	flag.Parse()
-	if len(sinks) == 0 {
-		sinks = sinkFlags{"console://"}
+	flag.Var(&sinks, "sink", "sink URL, repeatable, replaces the file's sinks (default console://); schemes: "+strings.Join(sink.Schemes(), ", "))
+	flag.String("tls-ca", "", "CA (PEM) agents' client certificates must chain to, for tls+tcp://")
+	flag.String("tls-cert", "", "the publisher's certificate (PEM), for tls+tcp://")
+	flag.String("tls-key", "", "private key (PEM) of -tls-cert")
+	flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
+	flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
+	flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
+	flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
+	configFile := flag.String("config", "", "YAML config file (see examples/publisher/publisher.yaml)")
+	check := flag.Bool("check", false, "check the config and the files it names, build every sink and stage, print FILE: ok and exit")
+	flag.Parse() // exits 2 on a bad flag
+	cfg, err := load(*configFile, flag.CommandLine)
+	if err == nil && *check {
+		err = checkConfig(context.Background(), cfg, os.Stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	if *check {
+		return
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	listenOpts := []nanomsg.ListenOption{nanomsg.WithConcurrency(*workers), nanomsg.WithLogger(logger)}
-	if strings.HasPrefix(*listen, "tls+tcp://") {
-		cfg, err := nanomsg.ServerTLS(*tlsCert, *tlsKey, *tlsCA)
+	parts, err := cfg.Open(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	listenOpts := []nanomsg.ListenOption{nanomsg.WithConcurrency(cfg.Workers), nanomsg.WithLogger(logger)}
+	if strings.HasPrefix(cfg.Listen, "tls+tcp://") {
+		tc, err := nanomsg.ServerTLS(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
 		if err != nil {
 			log.Fatal(err)
 		}
-		listenOpts = append(listenOpts, nanomsg.WithTLS(cfg))
+		listenOpts = append(listenOpts, nanomsg.WithTLS(tc))
 	}
-	nr, err := nanomsg.Listen(*listen, listenOpts...)
+	nr, err := nanomsg.Listen(cfg.Listen, listenOpts...)
 	if err != nil {
 		log.Fatal(err)
 	}
 	var r transport.Receiver = nr
-	if *keys != "" {
-		kr, err := seal.OpenKeyring(*keys)
+	if cfg.Keys != "" {
+		kr, err := seal.OpenKeyring(cfg.Keys)
 		if err != nil {
 			log.Fatal(err)
 		}
-		o, err := seal.NewOpener(kr, seal.WithWindow(*replayWindow))
+		o, err := seal.NewOpener(kr, seal.WithWindow(replayWindow(cfg)))
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -101,46 +128,24 @@ func main() {
 		go func() {
 			for range hup {
 				if err := kr.Reload(); err != nil {
-					logger.Error("key file not reloaded; the keys in use stay", "file", *keys, "err", err)
+					logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
 					continue
 				}
-				logger.Info("key file reloaded", "file", *keys)
+				logger.Info("key file reloaded", "file", cfg.Keys)
 			}
 		}()
 	}
-	opts := []publisher.Option{publisher.WithLogger(logger), publisher.WithWorkers(*workers),
-		publisher.WithStatsInterval(statsInterval(*statsEvery)),
-		// Replays within the window reach the de-duplication: it must cover them.
-		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2**replayWindow))}
-	if *spool != "" {
-		opts = append(opts, publisher.WithSpool(*spool))
-	}
-	if *stagesFile != "" {
-		st, err := stagefile.Load(*stagesFile)
-		if err != nil {
-			log.Fatal(err)
-		}
-		opts = append(opts, publisher.WithStage(st))
-	}
-	names := make([]string, 0, len(sinks))
-	for _, u := range sinks {
-		s, err := sink.Open(ctx, u)
-		if err != nil {
-			log.Fatal(err)
-		}
-		// The sink's name appears in logs, errors and the spool: never with its password.
-		name := u
-		if pu, err := url.Parse(u); err == nil {
-			name = pu.Redacted()
-		}
-		names = append(names, name)
-		opts = append(opts, publisher.WithSink(name, s))
+	// Replays within the window reach the de-duplication: it must cover them.
+	opts := append(cfg.Options(parts, replayWindow(cfg)), publisher.WithLogger(logger))
+	names := make([]string, 0, len(parts.Sinks))
+	for _, s := range parts.Sinks {
+		names = append(names, s.Name)
 	}
 	p, err := publisher.New(r, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
-	logger.Info("publishing", "listen", *listen, "sinks", strings.Join(names, " "))
+	logger.Info("publishing", "listen", cfg.Listen, "sinks", strings.Join(names, " "))
 	if err := p.Run(ctx); err != nil {
 		log.Print(err)
 	}
@@ -158,10 +163,56 @@ func main() {
 	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
 }
 
-// statsInterval keeps the flag's meaning: -stats-every 0 is never.
-func statsInterval(d time.Duration) time.Duration {
-	if d == 0 {
-		return publisher.NoStats
+// load reads the config file (none: the defaults) and puts the flags given
+// on fs's command line over it.
+func load(file string, fs *flag.FlagSet) (*publisherconfig.Config, error) {
+	cfg := publisherconfig.Default()
+	if file != "" {
+		var err error
+		if cfg, err = publisherconfig.Load(file); err != nil {
+			return nil, err
+		}
 	}
-	return d
+	return cfg, cfg.Override(fs)
+}
+
+// replayWindow is the sealing's window: the file's or flag's, else seal's
+// default.
+func replayWindow(cfg *publisherconfig.Config) time.Duration {
+	if cfg.ReplayWindow == 0 {
+		return seal.DefaultWindow
+	}
+	return cfg.ReplayWindow
+}
+
+// checkConfig builds every sink and stage cfg names and reads the TLS and
+// key files, without listening and without opening the spool; it prints
+// "FILE: ok" to w.
+func checkConfig(ctx context.Context, cfg *publisherconfig.Config, w io.Writer) error {
+	var errs []error
+	parts, err := cfg.Open(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	} else {
+		parts.Close(ctx)
+	}
+	if strings.HasPrefix(cfg.Listen, "tls+tcp://") {
+		if _, err := nanomsg.ServerTLS(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if cfg.Keys != "" {
+		if _, err := seal.OpenKeyring(cfg.Keys); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	name := cfg.File
+	if name == "" {
+		name = "flags"
+	}
+	fmt.Fprintf(w, "%s: ok\n", name)
+	return nil
 }

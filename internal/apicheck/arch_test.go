@@ -83,6 +83,8 @@ func TestCheckCatches(t *testing.T) {
 		m + "/sink/gnocchi/v1":                          {m + "/sink/gnocchi", m + "/sink/riemann/riemanntest"},
 		m + "/agent":                                    {m, m + "/driver", m + "/transport", m + "/internal/spool", m + "/sink", m + "/publisher"},
 		m + "/publisher":                                {m, m + "/transport", m + "/sink", m + "/internal/spool"},
+		m + "/agent/agentconfig":                        {m, m + "/agent", m + "/driver", m + "/transport"},
+		m + "/agent/badconfig":                          {m + "/agent", m + "/sink", m + "/driver/host"},
 		m + "/web":                                      {m},
 		m + "/examples/agent":                           {m + "/agent", m + "/driver/host"},
 		m + "/examples/publisher":                       {m + "/publisher", m + "/internal/spool"},
@@ -97,6 +99,8 @@ func TestCheckCatches(t *testing.T) {
 	want := []string{
 		"agent imports publisher [rule agent-publisher]",
 		"agent imports sink [rule table]",
+		"agent/badconfig imports driver/host [rule folder]",
+		"agent/badconfig imports sink [rule folder]",
 		"driver imports transport [rule table]",
 		"driver imports go.etcd.io/bbolt [rule backend]",
 		"examples/publisher imports internal/spool [rule examples]",

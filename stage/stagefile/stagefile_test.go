@@ -46,13 +46,13 @@ func TestLoad(t *testing.T) {
 // Every error says which file and line.
 func TestErrorsNameFileAndLine(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
-		{"type: select\n", ":1: want a list of stages"},
-		{"- type: select\n  meters: [cpu.*]\n- nonsense\n", ":3: want a stage"},
-		{"- type: select\n  meters: [cpu.*]\n- meters: [x]\n", ":3: stage: type: required"},
-		{"- type: select\n  meters: [cpu.*]\n- type: select\n  meters: [mem.*]\n", `:3: a stage named "select" is already at line 1`},
-		{"- type: select\n  meters: [cpu.*]\n\n- type: unit\n  to: MiB\n  form: B\n", ":4: stage unit: "},
-		{"- type: nosuch\n", `:1: stage nosuch: `},
-		{"- type: select\n  meters: [cpu.*\n", ": yaml: line 1: "},
+		{"type: select\n", ":1: stages: want a list of stages"},
+		{"- type: select\n  meters: [cpu.*]\n- nonsense\n", ":3: stages[1]: want a stage"},
+		{"- type: select\n  meters: [cpu.*]\n- meters: [x]\n", ":3: stages[1]: stage: type: required"},
+		{"- type: select\n  meters: [cpu.*]\n- type: select\n  meters: [mem.*]\n", `:3: stages[1]: a stage named "select" is already at line 1`},
+		{"- type: select\n  meters: [cpu.*]\n\n- type: unit\n  to: MiB\n  form: B\n", ":6: stages[1].form: stage unit: "},
+		{"- type: nosuch\n", `:1: stages[0].type: unknown stage "nosuch" (registered: `},
+		{"- type: select\n  meters: [cpu.*\n", ":1: did not find expected ',' or ']'"},
 	} {
 		p := write(t, tc.text)
 		_, err := stagefile.Load(p)

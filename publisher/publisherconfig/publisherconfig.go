@@ -1,0 +1,362 @@
+package publisherconfig
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/meterkit/meter/internal/yamlfile"
+	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/stage"
+)
+
+// Config is the publisher's configuration: the file's values over the
+// defaults, and over them the flags given (Override).
+type Config struct {
+	File string // the file it was read from; "" for none
+
+	Listen       string        // listen (-listen)
+	Workers      int           // workers (-workers)
+	TLS          TLS           // tls (-tls-ca, -tls-cert, -tls-key)
+	Keys         string        // keys: the tenant key file (-keys)
+	ReplayWindow time.Duration // replay_window (0: the sealing's default)
+	Spool        string        // spool (-spool)
+	StatsEvery   time.Duration // stats_every (0: never)
+	Sinks        []Sink        // sinks (-sink, repeatable)
+	StagesFile   string        // stages_file (-stages)
+
+	f      *yamlfile.File
+	stages []yamlfile.Stage
+}
+
+// TLS holds the files for a tls+tcp:// listener.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Sink is one sink: its name, which keys its spool lane and appears in logs
+// (default: the URL without its password), and its URL.
+type Sink struct {
+	Name string
+	URL  string
+	Line int // where it is in the file; 0 if from a flag
+
+	key  string
+	node *yaml.Node
+}
+
+type file struct {
+	Listen       string         `yaml:"listen"`
+	Workers      int            `yaml:"workers"`
+	TLS          TLS            `yaml:"tls"`
+	Keys         string         `yaml:"keys"`
+	ReplayWindow time.Duration  `yaml:"replay_window"`
+	Spool        string         `yaml:"spool"`
+	StatsEvery   *time.Duration `yaml:"stats_every"`
+	Sinks        []yaml.Node    `yaml:"sinks"`
+	Stages       yaml.Node      `yaml:"stages"`
+	StagesFile   string         `yaml:"stages_file"`
+}
+
+type sinkBlock struct {
+	Name string `yaml:"name"`
+	URL  string `yaml:"url"`
+}
+
+// Default returns the configuration used when no file is given: the flags'
+// defaults of the reference publisher.
+func Default() *Config {
+	return &Config{
+		Listen:     "tcp://127.0.0.1:7711",
+		Workers:    publisher.DefaultWorkers,
+		StatsEvery: publisher.DefaultStatsInterval,
+		Sinks:      []Sink{{Name: redacted("console://"), URL: "console://"}},
+	}
+}
+
+// Load reads the named file over Default. Its errors are FILE:LINE: KEY:
+// message, one per problem, joined.
+func Load(path string) (*Config, error) {
+	f, err := yamlfile.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	return decode(f)
+}
+
+// Parse is Load for a file's content b, name naming it in errors.
+func Parse(name string, b []byte) (*Config, error) {
+	f, err := yamlfile.Parse(name, b)
+	if err != nil {
+		return nil, err
+	}
+	return decode(f)
+}
+
+func decode(f *yamlfile.File) (*Config, error) {
+	c := Default()
+	c.File, c.f = f.Name, f
+	root := f.Root
+	if root == nil {
+		return c, nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return nil, f.Errorf(root, "", "want a mapping of settings (listen:, sinks: ...), got %s", yamlfile.Describe(root))
+	}
+	var v file
+	if err := f.Decode(root, "", &v); err != nil {
+		return nil, err
+	}
+	var errs []error
+	if v.Listen != "" {
+		c.Listen = v.Listen
+	}
+	if v.Workers != 0 {
+		c.Workers = v.Workers
+	}
+	if v.Workers < 0 {
+		k, _ := yamlfile.Get(root, "workers")
+		errs = append(errs, f.Errorf(k, "workers", "want a positive number, got %d", v.Workers))
+	}
+	c.TLS, c.Keys, c.ReplayWindow, c.Spool, c.StagesFile = v.TLS, f.Path(v.Keys), v.ReplayWindow, f.Path(v.Spool), f.Path(v.StagesFile)
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = f.Path(c.TLS.CA), f.Path(c.TLS.Cert), f.Path(c.TLS.Key)
+	if v.StatsEvery != nil {
+		c.StatsEvery = *v.StatsEvery
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"replay_window", c.ReplayWindow}, {"stats_every", c.StatsEvery}} {
+		if d.v < 0 {
+			k, _ := yamlfile.Get(root, d.key)
+			errs = append(errs, f.Errorf(k, d.key, "want a positive duration, got %v", d.v))
+		}
+	}
+	if _, sn := yamlfile.Get(root, "sinks"); sn != nil {
+		c.Sinks = nil
+		seen := map[string]int{}
+		for i := range v.Sinks {
+			n := &v.Sinks[i]
+			key := fmt.Sprintf("sinks[%d]", i)
+			s := Sink{Line: n.Line, key: key, node: n}
+			switch n.Kind {
+			case yaml.ScalarNode:
+				s.URL = n.Value
+			case yaml.MappingNode:
+				var b sinkBlock
+				if err := f.Decode(n, key, &b); err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if b.URL == "" {
+					errs = append(errs, f.Errorf(n, key+".url", "required: the sink's URL, such as riemann://127.0.0.1:5555"))
+					continue
+				}
+				s.Name, s.URL = b.Name, b.URL
+			default:
+				errs = append(errs, f.Errorf(n, key, "want a sink URL or a block (name: and url:), got %s", yamlfile.Describe(n)))
+				continue
+			}
+			if s.Name == "" {
+				s.Name = redacted(s.URL)
+			}
+			if line, dup := seen[s.Name]; dup {
+				errs = append(errs, f.Errorf(n, key, "a sink named %q is already at line %d: give each a name: of its own", s.Name, line))
+				continue
+			}
+			seen[s.Name] = n.Line
+			c.Sinks = append(c.Sinks, s)
+		}
+		if len(c.Sinks) == 0 && len(errs) == 0 {
+			errs = append(errs, f.Errorf(sn, "sinks", "empty: give at least one sink URL, such as console://"))
+		}
+	}
+	if _, sn := yamlfile.Get(root, "stages"); sn != nil {
+		if c.StagesFile != "" {
+			errs = append(errs, f.Errorf(sn, "stages", "give stages or stages_file, not both"))
+		}
+		st, err := f.Stages(sn, "stages")
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.stages = st
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// redacted is the URL without its password, as the sink's default name.
+func redacted(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	return raw
+}
+
+// Override sets the values of the flags given on fs's command line (after
+// fs.Parse), each replacing the file's value for its key: -listen,
+// -workers, -tls-ca, -tls-cert, -tls-key, -keys, -replay-window, -spool,
+// -stats-every, -stages (the stage file: replaces the file's stages) and
+// -sink (repeatable, its value the URLs joined by spaces: replaces the
+// file's sinks). Other flags are left to the program.
+func (c *Config) Override(fs *flag.FlagSet) error {
+	var errs []error
+	fs.Visit(func(fl *flag.Flag) {
+		if err := c.set(fl.Name, fl.Value); err != nil {
+			errs = append(errs, fmt.Errorf("-%s: %w", fl.Name, err))
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func (c *Config) set(name string, fv flag.Value) error {
+	v := fv.String()
+	var err error
+	switch name {
+	case "listen":
+		c.Listen = v
+	case "workers":
+		c.Workers, err = strconv.Atoi(v)
+	case "tls-ca":
+		c.TLS.CA = v
+	case "tls-cert":
+		c.TLS.Cert = v
+	case "tls-key":
+		c.TLS.Key = v
+	case "keys":
+		c.Keys = v
+	case "replay-window":
+		c.ReplayWindow, err = time.ParseDuration(v)
+	case "spool":
+		c.Spool = v
+	case "stats-every":
+		c.StatsEvery, err = time.ParseDuration(v)
+	case "stages":
+		c.StagesFile, c.stages = v, nil
+	case "sink":
+		urls := strings.Fields(v)
+		if g, ok := fv.(flag.Getter); ok {
+			if l, ok := g.Get().([]string); ok {
+				urls = l
+			}
+		}
+		c.Sinks = nil
+		for _, u := range urls {
+			c.Sinks = append(c.Sinks, Sink{Name: redacted(u), URL: u})
+		}
+	}
+	return err
+}
+
+// Parts are the sinks and stages a Config names, opened.
+type Parts struct {
+	Sinks []Opened
+	Stage stage.Stage // nil: no stages
+}
+
+// Opened is one opened sink and its name.
+type Opened struct {
+	Name string
+	Sink sink.Sink
+}
+
+// Open opens every sink (sink.Open) and stage the configuration names, and
+// reads the stage file it names. Errors name the file, line and key; all are
+// reported, joined. It opens no spool; whether a sink does I/O when opened
+// is its opener's business (the built-in ones connect on first use).
+func (c *Config) Open(ctx context.Context) (*Parts, error) {
+	p := &Parts{}
+	var errs []error
+	f := c.f
+	if f == nil {
+		f = &yamlfile.File{Name: "-sink"}
+	}
+	schemes := sink.Schemes()
+	for _, s := range c.Sinks {
+		key := s.key
+		if key == "" {
+			key = s.Name
+		}
+		at := s.node
+		if s.node != nil && s.node.Kind == yaml.MappingNode {
+			if k, _ := yamlfile.Get(s.node, "url"); k != nil {
+				at, key = k, key+".url"
+			}
+		}
+		u, err := url.Parse(s.URL)
+		switch {
+		case !strings.Contains(s.URL, "://") || err == nil && u.Scheme == "":
+			errs = append(errs, f.Errorf(at, key, "%q has no scheme: write it as SCHEME://..., one of %s", s.URL, strings.Join(schemes, ", ")))
+			continue
+		case err != nil:
+			errs = append(errs, f.Wrap(at, key, err))
+			continue
+		case !slices.Contains(schemes, u.Scheme):
+			errs = append(errs, f.Errorf(at, key, "unknown sink scheme %q (registered: %s)", u.Scheme, strings.Join(schemes, ", ")))
+			continue
+		}
+		sk, err := sink.Open(ctx, s.URL)
+		if err != nil {
+			errs = append(errs, f.Wrap(at, key, err))
+			continue
+		}
+		p.Sinks = append(p.Sinks, Opened{Name: s.Name, Sink: sk})
+	}
+	st, err := yamlfile.OpenStageList(f, c.stages, c.StagesFile)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	p.Stage = st
+	if err := errors.Join(errs...); err != nil {
+		p.Close(ctx)
+		return nil, err
+	}
+	return p, nil
+}
+
+// Options returns the publisher options for the configuration and the
+// opened parts: everything but the logger, which the program adds.
+// replayWindow is the sealing's window in effect (0: no sealing): the
+// de-duplication must cover the replays it lets through.
+func (c *Config) Options(p *Parts, replayWindow time.Duration) []publisher.Option {
+	stats := c.StatsEvery
+	if stats == 0 {
+		stats = publisher.NoStats
+	}
+	opts := []publisher.Option{publisher.WithWorkers(c.Workers), publisher.WithStatsInterval(stats),
+		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2*replayWindow))}
+	if c.Spool != "" {
+		opts = append(opts, publisher.WithSpool(c.Spool))
+	}
+	if p.Stage != nil {
+		opts = append(opts, publisher.WithStage(p.Stage))
+	}
+	for _, s := range p.Sinks {
+		opts = append(opts, publisher.WithSink(s.Name, s.Sink))
+	}
+	return opts
+}
+
+// Close closes the opened sinks and stages; for a check, or when the
+// publisher could not be made.
+func (p *Parts) Close(ctx context.Context) {
+	for _, s := range p.Sinks {
+		_ = s.Sink.Close(ctx)
+	}
+	if p.Stage != nil {
+		yamlfile.CloseStage(p.Stage)
+	}
+}
