@@ -3,6 +3,8 @@ package libvirt
 import (
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -187,8 +189,24 @@ func (d *Driver) collect(lv *golibvirt.Libvirt) ([]meter.Measurement, error) {
 	return out, errors.Join(errs...)
 }
 
+// parallelCalls is how many domains the per-domain path reads at once on
+// the one connection: libvirtd serves a client's requests concurrently (up
+// to max_client_requests, 5 by default), and most of a call's cost is the
+// round trip.
+const parallelCalls = 4
+
+// domainJob is one domain of a per-domain collection.
+type domainJob struct {
+	dom  golibvirt.Domain
+	meta *domainMeta // nil: nothing to report
+	now  time.Time
+	st   domStats
+	err  error
+}
+
 // collectPerDomain lists the active domains and reads each one's
-// statistics with one call per kind and device.
+// statistics with one call per kind and device, parallelCalls domains at a
+// time; it emits them in the order listed.
 func (d *Driver) collectPerDomain(lv *golibvirt.Libvirt, out []meter.Measurement) ([]meter.Measurement, []error, error) {
 	doms, _, err := lv.ConnectListAllDomains(1, golibvirt.ConnectListDomainsActive)
 	if err != nil {
@@ -198,51 +216,79 @@ func (d *Driver) collectPerDomain(lv *golibvirt.Libvirt, out []meter.Measurement
 		}
 		return out, nil, err
 	}
-	var errs []error
-	for _, dom := range doms {
-		var derr error
-		out, derr = d.collectDomain(lv, dom, out)
-		if derr != nil {
-			var ce *connError
-			if errors.As(derr, &ce) {
-				return out, errs, derr
+	if cap(d.jobs) < len(doms) {
+		d.jobs = append(d.jobs[:cap(d.jobs)], make([]domainJob, len(doms)-cap(d.jobs))...)
+	}
+	jobs := d.jobs[:len(doms)]
+	for i := range jobs {
+		j := &jobs[i]
+		j.dom, j.meta, j.err = doms[i], nil, nil
+		j.st.reset()
+	}
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(jobs) {
+				return
 			}
-			errs = append(errs, derr)
+			d.fetchDomain(lv, &jobs[i])
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(parallelCalls, len(jobs)) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+
+	var errs []error
+	for i := range jobs {
+		j := &jobs[i]
+		if j.err != nil {
+			var ce *connError
+			if errors.As(j.err, &ce) {
+				return out, errs, j.err
+			}
+			errs = append(errs, j.err)
+		}
+		if j.meta != nil {
+			out = appendDomain(out, j.now, j.meta, &j.st)
 		}
 	}
 	return out, errs, nil
 }
 
-// collectDomain reads one domain with the per-domain calls. A domain that
-// stopped running since it was listed is skipped without error.
-func (d *Driver) collectDomain(lv *golibvirt.Libvirt, dom golibvirt.Domain, out []meter.Measurement) ([]meter.Measurement, error) {
-	s := &d.stats
-	s.reset()
+// fetchDomain reads one domain with the per-domain calls into j. A domain
+// that stopped running since it was listed is skipped without error.
+func (d *Driver) fetchDomain(lv *golibvirt.Libvirt, j *domainJob) {
+	s, dom := &j.st, j.dom
 	state, maxMem, _, nrVirtCPU, cpuTime, err := lv.DomainGetInfo(dom)
 	if err != nil {
-		if isNotRunning(err) {
-			return out, nil
+		if !isNotRunning(err) {
+			j.err = rpcError("get the info", dom, err)
 		}
-		return out, rpcError("get the info", dom, err)
+		return
 	}
 	s.state = int32(state)
 	if !isMetered(s.state) {
-		return out, nil
+		return
 	}
-	now := time.Now()
-	meta, err := d.meta(lv, dom, now)
+	j.now = time.Now()
+	meta, err := d.meta(lv, dom, j.now)
 	if err != nil {
-		if isNotRunning(err) {
-			return out, nil
+		if !isNotRunning(err) {
+			j.err = err
 		}
-		return out, err
+		return
 	}
 	s.cpuTime, s.haveCPU, s.vcpus, s.maxMemKiB, s.haveMax = cpuTime, true, uint32(nrVirtCPU), maxMem, true
 
 	// A domain without a balloon device has no memory stats: not an error.
 	mem, err := lv.DomainMemoryStats(dom, uint32(golibvirt.DomainMemoryStatNr), 0)
 	if err != nil && !isServerError(err) {
-		return out, rpcError("read memory stats", dom, err)
+		j.err = rpcError("read memory stats", dom, err)
+		return
 	}
 	for _, st := range mem {
 		switch golibvirt.DomainMemoryStatTags(st.Tag) {
@@ -261,12 +307,13 @@ func (d *Driver) collectDomain(lv *golibvirt.Libvirt, dom golibvirt.Domain, out 
 		rdReq, rdBytes, wrReq, wrBytes, _, err := lv.DomainBlockStats(dom, name)
 		if err != nil {
 			if isNotRunning(err) {
-				return out, nil // shut off meanwhile: nothing of it
+				return // shut off meanwhile: nothing of it
 			}
-			if !isServerError(err) {
-				return out, rpcError("read block stats of "+name, dom, err)
+			if err = rpcError("read block stats of "+name, dom, err); !isServerError(err) {
+				j.err = err
+				return
 			}
-			errs = append(errs, rpcError("read block stats of "+name, dom, err))
+			errs = append(errs, err)
 			continue
 		}
 		// libvirt reports -1 for a counter the hypervisor does not keep.
@@ -278,16 +325,17 @@ func (d *Driver) collectDomain(lv *golibvirt.Libvirt, dom golibvirt.Domain, out 
 		rxB, rxP, rxE, rxD, txB, txP, txE, txD, err := lv.DomainInterfaceStats(dom, name)
 		if err != nil {
 			if isNotRunning(err) {
-				return out, nil
+				return
 			}
-			if !isServerError(err) {
-				return out, rpcError("read interface stats of "+name, dom, err)
+			if err = rpcError("read interface stats of "+name, dom, err); !isServerError(err) {
+				j.err = err
+				return
 			}
-			errs = append(errs, rpcError("read interface stats of "+name, dom, err))
+			errs = append(errs, err)
 			continue
 		}
 		s.nics = append(s.nics, ifStat{name: name, rxBytes: rxB, rxPackets: rxP, rxErrs: rxE, rxDrop: rxD,
 			txBytes: txB, txPackets: txP, txErrs: txE, txDrop: txD})
 	}
-	return appendDomain(out, now, meta, s), errors.Join(errs...)
+	j.meta, j.err = meta, errors.Join(errs...)
 }

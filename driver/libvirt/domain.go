@@ -156,11 +156,14 @@ func (m *domainMeta) cpuLabelsFor(n uint32) []meter.Label {
 // none, when the domain was restarted, when stats named an unknown device
 // or when the cache entry is older than the refresh interval.
 func (d *Driver) meta(lv *golibvirt.Libvirt, dom golibvirt.Domain, now time.Time) (*domainMeta, error) {
+	d.cacheMu.Lock()
 	m := d.cache[dom.UUID]
 	if m != nil && m.id == dom.ID && !m.stale && now.Sub(m.read) < d.refresh {
 		m.gen = d.gen
+		d.cacheMu.Unlock()
 		return m, nil
 	}
+	d.cacheMu.Unlock()
 	desc, err := lv.DomainGetXMLDesc(dom, 0)
 	if err != nil {
 		return nil, rpcError("read the XML", dom, err)
@@ -170,7 +173,9 @@ func (d *Driver) meta(lv *golibvirt.Libvirt, dom golibvirt.Domain, now time.Time
 		return nil, fmt.Errorf("libvirt: domain %s: %w", dom.Name, err)
 	}
 	nm.id, nm.read, nm.gen = dom.ID, now, d.gen
+	d.cacheMu.Lock()
 	d.cache[dom.UUID] = nm
+	d.cacheMu.Unlock()
 	return nm, nil
 }
 

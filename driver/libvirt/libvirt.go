@@ -73,10 +73,12 @@ type Driver struct {
 	nc   net.Conn
 	dead bool // closed by Close
 
-	cache map[golibvirt.UUID]*domainMeta
-	gen   uint64
-	out   []meter.Measurement
-	stats domStats // reused per domain
+	cacheMu sync.Mutex // guards cache while the per-domain path reads in parallel
+	cache   map[golibvirt.UUID]*domainMeta
+	gen     uint64
+	out     []meter.Measurement
+	stats   domStats    // reused per domain by the bulk path
+	jobs    []domainJob // reused by the per-domain path
 }
 
 // New is the libvirt driver's factory.
