@@ -282,11 +282,12 @@ func (d *Driver) Close() error {
 }
 
 // isServerError reports whether err was answered by the daemon (a libvirt
-// error such as "domain is not running"), as opposed to a lost or broken
+// error such as "domain is not running", or "unknown procedure" from an
+// older daemon), as opposed to a lost or broken
 // connection.
 func isServerError(err error) bool {
 	var le golibvirt.Error
-	return errors.As(err, &le)
+	return errors.As(err, &le) || errors.Is(err, golibvirt.ErrUnsupported)
 }
 
 // isNotRunning reports whether the daemon said the domain is gone or no
