@@ -82,8 +82,9 @@
 // # Domain states
 //
 // Active domains are metered: running, blocked, paused, being shut down
-// and suspended (pmsuspended). A paused domain keeps its counters, which
-// stop growing, so a rate over it reads 0. Shut-off domains are inactive
+// and suspended (pmsuspended). A paused QEMU domain keeps its counters,
+// which stop growing, so a rate over it reads 0 (libvirt's test driver
+// keeps counting with the wall clock, paused or not). Shut-off domains are inactive
 // and not listed, so they have no measurements, as in Ceilometer, whose
 // inspector skips them; crashed domains and domains in no state neither. A
 // domain that shuts off or disappears during a collection ("domain is not

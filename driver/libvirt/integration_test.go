@@ -398,3 +398,23 @@ func BenchmarkLibvirtCollect100(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/collection")
 }
+
+// TestLibvirtCPURate does by hand what the intended agent stage (rate of
+// cpu with percent_of: vcpus, see the package doc) will: the test driver's
+// CPU time follows the wall clock, so each 1-vCPU domain reads about 100%.
+func TestLibvirtCPURate(t *testing.T) {
+	lv := startDaemon(t)
+	node := nodeFile(t)
+	d := openDriver(t, lv.config(t, node, nil))
+	first := collect(t, d)
+	time.Sleep(time.Second)
+	second := collect(t, d)
+	for _, in := range instances {
+		a, b := find(t, first, "cpu", in.uuid), find(t, second, "cpu", in.uuid)
+		vcpus, err := strconv.ParseFloat(labels(b)["vcpus"], 64)
+		require.NoError(t, err)
+		util := 100 * (b.Value - a.Value) / 1e9 / b.Time.Sub(a.Time).Seconds() / vcpus
+		t.Logf("%s: cpu_util %.1f%%", in.name, util)
+		require.InDelta(t, 100, util, 5, in.name)
+	}
+}
