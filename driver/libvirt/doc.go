@@ -99,8 +99,14 @@
 // test driver does (it implements only the state group), or rejects the
 // call, the driver reads the domains one call per kind and device instead
 // (ConnectListAllDomains, DomainGetInfo, DomainMemoryStats,
-// DomainBlockStats, DomainInterfaceStats), until the next connection.
-// "bulk" and "domain" fix the path. Both paths emit the same measurements.
+// DomainBlockStats, DomainInterfaceStats), four domains at a time on the
+// one connection, until the next connection. "bulk" and "domain" fix the
+// path. Both paths emit the same measurements.
+//
+// Against libvirtd's test driver on 2 shared cores, a per-domain
+// collection of 100 domains (2 disks and 2 vNICs each, 601 calls) takes
+// about 50-110 ms, of which the driver's own CPU is about 16-22 ms
+// (BenchmarkLibvirtCollect100, build tag integration).
 //
 // # Domain XML cache
 //
