@@ -174,9 +174,19 @@ type fakeDaemon struct {
 
 func startFake(t *testing.T, handle func(conn int, proc uint32, payload []byte) (uint32, []byte, bool, bool)) *fakeDaemon {
 	t.Helper()
-	f := &fakeDaemon{socket: filepath.Join(t.TempDir(), "libvirt-sock"), handle: handle, calls: map[uint32]int{}}
-	ln, err := net.Listen("unix", f.socket)
+	f, err := newFake(filepath.Join(t.TempDir(), "libvirt-sock"), handle)
 	require.NoError(t, err)
+	t.Cleanup(f.close)
+	return f
+}
+
+// newFake listens on socket; close stops it.
+func newFake(socket string, handle func(conn int, proc uint32, payload []byte) (uint32, []byte, bool, bool)) (*fakeDaemon, error) {
+	f := &fakeDaemon{socket: socket, handle: handle, calls: map[uint32]int{}}
+	ln, err := net.Listen("unix", f.socket)
+	if err != nil {
+		return nil, err
+	}
 	f.ln = ln
 	f.wg.Go(func() {
 		for {
@@ -191,8 +201,19 @@ func startFake(t *testing.T, handle func(conn int, proc uint32, payload []byte) 
 			f.wg.Go(func() { f.serve(n, c) })
 		}
 	})
-	t.Cleanup(f.close)
-	return f
+	return f, nil
+}
+
+// qemuHost answers like a QEMU host's libvirtd with qemuRecords and the
+// recorded XML.
+func qemuHost(_ int, proc uint32, payload []byte) (uint32, []byte, bool, bool) {
+	switch proc {
+	case procConnectGetAllDomainStats:
+		return statusOK, statsReply(qemuRecords()), true, false
+	case procDomainGetXMLDesc:
+		return statusOK, xmlReply(payload), true, false
+	}
+	return statusError, errorReply(1, "unexpected procedure"), true, false
 }
 
 func (f *fakeDaemon) serve(n int, c net.Conn) {
@@ -263,7 +284,7 @@ func (f *fakeDaemon) close() {
 
 // xmlReply answers DomainGetXMLDesc with the domain XML recorded from
 // libvirtd (virsh dumpxml) in testdata.
-func xmlReply(t *testing.T, payload []byte) []byte {
+func xmlReply(payload []byte) []byte {
 	n := binary.BigEndian.Uint32(payload)
 	name := string(payload[4 : 4+n])
 	b, err := os.ReadFile(filepath.Join("testdata", name+".xml"))
@@ -311,15 +332,7 @@ func value(t *testing.T, ms []meter.Measurement, name, res string) float64 {
 // call per collection, plus the XML of each domain once.
 func TestBulkStats(t *testing.T) {
 	noLeaks(t)
-	f := startFake(t, func(_ int, proc uint32, payload []byte) (uint32, []byte, bool, bool) {
-		switch proc {
-		case procConnectGetAllDomainStats:
-			return statusOK, statsReply(qemuRecords()), true, false
-		case procDomainGetXMLDesc:
-			return statusOK, xmlReply(t, payload), true, false
-		}
-		return statusError, errorReply(1, "unexpected procedure"), true, false
-	})
+	f := startFake(t, qemuHost)
 	d := openFake(t, f, nil)
 	ms, err := d.Collect(context.Background())
 	require.NoError(t, err)
@@ -414,7 +427,7 @@ func TestHungDaemon(t *testing.T) {
 		case proc == procConnectGetAllDomainStats:
 			return statusOK, statsReply(qemuRecords()), true, false
 		case proc == procDomainGetXMLDesc:
-			return statusOK, xmlReply(t, payload), true, false
+			return statusOK, xmlReply(payload), true, false
 		}
 		return statusError, errorReply(1, "unexpected procedure"), true, false
 	})
@@ -444,7 +457,7 @@ func TestConnectionLost(t *testing.T) {
 		case proc == procConnectGetAllDomainStats:
 			return statusOK, statsReply(qemuRecords()), true, false
 		case proc == procDomainGetXMLDesc:
-			return statusOK, xmlReply(t, payload), true, false
+			return statusOK, xmlReply(payload), true, false
 		}
 		return statusError, errorReply(1, "unexpected procedure"), true, false
 	})
