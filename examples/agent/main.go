@@ -38,6 +38,7 @@ import (
 	"github.com/meterkit/meter/agent/agentconfig"
 	"github.com/meterkit/meter/driver"
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
+	_ "github.com/meterkit/meter/driver/libvirt"   // instances through libvirtd
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
 	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/levels"
