@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"io"
-	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
 )
 
@@ -317,16 +315,6 @@ func openFake(t *testing.T, f *fakeDaemon, extra map[string]any) *Driver {
 	return d.(*Driver)
 }
 
-func value(t *testing.T, ms []meter.Measurement, name, res string) float64 {
-	t.Helper()
-	for _, m := range ms {
-		if m.Name == name && m.ResourceID == res {
-			return m.Value
-		}
-	}
-	t.Fatalf("no %s for %s", name, res)
-	return math.NaN()
-}
 
 // TestBulkStats reads QEMU-shaped ConnectGetAllDomainStats replies: one
 // call per collection, plus the XML of each domain once.
