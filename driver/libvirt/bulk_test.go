@@ -315,7 +315,6 @@ func openFake(t *testing.T, f *fakeDaemon, extra map[string]any) *Driver {
 	return d.(*Driver)
 }
 
-
 // TestBulkStats reads QEMU-shaped ConnectGetAllDomainStats replies: one
 // call per collection, plus the XML of each domain once.
 func TestBulkStats(t *testing.T) {
