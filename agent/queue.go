@@ -28,6 +28,7 @@ type memQueue struct {
 	raw      bool                              // senders take the frames as they are
 	onBad    func(err error, measurements int) // a queued batch that does not decode, dropped
 	recycle  func(*transport.Envelope)
+	frames   sync.Pool // *[]byte: frames of forgotten batches, reused by push
 }
 
 // qbatch is one queued batch.
@@ -47,7 +48,7 @@ func (q *memQueue) lastSeq() uint64 { return 0 }
 // push encodes env, recycles its memory, and queues the frame, dropping
 // the oldest queued batches while the bound is exceeded.
 func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error) {
-	frame, err := transport.AppendEnvelope(make([]byte, 0, size), e)
+	frame, err := transport.AppendEnvelope(q.getFrame(size), e)
 	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements)}
 	q.recycle(e)
 	if err != nil {
@@ -59,6 +60,7 @@ func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppe
 		q.bytes -= len(old.frame)
 		droppedBatches++
 		droppedMeasurements += old.count
+		q.putFrame(old.frame)
 	}
 	q.items[(q.head+q.n)%len(q.items)] = b
 	q.n++
@@ -163,7 +165,23 @@ func (q *memQueue) forget(s *slot) {
 	close(q.freed)
 	q.freed = make(chan struct{})
 	q.mu.Unlock()
+	q.putFrame(s.frame) // the sender is done with it
 	s.frame, s.env = nil, nil
+}
+
+// getFrame returns an empty buffer for a frame of about size bytes, from
+// the frames of batches already forgotten where one is large enough.
+func (q *memQueue) getFrame(size int) []byte {
+	if p, ok := q.frames.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
+}
+
+func (q *memQueue) putFrame(b []byte) {
+	if cap(b) > 0 {
+		q.frames.Put(&b)
+	}
 }
 
 func (q *memQueue) done(s *slot) error {
