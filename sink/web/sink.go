@@ -18,6 +18,10 @@ import (
 	"github.com/meterkit/meter/sink"
 )
 
+// closeGrace is how long Close waits for requests in flight before it
+// closes their connections.
+const closeGrace = time.Second
+
 type config struct {
 	maxBytes  int64
 	addr      string
@@ -234,14 +238,14 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 func (s *Sink) Start() error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
-	if s.srv != nil {
-		return nil
-	}
 	s.mu.RLock()
 	closed := s.closed
 	s.mu.RUnlock()
 	if closed {
 		return fmt.Errorf("web: start after Close: %w", sink.ErrClosed)
+	}
+	if s.srv != nil {
+		return nil
 	}
 	if s.cfg.tokenFile != "" && s.token.Load() == nil {
 		b, err := os.ReadFile(s.cfg.tokenFile)
@@ -302,9 +306,17 @@ func (s *Sink) Close(ctx context.Context) error {
 	if srv == nil {
 		return nil
 	}
-	err := srv.Shutdown(ctx)
-	if err != nil {
-		err = errors.Join(fmt.Errorf("web: shutdown: %w", err), srv.Close())
+	// Streams end when done closes, unless one is stuck writing to a
+	// browser that does not read: after a short grace, or when ctx ends,
+	// the connections left are closed.
+	grace, cancel := context.WithTimeout(ctx, closeGrace)
+	defer cancel()
+	var err error
+	if srv.Shutdown(grace) != nil {
+		err = srv.Close()
+		if ctx.Err() != nil {
+			err = errors.Join(fmt.Errorf("web: shutdown: %w", ctx.Err()), err)
+		}
 	}
 	s.serveWG.Wait()
 	return err

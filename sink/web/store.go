@@ -438,12 +438,6 @@ func (s *store) stats() Stats {
 	}
 }
 
-// Point is one value of a series.
-type Point struct {
-	Time  time.Time
-	Value float64
-}
-
 // measurement rebuilds the measurement of se at a point.
 func (se *series) measurement(t int64, v float64) meter.Measurement {
 	m := meter.Measurement{Name: se.name, Kind: se.kind, Unit: se.unit, Value: v, Time: time.Unix(0, t).UTC(),
