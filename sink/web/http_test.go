@@ -505,3 +505,34 @@ func next(t *testing.T, ch <-chan event) event {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// The page and its assets are served from the binary, uPlot with its
+// LICENSE, with no reference to anywhere else.
+func TestPageAndStatic(t *testing.T) {
+	_, srv := newServed(t)
+	code, body, h := get(t, srv.URL+"/")
+	require.Equal(t, http.StatusOK, code)
+	require.Equal(t, "text/html; charset=utf-8", h.Get("Content-Type"))
+	require.Contains(t, body, `src="static/uPlot.iife.min.js"`)
+	require.Contains(t, body, `src="static/view.js"`)
+	require.NotContains(t, body, "http://")
+	require.NotContains(t, body, "https://")
+	for path, want := range map[string]string{
+		"/static/uPlot.iife.min.js": "uPlot",
+		"/static/uPlot.min.css":     ".uplot",
+		"/static/uPlot.LICENSE":     "MIT License",
+		"/static/view.js":           "EventSource",
+		"/static/view.css":          ".chart",
+	} {
+		code, body, _ := get(t, srv.URL+path)
+		require.Equal(t, http.StatusOK, code, path)
+		require.Contains(t, body, want, path)
+	}
+	code, _, _ = get(t, srv.URL+"/nothing")
+	require.Equal(t, http.StatusNotFound, code)
+	// The page sets names as text only.
+	_, js, _ := get(t, srv.URL+"/static/view.js")
+	require.NotContains(t, js, "innerHTML")
+	require.NotContains(t, js, "insertAdjacentHTML")
+	require.NotContains(t, js, "document.write")
+}
