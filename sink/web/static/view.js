@@ -292,11 +292,11 @@
     for (const c of charts) c.plot.setData(data(c));
   }
 
-  // CSV cells that a spreadsheet would run as a formula are quoted with a
-  // leading apostrophe: names are user data.
+  // CSV text cells that a spreadsheet would run as a formula get a leading
+  // apostrophe: names are user data. Numbers are written as they are.
   function cell(v) {
     let s = String(v);
-    if (/^[=+\-@\t\r]/.test(s)) s = "'" + s;
+    if (typeof v === "string" && /^[=+\-@\t\r]/.test(s)) s = "'" + s;
     if (/[",\n\r]/.test(s)) s = '"' + s.replace(/"/g, '""') + '"';
     return s;
   }
