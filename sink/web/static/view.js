@@ -223,8 +223,8 @@
     for (const key of shown) {
       const box = el("section", { class: "chart", "data-chart": key });
       const title = el("h2", { text: key });
-      const csv = el("button", { text: "CSV" });
-      const png = el("button", { text: "PNG" });
+      const csv = el("button", { class: "csv", text: "CSV" });
+      const png = el("button", { class: "png", text: "PNG" });
       box.append(el("div", { class: "chart-head" }, title, csv, png));
       grid.append(box);
       const c = { key, ids: groups.get(key).sort((a, b) => lineLabel(series.get(a).meta).localeCompare(lineLabel(series.get(b).meta))), el: box };
