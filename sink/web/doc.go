@@ -37,8 +37,20 @@
 //   - GET /feed.atom : an Atom feed of the newest 500 meterkit.state.change
 //     measurements (meter.StateChange), newest first, each entry's id a tag
 //     URI made of the change itself, so the same change keeps its id.
-//   - GET /events : Server-Sent Events (see Sink.events in the source):
-//     "series" and "points" events, resumable with Last-Event-ID.
+//   - GET /events?from= : Server-Sent Events. A "series" event (a series
+//     as /api/series shows it) comes before the first point of each series
+//     on the stream; a "points" event holds [[series id, Unix ms, value],
+//     ...] and its id is its place in the store's log, so a browser that
+//     reconnects (sending Last-Event-ID) resumes after it; without
+//     Last-Event-ID the stream starts at from= (the "position" of
+//     /api/series) or with the next point. A "reset" event ({"missed": N})
+//     says the stream fell so far behind that N points it had not sent were
+//     evicted: it goes on from the oldest point held (Stats.StreamsDropped).
+//
+// A stream copies a bounded number of points under the store's lock and
+// writes them without it, so a slow or stalled browser never holds up
+// Write; a browser that has not read for 15 seconds is disconnected, and
+// its EventSource reconnects and resumes.
 //
 // The view is read-only. Every name, label and unit is user data: the page
 // sets it as text, never as HTML, JSON escapes <, > and &, the feed is

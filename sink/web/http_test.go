@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink"
@@ -381,6 +382,8 @@ func TestLifecycle(t *testing.T) {
 // The event stream sends series and points as they are written, resumes
 // with Last-Event-ID, and ends with Close.
 func TestEvents(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer http.DefaultClient.CloseIdleConnections()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
 	require.NoError(t, s.Start())
@@ -439,6 +442,7 @@ func TestEvents(t *testing.T) {
 
 // A stream whose browser does not read never holds up Write.
 func TestStalledStreamDoesNotBlockWrite(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithMaxBytes(1<<20))
 	require.NoError(t, err)
 	require.NoError(t, s.Start())
@@ -535,4 +539,45 @@ func TestPageAndStatic(t *testing.T) {
 	require.NotContains(t, js, "innerHTML")
 	require.NotContains(t, js, "insertAdjacentHTML")
 	require.NotContains(t, js, "document.write")
+}
+
+// A stream that resumes after points it missed were evicted is told so,
+// resumes from the oldest point held, and is counted.
+func TestEventsResumeAfterEviction(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer http.DefaultClient.CloseIdleConnections()
+	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithMaxBytes(64<<10))
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	ctx := context.Background()
+	batch := make([]meter.Measurement, 100)
+	for i := range 100 {
+		for j := range batch {
+			batch[j] = gauge("load", "h", "", float64(i*100+j), t0.Add(time.Duration(i*100+j)*time.Millisecond))
+		}
+		require.NoError(t, s.Write(ctx, batch))
+	}
+	st := s.Stats()
+	require.Greater(t, st.DroppedPoints, uint64(0))
+
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.Addr()+"/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Last-Event-ID", "10")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	events := readEvents(resp.Body)
+	ev := next(t, events)
+	require.Equal(t, "reset", ev.name)
+	require.Equal(t, `{"missed":`+strconv.FormatUint(st.DroppedPoints-11, 10)+`}`, ev.data)
+	require.Equal(t, "series", next(t, events).name)
+	ev = next(t, events)
+	require.Equal(t, "points", ev.name)
+	var pts [][3]float64
+	require.NoError(t, json.Unmarshal([]byte(ev.data), &pts))
+	require.Equal(t, float64(st.DroppedPoints), pts[0][2], "resumes at the oldest point held")
+	require.Equal(t, uint64(1), s.Stats().StreamsDropped)
+	require.NoError(t, s.Close(ctx))
+	for range events {
+	}
+	resp.Body.Close()
 }
