@@ -219,7 +219,6 @@
     const shown = keys.slice(page * PAGE, (page + 1) * PAGE);
     const grid = el("div", { class: "charts" });
     app.append(grid);
-    const ids = shown.flatMap((k) => groups.get(k));
     for (const key of shown) {
       const box = el("section", { class: "chart", "data-chart": key });
       const title = el("h2", { text: key });
@@ -233,7 +232,10 @@
       png.addEventListener("click", () => c.plot.ctx.canvas.toBlob((b) => download(key + ".png", b)));
       charts.push(c);
     }
-    loadPoints(ids).then(() => { dirty = true; redraw(); }).catch((e) => status(String(e)));
+    // Each chart draws as soon as its own series are loaded, in page order.
+    for (const c of charts) {
+      loadPoints(c.ids).then(() => { if (charts.includes(c)) c.plot.setData(data(c)); }).catch((e) => status(String(e)));
+    }
   }
 
   function makePlot(c) {
