@@ -4,6 +4,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +118,7 @@ func feed(ctx context.Context, t *testing.T, s *web.Sink) {
 			{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: 40 + 25*math.Cos(float64(i)/11), Time: now, Host: "h1", ResourceID: "cpu1"},
 			{Name: "network.bytes.received", Kind: meter.Cumulative, Unit: "B", Value: bytes, Time: now, Host: "h1", ResourceID: "eth0"},
 			{Name: evil, Kind: meter.Gauge, Unit: "<b>", Value: 1, Time: now, Host: "h1", ResourceID: evil},
+			{Name: formulaName, Kind: meter.Gauge, Unit: "1", Value: -1, Time: now, Host: "h1"},
 		}
 		if i%10 == 0 {
 			batch = append(batch, meter.Measurement{Name: meter.StateChange, Kind: meter.Gauge, Value: 3, Time: now, Host: "h1",
@@ -135,6 +138,9 @@ func feed(ctx context.Context, t *testing.T, s *web.Sink) {
 	}
 }
 
+// formulaName is a meter name that a spreadsheet would run as a formula.
+const formulaName = `=SUM(1,2)`
+
 func startSink(t *testing.T) (*web.Sink, string) {
 	t.Helper()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
@@ -153,8 +159,9 @@ func startSink(t *testing.T) (*web.Sink, string) {
 }
 
 func chartPoints(ctx context.Context, chart string) (int, error) {
+	name, _ := json.Marshal(chart)
 	return chromedp.Run(ctx, chromedp.Evaluate[int](fmt.Sprintf(
-		`+((document.querySelector('[data-chart=%q]') || {dataset: {}}).dataset.points || 0)`, chart)))
+		`+(([...document.querySelectorAll('[data-chart]')].find(e => e.dataset.chart === %s) || {dataset: {}}).dataset.points || 0)`, name)))
 }
 
 func waitPoints(t *testing.T, ctx context.Context, chart string, above int) int {
@@ -205,22 +212,20 @@ func TestBrowserLiveView(t *testing.T) {
 
 	// PNG export: the button downloads a non-empty PNG.
 	dir := t.TempDir()
-	progress := chromedp.Events(ctx, browser.DownloadProgress)
 	_, err = chromedp.Call(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllowAndName, DownloadPath: dir, EventsEnabled: ptr(true)})
 	require.NoError(t, err)
-	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`[data-chart="cpu (%)"] button.png`))))
-	for ev, err := range progress {
-		require.NoError(t, err, "waiting for the PNG download")
-		if ev.State != browser.DownloadProgressStateCompleted {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
-		require.NoError(t, err)
-		require.Greater(t, len(b), 1000)
-		require.Equal(t, "\x89PNG", string(b[:4]))
-		break
-	}
+	b := download(t, ctx, dir, `[data-chart="cpu (%)"] button.png`)
+	require.Greater(t, len(b), 1000)
+	require.Equal(t, "\x89PNG", string(b[:4]))
+
+	// CSV export: a name a spreadsheet would run as a formula is escaped,
+	// values are numbers.
+	waitPoints(t, ctx, formulaName+" (1)", 0)
+	csv := string(download(t, ctx, dir, `[data-chart='`+formulaName+` (1)'] button.csv`))
+	lines := strings.Split(strings.TrimSpace(csv), "\r\n")
+	require.Equal(t, `time_utc,"'=SUM(1,2)"`, lines[0])
+	require.Regexp(t, `^\d{4}-\d\d-\d\dT[0-9:.]+Z,-1$`, lines[len(lines)-1])
 
 	if *update {
 		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -239,6 +244,23 @@ func TestBrowserLiveView(t *testing.T) {
 	require.NoError(t, xml.Unmarshal(body, &f))
 	require.NotEmpty(t, f.Entries)
 	require.Equal(t, "h1 cpu.util: ok → critical", f.Entries[0].Title)
+}
+
+// download clicks the button sel and returns the file it downloads.
+func download(t *testing.T, ctx context.Context, dir, sel string) []byte {
+	t.Helper()
+	progress := chromedp.Events(ctx, browser.DownloadProgress)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(sel))))
+	for ev, err := range progress {
+		require.NoError(t, err, "waiting for the download of %s", sel)
+		if ev.State != browser.DownloadProgressStateCompleted {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, ev.GUID))
+		require.NoError(t, err)
+		return b
+	}
+	return nil
 }
 
 // With 500 series on one host, how long the first chart takes to draw: a
