@@ -28,6 +28,8 @@
 // # HTTP
 //
 //   - GET / : the page (hosts, then one dashboard per host).
+//   - GET /api/hosts : {"hosts":[{"host", "series", "last"}]}, every host
+//     with its number of series and the time of its newest point.
 //   - GET /api/series?host=&prefix=&limit= : {"series":[{"id", "name",
 //     "host", "resource_id", "labels", "unit", "kind", "points", "last":
 //     {"time", "value"}}], "position"}, sorted by host, name and resource;
@@ -37,7 +39,8 @@
 //   - GET /feed.atom : an Atom feed of the newest 500 meterkit.state.change
 //     measurements (meter.StateChange), newest first, each entry's id a tag
 //     URI made of the change itself, so the same change keeps its id.
-//   - GET /events?from= : Server-Sent Events. A "series" event (a series
+//   - GET /events?host=&from= : Server-Sent Events, of one host's series
+//     with host=, of all otherwise. A "series" event (a series
 //     as /api/series shows it) comes before the first point of each series
 //     on the stream; a "points" event holds [[series id, Unix ms, value],
 //     ...] and its id is its place in the store's log, so a browser that

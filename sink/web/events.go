@@ -44,7 +44,8 @@ type streamPoint [3]float64
 //     missed were evicted) and resumes from the oldest held.
 //
 // Without Last-Event-ID, the stream starts at ?from= (the position
-// /api/series gave) or else after the newest point. The stream reads the
+// /api/series gave) or else after the newest point. With ?host=, it holds
+// the series of that host only. The stream reads the
 // store under its lock only to copy a bounded number of points; a slow
 // browser slows its own stream, never Write, and one that takes longer than
 // writeTimeout to read is dropped (its browser reconnects and resumes).
@@ -68,6 +69,7 @@ func (s *Sink) events(w http.ResponseWriter, r *http.Request) {
 		}
 		pos = min(p+next, pos)
 	}
+	host, oneHost := r.URL.Query().Get("host"), r.URL.Query().Has("host")
 	s.streams.Add(1)
 	defer s.streams.Add(-1)
 
@@ -94,7 +96,7 @@ func (s *Sink) events(w http.ResponseWriter, r *http.Request) {
 		for ; pos < s.st.end && len(pts) < streamBatch; pos++ {
 			rec := s.st.at(pos)
 			se := &s.st.slots[rec.slot]
-			if !se.live || se.n == 0 || pos < se.first {
+			if !se.live || se.n == 0 || pos < se.first || (oneHost && se.host != host) {
 				continue
 			}
 			if !seen[se.id] {

@@ -29,6 +29,7 @@ const (
 
 func (s *Sink) routes() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/hosts", s.listHosts)
 	mux.HandleFunc("GET /api/series", s.listSeries)
 	mux.HandleFunc("GET /api/series/{id}", s.getSeries)
 	mux.HandleFunc("GET /feed.atom", s.feed)
@@ -189,6 +190,44 @@ func (s *Sink) listSeries(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Series = append(out.Series, list[i].json())
 	}
+	writeJSON(w, out)
+}
+
+// listHosts answers GET /api/hosts: every host with how many series it has
+// and when it last sent, sorted by name.
+func (s *Sink) listHosts(w http.ResponseWriter, r *http.Request) {
+	type hostJSON struct {
+		Host   string    `json:"host"`
+		Series int       `json:"series"`
+		Last   time.Time `json:"last"`
+	}
+	type acc struct {
+		n    int
+		last int64
+	}
+	byHost := make(map[string]*acc)
+	s.mu.RLock()
+	for i := 1; i < len(s.st.slots); i++ {
+		se := &s.st.slots[i]
+		if !se.live {
+			continue
+		}
+		a := byHost[se.host]
+		if a == nil {
+			a = &acc{last: math.MinInt64}
+			byHost[se.host] = a
+		}
+		a.n++
+		a.last = max(a.last, se.lastT)
+	}
+	s.mu.RUnlock()
+	out := struct {
+		Hosts []hostJSON `json:"hosts"`
+	}{Hosts: make([]hostJSON, 0, len(byHost))}
+	for h, a := range byHost {
+		out.Hosts = append(out.Hosts, hostJSON{Host: h, Series: a.n, Last: time.Unix(0, a.last).UTC()})
+	}
+	slices.SortFunc(out.Hosts, func(a, b hostJSON) int { return cmp.Compare(a.Host, b.Host) })
 	writeJSON(w, out)
 }
 

@@ -581,3 +581,59 @@ func TestEventsResumeAfterEviction(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+func TestAPIHosts(t *testing.T) {
+	s, srv := newServed(t)
+	require.NoError(t, s.Write(context.Background(), []meter.Measurement{
+		gauge("cpu.util", "web-1", "cpu0", 1, t0),
+		gauge("cpu.util", "web-1", "cpu1", 1, t0.Add(time.Second)),
+		gauge("cpu.util", "db-1", "cpu0", 1, t0),
+		gauge("<i>", "<i>", "", 1, t0),
+	}))
+	code, body, _ := get(t, srv.URL+"/api/hosts")
+	require.Equal(t, http.StatusOK, code, body)
+	require.NotContains(t, body, "<i>")
+	var l struct {
+		Hosts []struct {
+			Host   string    `json:"host"`
+			Series int       `json:"series"`
+			Last   time.Time `json:"last"`
+		} `json:"hosts"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &l))
+	require.Len(t, l.Hosts, 3)
+	require.Equal(t, "<i>", l.Hosts[0].Host)
+	require.Equal(t, "db-1", l.Hosts[1].Host)
+	require.Equal(t, "web-1", l.Hosts[2].Host)
+	require.Equal(t, 2, l.Hosts[2].Series)
+	require.True(t, l.Hosts[2].Last.Equal(t0.Add(time.Second)))
+}
+
+// A stream for one host holds that host's series only.
+func TestEventsOneHost(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer http.DefaultClient.CloseIdleConnections()
+	s, err := web.New(web.WithAddr("127.0.0.1:0"))
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	ctx := context.Background()
+	require.NoError(t, s.Write(ctx, []meter.Measurement{
+		gauge("cpu.util", "a", "", 1, t0), gauge("cpu.util", "b", "", 2, t0), gauge("cpu.util", "a", "", 3, t0.Add(time.Second)),
+	}))
+	resp, err := http.Get("http://" + s.Addr() + "/events?host=a&from=0")
+	require.NoError(t, err)
+	events := readEvents(resp.Body)
+	ev := next(t, events)
+	require.Equal(t, "series", ev.name)
+	require.Contains(t, ev.data, `"host":"a"`)
+	ev = next(t, events)
+	require.Equal(t, "points", ev.name)
+	var pts [][3]float64
+	require.NoError(t, json.Unmarshal([]byte(ev.data), &pts))
+	require.Len(t, pts, 2)
+	require.Equal(t, []float64{1, 3}, []float64{pts[0][2], pts[1][2]})
+	require.NoError(t, s.Close(ctx))
+	for range events {
+	}
+	resp.Body.Close()
+}

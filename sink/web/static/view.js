@@ -77,11 +77,38 @@
     return r.json();
   }
 
-  // load reads every series (metadata only) and where the stream resumes.
-  async function load() {
-    const l = await api("api/series?limit=100000");
-    for (const m of l.series) if (!series.has(m.id)) series.set(m.id, { meta: m, t: [], v: [], loaded: false });
+  // enter loads what the view of the current address needs: the hosts, or
+  // one host's series (metadata only) and where its stream resumes.
+  let view = 0; // bumped by each change of view, so that late answers are dropped
+  let hosts = []; // [{host, series, last}]
+  async function enter() {
+    const my = ++view;
+    if (source) { source.close(); source = null; }
+    series.clear();
+    const r = route();
+    if (r.host === undefined) {
+      const l = await api("api/hosts");
+      if (my !== view) return;
+      hosts = l.hosts;
+      render();
+      return;
+    }
+    const l = await api("api/series?limit=100000&host=" + encodeURIComponent(r.host));
+    if (my !== view) return;
+    for (const m of l.series) series.set(m.id, { meta: m, t: [], v: [], loaded: false });
     position = l.position;
+    render();
+    stream(r.host);
+  }
+
+  // refreshHosts updates the list of hosts every few seconds.
+  async function refreshHosts() {
+    if (route().host !== undefined) return;
+    const my = view;
+    const l = await api("api/hosts");
+    if (my !== view || route().host !== undefined) return;
+    hosts = l.hosts;
+    renderHostList();
   }
 
   async function loadPoints(ids) {
@@ -101,9 +128,9 @@
     }));
   }
 
-  function stream() {
+  function stream(host) {
     if (source) source.close();
-    source = new EventSource("events?from=" + position);
+    source = new EventSource("events?host=" + encodeURIComponent(host) + "&from=" + position);
     source.addEventListener("series", (e) => {
       const m = JSON.parse(e.data);
       const s = series.get(m.id);
@@ -145,7 +172,10 @@
       sel.append(o);
     }
     const input = el("input", { id: "search", type: "search", placeholder: "search", value: search, on: {
-      input: (e) => { search = e.target.value; page = 0; clearTimeout(structureTimer); structureTimer = setTimeout(render, 200); },
+      input: (e) => {
+        search = e.target.value; page = 0; clearTimeout(structureTimer);
+        structureTimer = setTimeout(route().host === undefined ? renderHostList : render, 200);
+      },
     } });
     const r = route();
     return el("header", {},
@@ -178,27 +208,26 @@
   }
 
   function renderHosts() {
-    const hosts = new Map();
-    for (const s of series.values()) {
-      const h = s.meta.host;
-      if (!hosts.has(h)) hosts.set(h, { n: 0, last: 0 });
-      const x = hosts.get(h);
-      x.n++;
-      x.last = Math.max(x.last, Date.parse(s.meta.last.time));
-    }
+    app.append(el("div", { id: "hostlist" }));
+    renderHostList();
+  }
+
+  function renderHostList() {
+    const box = document.getElementById("hostlist");
+    if (!box) return;
     const q = search.toLowerCase();
-    const names = [...hosts.keys()].filter((h) => h.toLowerCase().includes(q)).sort();
+    const shown = hosts.filter((h) => h.host.toLowerCase().includes(q));
+    page = Math.min(page, Math.max(0, Math.ceil(shown.length / PAGE) - 1));
     const list = el("ul", { class: "hosts", id: "hosts" });
-    for (const h of names.slice(page * PAGE, (page + 1) * PAGE)) {
-      const x = hosts.get(h);
-      list.append(el("li", { "data-host": h },
-        el("a", { href: "#host/" + encodeURIComponent(h), text: h || "(no host)" }),
-        el("span", { class: "meta", text: " " + x.n + " series, last " + new Date(x.last).toLocaleString() })));
+    for (const h of shown.slice(page * PAGE, (page + 1) * PAGE)) {
+      list.append(el("li", { "data-host": h.host },
+        el("a", { href: "#host/" + encodeURIComponent(h.host), text: h.host || "(no host)" }),
+        el("span", { class: "meta", text: " " + h.series + " series, last " + new Date(h.last).toLocaleString() })));
     }
-    app.append(el("h1", { text: names.length + " host" + (names.length === 1 ? "" : "s") }), list);
-    const pg = pager(names.length, (p) => { page = p; render(); });
-    if (pg) app.append(pg);
-    if (!names.length) app.append(el("p", { text: "Nothing has arrived yet." }));
+    box.replaceChildren(el("h1", { text: shown.length + " host" + (shown.length === 1 ? "" : "s") }), list);
+    const pg = pager(shown.length, (p) => { page = p; renderHostList(); });
+    if (pg) box.append(pg);
+    if (!shown.length) box.append(el("p", { text: hosts.length ? "No host matches." : "Nothing has arrived yet." }));
   }
 
   function renderHost(host) {
@@ -328,7 +357,8 @@
     redraw();
   }
 
-  window.addEventListener("hashchange", () => { page = 0; search = ""; render(); });
-  load().then(() => { render(); stream(); setInterval(tick, 1000); tick(); })
-    .catch((e) => { app.textContent = "Could not load the series: " + e; });
+  const failed = (e) => { app.textContent = "Could not load the view: " + e; };
+  window.addEventListener("hashchange", () => { page = 0; search = ""; enter().catch(failed); });
+  enter().then(() => { setInterval(tick, 1000); tick(); }).catch(failed);
+  setInterval(() => refreshHosts().catch((e) => status(String(e))), 5000);
 })();
