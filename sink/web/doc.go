@@ -14,7 +14,8 @@
 //
 // The history is bounded in bytes (WithMaxBytes, max_bytes=; default
 // DefaultMaxBytes, 32 MiB), series and points counted together: a point
-// costs 24 bytes, a series its strings and about 200 bytes more. Beyond the
+// costs 24 bytes, a series its strings and about 300 bytes more, and the
+// newest 500 state changes, kept for the feed, count too. Beyond the
 // bound, the oldest points go first, a chunk of 1024 at a time; when points
 // alone cannot make room (many series with few points), the series written
 // least recently go, with what points they still have. Stats counts both.
