@@ -26,8 +26,8 @@ const pointSize = 24
 const chunkBytes = chunkLen * pointSize
 
 // seriesOverhead approximates what a series costs besides its strings: its
-// slot and its entries in the two maps (measured: 100,000 series took 422
-// bytes each of heap beyond their strings and points).
+// slot and its entries in the two maps. Measured: 100,000 series of one point
+// took 422 bytes of heap each, strings and point included; Stats counts 423.
 const seriesOverhead = int64(unsafe.Sizeof(series{})) + 136
 
 // changeOverhead is what a state change held for the feed costs besides its
