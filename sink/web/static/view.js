@@ -65,7 +65,7 @@
       s.t.push(t);
       s.v.push(v);
     }
-    const cut = Date.now() / 1000 - 86400 - 60; // keep a day, the widest window
+    const cut = s.t[s.t.length - 1] - 86400 - 60; // keep a day, the widest window
     let drop = 0;
     while (drop < s.t.length && s.t[drop] < cut) drop++;
     if (drop) { s.t.splice(0, drop); s.v.splice(0, drop); }
@@ -112,11 +112,12 @@
   }
 
   async function loadPoints(ids) {
-    const from = new Date(Date.now() - 86400 * 1000).toISOString();
     await Promise.all(ids.map(async (id) => {
       const s = series.get(id);
       if (!s || s.loaded) return;
       s.loaded = true;
+      // A day before its newest point: the widest window.
+      const from = new Date(Date.parse(s.meta.last.time) - 86400 * 1000).toISOString();
       const r = await api("api/series/" + id + "?from=" + encodeURIComponent(from));
       s.meta = r.series;
       const t = [], v = [];
@@ -250,10 +251,12 @@
     app.append(grid);
     for (const key of shown) {
       const box = el("section", { class: "chart", "data-chart": key });
+      const n = groups.get(key).length;
       const title = el("h2", { text: key });
+      const count = n > 20 ? el("span", { class: "meta", text: n + " series" }) : null;
       const csv = el("button", { class: "csv", text: "CSV" });
       const png = el("button", { class: "png", text: "PNG" });
-      box.append(el("div", { class: "chart-head" }, title, csv, png));
+      box.append(el("div", { class: "chart-head" }, title, count, csv, png));
       grid.append(box);
       const c = { key, ids: groups.get(key).sort((a, b) => lineLabel(series.get(a).meta).localeCompare(lineLabel(series.get(b).meta))), el: box };
       c.plot = makePlot(c);
@@ -273,6 +276,7 @@
       width: Math.min(560, window.innerWidth - 40),
       height: 220,
       scales: { x: { time: true } },
+      legend: { show: c.ids.length <= 20 }, // beyond, the CSV names them
       series: [{ label: "local time" }].concat(c.ids.map((id, i) => ({
         label: lineLabel(series.get(id).meta),
         stroke: "hsl(" + ((i * 67) % 360) + ",65%,45%)",
@@ -293,10 +297,19 @@
     return String(+v.toPrecision(p));
   }
 
-  // data joins the chart's series on one time axis, within the window; a
-  // cumulative series becomes its rate per second (a reset counts as a gap).
+  // data joins the chart's series on one time axis, within the window that
+  // ends now, or at the chart's newest point if that is later (a clock ahead)
+  // or much earlier (a replay, a clock behind: the chart is not left empty);
+  // a cumulative series becomes its rate per second (a reset is a gap).
   function data(c) {
-    const from = Date.now() / 1000 - windowSec;
+    const now = Date.now() / 1000;
+    let newest = -Infinity;
+    for (const id of c.ids) {
+      const s = series.get(id);
+      if (s.t.length) newest = Math.max(newest, s.t[s.t.length - 1]);
+    }
+    const end = newest > now || newest < now - windowSec ? newest : now;
+    const from = end - windowSec;
     const cols = c.ids.map((id) => {
       const s = series.get(id);
       const cum = s.meta.kind === "cumulative";
