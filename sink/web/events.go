@@ -93,7 +93,9 @@ func (s *Sink) events(w http.ResponseWriter, r *http.Request) {
 			s.behind.Add(1)
 		}
 		pts, newSeries = pts[:0], newSeries[:0]
-		for ; pos < s.st.end && len(pts) < streamBatch; pos++ {
+		// Bounded work under the lock: so many points sent, or so many
+		// looked at (a stream for one host skips the others').
+		for scanned := 0; pos < s.st.end && len(pts) < streamBatch && scanned < streamScan; pos, scanned = pos+1, scanned+1 {
 			rec := s.st.at(pos)
 			se := &s.st.slots[rec.slot]
 			if !se.live || se.n == 0 || pos < se.first || (oneHost && se.host != host) {

@@ -23,6 +23,7 @@ const (
 	defaultLimit = 1000
 	maxLimit     = 100_000
 	streamBatch  = 4096             // points per event at most
+	streamScan   = 65536            // points a stream looks at per hold of the lock
 	writeTimeout = 15 * time.Second // a stream whose browser takes longer to read is dropped
 	pingEvery    = 15 * time.Second
 )
