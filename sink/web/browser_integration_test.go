@@ -288,3 +288,38 @@ func TestBrowserFiveHundredSeries(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The hosts page pages and searches.
+func TestBrowserHostsSearchAndPaging(t *testing.T) {
+	s, err := web.New(web.WithAddr("127.0.0.1:0"))
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	defer s.Close(context.Background())
+	batch := make([]meter.Measurement, 120)
+	for i := range batch {
+		batch[i] = meter.Measurement{Name: "cpu.util", Kind: meter.Gauge, Unit: "%", Value: 1, Time: time.Now(), Host: fmt.Sprintf("host-%d", i)}
+	}
+	require.NoError(t, s.Write(context.Background(), batch))
+	ctx, errs := browserPage(t)
+	count := func() int {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('#hosts li').length`))
+		require.NoError(t, err)
+		return n
+	}
+	heading := func() string {
+		h, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`#hostlist h1`)))
+		require.NoError(t, err)
+		return h
+	}
+	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate("http://"+s.Addr()+"/"), chromedp.WaitVisible(chromedp.CSS(`#hosts li`))))
+	require.Equal(t, "120 hosts", heading())
+	require.Equal(t, 50, count())
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.pager button:last-child`))))
+	require.Eventually(t, func() bool { return count() == 50 }, 5*time.Second, 50*time.Millisecond)
+	require.NoError(t, chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`.pager button:last-child`))))
+	require.Eventually(t, func() bool { return count() == 20 }, 5*time.Second, 50*time.Millisecond, "the third page holds the last 20")
+	require.NoError(t, chromedp.Do(ctx, chromedp.SendKeys(chromedp.CSS(`#search`), "host-11")))
+	require.Eventually(t, func() bool { return heading() == "11 hosts" }, 5*time.Second, 50*time.Millisecond, "host-11 and host-110 … host-119")
+	require.Equal(t, 11, count())
+	require.Empty(t, errs(), "JavaScript errors")
+}
