@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"log/slog"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -164,6 +165,17 @@ func TestStatsLogValue(t *testing.T) {
 	}}))
 	log.Info("web stats", slog.Any("", web.Stats{Series: 2, Points: 5, Bytes: 100, MaxBytes: 200, DroppedPoints: 1, DroppedSeries: 3}))
 	require.Equal(t, `level=INFO msg="web stats" series=2 points=5 bytes=100 max_bytes=200 written=0 dropped_points=1 dropped_series=3 state_changes=0 streams_dropped=0`+"\n", b.String())
+}
+
+// LogValue logs every field under its log tag, in field order (the
+// convention of internal/statslog, which this package may not import).
+func TestStatsLogValueFollowsTags(t *testing.T) {
+	typ := reflect.TypeFor[web.Stats]()
+	attrs := web.Stats{}.LogValue().Group()
+	require.Len(t, attrs, typ.NumField())
+	for i := range typ.NumField() {
+		require.Equal(t, typ.Field(i).Tag.Get("log"), attrs[i].Key, typ.Field(i).Name)
+	}
 }
 
 // BenchmarkWrite measures Write of a batch of 100 measurements of series
