@@ -36,7 +36,8 @@ func (s *Sink) routes() http.Handler {
 	mux.HandleFunc("GET /feed.atom", s.feed)
 	mux.HandleFunc("GET /events", s.events)
 	mux.HandleFunc("GET /{$}", s.page)
-	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(staticFS)))
+	files := http.StripPrefix("/static/", http.FileServerFS(staticFS))
+	mux.Handle("GET /static/{file}", files) // files only: no directory listing
 	return s.guard(mux)
 }
 

@@ -532,8 +532,10 @@ func TestPageAndStatic(t *testing.T) {
 		require.Equal(t, http.StatusOK, code, path)
 		require.Contains(t, body, want, path)
 	}
-	code, _, _ = get(t, srv.URL+"/nothing")
-	require.Equal(t, http.StatusNotFound, code)
+	for _, path := range []string{"/nothing", "/static/", "/static/nothing.js"} {
+		code, _, _ = get(t, srv.URL+path)
+		require.Equal(t, http.StatusNotFound, code, path)
+	}
 	// The page sets names as text only.
 	_, js, _ := get(t, srv.URL+"/static/view.js")
 	require.NotContains(t, js, "innerHTML")
