@@ -1,0 +1,76 @@
+// Package web is a sink that keeps the recent history of every series in
+// memory and serves it as a live view: a page of charts, a JSON API, an Atom
+// feed of state changes and a stream of Server-Sent Events.
+//
+// Open it with a URL, or with New:
+//
+//	s, err := sink.Open(ctx, "web://127.0.0.1:7070")
+//
+// Opening does no I/O, so a configuration check can validate the URL. The
+// server starts with Start, or on the first Write, and Close stops it, event
+// streams included.
+//
+// # Memory
+//
+// The history is bounded in bytes (WithMaxBytes, max_bytes=; default
+// DefaultMaxBytes, 32 MiB), series and points counted together: a point
+// costs 24 bytes, a series its strings and about 300 bytes more, and the
+// newest 500 state changes, kept for the feed, count too. Beyond the
+// bound, the oldest points go first, a chunk of 1024 at a time; when points
+// alone cannot make room (many series with few points), the series written
+// least recently go, with what points they still have. Stats counts both.
+//
+// A series is a name, kind, unit, host, resource, project, user and the
+// labels in the order written, except labels whose key starts with
+// meter.ReservedPrefix (meterkit.state, written by the levels stage): those
+// do not split a series, and the series shows the ones it was last written
+// with.
+//
+// # HTTP
+//
+//   - GET / : the page (hosts, then one dashboard per host).
+//   - GET /api/hosts : {"hosts":[{"host", "series", "last"}]}, every host
+//     with its number of series and the time of its newest point.
+//   - GET /api/series?host=&prefix=&limit= : {"series":[{"id", "name",
+//     "host", "resource_id", "labels", "unit", "kind", "points", "last":
+//     {"time", "value"}}], "position"}, sorted by host, name and resource;
+//     limit defaults to 1000. prefix matches the start of the name.
+//   - GET /api/series/{id}?from=&to= : {"series": {...}, "points": [{"time",
+//     "value"}]}, times in RFC 3339, both bounds included and optional.
+//   - GET /feed.atom : an Atom feed of the newest 500 meterkit.state.change
+//     measurements (meter.StateChange), newest first, each entry's id a tag
+//     URI made of the change itself, so the same change keeps its id.
+//   - GET /events?host=&from= : Server-Sent Events, of one host's series
+//     with host=, of all otherwise. A "series" event (a series
+//     as /api/series shows it) comes before the first point of each series
+//     on the stream; a "points" event holds [[series id, Unix ms, value],
+//     ...] and its id is its place in the store's log, so a browser that
+//     reconnects (sending Last-Event-ID) resumes after it; without
+//     Last-Event-ID the stream starts at from= (the "position" of
+//     /api/series) or with the next point. A "reset" event ({"missed": N})
+//     says the stream fell so far behind that N points it had not sent were
+//     evicted: it goes on from the oldest point held (Stats.StreamsDropped).
+//
+// A stream copies a bounded number of points under the store's lock and
+// writes them without it, so a slow or stalled browser never holds up
+// Write; a browser that has not read for 15 seconds is disconnected, and
+// its EventSource reconnects and resumes.
+//
+// The view is read-only. Every name, label and unit is user data: the page
+// sets it as text, never as HTML, JSON escapes <, > and &, the feed is
+// written by encoding/xml, and the Content-Security-Policy allows scripts
+// from the server itself only.
+//
+// # Who sees what
+//
+// The view shows everything that passed through this sink, whatever the
+// tenant: a token grants the whole view. To see a whole fleet, give one
+// publisher (the one every agent sends to) a web sink; a publisher sees only
+// what its own agents send.
+//
+// The server listens on loopback unless told otherwise. An address that is
+// not loopback needs a token (token_file=, WithTokenFile), sent as
+// "Authorization: Bearer TOKEN", or as the password of basic auth so that a
+// browser can ask for it; or an explicit insecure=1. A token in the URL
+// itself is refused: URLs are logged.
+package web
