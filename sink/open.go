@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -77,5 +78,22 @@ func init() {
 	RegisterScheme("discard", func(context.Context, *url.URL) (Sink, error) { return NewDiscard(), nil })
 }
 
-// redact hides a password in a URL so that it never reaches a log or error.
-func redact(u *url.URL) string { return u.Redacted() }
+// redact hides a password in a URL, and the values of query parameters
+// that carry secrets (token, password, secret, key), so that they never
+// reach a log or an error.
+func redact(u *url.URL) string {
+	c := *u
+	q := c.Query()
+	hid := false
+	for k := range q {
+		switch strings.ToLower(k) {
+		case "token", "password", "secret", "key", "access_token":
+			q.Set(k, "xxxxx")
+			hid = true
+		}
+	}
+	if hid {
+		c.RawQuery = q.Encode()
+	}
+	return c.Redacted()
+}

@@ -83,3 +83,13 @@ func TestOpenDiscard(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Write(context.Background(), batch))
 }
+
+// Open's errors never show a password or a secret query parameter.
+func TestOpenErrorsHideSecrets(t *testing.T) {
+	_, err := sink.Open(context.Background(), "nosuch://user:hunter2@host:1/?token=abc123&Password=pw99&batch=5")
+	require.Error(t, err)
+	for _, secret := range []string{"hunter2", "abc123", "pw99"} {
+		require.NotContains(t, err.Error(), secret)
+	}
+	require.Contains(t, err.Error(), "batch=5", "other parameters stay readable")
+}
