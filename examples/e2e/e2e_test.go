@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,10 +97,37 @@ func TestQuickstartMetersThisHost(t *testing.T) {
 		t.Skip("builds and runs a binary")
 	}
 	bin := build(t, t.TempDir(), "quickstart")
-	cmd, out, errOut := start(t, bin, "-interval", "1s")
+	// The live view's address is taken: the quickstart serves it on a free
+	// port of the same host instead, and says where.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	started := time.Now()
+	cmd, out, errOut := start(t, bin, "-interval", "1s", "-http", taken.Addr().String())
+	viewRE := regexp.MustCompile(`(?m)^live view: (http://127\.0\.0\.1:\d+/)$`)
+	var view string
+	require.Eventually(t, func() bool {
+		m := viewRE.FindStringSubmatch(errOut.String())
+		if m != nil {
+			view = m[1]
+		}
+		return m != nil
+	}, 5*time.Second, 20*time.Millisecond, "a live view line within 5 s; stderr:\n%s", errOut)
+	t.Logf("live view after %v: %s", time.Since(started).Round(time.Millisecond), view)
+	require.NotContains(t, view, taken.Addr().String())
 	require.Eventually(t, func() bool {
 		return out.count(" cpu.util[total] ") >= 1 && out.count(" memory.used ") >= 1 && out.count(" load.1 ") >= 1
 	}, 20*time.Second, 50*time.Millisecond, "stdout:\n%s\nstderr:\n%s", out, errOut)
+	// What was printed is in the view too.
+	require.Eventually(t, func() bool {
+		resp, err := http.Get(view + "api/series?prefix=cpu.util")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK && strings.Contains(string(b), `"name":"cpu.util"`)
+	}, 10*time.Second, 50*time.Millisecond)
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "stderr:\n%s", errOut)

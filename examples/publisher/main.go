@@ -48,6 +48,7 @@ import (
 	_ "github.com/meterkit/meter/sink/console"     // console://
 	_ "github.com/meterkit/meter/sink/gnocchi"     // gnocchi://, gnocchi+http(s)://
 	_ "github.com/meterkit/meter/sink/riemann"     // riemann://, riemann+tls://, riemann+udp://
+	_ "github.com/meterkit/meter/sink/web"         // web://HOST:PORT, the live view
 	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"

@@ -1,15 +1,18 @@
 // Command quickstart meters this host end to end in one process: host
 // drivers feed an agent, the agent sends batches over real nanomsg TCP on
 // 127.0.0.1 to a publisher, and the publisher prints every measurement on
-// the console until Ctrl-C.
+// the console until Ctrl-C. The same publisher serves a live view of what
+// passes through it (sink/web): the line "live view: http://…/" says where.
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart -format json -interval 5s
+//	go run ./examples/quickstart -http ""     # no live view
 package main
 
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
 	"log/slog"
 	"net"
@@ -25,6 +28,7 @@ import (
 	_ "github.com/meterkit/meter/driver/host" // registers cpu, memory, load, ...
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink/console"
+	"github.com/meterkit/meter/sink/web"
 	"github.com/meterkit/meter/transport/nanomsg"
 )
 
@@ -32,6 +36,7 @@ func main() {
 	interval := flag.Duration("interval", 2*time.Second, "how often each driver collects")
 	drivers := flag.String("drivers", "cpu,memory,swap,load,disk,filesystem,network,uptime,processes", "drivers to run, comma-separated")
 	format := flag.String("format", "text", "console format: text or json")
+	httpAddr := flag.String("http", "127.0.0.1:7070", "address of the live view (a free port if this one is taken; \"\" for none)")
 	flag.Parse()
 	f, err := console.ParseFormat(*format)
 	if err != nil {
@@ -50,7 +55,17 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	pub, err := publisher.New(recv, publisher.WithLogger(logger), publisher.WithSink("console", con))
+	popts := []publisher.Option{publisher.WithLogger(logger), publisher.WithSink("console", con)}
+	if *httpAddr != "" {
+		view, err := liveView(*httpAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		popts = append(popts, publisher.WithSink("web", view))
+		// On a line of its own, without the log prefix, for people and scripts.
+		fmt.Fprintf(os.Stderr, "live view: http://%s/\n", view.Addr())
+	}
+	pub, err := publisher.New(recv, popts...)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -85,6 +100,31 @@ func main() {
 	_ = pub.Close(context.Background())
 	st := a.Stats()
 	log.Printf("stopped: %d measurements collected, %d acknowledged by the publisher", st.Added, st.AckedMeasurements)
+}
+
+// liveView starts the web sink at addr, or at a free port on the same host
+// when addr is taken.
+func liveView(addr string) (*web.Sink, error) {
+	view, err := web.New(web.WithAddr(addr))
+	if err != nil {
+		return nil, err
+	}
+	if err := view.Start(); err == nil {
+		return view, nil
+	}
+	_ = view.Close(context.Background())
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("-http %s: %w", addr, err)
+	}
+	view, err = web.New(web.WithAddr(net.JoinHostPort(host, "0")))
+	if err != nil {
+		return nil, err
+	}
+	if err := view.Start(); err != nil {
+		return nil, err
+	}
+	return view, nil
 }
 
 // freeLoopbackAddr asks the kernel for a free port on 127.0.0.1.
