@@ -41,7 +41,8 @@ func WithStaleAfter(d time.Duration) Option {
 // the struct type read returns.
 func WithStats(prefix string, sample any, read func() any) Option {
 	return func(c *config) {
-		c.extra = append(c.extra, selfmetrics.Single(prefix, sample, nil, read))
+		help := func(key string) string { return fmt.Sprintf("%s of %T", key, sample) }
+		c.extra = append(c.extra, selfmetrics.Single(prefix, sample, help, read))
 	}
 }
 
