@@ -146,6 +146,21 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP (systemctl reload) must not kill the agent; re-reading the
+	// config is not implemented yet.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Warn("SIGHUP: the agent does not re-read its config yet; restart it to apply a changed file")
+			}
+		}
+	}()
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the agent stopped
 	httpDone := make(chan struct{})
 	go func() {

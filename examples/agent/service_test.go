@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -127,6 +128,11 @@ func TestServiceReadyAndStopKeptInSpool(t *testing.T) {
 	_, body := httpGet(t, base+"/metrics")
 	require.Contains(t, body, "# TYPE meterkit_agent_collections_total counter")
 	require.Contains(t, body, "# TYPE meterkit_transport_sent_total counter")
+	// systemctl reload sends SIGHUP: it must not kill the agent.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: the agent does not re-read") }, 5*time.Second, 20*time.Millisecond)
+	code, _ = httpGet(t, base+"/healthz")
+	require.Equal(t, 200, code, out.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, "STOPPING=1", recv())
 	require.Equal(t, 0, exitCode(t, cmd), out.String())

@@ -158,20 +158,26 @@ func run() int {
 		}
 		sr = seal.NewReceiver(nr, o, seal.WithLogger(logger))
 		r = sr
-		// SIGHUP reloads the key file: rotated and revoked keys take effect without a restart.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
-		go func() {
-			for range hup {
-				if err := kr.Reload(); err != nil {
-					logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
-					continue
-				}
-				logger.Info("key file reloaded", "file", cfg.Keys)
-			}
-		}()
 	}
+	// SIGHUP reloads the key file: rotated and revoked keys take effect
+	// without a restart. It never kills the publisher; re-reading the
+	// config file is not implemented yet.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if kr == nil {
+				logger.Warn("SIGHUP: no key file to reload; the config file is not re-read yet: restart to apply a changed file")
+				continue
+			}
+			if err := kr.Reload(); err != nil {
+				logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
+				continue
+			}
+			logger.Info("key file reloaded", "file", cfg.Keys)
+		}
+	}()
 	// Replays within the window reach the de-duplication: it must cover them.
 	opts := append(cfg.Options(parts, replayWindow(cfg)), publisher.WithLogger(logger))
 	names := make([]string, 0, len(parts.Sinks))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -146,6 +147,11 @@ func TestServiceReadyAndStop(t *testing.T) {
 	_, body = httpGet(t, base+"/metrics")
 	require.Contains(t, body, `meterkit_sink_written_total{sink="discard:"} 4`+"\n")
 	require.Equal(t, 4, metric(t, base, "meterkit_transport_acked_o_k_total"))
+	// systemctl reload sends SIGHUP: it must not kill the publisher.
+	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: no key file to reload") }, 5*time.Second, 20*time.Millisecond)
+	code, _ = httpGet(t, base+"/healthz")
+	require.Equal(t, 200, code, out.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
 	require.Equal(t, "STOPPING=1", recv())
 	require.Equal(t, 0, exitCode(t, cmd), out.String())
