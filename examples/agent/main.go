@@ -182,7 +182,7 @@ func run() int {
 	stopHTTP()
 	<-httpDone
 	st := a.Stats()
-	logger.Info("stopped", "stats", st)
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", st))
 	if n := discarded(st); n > 0 {
 		logger.Error("stopped with measurements discarded", "measurements", n,
 			"unsent", st.Unsent, "dropped", st.DroppedMeasurements, "rejected", st.RejectedMeasurements,

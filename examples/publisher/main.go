@@ -234,7 +234,7 @@ func run() int {
 		logger.Info("sealing", "envelopes", sr.Stats())
 	}
 	st := p.Stats()
-	logger.Info("stopped", "stats", st)
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", st))
 	if n := discarded(st); n > 0 {
 		logger.Error("stopped with measurements discarded", "measurements", n,
 			"spool_dropped", st.SpoolDropped, "sink_dropped", st.SinkDropped, "sink_rejected", st.SinkRejected)
