@@ -22,16 +22,16 @@ type counters struct {
 // [slog.LogValuer]: the periodic "agent stats" line (WithStatsInterval)
 // writes the fields with their log keys, shown in the struct tags.
 type Stats struct {
-	Collections          uint64 `log:"collections"`    // driver collections run
-	CollectErrors        uint64 `log:"collect_errors"` // collections that returned an error
-	Panics               uint64 `log:"panics"`         // collections that panicked (recovered)
-	Overruns             uint64 `log:"overruns"`       // collections that took longer than their timeout
-	Added                uint64 `log:"added"`          // measurements offered by drivers and Add
-	Invalid              uint64 `log:"invalid"`        // measurements dropped by Validate
-	Batches              uint64 `log:"batches"`        // batches made
-	Queued               int    `log:"queued_batches"` // batches waiting to be sent now
-	QueuedBytes          int    `log:"queued_bytes"`   // memory of the in-memory queue's batches, those being sent included (0 with a spool)
-	Acked                uint64 `log:"acked_batches"`  // batches the publisher accepted
+	Collections          uint64 `log:"collections"`          // driver collections run
+	CollectErrors        uint64 `log:"collect_errors"`       // collections that returned an error
+	Panics               uint64 `log:"panics"`               // collections that panicked (recovered)
+	Overruns             uint64 `log:"overruns"`             // collections that took longer than their timeout
+	Added                uint64 `log:"added"`                // measurements offered by drivers and Add
+	Invalid              uint64 `log:"invalid"`              // measurements dropped by Validate
+	Batches              uint64 `log:"batches"`              // batches made
+	Queued               int    `log:"queued_batches,gauge"` // batches waiting to be sent now
+	QueuedBytes          int    `log:"queued_bytes,gauge"`   // memory of the in-memory queue's batches, those being sent included (0 with a spool)
+	Acked                uint64 `log:"acked_batches"`        // batches the publisher accepted
 	AckedMeasurements    uint64 `log:"acked"`
 	Resent               uint64 `log:"resent"`           // resend attempts
 	Rejected             uint64 `log:"rejected_batches"` // batches the publisher refused for good

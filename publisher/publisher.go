@@ -32,6 +32,7 @@ type Publisher struct {
 	stages  stage.Stage // nil without WithStage
 
 	running   atomic.Bool
+	serving   atomic.Bool   // Run's workers receive (Serving)
 	quit      chan struct{} // closed by Close: Run stops as if its ctx ended
 	abort     chan struct{} // closed by Close when its ctx ends first: Run stops at once
 	done      chan struct{} // closed when Run returns
@@ -144,6 +145,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		wg.Go(func() { p.logStats(ctx) })
 	}
 	errc := make(chan error, p.cfg.workers)
+	p.serving.Store(true)
 	for range p.cfg.workers {
 		wg.Go(func() {
 			w := worker{p: p}
@@ -153,6 +155,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 		})
 	}
 	wg.Wait()
+	p.serving.Store(false)
 	close(errc)
 	// Agents are no longer served; let the lanes drain into the sinks until
 	// they are empty or the drain timeout ends. What remains stays spooled.

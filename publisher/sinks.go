@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meterkit/meter"
@@ -25,6 +26,30 @@ type guardedSink struct {
 	named    sink.NamedWriter
 	receipts sink.ReceiptKeeper // only with named, which leaves the receipts
 	flusher  sink.Flusher
+
+	// Per-sink figures for SinkStats, kept by write and stored.
+	written, rejected, errors atomic.Uint64
+	lastSuccess               atomic.Int64 // unix nanoseconds of the last write the sink took; 0: none yet
+	failing                   atomic.Bool  // the last write or question failed
+}
+
+// account records the outcome of a write of n measurements, or of a
+// question about receipts (n 0), for SinkStats.
+func (s *guardedSink) account(n int, err error) {
+	var partial *sink.PartialError
+	switch {
+	case err == nil:
+	case errors.As(err, &partial):
+		s.rejected.Add(uint64(len(partial.Rejected)))
+		n -= len(partial.Rejected)
+	default:
+		s.errors.Add(1)
+		s.failing.Store(true)
+		return
+	}
+	s.written.Add(uint64(max(n, 0)))
+	s.lastSuccess.Store(time.Now().UnixNano())
+	s.failing.Store(false)
 }
 
 // errSinkClosed is what a write to a sink the publisher closed returns.
@@ -126,13 +151,11 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.Ba
 	} else {
 		err = s.s.Write(ctx, batch)
 	}
-	if err != nil {
-		return err
+	if err == nil && s.flusher != nil {
+		err = s.flusher.Flush(ctx)
 	}
-	if s.flusher != nil {
-		return s.flusher.Flush(ctx)
-	}
-	return nil
+	s.account(len(batch), err)
+	return err
 }
 
 // stored asks the sink how far its store holds batch id, by its receipts;
@@ -151,7 +174,11 @@ func (s *guardedSink) stored(ctx context.Context, limit time.Duration, id sink.B
 		ctx, cancel = context.WithTimeout(ctx, limit)
 		defer cancel()
 	}
-	return s.receipts.Stored(ctx, id)
+	n, err := s.receipts.Stored(ctx, id)
+	if err != nil {
+		s.account(0, err)
+	}
+	return n, err
 }
 
 // doubtSet remembers, when there is no spool, the batches whose write

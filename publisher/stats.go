@@ -3,6 +3,7 @@ package publisher
 import (
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/meterkit/meter/internal/statslog"
 )
@@ -35,7 +36,7 @@ type Stats struct {
 	SinkRejected      uint64 `log:"sink_rejected"` // measurements a sink refused in a partial failure
 	Duplicates        uint64 `log:"duplicates"`    // envelopes acknowledged again without delivery (resent after a lost ack)
 	Spooled           uint64 `log:"spooled"`       // measurements acknowledged once spooled (WithSpool)
-	Pending           uint64 `log:"pending"`       // measurements in the spool not yet delivered, summed over sinks
+	Pending           uint64 `log:"pending,gauge"` // measurements in the spool not yet delivered, summed over sinks
 	SpoolDropped      uint64 `log:"spool_dropped"` // measurements dropped because a spool lane was full
 	SinkRetries       uint64 `log:"sink_retries"`  // failed writes of spooled batches, retried with backoff
 	SinkDropped       uint64 `log:"sink_dropped"`  // spooled measurements a sink refused for good
@@ -91,3 +92,49 @@ func (p *Publisher) pending() uint64 {
 	}
 	return n
 }
+
+// SinkStats is what one sink took since the publisher was made. It is an
+// [slog.LogValuer] like Stats.
+type SinkStats struct {
+	Name     string // the sink's name (WithSink), which keys its spool lane
+	Written  uint64 `log:"written"`  // measurements the sink took
+	Rejected uint64 `log:"rejected"` // measurements it refused in partial failures
+	Errors   uint64 `log:"errors"`   // failed writes (and failed questions about its receipts)
+	// Pending and PendingBatches are what the sink's spool lane holds not
+	// yet delivered (0 without a spool).
+	Pending        uint64 `log:"pending,gauge"`
+	PendingBatches uint64 `log:"pending_batches,gauge"`
+	// LastSuccess is when the sink last took a write; zero if never.
+	LastSuccess time.Time
+	// Failing reports that the sink's last write failed: its lane backs
+	// off, or the agents are answered "retry".
+	Failing bool
+	Lane    bool // the sink has a spool lane (WithSpool)
+}
+
+// LogValue returns the tagged figures as log attributes.
+func (s SinkStats) LogValue() slog.Value { return statslog.Value(s) }
+
+// SinkStats returns a snapshot of each sink's figures, in the order the
+// sinks were given.
+func (p *Publisher) SinkStats() []SinkStats {
+	out := make([]SinkStats, 0, len(p.sinks))
+	for _, s := range p.sinks {
+		st := SinkStats{Name: s.name, Written: s.written.Load(), Rejected: s.rejected.Load(),
+			Errors: s.errors.Load(), Failing: s.failing.Load()}
+		if ns := s.lastSuccess.Load(); ns != 0 {
+			st.LastSuccess = time.Unix(0, ns)
+		}
+		if p.spool != nil {
+			st.Lane = true
+			b, m := p.spool.pending(s.name)
+			st.Pending, st.PendingBatches = uint64(m), uint64(b)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// Serving reports whether Run is receiving envelopes: it was called, and
+// neither its ctx ended nor Close was called.
+func (p *Publisher) Serving() bool { return p.serving.Load() }

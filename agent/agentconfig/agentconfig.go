@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,6 +40,7 @@ type Config struct {
 	BatchAge   time.Duration // batch.age
 	Queue      int           // queue: batches waiting in memory
 	StatsEvery time.Duration // stats_every (0: never)
+	HTTP       string        // http: host:port of /metrics, /healthz and /readyz ("": none)
 	Interval   time.Duration // interval: of instances that give none
 	Drivers    []Instance    // drivers
 	StagesFile string        // stages_file: a YAML stage list (stage/stagefile)
@@ -92,6 +94,7 @@ type file struct {
 	} `yaml:"batch"`
 	Queue      int            `yaml:"queue"`
 	StatsEvery *time.Duration `yaml:"stats_every"`
+	HTTP       string         `yaml:"http"`
 	Interval   time.Duration  `yaml:"interval"`
 	Drivers    []struct {
 		Name     string        `yaml:"name"`
@@ -174,7 +177,10 @@ func decode(f *yamlfile.File) (*Config, error) {
 		c.Tenant, c.KeyFile, c.TLS = v.Publishers.Tenant, f.Path(v.Publishers.KeyFile), v.Publishers.TLS
 		c.TLS.CA, c.TLS.Cert, c.TLS.Key = f.Path(c.TLS.CA), f.Path(c.TLS.Cert), f.Path(c.TLS.Key)
 	}
-	c.ID, c.Spool, c.Queue, c.StagesFile = v.ID, f.Path(v.Spool), v.Queue, f.Path(v.StagesFile)
+	c.ID, c.Spool, c.Queue, c.StagesFile, c.HTTP = v.ID, f.Path(v.Spool), v.Queue, f.Path(v.StagesFile), v.HTTP
+	if err := checkHTTP(c.HTTP); err != nil {
+		errs = append(errs, c.errorAt(root, "http", "%v", err))
+	}
 	if v.Batch.Size != 0 {
 		c.Batch = v.Batch.Size
 	}
@@ -320,7 +326,7 @@ func (c *Config) Warnings() []string {
 // (comma-separated, replaces the list), -drivers (replaces the instances
 // with one of each type, default settings or those of the older map),
 // -interval (the default interval), -tenant, -id, -spool, -batch,
-// -batch-age, -stats-every, -tls-ca, -tls-cert, -tls-key,
+// -batch-age, -stats-every, -http, -tls-ca, -tls-cert, -tls-key,
 // -tls-server-name, -stages (the stage file: replaces the file's stages)
 // and -key-file. Other flags are left to the program.
 func (c *Config) Override(fs *flag.FlagSet) error {
@@ -366,6 +372,8 @@ func (c *Config) set(name, v string) error {
 		c.BatchAge, err = time.ParseDuration(v)
 	case "stats-every":
 		c.StatsEvery, err = time.ParseDuration(v)
+	case "http":
+		c.HTTP, err = v, checkHTTP(v)
 	case "tls-ca":
 		c.TLS.CA = v
 	case "tls-cert":
@@ -487,4 +495,15 @@ func (p *Parts) Close() {
 	if p.Stage != nil {
 		yamlfile.CloseStage(p.Stage)
 	}
+}
+
+// checkHTTP checks the self-metrics address: empty (none) or host:port.
+func checkHTTP(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("want host:port (such as 127.0.0.1:9712), got %q", addr)
+	}
+	return nil
 }

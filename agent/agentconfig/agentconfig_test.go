@@ -252,3 +252,21 @@ func TestRelativePathsAreTheFilesDirectory(t *testing.T) {
 	_, err = c.Open()
 	require.ErrorContains(t, err, filepath.Join(dir, "stages.yaml")+":5: stages[1].form: stage unit: ")
 }
+
+func TestHTTP(t *testing.T) {
+	c, err := agentconfig.Load(write(t, "agent.yaml", "http: 127.0.0.1:9712\n"))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9712", c.HTTP)
+	require.Empty(t, agentconfig.Default().HTTP, "off by default")
+	p := write(t, "agent.yaml", "interval: 5s\nhttp: 9712\n")
+	_, err = agentconfig.Load(p)
+	require.ErrorContains(t, err, p+`:2: http: want host:port (such as 127.0.0.1:9712), got "9712"`)
+
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	fs.String("http", "", "")
+	require.NoError(t, fs.Parse([]string{"-http", ":9000"}))
+	require.NoError(t, c.Override(fs))
+	require.Equal(t, ":9000", c.HTTP)
+	require.NoError(t, fs.Parse([]string{"-http", "nocolon"}))
+	require.ErrorContains(t, c.Override(fs), "-http: want host:port")
+}

@@ -18,6 +18,14 @@
 // -config file, a JSON map of per-driver settings
 // ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
 // deprecation warning.
+//
+// -http ADDR (http: in the file) serves /metrics (meterkit_agent_…,
+// meterkit_transport_… and the Go runtime's), /healthz and /readyz (see go
+// doc ./agent/agenthttp). Run by systemd as a Type=notify unit
+// (meter-agent.service next to this file), the agent sends READY=1 once it
+// runs. Exit codes: 0 stopped with everything acknowledged or kept in the
+// spool, 1 could not start (a port or the spool in use), 2 bad flags or
+// config, 3 stopped with measurements discarded. See docs/operating.md.
 package main
 
 import (
@@ -26,7 +34,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -36,6 +43,7 @@ import (
 
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/agent/agentconfig"
+	"github.com/meterkit/meter/agent/agenthttp"
 	"github.com/meterkit/meter/driver"
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/libvirt"   // instances through libvirtd
@@ -49,7 +57,19 @@ import (
 	"github.com/meterkit/meter/transport/seal"
 )
 
-func main() {
+// Exit codes: 0 stopped with everything acknowledged or kept in the spool,
+// 1 could not start (a port or the spool in use), 2 bad flags or config,
+// 3 stopped with measurements discarded.
+const (
+	exitOK        = 0
+	exitStart     = 1
+	exitConfig    = 2
+	exitDiscarded = 3
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
 	flag.String("connect", "tcp://127.0.0.1:7711", "publisher addresses, comma-separated")
 	flag.Duration("interval", agent.DefaultInterval, "collection interval of every driver that gives none of its own")
 	flag.String("drivers", strings.Join(agentconfig.DefaultDrivers, ","), "drivers to run, comma-separated (replaces the file's drivers); known: "+strings.Join(driver.Drivers(), ","))
@@ -60,6 +80,7 @@ func main() {
 	flag.Int("batch", agent.DefaultBatchSize, "measurements per batch")
 	flag.Duration("batch-age", agent.DefaultBatchAge, "send a partial batch once it is this old")
 	flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
+	flag.String("http", "", "serve /metrics, /healthz and /readyz at host:port, such as 127.0.0.1:9712 (default: none)")
 	flag.String("tls-ca", "", "CA (PEM) the publisher's certificate must chain to, for tls+tcp:// (default: system roots)")
 	flag.String("tls-cert", "", "client certificate (PEM) for mutual TLS")
 	flag.String("tls-key", "", "private key (PEM) of -tls-cert")
@@ -71,7 +92,7 @@ func main() {
 	flag.Parse() // exits 2 on a bad flag
 	if *listDrivers {
 		fmt.Println(strings.Join(driver.Drivers(), "\n"))
-		return
+		return exitOK
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := load(*configFile, flag.CommandLine)
@@ -85,34 +106,99 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return exitConfig
 	}
 	if *check {
-		return
+		return exitOK
 	}
 	parts, err := cfg.Open()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return exitConfig
 	}
-	s, err := sender(cfg, logger)
+	s, ns, err := sender(cfg, logger)
 	if err != nil {
 		parts.Close()
-		log.Fatal(err)
+		logger.Error("could not start", "err", err)
+		if errors.Is(err, errConfig) {
+			return exitConfig
+		}
+		return exitStart
 	}
 	opts := append(cfg.Options(parts), agent.WithLogger(logger))
 	a, err := agent.New(s, opts...)
 	if err != nil {
 		parts.Close()
-		log.Fatal(err)
+		_ = s.Close()
+		logger.Error("could not start", "err", err)
+		return exitStart
 	}
 	defer a.Close(context.Background()) // closes s
+	srv := agenthttp.New(a,
+		agenthttp.WithStaleAfter(3*cfg.BatchAge+agent.DefaultSendTimeout),
+		agenthttp.WithStats("meterkit_transport_", nanomsg.SenderStats{}, func() any { return ns.Stats() }))
+	if cfg.HTTP != "" {
+		if err := srv.Listen(cfg.HTTP); err != nil {
+			logger.Error("could not start", "err", err)
+			return exitStart
+		}
+		logger.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := a.Run(ctx); err != nil {
-		log.Print(err)
+	// SIGHUP (systemctl reload) must not kill the agent; re-reading the
+	// config is not implemented yet.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				logger.Warn("SIGHUP: the agent does not re-read its config yet; restart it to apply a changed file")
+			}
+		}
+	}()
+	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the agent stopped
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := srv.Run(httpCtx); err != nil {
+			logger.Error("self-metrics server failed", "err", err)
+		}
+	}()
+	if _, err := agenthttp.Notify("READY=1"); err != nil {
+		logger.Warn("could not tell systemd the agent is ready", "err", err)
 	}
-	logger.Info("stopped", "stats", fmt.Sprintf("%+v", a.Stats()))
+	if err := a.Run(ctx); err != nil {
+		logger.Error("run", "err", err)
+	}
+	_, _ = agenthttp.Notify("STOPPING=1")
+	if err := a.Close(context.Background()); err != nil {
+		logger.Error("close", "err", err)
+	}
+	stopHTTP()
+	<-httpDone
+	st := a.Stats()
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", st))
+	if n := discarded(st); n > 0 {
+		logger.Error("stopped with measurements discarded", "measurements", n,
+			"unsent", st.Unsent, "dropped", st.DroppedMeasurements, "rejected", st.RejectedMeasurements,
+			"failed", st.FailedMeasurements, "oversized", st.Oversized)
+		return exitDiscarded
+	}
+	return exitOK
+}
+
+// discarded is how many measurements the agent took and neither delivered
+// nor kept in its spool: unsent at the drain deadline without a spool,
+// dropped from a full queue, rejected by the publisher, failed for good,
+// or too large for any frame. (Measurements that failed validation never
+// entered.)
+func discarded(st agent.Stats) uint64 {
+	return st.Unsent + st.DroppedMeasurements + st.RejectedMeasurements + st.FailedMeasurements + st.Oversized
 }
 
 // load reads the config file (none: the defaults) and puts the flags given
@@ -169,28 +255,34 @@ func usesTLS(cfg *agentconfig.Config) bool {
 	return false
 }
 
+// errConfig marks the errors of sender that come from the configuration's
+// files (TLS, key file): exit 2 rather than 1.
+var errConfig = errors.New("bad config")
+
 // sender dials the publishers, sealing with the tenant's key if a key file
-// is given.
-func sender(cfg *agentconfig.Config, logger *slog.Logger) (transport.Sender, error) {
+// is given. It returns the nanomsg sender too, for its stats.
+func sender(cfg *agentconfig.Config, logger *slog.Logger) (transport.Sender, *nanomsg.Sender, error) {
 	dialOpts := []nanomsg.DialOption{nanomsg.WithLogger(logger)}
 	if usesTLS(cfg) {
 		tc, err := nanomsg.ClientTLS(cfg.TLS.CA, cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.ServerName)
 		if err != nil {
-			return nil, err
+			return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
 		}
 		dialOpts = append(dialOpts, nanomsg.WithTLS(tc))
 	}
+	var sl *seal.Sealer
+	if cfg.KeyFile != "" {
+		var err error
+		if sl, err = seal.SealerFor(cfg.KeyFile, cfg.Tenant); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", errConfig, err)
+		}
+	}
 	ns, err := nanomsg.Dial(cfg.Connect, dialOpts...)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if cfg.KeyFile == "" {
-		return ns, nil
+	if sl == nil {
+		return ns, ns, nil
 	}
-	sl, err := seal.SealerFor(cfg.KeyFile, cfg.Tenant)
-	if err != nil {
-		_ = ns.Close()
-		return nil, err
-	}
-	return seal.NewSender(ns, sl), nil // sealed anew at each send
+	return seal.NewSender(ns, sl), ns, nil // sealed anew at each send
 }

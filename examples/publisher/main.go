@@ -25,6 +25,15 @@
 // and exits 0, or prints each error and exits 2 (as do bad flags):
 //
 //	go run ./examples/publisher -config examples/publisher/publisher.yaml -check
+//
+// -http ADDR (http: in the file) serves /metrics (meterkit_publisher_…,
+// meterkit_sink_…{sink="NAME"}, meterkit_transport_… and the Go
+// runtime's), /healthz and /readyz (see go doc ./publisher/publisherhttp).
+// Run by systemd as a Type=notify unit (meter-publisher.service next to
+// this file), the publisher sends READY=1 once it listens. Exit codes: 0
+// stopped with everything delivered or kept in the spool, 1 could not
+// start (a port or the spool in use), 2 bad flags or config, 3 stopped
+// with measurements discarded. See docs/operating.md.
 package main
 
 import (
@@ -33,7 +42,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -43,6 +51,7 @@ import (
 
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/publisher/publisherconfig"
+	"github.com/meterkit/meter/publisher/publisherhttp"
 	"github.com/meterkit/meter/sink"
 	_ "github.com/meterkit/meter/sink/ceilometer"  // ceilometer+amqp(s)://, ceilometer(+http(s))://
 	_ "github.com/meterkit/meter/sink/console"     // console://
@@ -64,7 +73,19 @@ func (s *sinkFlags) String() string     { return strings.Join(*s, " ") }
 func (s *sinkFlags) Set(v string) error { *s = append(*s, v); return nil }
 func (s *sinkFlags) Get() any           { return []string(*s) }
 
-func main() {
+// Exit codes: 0 stopped with everything delivered or kept in the spool, 1
+// could not start (a port or the spool in use), 2 bad flags or config, 3
+// stopped with measurements discarded.
+const (
+	exitOK        = 0
+	exitStart     = 1
+	exitConfig    = 2
+	exitDiscarded = 3
+)
+
+func main() { os.Exit(run()) }
+
+func run() int {
 	flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, tls+tcp://, ipc://)")
 	flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
 	flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
@@ -76,6 +97,7 @@ func main() {
 	flag.String("keys", "", "tenant key file (meterctl, mode 0600): accept only envelopes sealed with their tenant's key")
 	flag.Duration("replay-window", seal.DefaultWindow, "how far an envelope's sealing time may be from this clock, either way")
 	flag.Duration("stats-every", time.Minute, "log the counters this often (0: never)")
+	flag.String("http", "", "serve /metrics, /healthz and /readyz at host:port, such as 127.0.0.1:9711 (default: none)")
 	flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
 	configFile := flag.String("config", "", "YAML config file (see examples/publisher/publisher.yaml)")
 	check := flag.Bool("check", false, "check the config and the files it names, build every sink and stage, print FILE: ok and exit")
@@ -86,10 +108,10 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return exitConfig
 	}
 	if *check {
-		return
+		return exitOK
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -98,44 +120,65 @@ func main() {
 	parts, err := cfg.Open(ctx)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
+		return exitConfig
 	}
+	closeParts := func() { parts.Close(context.Background()) }
 	listenOpts := []nanomsg.ListenOption{nanomsg.WithConcurrency(cfg.Workers), nanomsg.WithLogger(logger)}
 	if strings.HasPrefix(cfg.Listen, "tls+tcp://") {
 		tc, err := nanomsg.ServerTLS(cfg.TLS.Cert, cfg.TLS.Key, cfg.TLS.CA)
 		if err != nil {
-			log.Fatal(err)
+			closeParts()
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
 		}
 		listenOpts = append(listenOpts, nanomsg.WithTLS(tc))
 	}
+	var kr *seal.Keyring
+	if cfg.Keys != "" {
+		if kr, err = seal.OpenKeyring(cfg.Keys); err != nil {
+			closeParts()
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
+		}
+	}
 	nr, err := nanomsg.Listen(cfg.Listen, listenOpts...)
 	if err != nil {
-		log.Fatal(err)
+		closeParts()
+		logger.Error("could not start", "err", err)
+		return exitStart
 	}
 	var r transport.Receiver = nr
-	if cfg.Keys != "" {
-		kr, err := seal.OpenKeyring(cfg.Keys)
-		if err != nil {
-			log.Fatal(err)
-		}
+	var sr *seal.Receiver
+	if kr != nil {
 		o, err := seal.NewOpener(kr, seal.WithWindow(replayWindow(cfg)))
 		if err != nil {
-			log.Fatal(err)
+			closeParts()
+			_ = nr.Close()
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
 		}
-		r = seal.NewReceiver(nr, o, seal.WithLogger(logger))
-		// SIGHUP reloads the key file: rotated and revoked keys take effect without a restart.
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		go func() {
-			for range hup {
-				if err := kr.Reload(); err != nil {
-					logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
-					continue
-				}
-				logger.Info("key file reloaded", "file", cfg.Keys)
-			}
-		}()
+		sr = seal.NewReceiver(nr, o, seal.WithLogger(logger))
+		r = sr
 	}
+	// SIGHUP reloads the key file: rotated and revoked keys take effect
+	// without a restart. It never kills the publisher; re-reading the
+	// config file is not implemented yet.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if kr == nil {
+				logger.Warn("SIGHUP: no key file to reload; the config file is not re-read yet: restart to apply a changed file")
+				continue
+			}
+			if err := kr.Reload(); err != nil {
+				logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
+				continue
+			}
+			logger.Info("key file reloaded", "file", cfg.Keys)
+		}
+	}()
 	// Replays within the window reach the de-duplication: it must cover them.
 	opts := append(cfg.Options(parts, replayWindow(cfg)), publisher.WithLogger(logger))
 	names := make([]string, 0, len(parts.Sinks))
@@ -144,24 +187,69 @@ func main() {
 	}
 	p, err := publisher.New(r, opts...)
 	if err != nil {
-		log.Fatal(err)
+		closeParts()
+		_ = r.Close()
+		logger.Error("could not start", "err", err)
+		return exitStart
 	}
+	httpOpts := []publisherhttp.Option{
+		publisherhttp.WithStats("meterkit_transport_", nanomsg.ReceiverStats{}, func() any { return nr.Stats() })}
+	if sr != nil {
+		httpOpts = append(httpOpts,
+			publisherhttp.WithStats("meterkit_transport_seal_", seal.ReceiverStats{}, func() any { return sr.Stats() }))
+	}
+	srv := publisherhttp.New(p, httpOpts...)
+	if cfg.HTTP != "" {
+		if err := srv.Listen(cfg.HTTP); err != nil {
+			_ = p.Close(context.Background())
+			logger.Error("could not start", "err", err)
+			return exitStart
+		}
+		logger.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the publisher stopped
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		if err := srv.Run(httpCtx); err != nil {
+			logger.Error("self-metrics server failed", "err", err)
+		}
+	}()
 	logger.Info("publishing", "listen", cfg.Listen, "sinks", strings.Join(names, " "))
-	if err := p.Run(ctx); err != nil {
-		log.Print(err)
+	if _, err := publisherhttp.Notify("READY=1"); err != nil {
+		logger.Warn("could not tell systemd the publisher is ready", "err", err)
 	}
+	if err := p.Run(ctx); err != nil {
+		logger.Error("run", "err", err)
+	}
+	_, _ = publisherhttp.Notify("STOPPING=1")
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.Close(closeCtx); err != nil {
-		log.Print(err)
+		logger.Error("close", "err", err)
 	}
-	if st, ok := transport.As[interface{ Stats() nanomsg.ReceiverStats }](r); ok {
-		logger.Info("transport", "frames", st.Stats())
-	}
-	if sr, ok := r.(*seal.Receiver); ok {
+	stopHTTP()
+	<-httpDone
+	logger.Info("transport", "frames", nr.Stats())
+	if sr != nil {
 		logger.Info("sealing", "envelopes", sr.Stats())
 	}
-	logger.Info("stopped", "stats", fmt.Sprintf("%+v", p.Stats()))
+	st := p.Stats()
+	logger.Info("stopped", "stats", fmt.Sprintf("%+v", st))
+	if n := discarded(st); n > 0 {
+		logger.Error("stopped with measurements discarded", "measurements", n,
+			"spool_dropped", st.SpoolDropped, "sink_dropped", st.SinkDropped, "sink_rejected", st.SinkRejected)
+		return exitDiscarded
+	}
+	return exitOK
+}
+
+// discarded is how many measurements the publisher acknowledged or took
+// and then lost: dropped from a full spool lane, refused for good by a
+// sink after spooling, or rejected by a sink in a partial failure.
+// (Envelopes answered "rejected" or "retry" stay the agents' to count.)
+func discarded(st publisher.Stats) uint64 {
+	return st.SpoolDropped + st.SinkDropped + st.SinkRejected
 }
 
 // load reads the config file (none: the defaults) and puts the flags given

@@ -7,6 +7,11 @@
 // untagged fields stay out of the line (they are still in Stats()). The tags
 // are the stats line's contract with the scripts and tools that read it: a
 // key, once logged, keeps its name.
+//
+// A tag may carry options after the key, comma-separated, which the line
+// ignores: `log:"queued_batches,gauge"` marks a value that goes up and down
+// (a level, not a count), for readers such as the self-metrics that export
+// the same fields ([Fields]).
 package statslog
 
 import (
@@ -14,6 +19,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 )
@@ -24,6 +30,42 @@ var fields sync.Map // reflect.Type -> []field
 type field struct {
 	index int
 	key   string
+	gauge bool
+}
+
+// Field is one tagged field of a Stats type.
+type Field struct {
+	Index int    // the field's index in its struct
+	Key   string // its log key
+	Gauge bool   // tagged with the gauge option: a level, not a count
+}
+
+// Fields returns the tagged fields of t, a struct type, in field order. It
+// panics as Value does.
+func Fields(t reflect.Type) []Field {
+	if t.Kind() != reflect.Struct {
+		panic(fmt.Sprintf("statslog: Fields of %s, want a struct", t))
+	}
+	fs := tagged(t)
+	out := make([]Field, len(fs))
+	for i, f := range fs {
+		out[i] = Field{Index: f.index, Key: f.key, Gauge: f.gauge}
+	}
+	return out
+}
+
+// Number returns the value of field f of stats, a struct of f's type, as a
+// float64.
+func Number(stats reflect.Value, f Field) float64 {
+	fv := stats.Field(f.Index)
+	switch fv.Kind() {
+	case reflect.Uint64, reflect.Uint32:
+		return float64(fv.Uint())
+	case reflect.Float64:
+		return fv.Float()
+	default:
+		return float64(fv.Int())
+	}
 }
 
 func tagged(t reflect.Type) []field {
@@ -33,7 +75,8 @@ func tagged(t reflect.Type) []field {
 	var fs []field
 	for i := range t.NumField() {
 		sf := t.Field(i)
-		key, ok := sf.Tag.Lookup("log")
+		tag, ok := sf.Tag.Lookup("log")
+		key, opts, _ := strings.Cut(tag, ",")
 		if !ok || key == "" || key == "-" || !sf.IsExported() {
 			continue
 		}
@@ -42,7 +85,17 @@ func tagged(t reflect.Type) []field {
 		default:
 			panic(fmt.Sprintf("statslog: %s.%s: field of type %s cannot be logged", t, sf.Name, sf.Type))
 		}
-		fs = append(fs, field{i, key})
+		gauge := false
+		for o := range strings.SplitSeq(opts, ",") {
+			switch o {
+			case "":
+			case "gauge":
+				gauge = true
+			default:
+				panic(fmt.Sprintf("statslog: %s.%s: unknown tag option %q", t, sf.Name, o))
+			}
+		}
+		fs = append(fs, field{i, key, gauge})
 	}
 	fields.Store(t, fs)
 	return fs

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +17,7 @@ import (
 type stats struct {
 	Added    uint64 `log:"added"`
 	Measured uint64 `log:"acked"`
-	Queued   int    `log:"queued_batches"`
+	Queued   int    `log:"queued_batches,gauge"`
 	Hidden   uint64
 	Skipped  uint64 `log:"-"`
 }
@@ -77,4 +78,17 @@ func dropTime(groups []string, a slog.Attr) slog.Attr {
 		return slog.Attr{}
 	}
 	return a
+}
+
+func TestFields(t *testing.T) {
+	fs := statslog.Fields(reflect.TypeFor[stats]())
+	require.Equal(t, []statslog.Field{{Index: 0, Key: "added"}, {Index: 1, Key: "acked"}, {Index: 2, Key: "queued_batches", Gauge: true}}, fs)
+	v := reflect.ValueOf(stats{Added: 7, Queued: -2})
+	require.Equal(t, 7.0, statslog.Number(v, fs[0]))
+	require.Equal(t, -2.0, statslog.Number(v, fs[2]))
+	type bad struct {
+		N uint64 `log:"n,counter"`
+	}
+	require.PanicsWithValue(t, `statslog: statslog_test.bad.N: unknown tag option "counter"`,
+		func() { statslog.Fields(reflect.TypeFor[bad]()) })
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/url"
 	"slices"
 	"strconv"
@@ -31,6 +32,7 @@ type Config struct {
 	ReplayWindow time.Duration // replay_window (0: the sealing's default)
 	Spool        string        // spool (-spool)
 	StatsEvery   time.Duration // stats_every (0: never)
+	HTTP         string        // http: host:port of /metrics, /healthz and /readyz (-http; "": none)
 	Sinks        []Sink        // sinks (-sink, repeatable)
 	StagesFile   string        // stages_file (-stages)
 
@@ -64,6 +66,7 @@ type file struct {
 	ReplayWindow time.Duration  `yaml:"replay_window"`
 	Spool        string         `yaml:"spool"`
 	StatsEvery   *time.Duration `yaml:"stats_every"`
+	HTTP         string         `yaml:"http"`
 	Sinks        []yaml.Node    `yaml:"sinks"`
 	Stages       yaml.Node      `yaml:"stages"`
 	StagesFile   string         `yaml:"stages_file"`
@@ -133,6 +136,11 @@ func decode(f *yamlfile.File) (*Config, error) {
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = f.Path(c.TLS.CA), f.Path(c.TLS.Cert), f.Path(c.TLS.Key)
 	if v.StatsEvery != nil {
 		c.StatsEvery = *v.StatsEvery
+	}
+	c.HTTP = v.HTTP
+	if err := checkHTTP(c.HTTP); err != nil {
+		k, _ := yamlfile.Get(root, "http")
+		errs = append(errs, f.Errorf(k, "http", "%v", err))
 	}
 	for _, d := range []struct {
 		key string
@@ -209,7 +217,7 @@ func redacted(raw string) string {
 // Override sets the values of the flags given on fs's command line (after
 // fs.Parse), each replacing the file's value for its key: -listen,
 // -workers, -tls-ca, -tls-cert, -tls-key, -keys, -replay-window, -spool,
-// -stats-every, -stages (the stage file: replaces the file's stages) and
+// -stats-every, -http, -stages (the stage file: replaces the file's stages) and
 // -sink (repeatable, its value the URLs joined by spaces: replaces the
 // file's sinks). Other flags are left to the program.
 func (c *Config) Override(fs *flag.FlagSet) error {
@@ -244,6 +252,8 @@ func (c *Config) set(name string, fv flag.Value) error {
 		c.Spool = v
 	case "stats-every":
 		c.StatsEvery, err = time.ParseDuration(v)
+	case "http":
+		c.HTTP, err = v, checkHTTP(v)
 	case "stages":
 		c.StagesFile, c.stages = v, nil
 	case "sink":
@@ -359,4 +369,15 @@ func (p *Parts) Close(ctx context.Context) {
 	if p.Stage != nil {
 		yamlfile.CloseStage(p.Stage)
 	}
+}
+
+// checkHTTP checks the self-metrics address: empty (none) or host:port.
+func checkHTTP(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("want host:port (such as 127.0.0.1:9711), got %q", addr)
+	}
+	return nil
 }

@@ -143,3 +143,21 @@ func TestFlagsOverrideTheFile(t *testing.T) {
 	d := publisherconfig.Default()
 	require.Equal(t, "console://", d.Sinks[0].URL)
 }
+
+func TestHTTP(t *testing.T) {
+	c, err := publisherconfig.Load(write(t, "publisher.yaml", "http: 127.0.0.1:9711\n"))
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9711", c.HTTP)
+	require.Empty(t, publisherconfig.Default().HTTP, "off by default")
+	p := write(t, "publisher.yaml", "workers: 2\nhttp: localhost\n")
+	_, err = publisherconfig.Load(p)
+	require.ErrorContains(t, err, p+`:2: http: want host:port (such as 127.0.0.1:9711), got "localhost"`)
+
+	fs := flag.NewFlagSet("publisher", flag.ContinueOnError)
+	fs.String("http", "", "")
+	require.NoError(t, fs.Parse([]string{"-http", "[::1]:9000"}))
+	require.NoError(t, c.Override(fs))
+	require.Equal(t, "[::1]:9000", c.HTTP)
+	require.NoError(t, fs.Parse([]string{"-http", "x"}))
+	require.ErrorContains(t, c.Override(fs), "-http: want host:port")
+}
