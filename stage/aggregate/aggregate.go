@@ -571,6 +571,10 @@ func (a *Aggregate) Restore(b []byte) error {
 		if ws.Name == "" || ws.N <= 0 || ws.Kind < meter.Gauge || ws.Kind > meter.Delta {
 			return fmt.Errorf("aggregate: restore: window %d (%q): no name, no points or no kind", i, ws.Name)
 		}
+		if mod(ws.Start, a.window) != 0 {
+			return fmt.Errorf("aggregate: restore: window %d (%q) starts at %d, not at a multiple of the window %v: state of another window length",
+				i, ws.Name, ws.Start, time.Duration(a.window))
+		}
 		m := meter.Measurement{Name: ws.Name, Host: ws.Host, ResourceID: ws.Resource, ProjectID: ws.Project, UserID: ws.User, Labels: ws.Labels}
 		before := fresh.count
 		w := fresh.lookup(&m, ws.Start)

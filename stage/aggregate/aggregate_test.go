@@ -166,6 +166,7 @@ func TestAggregateCheckpointRestore(t *testing.T) {
 	require.ErrorContains(t, restored.Restore([]byte(`{"version": 2}`)), "version 2")
 	require.ErrorContains(t, restored.Restore([]byte(`{"version": 1, "windows": [{"name": "x", "kind": "gauge", "n": 0}]}`)), "no points")
 	require.ErrorContains(t, restored.Restore([]byte(`{"version": 1, "windows": [{"name": "x", "kind": "gauge", "n": 1}, {"name": "x", "kind": "gauge", "n": 1}]}`)), "given twice")
+	require.ErrorContains(t, restored.Restore([]byte(`{"version": 1, "windows": [{"start": 1000000000, "name": "x", "kind": "gauge", "n": 1}]}`)), "another window length")
 	require.Equal(t, uint64(1), restored.Stats().Series, "a failed restore leaves the state as it was")
 }
 
