@@ -23,7 +23,8 @@
 // without that label is in the group of those without it). Windows start
 // at multiples of `window` (required) since the Unix epoch, in UTC: a 1h
 // window runs from one hour to the next. For each window of each group the
-// stage emits, once, one measurement per function:
+// stage emits, once, one measurement per function of `functions` (sum,
+// mean, min, max, last and count, all six in that order by default):
 //
 //	| field  | aggregate                                                     |
 //	|--------|---------------------------------------------------------------|
@@ -94,8 +95,8 @@ func init() { stage.Register("aggregate", Open) }
 // DefaultMaxSeries bounds the windows open at once.
 const DefaultMaxSeries = 100000
 
-// Functions are the functions the stage computes, in their default order.
-var Functions = []string{"sum", "mean", "min", "max", "last", "count"}
+// functions are the functions the stage computes, in their default order.
+var functions = []string{"sum", "mean", "min", "max", "last", "count"}
 
 const (
 	fnSum = iota
@@ -216,12 +217,12 @@ func New(c Config) (*Aggregate, error) {
 	}
 	fns := c.Functions
 	if len(fns) == 0 {
-		fns = Functions
+		fns = functions
 	}
 	for _, f := range fns {
-		i := slices.Index(Functions, f)
+		i := slices.Index(functions, f)
 		if i < 0 {
-			return nil, fmt.Errorf("aggregate: functions: %q; want some of %s", f, strings.Join(Functions, ", "))
+			return nil, fmt.Errorf("aggregate: functions: %q; want some of %s", f, strings.Join(functions, ", "))
 		}
 		if slices.Contains(a.fns, i) {
 			return nil, fmt.Errorf("aggregate: functions: %q twice", f)
@@ -422,7 +423,7 @@ func (a *Aggregate) outputs(w *window, out []meter.Measurement) []meter.Measurem
 
 func (a *Aggregate) name(meterName string, fn int) string {
 	s := strings.ReplaceAll(a.as, "$(name)", meterName)
-	return strings.ReplaceAll(s, "$(fn)", Functions[fn])
+	return strings.ReplaceAll(s, "$(fn)", functions[fn])
 }
 
 // group returns the fields of m's group.
