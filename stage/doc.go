@@ -8,8 +8,9 @@
 // label slices inside it, drops and counts what it cannot process, and gives
 // the same output for the same input and state. Most programs do not use
 // this package directly: they import the built-in stages they want
-// (stage/selectstage, stage/unit, stage/arithmetic, stage/levels register
-// "select", "unit", "arithmetic" and "levels") and name them in
+// (stage/selectstage, stage/unit, stage/arithmetic, stage/levels,
+// stage/rate, stage/delta, stage/aggregate register "select", "unit",
+// "arithmetic", "levels", "rate", "delta" and "aggregate") and name them in
 // configuration. Authors of new stages check their work with
 // stage/stagetest.
 //

@@ -131,20 +131,18 @@
 //
 // The driver reports cpu as Ceilometer does, a cumulative count of
 // nanoseconds; the utilisation is a rate of it, which belongs in the
-// agent's stages (the only place that sees the whole series in order).
-// The rate stage does not exist yet (issue "Processing stages, part 2");
-// the intended -stages file of the agent is:
+// agent's stages (the only place that sees the whole series in order): the
+// rate stage (package stage/rate), in the agent's -stages file:
 //
-//	# stages.yaml (intended: the rate stage is not written yet)
+//	# stages.yaml
 //	- type: rate
 //	  meters: ["cpu"]
-//	  rename: cpu_util
-//	  unit: "%"
-//	  scale: 1e-9          # ns per s -> s per s
-//	  percent_of: vcpus    # divide by the label vcpus, as a share of the vCPUs
+//	  as: cpu_util
+//	  percent_of: vcpus    # the label vcpus: a share of the vCPUs, in %
 //
-// With one vCPU busy all the time cpu grows 1e9 ns per second, and
-// cpu_util reads 100.
+// The stage brings ns to seconds itself. With one vCPU busy all the time
+// cpu grows 1e9 ns per second, and cpu_util reads 100 with vcpus=1, 50
+// with vcpus=2.
 //
 // # Memory reuse
 //

@@ -1,0 +1,248 @@
+// Package series is the per-series memory of the stages that keep the last
+// point of each series (rate, delta): a table keyed without per-measurement
+// string keys, bounded in size, forgetting idle series, and checkpointed as
+// JSON sorted for stable bytes. It is shared machinery, not public API.
+package series
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/meterkit/meter"
+)
+
+// Series is one series' identity and last point, with room for what a stage
+// caches about it.
+type Series struct {
+	name, host, resource, project, user string
+	labels                              []meter.Label // without the table's ignored key
+	next                                *Series       // same hash
+	gone                                bool          // forgotten: hints must not use it
+
+	// T and V are the last point: unix ns and value.
+	T int64
+	V float64
+
+	// For the stage's own use, never checkpointed: the name made for the
+	// series, the unit last seen and the one made from it, a label value
+	// last seen and what it parsed to.
+	OutName       string
+	Unit, OutUnit string
+	Raw           string
+	N             float64
+}
+
+// Table holds the series.
+type Table struct {
+	ignore      string // a label key left out of a series' identity
+	maxSeries   int
+	forgetAfter int64 // ns
+
+	seed   maphash.Seed
+	h      maphash.Hash
+	series map[uint64]*Series
+	count  int
+	hint   []*Series // the series at each position of the last batch
+	newest int64     // the latest measurement time seen, unix ns
+	swept  int64     // newest at the last sweep
+}
+
+// New returns an empty table of at most maxSeries series, forgetting those
+// not seen for forgetAfter (by measurement time). A label with key ignore
+// (when not empty) is not part of a series' identity.
+func New(ignore string, maxSeries int, forgetAfter time.Duration) *Table {
+	return &Table{ignore: ignore, maxSeries: maxSeries, forgetAfter: int64(forgetAfter), seed: maphash.MakeSeed(), series: map[uint64]*Series{}}
+}
+
+// Begin readies the table for a batch of n measurements.
+func (t *Table) Begin(n int) {
+	if cap(t.hint) < n {
+		t.hint = make([]*Series, n)
+	}
+	t.hint = t.hint[:n]
+}
+
+// Get returns the series of m, the measurement at position i of the batch,
+// and whether it was made now (it then has no point yet); nil past the
+// bound.
+func (t *Table) Get(i int, m *meter.Measurement) (s *Series, fresh bool) {
+	if tm := m.Time.UnixNano(); tm > t.newest {
+		t.newest = tm
+	}
+	if s = t.hint[i]; s != nil && !s.gone && t.is(s, m) {
+		return s, false
+	}
+	s, fresh = t.lookup(m)
+	t.hint[i] = s
+	return s, fresh
+}
+
+// Skip notes that position i of the batch holds no series.
+func (t *Table) Skip(i int) { t.hint[i] = nil }
+
+// End sweeps the idle series when it is time to.
+func (t *Table) End() {
+	if t.newest-t.swept > t.forgetAfter/2 {
+		t.sweep()
+	}
+}
+
+// Len returns the number of series held.
+func (t *Table) Len() int { return t.count }
+
+func (t *Table) is(s *Series, m *meter.Measurement) bool {
+	if s.name != m.Name || s.host != m.Host || s.resource != m.ResourceID || s.project != m.ProjectID || s.user != m.UserID {
+		return false
+	}
+	j := 0
+	for _, lb := range m.Labels {
+		if lb.Key == t.ignore {
+			continue
+		}
+		if j >= len(s.labels) || s.labels[j] != lb {
+			return false
+		}
+		j++
+	}
+	return j == len(s.labels)
+}
+
+func (t *Table) hash(m *meter.Measurement) uint64 {
+	h := &t.h
+	h.SetSeed(t.seed)
+	for _, s := range [...]string{m.Name, m.Host, m.ResourceID, m.ProjectID, m.UserID} {
+		h.WriteString(s)
+		h.WriteByte(0)
+	}
+	for _, lb := range m.Labels {
+		if lb.Key == t.ignore {
+			continue
+		}
+		h.WriteString(lb.Key)
+		h.WriteByte(0)
+		h.WriteString(lb.Value)
+		h.WriteByte(0)
+	}
+	return h.Sum64()
+}
+
+func (t *Table) lookup(m *meter.Measurement) (*Series, bool) {
+	k := t.hash(m)
+	first := t.series[k]
+	for s := first; s != nil; s = s.next {
+		if t.is(s, m) {
+			return s, false
+		}
+	}
+	if t.count >= t.maxSeries {
+		return nil, false
+	}
+	s := &Series{name: m.Name, host: m.Host, resource: m.ResourceID, project: m.ProjectID, user: m.UserID, next: first}
+	for _, lb := range m.Labels {
+		if lb.Key != t.ignore {
+			s.labels = append(s.labels, lb)
+		}
+	}
+	t.series[k] = s
+	t.count++
+	return s, true
+}
+
+// sweep forgets the series not seen for forgetAfter.
+func (t *Table) sweep() {
+	t.swept = t.newest
+	cut := t.newest - t.forgetAfter
+	for k, first := range t.series {
+		var keep *Series
+		for s := first; s != nil; {
+			next := s.next
+			if s.T < cut {
+				s.gone = true
+				t.count--
+			} else {
+				s.next, keep = keep, s
+			}
+			s = next
+		}
+		if keep == nil {
+			delete(t.series, k)
+		} else {
+			t.series[k] = keep
+		}
+	}
+}
+
+// state is the checkpoint's form: the series sorted, for the same state to
+// give the same bytes.
+type state struct {
+	Version int           `json:"version"`
+	Series  []seriesState `json:"series"`
+}
+
+type seriesState struct {
+	Name     string        `json:"name"`
+	Host     string        `json:"host,omitempty"`
+	Resource string        `json:"resource,omitempty"`
+	Project  string        `json:"project,omitempty"`
+	User     string        `json:"user,omitempty"`
+	Labels   []meter.Label `json:"labels,omitempty"`
+	Time     int64         `json:"t"` // unix ns
+	Value    float64       `json:"v"`
+}
+
+// Checkpoint returns the last point of every series, as JSON.
+func (t *Table) Checkpoint() ([]byte, error) {
+	st := state{Version: 1, Series: make([]seriesState, 0, t.count)}
+	for _, first := range t.series {
+		for s := first; s != nil; s = s.next {
+			st.Series = append(st.Series, seriesState{s.name, s.host, s.resource, s.project, s.user, s.labels, s.T, s.V})
+		}
+	}
+	slices.SortFunc(st.Series, func(a, b seriesState) int {
+		if c := cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Resource, b.Resource),
+			cmp.Compare(a.Project, b.Project), cmp.Compare(a.User, b.User)); c != 0 {
+			return c
+		}
+		return slices.CompareFunc(a.Labels, b.Labels, func(x, y meter.Label) int {
+			return cmp.Or(cmp.Compare(x.Key, y.Key), cmp.Compare(x.Value, y.Value))
+		})
+	})
+	return json.Marshal(st)
+}
+
+// Restore replaces the series held with those of a checkpoint; on an error
+// the table is as it was. Errors have no prefix: the stage adds its own.
+func (t *Table) Restore(b []byte) error {
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return err
+	}
+	if st.Version != 1 {
+		return fmt.Errorf("state version %d; this stage reads version 1", st.Version)
+	}
+	fresh := &Table{ignore: t.ignore, seed: t.seed, series: make(map[uint64]*Series, len(st.Series)), maxSeries: math.MaxInt}
+	for i, ss := range st.Series {
+		if ss.Name == "" || math.IsNaN(ss.Value) || math.IsInf(ss.Value, 0) {
+			return fmt.Errorf("series %d (%q): no name or a value that is not finite", i, ss.Name)
+		}
+		m := meter.Measurement{Name: ss.Name, Host: ss.Host, ResourceID: ss.Resource, ProjectID: ss.Project, UserID: ss.User, Labels: ss.Labels}
+		s, made := fresh.lookup(&m)
+		if !made {
+			return fmt.Errorf("series %d (%q): given twice", i, ss.Name)
+		}
+		s.T, s.V = ss.Time, ss.Value
+		fresh.newest = max(fresh.newest, ss.Time)
+	}
+	for _, first := range t.series {
+		for s := first; s != nil; s = s.next {
+			s.gone = true
+		}
+	}
+	t.series, t.count, t.newest, t.swept = fresh.series, fresh.count, fresh.newest, fresh.newest
+	return nil
+}

@@ -1,0 +1,114 @@
+package series
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meterkit/meter"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func point(res string, min int, labels ...meter.Label) meter.Measurement {
+	return meter.Measurement{Name: "c", Kind: meter.Cumulative, Time: t0.Add(time.Duration(min) * time.Minute), ResourceID: res, Labels: labels}
+}
+
+func TestTableIdentityIgnoresOneLabel(t *testing.T) {
+	tab := New("vcpus", 10, time.Hour)
+	a := point("r", 0, meter.Label{Key: "name", Value: "vm"}, meter.Label{Key: "vcpus", Value: "1"})
+	b := point("r", 1, meter.Label{Key: "name", Value: "vm"}, meter.Label{Key: "vcpus", Value: "2"})
+	c := point("r", 1, meter.Label{Key: "name", Value: "other"})
+	tab.Begin(1)
+	s1, fresh := tab.Get(0, &a)
+	require.True(t, fresh)
+	s2, fresh := tab.Get(0, &b)
+	require.False(t, fresh)
+	require.Same(t, s1, s2, "vcpus is not part of the identity")
+	s3, fresh := tab.Get(0, &c)
+	require.True(t, fresh)
+	require.NotSame(t, s1, s3)
+	require.Equal(t, 2, tab.Len())
+}
+
+// Series whose hashes collide are told apart: a table whose hash is made
+// to collide by giving two series one bucket.
+func TestTableCollisions(t *testing.T) {
+	tab := New("", 10, time.Hour)
+	a, b := point("a", 0), point("b", 0)
+	tab.Begin(2)
+	sa, _ := tab.lookup(&a)
+	// Move a under b's hash, as a collision would put it.
+	delete(tab.series, tab.hash(&a))
+	sa.next = nil
+	tab.series[tab.hash(&b)] = sa
+	sb, fresh := tab.lookup(&b)
+	require.True(t, fresh)
+	require.NotSame(t, sa, sb)
+	require.Same(t, sa, sb.next)
+	again, fresh := tab.lookup(&b)
+	require.False(t, fresh)
+	require.Same(t, sb, again)
+}
+
+func TestTableBoundsAndSweep(t *testing.T) {
+	tab := New("", 2, 10*time.Minute)
+	tab.Begin(3)
+	for i, res := range []string{"a", "b", "c"} {
+		m := point(res, 0)
+		s, _ := tab.Get(i, &m)
+		if i < 2 {
+			require.NotNil(t, s)
+			s.T = m.Time.UnixNano()
+		} else {
+			require.Nil(t, s, "past max series")
+		}
+	}
+	tab.End()
+	for min := 1; min <= 20; min++ {
+		m := point("a", min)
+		s, _ := tab.Get(0, &m)
+		s.T = m.Time.UnixNano()
+		tab.End()
+	}
+	require.Equal(t, 1, tab.Len(), "b, idle for 20 min, is forgotten")
+	m := point("b", 21)
+	hinted := tab.hint[1]
+	require.True(t, hinted == nil || hinted.gone)
+	_, fresh := tab.Get(1, &m)
+	require.True(t, fresh)
+}
+
+func FuzzTableRestore(f *testing.F) {
+	tab := New("x", 10, time.Hour)
+	tab.Begin(2)
+	for i, res := range []string{"a", "b"} {
+		m := point(res, i, meter.Label{Key: "k", Value: res})
+		s, _ := tab.Get(i, &m)
+		s.T, s.V = m.Time.UnixNano(), float64(i)+0.1
+	}
+	good, err := tab.Checkpoint()
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"series":[{"name":"a","t":1,"v":1},{"name":"a","t":1,"v":1}]}`))
+	f.Add([]byte(`{"version":1,"series":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tab := New("x", 10, time.Hour)
+		before, err := tab.Checkpoint()
+		require.NoError(t, err)
+		if err := tab.Restore(b); err != nil {
+			after, err := tab.Checkpoint()
+			require.NoError(t, err)
+			require.Equal(t, before, after, "a failed restore changes nothing")
+			return
+		}
+		once, err := tab.Checkpoint()
+		require.NoError(t, err)
+		again := New("x", 10, time.Hour)
+		require.NoError(t, again.Restore(once))
+		twice, err := again.Checkpoint()
+		require.NoError(t, err)
+		require.Equal(t, string(once), string(twice), "what a restored table gives out, it takes back the same")
+	})
+}
