@@ -48,8 +48,11 @@ import (
 	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/libvirt"   // instances through libvirtd
 	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
-	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
+	_ "github.com/meterkit/meter/stage/aggregate"  // stages by name, for -stages
+	_ "github.com/meterkit/meter/stage/arithmetic"
+	_ "github.com/meterkit/meter/stage/delta"
 	_ "github.com/meterkit/meter/stage/levels"
+	_ "github.com/meterkit/meter/stage/rate"
 	_ "github.com/meterkit/meter/stage/selectstage"
 	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"

@@ -53,12 +53,13 @@ import (
 	"github.com/meterkit/meter/publisher/publisherconfig"
 	"github.com/meterkit/meter/publisher/publisherhttp"
 	"github.com/meterkit/meter/sink"
-	_ "github.com/meterkit/meter/sink/ceilometer"  // ceilometer+amqp(s)://, ceilometer(+http(s))://
-	_ "github.com/meterkit/meter/sink/console"     // console://
-	_ "github.com/meterkit/meter/sink/gnocchi"     // gnocchi://, gnocchi+http(s)://
-	_ "github.com/meterkit/meter/sink/riemann"     // riemann://, riemann+tls://, riemann+udp://
-	_ "github.com/meterkit/meter/sink/web"         // web://HOST:PORT, the live view
-	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
+	_ "github.com/meterkit/meter/sink/ceilometer" // ceilometer+amqp(s)://, ceilometer(+http(s))://
+	_ "github.com/meterkit/meter/sink/console"    // console://
+	_ "github.com/meterkit/meter/sink/gnocchi"    // gnocchi://, gnocchi+http(s)://
+	_ "github.com/meterkit/meter/sink/riemann"    // riemann://, riemann+tls://, riemann+udp://
+	_ "github.com/meterkit/meter/sink/web"        // web://HOST:PORT, the live view
+	_ "github.com/meterkit/meter/stage/aggregate" // stages by name, for -stages
+	_ "github.com/meterkit/meter/stage/arithmetic"
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"
 	_ "github.com/meterkit/meter/stage/unit"
