@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/permanent"
 )
 
 // Sink writes batches of measurements into one store.
@@ -40,42 +41,16 @@ type Flusher interface {
 // context, when it is called after Close. Test for it with errors.Is.
 var ErrClosed = errors.New("sink: closed")
 
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // Permanent marks err as one that retrying cannot fix (the store refused the
-// data itself). A nil err stays nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+// data itself). A nil err stays nil. It is the same mark as
+// transport.Permanent.
+func Permanent(err error) error { return permanent.Mark(err) }
 
 // IsPermanent reports whether err, or an error it wraps, was marked
 // Permanent. An error joining several (errors.Join) is permanent only if every
 // one of them is: one retryable failure makes the whole retryable. A
 // *PartialError is not permanent as a whole.
-func IsPermanent(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
-		case *permanentError:
-			return true
-		case interface{ Unwrap() []error }:
-			errs := e.Unwrap()
-			for _, x := range errs {
-				if !IsPermanent(x) {
-					return false
-				}
-			}
-			return len(errs) > 0
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
+func IsPermanent(err error) bool { return permanent.Is(err) }
 
 // PartialError reports that the store rejected some measurements of a batch,
 // permanently, and accepted the others.

@@ -1,6 +1,6 @@
 package transport
 
-import "errors"
+import "github.com/meterkit/meter/internal/permanent"
 
 // Errors say what to do. A Sender's error is one of:
 //
@@ -16,38 +16,11 @@ import "errors"
 //   - anything else (ctx ended, no connection, ErrClosed): transient; send
 //     again later.
 
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // Permanent marks err as one that sending the same envelope again cannot
-// fix. A nil err stays nil.
-func Permanent(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &permanentError{err: err}
-}
+// fix. A nil err stays nil. It is the same mark as sink.Permanent.
+func Permanent(err error) error { return permanent.Mark(err) }
 
 // IsPermanent reports whether err, or an error it wraps, was marked
 // Permanent. An error joining several (errors.Join) is permanent only if
 // every one of them is.
-func IsPermanent(err error) bool {
-	for err != nil {
-		switch e := err.(type) {
-		case *permanentError:
-			return true
-		case interface{ Unwrap() []error }:
-			errs := e.Unwrap()
-			for _, x := range errs {
-				if !IsPermanent(x) {
-					return false
-				}
-			}
-			return len(errs) > 0
-		}
-		err = errors.Unwrap(err)
-	}
-	return false
-}
+func IsPermanent(err error) bool { return permanent.Is(err) }
