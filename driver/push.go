@@ -1,0 +1,52 @@
+package driver
+
+import (
+	"context"
+	"errors"
+
+	"github.com/meterkit/meter"
+)
+
+// Pusher is the optional capability of a driver whose source pushes: a
+// message bus, a webhook, a log being followed. Where the agent finds it on a
+// driver (by type assertion), it calls Push once in its own goroutine instead
+// of calling Collect on a schedule; driver.Driver itself does not grow, and a
+// Pusher's Collect may simply return nothing.
+//
+// Push runs until ctx ends, then returns nil (or ctx's error) soon after:
+// within a second, as for Collect. It returns early with an error only when
+// the source cannot go on (the agent logs it and calls Push again after a
+// backoff). Push is never called concurrently on one driver, and never after
+// Close.
+//
+// Push hands what it receives to deliver; see Deliver for what the agent
+// promises in return. A source that must not lose what it received (a queue
+// that redelivers what was not acknowledged) acknowledges to its own upstream
+// only in the ack callback, which is what makes the whole path at-least-once.
+type Pusher interface {
+	Push(ctx context.Context, deliver Deliver) error
+}
+
+// Deliver hands measurements from a Pusher to the agent.
+//
+// It blocks while the agent has no room (back-pressure: the agent never drops
+// a push source's measurements to make room for newer ones), and returns once
+// the measurements are in the agent's hands or Push's ctx ends. The
+// measurements, and their label slices, belong to the agent from then on: the
+// source must not modify them.
+//
+// ack is called exactly once for each call of deliver, from any goroutine,
+// possibly before deliver returns: with nil once the measurements are durable
+// (committed to the agent's spool, or, without a spool, acknowledged by the
+// publisher), or with an error when they were not and never will be: invalid,
+// or the agent stopped first (the error then wraps ErrNotDelivered). A source
+// that can redeliver (a message queue) does so on an error rather than treating
+// it as done. ack must return quickly and must not call deliver. A nil ack
+// means the source does not want to know. Delivering no measurements calls ack
+// with nil at once.
+type Deliver func(ms []meter.Measurement, ack func(error))
+
+// ErrNotDelivered is wrapped by the error a Deliver's ack gets when the
+// measurements were not made durable: the agent stopped before they were, or
+// they could not be stored. The source should leave them to be redelivered.
+var ErrNotDelivered = errors.New("driver: measurements not delivered")
