@@ -38,10 +38,13 @@ type Pusher interface {
 // ack is called exactly once for each call of deliver, from any goroutine,
 // possibly before deliver returns: with nil once the measurements are durable
 // (committed to the agent's spool, or, without a spool, acknowledged by the
-// publisher), or with an error when they were not and never will be: invalid,
-// or the agent stopped first (the error then wraps ErrNotDelivered). A source
-// that can redeliver (a message queue) does so on an error rather than treating
-// it as done. ack must return quickly and must not call deliver. A nil ack
+// publisher), or with an error wrapping ErrNotDelivered when they were not
+// made durable (the agent stopped first, or could not store them). A source
+// that can redeliver (a message queue) does so on such an error rather than
+// treating it as done. Invalid measurements (meter.Measurement.Validate) are
+// dropped and counted by the agent as from any driver, and do not make the
+// ack fail: delivering them again could never help, so a source validates
+// what it cannot trust before delivering. ack must return quickly and must not call deliver. A nil ack
 // means the source does not want to know. Delivering no measurements calls ack
 // with nil at once.
 type Deliver func(ms []meter.Measurement, ack func(error))
