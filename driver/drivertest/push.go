@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -30,8 +31,9 @@ type Trigger func(ctx context.Context) error
 // driver.Pusher, in subtests of t:
 //
 //   - Factory: f(cfg) succeeds and returns a driver that is a driver.Pusher.
-//   - Deliver: after trigger, Push delivers within CollectTimeout, and every
-//     measurement passes meter.Validate once Host and Time are filled in. Each
+//   - Deliver: after trigger, Push delivers within CollectTimeout, and each
+//     delivery passes the checks of a collection (every measurement valid
+//     once Host and Time are filled in, no series twice in it). Each
 //     delivery is acknowledged AckDelay later from another goroutine, as a
 //     spool commit would be.
 //   - Dropped: a delivery acknowledged with an error wrapping
@@ -194,7 +196,7 @@ type pushRun struct {
 	policy func(ms []meter.Measurement, ack func(error)) (block bool, ackWith func(error))
 
 	mu        sync.Mutex
-	ms        []meter.Measurement
+	batches   [][]meter.Measurement // one per deliver call
 	held      []func(error)
 	late      int
 	pushErr   error
@@ -232,7 +234,7 @@ func (r *pushRun) deliver(ms []meter.Measurement, ack func(error)) {
 		r.mu.Unlock()
 		return
 	}
-	r.ms = append(r.ms, ms...)
+	r.batches = append(r.batches, slices.Clone(ms))
 	block, ackWith := r.policy(ms, ack)
 	if block && ack != nil {
 		r.held = append(r.held, ack)
@@ -283,15 +285,19 @@ func (r *pushRun) deliverOnce(what string, trigger Trigger) (stuck bool, err err
 		return s, errors.Join(fmt.Errorf("drivertest: %s: Push delivered nothing within %v of the trigger", what, CollectTimeout), serr)
 	}
 	r.mu.Lock()
-	ms := append([]meter.Measurement(nil), r.ms...)
+	batches := slices.Clone(r.batches)
 	r.mu.Unlock()
-	if len(ms) == 0 {
-		s, _ := stop()
-		return s, fmt.Errorf("drivertest: %s: Push delivered no measurements; deliver only what there is", what)
-	}
-	if err := validate(ms, time.Now()); err != nil {
-		s, _ := stop()
-		return s, fmt.Errorf("drivertest: %s: %w", what, err)
+	// Each delivery is checked as a collection is; the same series may come
+	// in two deliveries (a redelivered message, a value that changed).
+	for i, ms := range batches {
+		if len(ms) == 0 {
+			s, _ := stop()
+			return s, fmt.Errorf("drivertest: %s: delivery %d had no measurements; deliver only what there is", what, i+1)
+		}
+		if err := validate(ms, time.Now()); err != nil {
+			s, _ := stop()
+			return s, fmt.Errorf("drivertest: %s: delivery %d: %w", what, i+1, err)
+		}
 	}
 	return stop()
 }

@@ -41,7 +41,7 @@
 // The driver is a driver.Pusher. The measurements of one notification are
 // delivered together, and the message is acknowledged to the broker only
 // when the agent's ack says they are durable; when it says they were not,
-// the message goes back to the queue. Until then it stays unacknowledged
+// the message goes back to the queue after RetryInterval. Until then it stays unacknowledged
 // (Config.Prefetch bounds how many), and a connection lost or an agent killed
 // meanwhile makes the broker redeliver it: delivery is at least once. A
 // message that is not a notification is counted, logged with its event type

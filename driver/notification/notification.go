@@ -150,7 +150,7 @@ func (d *Driver) Collect(context.Context) ([]meter.Measurement, error) { return 
 // measurements of the definitions that match its event type, delivered
 // together; the message is acknowledged to the broker only when deliver's
 // ack says they are durable, and given back to the queue (nack with
-// requeue) when it says they were not. A message that is not a notification
+// requeue, after RetryInterval) when it says they were not. A message that is not a notification
 // is counted, logged and rejected without requeue; one that no definition
 // matches is acknowledged and counted. Push returns nil when ctx ends.
 func (d *Driver) Push(ctx context.Context, deliver driver.Deliver) error {
@@ -301,10 +301,15 @@ func (d *Driver) handle(m amqp.Delivery, deliver driver.Deliver) {
 		}
 		d.c.requeued.Add(1)
 		d.log.Warn("measurements not made durable; the notification goes back to the queue",
-			"event_type", et, "message_id", id, "err", err)
-		if err := m.Nack(false, true); err != nil {
-			d.log.Debug("nack failed; the broker gives the message again once the channel is gone", "err", err)
-		}
+			"event_type", et, "message_id", id, "in", time.Duration(d.cfg.RetryInterval), "err", err)
+		// Given back after RetryInterval, not at once: an agent that cannot
+		// store now would get it straight back, in a tight loop. Until then
+		// it holds one prefetch slot.
+		time.AfterFunc(time.Duration(d.cfg.RetryInterval), func() {
+			if err := m.Nack(false, true); err != nil {
+				d.log.Debug("nack failed; the broker gives the message again once the channel is gone", "err", err)
+			}
+		})
 	})
 }
 

@@ -1,0 +1,477 @@
+//go:build integration
+
+package notification
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/driver/drivertest"
+)
+
+// The servers: a RabbitMQ node from scripts/openstack/rabbitmq.sh, and
+// Debian's python3-oslo.messaging as the publisher of real notifications.
+
+func scripts(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	require.NoError(t, err)
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "scripts", "openstack", name)
+		}
+		parent := filepath.Dir(dir)
+		require.NotEqual(t, parent, dir, "no go.mod above the test")
+		dir = parent
+	}
+}
+
+func needBinary(t testing.TB, path, pkg string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		t.Skipf("%s is missing: apt-get install -y %s", path, pkg)
+	}
+}
+
+func portFree(p int) bool {
+	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+type rabbit struct {
+	t    testing.TB
+	dir  string
+	port int
+}
+
+func (r *rabbit) url() string { return "amqp://guest:guest@127.0.0.1:" + strconv.Itoa(r.port) + "/" }
+
+func (r *rabbit) run(cmd ...string) string {
+	r.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, scripts(r.t, "rabbitmq.sh"), cmd...).CombinedOutput()
+	require.NoError(r.t, err, "rabbitmq.sh %v: %s", cmd, out)
+	return string(out)
+}
+
+func startRabbit(t testing.TB) *rabbit {
+	t.Helper()
+	needBinary(t, "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server")
+	dir, err := os.MkdirTemp("/var/tmp", "mk-rabbit-")
+	require.NoError(t, err)
+	port := 0
+	for range 200 {
+		p := 20000 + rand.IntN(5000) // below the ephemeral range, with +10000 and +20000 free too
+		if portFree(p) && portFree(p+10000) && portFree(p+20000) {
+			port = p
+			break
+		}
+	}
+	require.NotZero(t, port, "no free port triple for RabbitMQ")
+	r := &rabbit{t: t, dir: dir, port: port}
+	begin := time.Now()
+	r.run("start", dir, strconv.Itoa(port))
+	t.Logf("RabbitMQ on 127.0.0.1:%d up in %v", port, time.Since(begin).Round(time.Millisecond))
+	t.Cleanup(func() {
+		r.run("stop", dir)
+		os.RemoveAll(dir)
+	})
+	return r
+}
+
+// bound reports whether queue is bound to exchange, from the broker's list.
+func (r *rabbit) bound(queue, exchange string) bool {
+	out := r.run("ctl", r.dir, "list_bindings", "-q", "--no-table-headers", "source_name", "destination_name", "routing_key")
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == exchange && f[1] == queue && f[2] == DefaultRoutingKey {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *rabbit) waitBound(t *testing.T, queue string, exchanges ...string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for _, x := range exchanges {
+		for !r.bound(queue, x) {
+			require.True(t, time.Now().Before(deadline), "queue %s not bound to %s", queue, x)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// messages is what queue holds ready (not delivered and unacknowledged).
+func (r *rabbit) messages(t *testing.T, queue string) int {
+	t.Helper()
+	conn, err := amqp.Dial(r.url())
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	q, err := ch.QueueDeclarePassive(queue, true, false, false, false, nil)
+	require.NoError(t, err)
+	return q.Messages
+}
+
+// declareExchanges declares topic exchanges as oslo.messaging does
+// (durable=false, auto_delete=false).
+func (r *rabbit) declareExchanges(t *testing.T, names ...string) {
+	t.Helper()
+	conn, err := amqp.Dial(r.url())
+	require.NoError(t, err)
+	defer conn.Close()
+	ch, err := conn.Channel()
+	require.NoError(t, err)
+	for _, x := range names {
+		require.NoError(t, ch.ExchangeDeclare(x, amqp.ExchangeTopic, false, false, false, false, nil))
+	}
+}
+
+// publishRaw puts a body on exchange with routing key notifications.info.
+func (r *rabbit) publishRaw(ctx context.Context, exchange string, body []byte) error {
+	conn, err := amqp.Dial(r.url())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	if err := ch.Confirm(false); err != nil {
+		return err
+	}
+	c, err := ch.PublishWithDeferredConfirmWithContext(ctx, exchange, DefaultRoutingKey, true, false,
+		amqp.Publishing{ContentType: "application/json", Body: body})
+	if err != nil {
+		return err
+	}
+	if ok, err := c.WaitContext(ctx); err != nil || !ok {
+		return fmt.Errorf("publish not confirmed: %v", err)
+	}
+	return nil
+}
+
+// osloPublisher publishes with oslo.messaging's Notifier, as Nova and Cinder
+// do: each line of stdin is {"exchange", "event_type", "payload"}.
+const osloPublisher = `
+import json, sys
+from oslo_config import cfg
+import oslo_messaging
+url = sys.argv[1]
+transports = {}
+for line in sys.stdin:
+    n = json.loads(line)
+    x = n["exchange"]
+    if x not in transports:
+        oslo_messaging.set_transport_defaults(control_exchange=x)
+        transports[x] = oslo_messaging.get_notification_transport(cfg.ConfigOpts(), url=url)
+    t = transports[x]
+    notifier = oslo_messaging.Notifier(t, driver='messagingv2', topics=['notifications'], publisher_id=n["publisher_id"])
+    notifier.info({}, n["event_type"], n["payload"])
+for t in transports.values():
+    t.cleanup()
+`
+
+type osloNote struct {
+	Exchange    string         `json:"exchange"`
+	PublisherID string         `json:"publisher_id"`
+	EventType   string         `json:"event_type"`
+	Payload     map[string]any `json:"payload"`
+}
+
+func publishOslo(t *testing.T, r *rabbit, notes ...osloNote) {
+	t.Helper()
+	needBinary(t, "/usr/lib/python3/dist-packages/oslo_messaging/__init__.py", "python3-oslo.messaging")
+	var in strings.Builder
+	for _, n := range notes {
+		b, err := json.Marshal(n)
+		require.NoError(t, err)
+		in.Write(b)
+		in.WriteByte('\n')
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// oslo's scheme for RabbitMQ is rabbit:// (amqp:// would pick its AMQP 1.0 driver).
+	cmd := exec.CommandContext(ctx, "/usr/bin/python3", "-c", osloPublisher, "rabbit://guest:guest@127.0.0.1:"+strconv.Itoa(r.port)+"/")
+	cmd.Stdin = strings.NewReader(in.String())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "oslo.messaging publisher: %s", out)
+}
+
+const (
+	instanceID = "c7a1e5b2-3f4d-4e6a-8b9c-0d1e2f3a4b5c"
+	volumeID   = "e2d4f6a8-1b3c-4d5e-8f7a-9b0c1d2e3f4a"
+	projectID  = "8a4c3d2e1f0b4a9c8d7e6f5a4b3c2d1e"
+	userID     = "1f2e3d4c5b6a4978a1b2c3d4e5f60718"
+)
+
+// instancePayload is what Nova's legacy notifications carry, written by
+// hand with the fields Nova documents (nova/notifications/base.py
+// info_from_instance).
+func instancePayload(state string, memory, vcpus, root float64) map[string]any {
+	return map[string]any{
+		"tenant_id": projectID, "user_id": userID, "instance_id": instanceID,
+		"display_name": "web-1", "hostname": "web-1", "host": "compute-01", "node": "compute-01",
+		"instance_type": "m1.small", "instance_type_id": 5, "instance_flavor_id": "2",
+		"memory_mb": memory, "vcpus": vcpus, "root_gb": root, "ephemeral_gb": 0, "disk_gb": root,
+		"state": state, "state_description": "", "availability_zone": "nova",
+		"image_ref_url": "http://controller:9292/images/0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d",
+		"created_at": "2026-11-30 09:00:00+00:00", "launched_at": "2026-11-30T09:00:20.000000",
+		"terminated_at": "", "deleted_at": "", "metadata": map[string]any{},
+	}
+}
+
+// recorder plays the agent: it records deliveries and acknowledges them
+// after a simulated commit, or holds or fails the acks.
+type recorder struct {
+	mu     sync.Mutex
+	ms     []meter.Measurement
+	mode   string // "ack", "hold", "fail"
+	held   []func(error)
+	acks   sync.WaitGroup
+	failed int
+}
+
+func (r *recorder) deliver(ms []meter.Measurement, ack func(error)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.ms = append(r.ms, ms...)
+	switch r.mode {
+	case "hold":
+		r.held = append(r.held, ack)
+	case "fail":
+		r.failed++
+		r.acks.Go(func() { ack(fmt.Errorf("test: spool full: %w", driver.ErrNotDelivered)) })
+	default:
+		r.acks.Go(func() { time.Sleep(10 * time.Millisecond); ack(nil) })
+	}
+}
+
+func (r *recorder) measurements() []meter.Measurement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]meter.Measurement(nil), r.ms...)
+}
+
+func (r *recorder) waitFor(t *testing.T, n int) []meter.Measurement {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ms := r.measurements()
+		if len(ms) >= n {
+			return ms
+		}
+		require.True(t, time.Now().Before(deadline), "got %d measurements, want %d", len(ms), n)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func run(t *testing.T, d *Driver, rec *recorder) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Push(ctx, rec.deliver) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(5 * time.Second):
+				t.Error("Push did not return after its ctx ended")
+			}
+		})
+	}
+	t.Cleanup(stop) // a failed test still stops its driver before its broker
+	return stop
+}
+
+func newDriver(t *testing.T, r *rabbit, queue string, exchanges ...string) *Driver {
+	t.Helper()
+	d, err := NewDriver(Config{URL: r.url(), Queue: queue, Exchanges: exchanges,
+		RetryInterval: driver.Duration(200 * time.Millisecond)}, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	require.NoError(t, err)
+	return d
+}
+
+func TestNotificationFromOsloMessaging(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "nova", "cinder")
+	d := newDriver(t, r, DefaultQueue, "nova", "cinder", "glance")
+	rec := &recorder{}
+	stop := run(t, d, rec)
+	// The driver's queue is bound before anything is published; glance
+	// does not exist yet, and is bound once it does.
+	r.waitBound(t, DefaultQueue, "nova", "cinder")
+	require.False(t, r.bound(DefaultQueue, "glance"))
+	r.declareExchanges(t, "glance")
+	r.waitBound(t, DefaultQueue, "glance")
+
+	// A garbage message first: it must not stop the ones behind it.
+	require.NoError(t, r.publishRaw(context.Background(), "nova", []byte("not a notification {")))
+	publishOslo(t, r,
+		osloNote{"nova", "compute.compute-01", "compute.instance.create.start", instancePayload("building", 2048, 1, 20)}, // unmatched
+		osloNote{"nova", "compute.compute-01", "compute.instance.create.end", instancePayload("active", 2048, 1, 20)},
+		osloNote{"nova", "compute.compute-01", "compute.instance.exists", instancePayload("active", 4096, 2, 40)},
+		osloNote{"nova", "compute.compute-01", "compute.instance.delete.end", instancePayload("deleted", 4096, 2, 40)},
+		osloNote{"cinder", "volume.block-01", "volume.create.end", map[string]any{
+			"tenant_id": projectID, "user_id": userID, "volume_id": volumeID, "size": 40,
+			"display_name": "data-1", "volume_type": "lvm", "status": "available",
+			"availability_zone": "nova", "host": "block-01@lvm#lvm", "created_at": "2026-11-30 09:10:00+00:00",
+		}},
+	)
+	ms := rec.waitFor(t, 13)
+	rec.acks.Wait()
+	stop()
+	require.Len(t, ms, 13)
+
+	type key struct{ name, event string }
+	got := map[key]meter.Measurement{}
+	ids := map[string]bool{}
+	for _, m := range ms {
+		require.NoError(t, m.Validate())
+		et, _ := m.Label(LabelEventType)
+		id, ok := m.Label(LabelMessageID)
+		require.True(t, ok)
+		require.NotEmpty(t, id)
+		ids[id] = true
+		got[key{m.Name, et}] = m
+		require.Equal(t, time.UTC, m.Time.Location())
+		require.WithinDuration(t, time.Now(), m.Time, time.Minute, "oslo's zoneless timestamp read as UTC")
+	}
+	require.Len(t, ids, 4, "one message id per notification")
+	for _, c := range []struct {
+		name, event, unit string
+		value             float64
+		resource          string
+	}{
+		{"instance", "compute.instance.create.end", "instance", 1, instanceID},
+		{"memory", "compute.instance.create.end", "MB", 2048, instanceID},
+		{"vcpus", "compute.instance.create.end", "vcpu", 1, instanceID},
+		{"disk.root.size", "compute.instance.create.end", "GB", 20, instanceID},
+		{"memory", "compute.instance.exists", "MB", 4096, instanceID},
+		{"vcpus", "compute.instance.exists", "vcpu", 2, instanceID},
+		{"disk.root.size", "compute.instance.exists", "GB", 40, instanceID},
+		{"instance", "compute.instance.delete.end", "instance", 1, instanceID},
+		{"volume.size", "volume.create.end", "GB", 40, volumeID},
+	} {
+		m, ok := got[key{c.name, c.event}]
+		require.True(t, ok, "%s from %s", c.name, c.event)
+		require.Equal(t, c.unit, m.Unit, c.name)
+		require.Equal(t, c.value, m.Value, "%s from %s", c.name, c.event)
+		require.Equal(t, c.resource, m.ResourceID)
+		require.Equal(t, projectID, m.ProjectID)
+		require.Equal(t, userID, m.UserID)
+	}
+	deleted := got[key{"instance", "compute.instance.delete.end"}]
+	state, _ := deleted.Label("state")
+	require.Equal(t, "deleted", state)
+
+	s := d.Stats()
+	require.Equal(t, uint64(6), s.Consumed)
+	require.Equal(t, uint64(1), s.Rejected)
+	require.Equal(t, uint64(1), s.Unmatched)
+	require.Equal(t, uint64(5), s.Acked, "4 with measurements once durable, 1 unmatched")
+	require.Equal(t, uint64(13), s.Measurements)
+	// Everything was settled: nothing comes back once the consumer is gone.
+	require.Equal(t, 0, r.messages(t, DefaultQueue))
+	t.Logf("stats: %+v", s)
+}
+
+func TestNotificationAckedOnlyOnceDurable(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "nova")
+	const queue = "meterkit-ack-test"
+	exists := osloNote{"nova", "compute.compute-01", "compute.instance.exists", instancePayload("active", 2048, 1, 20)}
+
+	// 1. The agent never says durable: the message stays unacknowledged, and
+	// returns to the queue when the driver stops.
+	d := newDriver(t, r, queue, "nova")
+	hold := &recorder{mode: "hold"}
+	stop := run(t, d, hold)
+	r.waitBound(t, queue, "nova")
+	publishOslo(t, r, exists)
+	hold.waitFor(t, 4)
+	require.Equal(t, 0, r.messages(t, queue), "delivered to the driver, not yet acknowledged")
+	require.Equal(t, uint64(0), d.Stats().Acked)
+	stop()
+	require.Eventually(t, func() bool { return r.messages(t, queue) == 1 }, 5*time.Second, 50*time.Millisecond,
+		"unacknowledged message back in the queue")
+	for _, ack := range hold.held {
+		ack(nil) // too late: the channel is gone, and the broker keeps the message
+	}
+	require.Equal(t, 1, r.messages(t, queue))
+
+	// 2. The agent says it could not make them durable: the driver gives
+	// the message back, and it comes again.
+	d = newDriver(t, r, queue, "nova")
+	fail := &recorder{mode: "fail"}
+	stop = run(t, d, fail)
+	fail.waitFor(t, 8) // delivered at least twice
+	stop()
+	fail.acks.Wait()
+	require.GreaterOrEqual(t, d.Stats().Requeued, uint64(1))
+	require.GreaterOrEqual(t, d.Stats().Redelivered, uint64(1))
+
+	// 3. Durable at last: acknowledged, the queue is empty.
+	d = newDriver(t, r, queue, "nova")
+	ok := &recorder{}
+	stop = run(t, d, ok)
+	ms := ok.waitFor(t, 4)
+	ok.acks.Wait()
+	stop()
+	require.Len(t, ms, 4)
+	require.Equal(t, uint64(1), d.Stats().Acked)
+	require.Equal(t, uint64(1), d.Stats().Redelivered)
+	require.Equal(t, 0, r.messages(t, queue))
+}
+
+func TestNotificationDrivertest(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "openstack")
+	const queue = "meterkit-drivertest"
+	body, err := os.ReadFile(filepath.Join("testdata", "cinder-volume.exists.json"))
+	require.NoError(t, err)
+	cfg, err := driver.ConfigFrom(Config{URL: r.url(), Queue: queue, Exchanges: []string{"openstack"},
+		RetryInterval: driver.Duration(200 * time.Millisecond)})
+	require.NoError(t, err)
+	f := func(c driver.Config) (driver.Driver, error) { return New(c) }
+	bound := false
+	drivertest.RunPush(t, f, cfg, func(ctx context.Context) error {
+		if !bound { // the first Push declares and binds the queue
+			for !r.bound(queue, "openstack") {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			bound = true
+		}
+		return r.publishRaw(ctx, "openstack", body)
+	})
+}
