@@ -27,6 +27,7 @@ type memQueue struct {
 	freed    chan struct{}                     // closed, and replaced, when bytes are freed
 	raw      bool                              // senders take the frames as they are
 	onBad    func(err error, measurements int) // a queued batch that does not decode, dropped
+	onDrop   func(seq uint64)                  // a batch dropped to make room (called with mu held)
 	recycle  func(*transport.Envelope)
 	frames   sync.Pool // *[]byte: frames of forgotten batches, reused by push
 }
@@ -61,6 +62,9 @@ func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppe
 		droppedBatches++
 		droppedMeasurements += old.count
 		q.putFrame(old.frame)
+		if q.onDrop != nil {
+			q.onDrop(old.seq)
+		}
 	}
 	q.items[(q.head+q.n)%len(q.items)] = b
 	q.n++

@@ -55,6 +55,7 @@ type slot struct {
 	seq   uint64 // the batch's Seq
 	count int    // its measurements
 	frame []byte // its wire encoding
+	fail  error  // why a batch that was delivered was dropped instead (rejected, failed)
 }
 
 // header returns the batch's Seq and its number of measurements.
