@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -22,8 +23,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/driver/drivertest"
+	"github.com/meterkit/meter/transport"
 )
 
 // The servers: a RabbitMQ node from scripts/openstack/rabbitmq.sh, and
@@ -474,4 +477,103 @@ func TestNotificationDrivertest(t *testing.T) {
 		}
 		return r.publishRaw(ctx, "openstack", body)
 	})
+}
+
+// publisherStub answers the agent's batches over a transport.Pipe: "retry"
+// while down, OK otherwise, keeping what it accepted.
+type publisherStub struct {
+	mu   sync.Mutex
+	up   bool
+	got  []meter.Measurement
+	done chan struct{}
+}
+
+func (p *publisherStub) run(r transport.Receiver) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		for {
+			d, err := r.Receive(ctx)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			ack := transport.Ack{Status: transport.StatusRetry, Message: "store down"}
+			if p.up {
+				ack = transport.Ack{Status: transport.StatusOK}
+				p.got = append(p.got, d.Envelope.Measurements...)
+			}
+			p.mu.Unlock()
+			_ = d.Ack(ack)
+		}
+	}()
+	return func() { cancel(); <-p.done }
+}
+
+func (p *publisherStub) measurements() []meter.Measurement {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]meter.Measurement(nil), p.got...)
+}
+
+// The real agent with a spool: a notification is acked to RabbitMQ once its
+// measurements are in the spool, while the publisher is still down; the
+// next agent on that spool delivers them.
+func TestNotificationThroughAgentSpool(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "nova", "cinder")
+	spool := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	d := newDriver(t, r, DefaultQueue, "nova", "cinder")
+	s, recv := transport.Pipe()
+	down := &publisherStub{}
+	stopDown := down.run(recv)
+	a, err := agent.New(s, agent.WithLogger(quiet), agent.WithID("compute-01"), agent.WithSpool(spool),
+		agent.WithBatch(100, 20*time.Millisecond), agent.WithBackoff(5*time.Millisecond, 20*time.Millisecond),
+		agent.WithDrainTimeout(50*time.Millisecond), agent.WithDriver("notification", d))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(ctx) }()
+	r.waitBound(t, DefaultQueue, "nova", "cinder")
+	publishOslo(t, r,
+		osloNote{"nova", "compute.compute-01", "compute.instance.exists", instancePayload("active", 2048, 1, 20)},
+		osloNote{"cinder", "volume.block-01", "volume.exists", map[string]any{
+			"tenant_id": projectID, "user_id": userID, "volume_id": volumeID, "size": 10,
+			"status": "available", "host": "block-01@lvm#lvm"}},
+	)
+	require.Eventually(t, func() bool { return d.Stats().Acked == 2 }, 10*time.Second, 10*time.Millisecond,
+		"acked to RabbitMQ once spooled")
+	require.Empty(t, down.measurements(), "the publisher is down")
+	cancel()
+	require.NoError(t, <-runErr, "unacknowledged batches stay in the spool")
+	require.NoError(t, a.Close(context.Background()))
+	stopDown()
+	require.Equal(t, 0, r.messages(t, DefaultQueue), "nothing for RabbitMQ to redeliver")
+
+	// The next agent on the spool delivers them.
+	s, recv = transport.Pipe()
+	up := &publisherStub{up: true}
+	stopUp := up.run(recv)
+	defer stopUp()
+	a, err = agent.New(s, agent.WithLogger(quiet), agent.WithID("compute-01"), agent.WithSpool(spool))
+	require.NoError(t, err)
+	ctx, cancel = context.WithCancel(context.Background())
+	go func() { runErr <- a.Run(ctx) }()
+	require.Eventually(t, func() bool { return len(up.measurements()) == 5 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-runErr)
+	require.NoError(t, a.Close(context.Background()))
+	names := map[string]float64{}
+	for _, m := range up.measurements() {
+		names[m.Name] = m.Value
+		want := "compute-01"
+		if m.Name == "volume.size" {
+			want = "block-01@lvm#lvm"
+		}
+		require.Equal(t, want, m.Host, "the host from the payload")
+	}
+	require.Equal(t, map[string]float64{"instance": 1, "memory": 2048, "vcpus": 1, "disk.root.size": 20, "volume.size": 10}, names)
 }
