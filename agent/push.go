@@ -29,9 +29,11 @@ import (
 // drop-oldest), rejected or failed for good, or was still unacknowledged when
 // Run returned. Measurements a stage absorbed, or that were invalid, need no
 // durability: if none of a delivery's measurements reach a batch, its ack
-// fires with nil at once. Without a spool, deliver waits for room in the
-// memory queue (back-pressure) rather than making drop-oldest push out older
-// batches.
+// fires with nil at once. deliver waits for room in the memory queue or the
+// spool (back-pressure) rather than making drop-oldest push out older
+// batches. (Polled drivers still may: their collections do not wait for the
+// spool, and a spooled batch, push or not, is dropped when the spool is full.
+// Exempting push batches from the spool's drop-oldest is not done yet.)
 
 // pushAck is one delivery's ack, fired once every batch that holds some of
 // its measurements is settled, with the first error.
@@ -116,18 +118,15 @@ func (a *Agent) deliverPush(ctx context.Context, name string, ms []meter.Measure
 		ack(nil)
 		return
 	}
-	if a.cfg.spoolDir == "" {
-		// Back-pressure: wait for the senders to make room rather than
-		// drop older batches.
-		need := 0
-		for i := range ms {
-			need += transport.MeasurementSize(&ms[i], a.cfg.host)
-		}
-		for ctx.Err() == nil {
-			if b := a.q.pendingBytes(); b == 0 || b+need <= a.cfg.queueBytes {
-				break
-			}
-			a.q.room(ctx, need, time.Second)
+	// Back-pressure: wait for the senders to make room in the memory queue
+	// or the spool rather than drop older batches.
+	need := 0
+	for i := range ms {
+		need += transport.MeasurementSize(&ms[i], a.cfg.host)
+	}
+	for ctx.Err() == nil {
+		if a.q.room(ctx, need, time.Second) {
+			break
 		}
 	}
 	if ctx.Err() != nil {

@@ -210,3 +210,41 @@ func TestPushBackPressureInsteadOfDropping(t *testing.T) {
 	require.Zero(t, a.Stats().Dropped)
 	require.Len(t, c.measurements(), 200)
 }
+
+func TestPushWaitsForRoomInTheSpool(t *testing.T) {
+	s, r := transport.Pipe()
+	defer s.Close()
+	var open atomic.Bool
+	c := collector{verdict: func(*transport.Envelope) transport.Ack {
+		if !open.Load() {
+			return transport.Ack{Status: transport.StatusRetry, Message: "store down"}
+		}
+		return transport.Ack{Status: transport.StatusOK}
+	}}
+	defer c.run(t, r)()
+	var ds [][]meter.Measurement
+	for range 20 {
+		ds = append(ds, gauges("sp", 10))
+	}
+	p := newPushSource(ds...)
+	a, err := agent.New(s, agent.WithLogger(quiet), agent.WithBatch(10, time.Millisecond),
+		agent.WithSpool(t.TempDir(), agent.SpoolMaxBytes(2000)),
+		agent.WithBackoff(time.Millisecond, 5*time.Millisecond), agent.WithDriver("bus", p))
+	require.NoError(t, err)
+	stop := start(t, a)
+	select {
+	case <-p.delivered:
+		t.Fatal("every delivery was taken while the spool was full")
+	case <-time.After(200 * time.Millisecond):
+	}
+	// What was taken is durable: acked while the publisher is down.
+	require.NoError(t, acks(t, p, 1)[0])
+	open.Store(true)
+	<-p.delivered
+	for _, err := range acks(t, p, 19) {
+		require.NoError(t, err)
+	}
+	require.NoError(t, stop())
+	require.Zero(t, a.Stats().Dropped, "nothing dropped from the spool")
+	require.Len(t, c.measurements(), 200)
+}

@@ -77,7 +77,7 @@ func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppe
 // room waits, for up to wait or until ctx ends, until need more bytes fit
 // the bound, or the queue holds nothing (a collection larger than the
 // bound). Batches being sent count: their acknowledgement makes room.
-func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) {
+func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) bool {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -88,22 +88,22 @@ func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) {
 		q.mu.Lock()
 		if q.bytes == 0 || q.bytes+need <= q.maxBytes {
 			q.mu.Unlock()
-			return
+			return true
 		}
 		freed := q.freed
 		q.mu.Unlock()
 		if timer == nil {
 			if wait <= 0 {
-				return
+				return false
 			}
 			timer = time.NewTimer(wait)
 		}
 		select {
 		case <-freed:
 		case <-timer.C:
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }

@@ -178,8 +178,27 @@ func (s *diskSpool) release(sl *slot) bool {
 	return true
 }
 
-// room does not wait: the spool is bounded on disk, with room for hours.
-func (s *diskSpool) room(context.Context, int, time.Duration) {}
+// room waits, polling, for the spool to have room for need bytes more.
+// Only push deliveries wait (back-pressure); polled collections do not ask:
+// the spool is bounded on disk, with room for hours.
+func (s *diskSpool) room(ctx context.Context, need int, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		if s.lane.Room(int64(need)) {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
 
 func (s *diskSpool) pendingBytes() int { return 0 }
 

@@ -20,8 +20,9 @@ type store interface {
 	push(env *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error)
 	// room waits, for up to wait or until ctx ends, until need bytes more
 	// fit the store's bound, so that a collection is admitted whole rather
-	// than dropping older batches while the senders are catching up.
-	room(ctx context.Context, need int, wait time.Duration)
+	// than dropping older batches while the senders are catching up. It
+	// reports whether they fit (or the store is empty).
+	room(ctx context.Context, need int, wait time.Duration) bool
 	// pendingBytes is the memory the stored batches take (0 for a store on
 	// disk).
 	pendingBytes() int
