@@ -2,18 +2,21 @@ package notification
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/tlsfiles"
 )
 
 func init() {
@@ -40,8 +43,20 @@ var DefaultExchanges = []string{"nova", "cinder", "glance", "openstack"}
 // meter definitions.
 type Config struct {
 	// URL is the broker's AMQP URL (amqp:// or amqps://), DefaultURL by
-	// default. Credentials in it are used as they are.
+	// default. Credentials in it are used unless CredentialsFile is set.
 	URL string `json:"url,omitempty"`
+	// CredentialsFile names a file holding "user:password" on its first
+	// line, which replaces the URL's credentials: the password stays out of
+	// the config file. Read when the driver is made.
+	CredentialsFile string `json:"credentials_file,omitempty"`
+	// CA, Cert, Key and ServerName configure TLS for an amqps:// URL: the
+	// CAs the broker's certificate must chain to (the system's when empty),
+	// a client certificate and key for mutual TLS, and the name the
+	// broker's certificate must carry (the URL's host when empty).
+	CA         string `json:"ca,omitempty"`
+	Cert       string `json:"cert,omitempty"`
+	Key        string `json:"key,omitempty"`
+	ServerName string `json:"server_name,omitempty"`
 	// Queue is the driver's own queue, DefaultQueue by default: its own so
 	// that it coexists with Ceilometer's agent (which consumes
 	// notifications.info) rather than taking half of its messages.
@@ -81,6 +96,8 @@ type Config struct {
 // nothing.
 type Driver struct {
 	cfg  Config
+	url  string      // URL with the credentials of CredentialsFile
+	tls  *tls.Config // for amqps://, nil otherwise
 	defs *Definitions
 	log  *slog.Logger
 	c    counters
@@ -104,6 +121,27 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	u, err := url.Parse(c.URL)
 	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") {
 		return nil, fmt.Errorf("notification: url %q: want amqp:// or amqps://", redact(c.URL))
+	}
+	d := &Driver{url: c.URL}
+	if c.CredentialsFile != "" {
+		b, err := os.ReadFile(c.CredentialsFile)
+		if err != nil {
+			return nil, fmt.Errorf("notification: credentials_file: %w", err)
+		}
+		line, _, _ := strings.Cut(string(b), "\n")
+		user, pass, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
+		if !ok || user == "" {
+			return nil, fmt.Errorf("notification: credentials_file %s: want user:password on the first line", c.CredentialsFile)
+		}
+		u.User = url.UserPassword(user, pass)
+		d.url = u.String()
+	}
+	if u.Scheme == "amqps" {
+		if d.tls, err = (tlsfiles.Client{CA: c.CA, Cert: c.Cert, Key: c.Key, ServerName: c.ServerName}).Config(); err != nil {
+			return nil, fmt.Errorf("notification: tls: %w", err)
+		}
+	} else if c.CA != "" || c.Cert != "" || c.Key != "" {
+		return nil, errors.New("notification: ca, cert and key need an amqps:// url")
 	}
 	if c.Queue == "" {
 		c.Queue = DefaultQueue
@@ -139,7 +177,8 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Driver{cfg: c, defs: defs, log: log.With("driver", "notification", "queue", c.Queue)}, nil
+	d.cfg, d.defs, d.log = c, defs, log.With("driver", "notification", "queue", c.Queue)
+	return d, nil
 }
 
 // Collect returns nothing: the driver pushes (see Push).
@@ -174,9 +213,10 @@ func (d *Driver) Push(ctx context.Context, deliver driver.Deliver) error {
 // session is one connection: declare, bind, consume until ctx ends or the
 // connection fails.
 func (d *Driver) session(ctx context.Context, deliver driver.Deliver) error {
-	conn, err := amqp.DialConfig(d.cfg.URL, amqp.Config{
-		Dial:       amqp.DefaultDial(time.Duration(d.cfg.DialTimeout)),
-		Properties: amqp.Table{"connection_name": "meterkit notification driver"},
+	conn, err := amqp.DialConfig(d.url, amqp.Config{
+		Dial:            amqp.DefaultDial(time.Duration(d.cfg.DialTimeout)),
+		TLSClientConfig: d.tls,
+		Properties:      amqp.Table{"connection_name": "meterkit notification driver"},
 	})
 	if err != nil {
 		return fmt.Errorf("notification: dial %s: %w", redact(d.cfg.URL), err)

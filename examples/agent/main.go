@@ -37,10 +37,11 @@ import (
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/agent/agentconfig"
 	"github.com/meterkit/meter/driver"
-	_ "github.com/meterkit/meter/driver/host"      // cpu, memory, load, ...
-	_ "github.com/meterkit/meter/driver/libvirt"   // instances through libvirtd
-	_ "github.com/meterkit/meter/driver/synthetic" // numbered test load
-	_ "github.com/meterkit/meter/stage/arithmetic" // stages by name, for -stages
+	_ "github.com/meterkit/meter/driver/host"         // cpu, memory, load, ...
+	_ "github.com/meterkit/meter/driver/libvirt"      // instances through libvirtd
+	_ "github.com/meterkit/meter/driver/notification" // OpenStack notifications from RabbitMQ
+	_ "github.com/meterkit/meter/driver/synthetic"    // numbered test load
+	_ "github.com/meterkit/meter/stage/arithmetic"    // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"
 	_ "github.com/meterkit/meter/stage/unit"
