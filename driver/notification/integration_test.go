@@ -4,10 +4,17 @@ package notification
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	crand "crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -576,4 +583,82 @@ func TestNotificationThroughAgentSpool(t *testing.T) {
 		require.Equal(t, want, m.Host, "the host from the payload")
 	}
 	require.Equal(t, map[string]float64{"instance": 1, "memory": 2048, "vcpus": 1, "disk.root.size": 20, "volume.size": 10}, names)
+}
+
+// writeCerts writes a CA and a server certificate for 127.0.0.1 signed by
+// it, as PEM files in dir.
+func writeCerts(t *testing.T, dir string) (ca, cert, key string) {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	require.NoError(t, err)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "meterkit test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true}
+	caDER, err := x509.CreateCertificate(crand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	require.NoError(t, err)
+	caCert, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
+	require.NoError(t, err)
+	srvTmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "rabbit"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	srvDER, err := x509.CreateCertificate(crand.Reader, srvTmpl, caCert, &srvKey.PublicKey, caKey)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	require.NoError(t, err)
+	write := func(name, typ string, der []byte) string {
+		p := filepath.Join(dir, name)
+		require.NoError(t, os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o644))
+		return p
+	}
+	return write("ca.pem", "CERTIFICATE", caDER), write("cert.pem", "CERTIFICATE", srvDER), write("key.pem", "PRIVATE KEY", keyDER)
+}
+
+func TestNotificationOverTLSWithCredentialsFile(t *testing.T) {
+	needBinary(t, "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server")
+	certs := t.TempDir()
+	ca, cert, key := writeCerts(t, certs)
+	dir, err := os.MkdirTemp("/var/tmp", "mk-rabbit-")
+	require.NoError(t, err)
+	port := 0
+	for range 200 {
+		p := 20000 + rand.IntN(5000)
+		if portFree(p) && portFree(p+10000) && portFree(p+20000) && portFree(p+1) {
+			port = p
+			break
+		}
+	}
+	require.NotZero(t, port)
+	r := &rabbit{t: t, dir: dir, port: port}
+	r.run("start", dir, strconv.Itoa(port), strconv.Itoa(port+1), ca, cert, key)
+	t.Cleanup(func() { r.run("stop", dir); os.RemoveAll(dir) })
+	// The TLS listener may come a moment after the plain one.
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port+1))
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}, 30*time.Second, 100*time.Millisecond)
+	r.declareExchanges(t, "openstack")
+
+	creds := filepath.Join(certs, "creds")
+	require.NoError(t, os.WriteFile(creds, []byte("guest:guest\n"), 0o600))
+	d, err := NewDriver(Config{URL: "amqps://nobody:wrong@127.0.0.1:" + strconv.Itoa(port+1) + "/", CredentialsFile: creds,
+		CA: ca, Exchanges: []string{"openstack"}, RetryInterval: driver.Duration(200 * time.Millisecond)}, nil)
+	require.NoError(t, err)
+	rec := &recorder{}
+	stop := run(t, d, rec)
+	r.waitBound(t, DefaultQueue, "openstack")
+	body, err := os.ReadFile(filepath.Join("testdata", "nova-compute.instance.exists.json"))
+	require.NoError(t, err)
+	require.NoError(t, r.publishRaw(context.Background(), "openstack", body))
+	ms := rec.waitFor(t, 4)
+	rec.acks.Wait()
+	stop()
+	require.Len(t, ms, 4)
+	require.Equal(t, uint64(1), d.Stats().Acked)
+	require.Zero(t, d.Stats().Reconnects, "TLS and the credentials from the file worked the first time")
 }
