@@ -47,8 +47,13 @@
 // message that is not a notification is counted, logged with its event type
 // and message id where it has them, and rejected without requeue; one no
 // definition matches is acknowledged and counted; neither blocks the queue.
-// Two agents consuming one queue share its messages and a redelivery may go
-// to the other, so duplicates are possible across them.
+// A redelivered message whose message_id is among the last RecentIDs made
+// durable (its broker ack was lost with the connection) is acknowledged
+// without being delivered again (Stats.Duplicates). That window lives in
+// memory, not yet in the agent's spool: after the agent itself restarts, a
+// redelivery is delivered again and the measurements are duplicated. Two
+// agents consuming one queue share its messages and a redelivery may go to
+// the other, so duplicates are possible across them too.
 //
 // The agent must run the driver with a spool: the message is acknowledged
 // once its measurements are committed there.

@@ -662,3 +662,32 @@ func TestNotificationOverTLSWithCredentialsFile(t *testing.T) {
 	require.Equal(t, uint64(1), d.Stats().Acked)
 	require.Zero(t, d.Stats().Reconnects, "TLS and the credentials from the file worked the first time")
 }
+
+// A notification made durable whose broker ack was lost (the connection
+// went first) comes back redelivered: the driver recognises its message id
+// and acknowledges it without delivering it again.
+func TestNotificationRedeliveryRecognised(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "nova")
+	const queue = "meterkit-redelivery-test"
+	d := newDriver(t, r, queue, "nova")
+	hold := &recorder{mode: "hold"}
+	stop := run(t, d, hold)
+	r.waitBound(t, queue, "nova")
+	publishOslo(t, r, osloNote{"nova", "compute.compute-01", "compute.instance.exists", instancePayload("active", 2048, 1, 20)})
+	hold.waitFor(t, 4)
+	stop() // the connection goes before the ack
+	require.Eventually(t, func() bool { return r.messages(t, queue) == 1 }, 5*time.Second, 50*time.Millisecond)
+	for _, ack := range hold.held {
+		ack(nil) // durable now, but the broker cannot hear of it
+	}
+	require.Equal(t, uint64(1), d.Stats().AckFailed)
+
+	again := &recorder{}
+	stop = run(t, d, again)
+	require.Eventually(t, func() bool { return d.Stats().Duplicates == 1 }, 10*time.Second, 10*time.Millisecond)
+	stop()
+	require.Empty(t, again.measurements(), "not delivered twice")
+	require.Equal(t, 0, r.messages(t, queue), "acknowledged this time")
+	require.Equal(t, uint64(1), d.Stats().Acked)
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -31,6 +32,7 @@ const (
 	DefaultPrefetch      = 100
 	DefaultRetryInterval = 5 * time.Second
 	DefaultDialTimeout   = 10 * time.Second
+	DefaultRecentIDs     = 10000
 )
 
 // DefaultExchanges are the control exchanges the driver binds its queue to
@@ -89,6 +91,12 @@ type Config struct {
 	// DialTimeout bounds connecting to the broker, DefaultDialTimeout by
 	// default.
 	DialTimeout driver.Duration `json:"dial_timeout,omitempty"`
+	// RecentIDs is how many message ids of notifications made durable the
+	// driver remembers, DefaultRecentIDs by default: a redelivered message
+	// among them (its ack was lost with the connection) is acknowledged
+	// without being delivered again. The window lives in memory: after a
+	// restart of the agent, a redelivery is delivered again.
+	RecentIDs int `json:"recent_ids,omitempty"`
 }
 
 // Driver consumes OpenStack notifications and delivers them as
@@ -101,6 +109,7 @@ type Driver struct {
 	defs *Definitions
 	log  *slog.Logger
 	c    counters
+	seen recent
 }
 
 // New is the driver's factory, registered as "notification". It decodes cfg
@@ -161,6 +170,9 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	if c.DialTimeout <= 0 {
 		c.DialTimeout = driver.Duration(DefaultDialTimeout)
 	}
+	if c.RecentIDs <= 0 {
+		c.RecentIDs = DefaultRecentIDs
+	}
 	if c.MaxLength < 0 || c.MessageTTL < 0 {
 		return nil, errors.New("notification: max_length and message_ttl must not be negative")
 	}
@@ -178,6 +190,8 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 		log = slog.Default()
 	}
 	d.cfg, d.defs, d.log = c, defs, log.With("driver", "notification", "queue", c.Queue)
+	d.seen.ring = make([]string, c.RecentIDs)
+	d.seen.ids = make(map[string]struct{}, c.RecentIDs)
 	return d, nil
 }
 
@@ -317,9 +331,16 @@ func (d *Driver) handle(m amqp.Delivery, deliver driver.Deliver) {
 		}
 		return
 	}
-	ms, matched, err := d.defs.Measure(n, nil)
 	et, _ := n["event_type"].(string)
 	id, _ := n["message_id"].(string)
+	if m.Redelivered && id != "" && d.seen.has(id) {
+		d.c.duplicates.Add(1)
+		d.log.Info("redelivered notification already durable; acknowledged, not delivered again",
+			"event_type", et, "message_id", id)
+		d.ack(m)
+		return
+	}
+	ms, matched, err := d.defs.Measure(n, nil)
 	if err != nil {
 		d.c.incomplete.Add(1)
 		d.log.Warn("notification lacks what a meter definition needs; that meter skipped",
@@ -336,6 +357,9 @@ func (d *Driver) handle(m amqp.Delivery, deliver driver.Deliver) {
 	d.c.measurements.Add(uint64(len(ms)))
 	deliver(ms, func(err error) {
 		if err == nil {
+			if id != "" {
+				d.seen.add(id)
+			}
 			d.ack(m)
 			return
 		}
@@ -392,4 +416,33 @@ func redact(s string) string {
 		return "(unparsable url)"
 	}
 	return u.Redacted()
+}
+
+// recent is a window of the message ids last made durable.
+type recent struct {
+	mu   sync.Mutex
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func (r *recent) add(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.ids[id]; ok {
+		return
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.ids, old)
+	}
+	r.ring[r.next] = id
+	r.ids[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
+}
+
+func (r *recent) has(id string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.ids[id]
+	return ok
 }

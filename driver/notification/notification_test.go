@@ -58,3 +58,17 @@ func TestStatsLogValue(t *testing.T) {
 	require.Equal(t, "consumed", attrs[0].Key)
 	require.Equal(t, uint64(3), attrs[0].Value.Uint64())
 }
+
+func TestRecentWindow(t *testing.T) {
+	r := recent{ring: make([]string, 2), ids: map[string]struct{}{}}
+	r.add("a")
+	r.add("b")
+	r.add("a") // already there: does not push b out
+	require.True(t, r.has("a"))
+	require.True(t, r.has("b"))
+	r.add("c") // a, the oldest, goes
+	require.False(t, r.has("a"))
+	require.True(t, r.has("b"))
+	require.True(t, r.has("c"))
+	require.Len(t, r.ids, 2)
+}

@@ -10,7 +10,7 @@ import (
 type counters struct {
 	consumed, acked, rejected, unmatched, requeued atomic.Uint64
 	redelivered, incomplete, measurements          atomic.Uint64
-	ackFailed, reconnects, invalid                 atomic.Uint64
+	ackFailed, reconnects, invalid, duplicates     atomic.Uint64
 }
 
 // Stats counts what the driver did since it was made. It is an
@@ -23,6 +23,7 @@ type Stats struct {
 	Incomplete   uint64 `log:"incomplete"`   // notifications a matching definition found fields missing in
 	Requeued     uint64 `log:"requeued"`     // messages given back to the queue because the agent did not make them durable
 	Redelivered  uint64 `log:"redelivered"`  // messages the broker marked as redelivered
+	Duplicates   uint64 `log:"duplicates"`   // redeliveries recognised as already durable (RecentIDs), acknowledged only
 	Measurements uint64 `log:"measurements"` // measurements delivered to the agent
 	Invalid      uint64 `log:"invalid"`      // measurements dropped because they fail meter.Validate
 	AckFailed    uint64 `log:"ack_failed"`   // acks that failed (the channel was gone): the broker redelivers those
@@ -36,7 +37,7 @@ func (d *Driver) Stats() Stats {
 		Consumed: c.consumed.Load(), Acked: c.acked.Load(), Rejected: c.rejected.Load(),
 		Unmatched: c.unmatched.Load(), Incomplete: c.incomplete.Load(), Requeued: c.requeued.Load(),
 		Redelivered: c.redelivered.Load(), Measurements: c.measurements.Load(),
-		AckFailed: c.ackFailed.Load(), Reconnects: c.reconnects.Load(), Invalid: c.invalid.Load(),
+		AckFailed: c.ackFailed.Load(), Reconnects: c.reconnects.Load(), Invalid: c.invalid.Load(), Duplicates: c.duplicates.Load(),
 	}
 }
 
