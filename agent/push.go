@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/transport"
 )
@@ -78,7 +77,7 @@ func notDelivered(format string, args ...any) error {
 // when it returns early or panics.
 func (a *Agent) runPush(ctx context.Context, s schedule, p driver.Pusher) {
 	backoff := a.cfg.backoffMin
-	deliver := func(ms []meter.Measurement, ack func(error)) { a.deliverPush(ctx, s.name, ms, ack) }
+	deliver := func(d driver.Delivery) { a.deliverPush(ctx, s.name, d) }
 	for ctx.Err() == nil {
 		var err error
 		func() {
@@ -110,7 +109,8 @@ func (a *Agent) runPush(ctx context.Context, s schedule, p driver.Pusher) {
 }
 
 // deliverPush is a push source's driver.Deliver.
-func (a *Agent) deliverPush(ctx context.Context, name string, ms []meter.Measurement, ack func(error)) {
+func (a *Agent) deliverPush(ctx context.Context, name string, d driver.Delivery) {
+	ms, ack := d.Measurements, d.Ack
 	if ack == nil {
 		ack = func(error) {}
 	}

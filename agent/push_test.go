@@ -34,7 +34,7 @@ func (p *pushSource) Collect(context.Context) ([]meter.Measurement, error) {
 func (p *pushSource) Push(ctx context.Context, deliver driver.Deliver) error {
 	if p.pushes.Add(1) == 1 {
 		for _, d := range p.deliveries {
-			deliver(d, func(err error) { p.acks <- err })
+			deliver(driver.Delivery{Measurements: d, Ack: func(err error) { p.acks <- err }})
 		}
 		close(p.delivered)
 	}

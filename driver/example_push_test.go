@@ -28,8 +28,10 @@ func (w *webhook) Push(ctx context.Context, deliver driver.Deliver) error {
 		case <-ctx.Done():
 			return nil
 		case r := <-w.in:
-			deliver([]meter.Measurement{{Name: "orders", Kind: meter.Gauge, Unit: "order", Value: r.value}},
-				func(err error) { r.reply <- err }) // must not block: reply is buffered
+			deliver(driver.Delivery{
+				Measurements: []meter.Measurement{{Name: "orders", Kind: meter.Gauge, Unit: "order", Value: r.value}},
+				Ack:          func(err error) { r.reply <- err }, // must not block: reply is buffered
+			})
 		}
 	}
 }
@@ -44,9 +46,9 @@ func Example_pusher() {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() {
-		done <- p.Push(ctx, func(ms []meter.Measurement, ack func(error)) {
-			fmt.Println("delivered", ms[0].Name, ms[0].Value)
-			ack(nil)
+		done <- p.Push(ctx, func(d driver.Delivery) {
+			fmt.Println("delivered", d.Measurements[0].Name, d.Measurements[0].Value)
+			d.Ack(nil)
 		})
 	}()
 	r := request{value: 42, reply: make(chan error, 1)}

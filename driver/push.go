@@ -27,27 +27,43 @@ type Pusher interface {
 	Push(ctx context.Context, deliver Deliver) error
 }
 
-// Deliver hands measurements from a Pusher to the agent.
+// Deliver hands a Delivery from a Pusher to the agent.
 //
 // It blocks while the agent has no room (back-pressure: the agent never drops
 // a push source's measurements to make room for newer ones), and returns once
 // the measurements are in the agent's hands or Push's ctx ends. The
 // measurements, and their label slices, belong to the agent from then on: the
-// source must not modify them.
-//
-// ack is called exactly once for each call of deliver, from any goroutine,
-// possibly before deliver returns: with nil once the measurements are durable
-// (committed to the agent's spool, or, without a spool, acknowledged by the
-// publisher), or with an error wrapping ErrNotDelivered when they were not
-// made durable (the agent stopped first, or could not store them). A source
-// that can redeliver (a message queue) does so on such an error rather than
-// treating it as done. Invalid measurements (meter.Measurement.Validate) are
-// dropped and counted by the agent as from any driver, and do not make the
-// ack fail: delivering them again could never help, so a source validates
-// what it cannot trust before delivering. ack must return quickly and must not call deliver. A nil ack
-// means the source does not want to know. Delivering no measurements calls ack
-// with nil at once.
-type Deliver func(ms []meter.Measurement, ack func(error))
+// source must not modify them. Deliver must not be called from Ack.
+type Deliver func(Delivery)
+
+// Delivery is what a push source hands over at once: typically one message
+// of its upstream.
+type Delivery struct {
+	// Measurements are what the message held. Invalid ones
+	// (meter.Measurement.Validate) are dropped and counted by the agent as
+	// from any driver, and do not make Ack fail: delivering them again could
+	// never help, so a source validates what it cannot trust first.
+	Measurements []meter.Measurement
+
+	// Key identifies the message upstream (a message id), or is empty. With
+	// a spool, the agent keeps the keys of recent deliveries in the spool,
+	// written in the transaction that commits the delivery's last
+	// measurements; a delivery whose key is among them was already made
+	// durable (before a crash, or before an upstream ack was lost) and is
+	// acknowledged at once without being stored again.
+	Key string
+
+	// Ack is called exactly once, from any goroutine, possibly before
+	// Deliver returns, possibly after Push returned: with nil once the
+	// measurements are durable (committed to the agent's spool, or, without
+	// a spool, acknowledged by the publisher), or with an error wrapping
+	// ErrNotDelivered when they were not made durable (the agent stopped
+	// first, or could not store them). A source that can redeliver (a
+	// message queue) does so on such an error rather than treating it as
+	// done. Ack must return quickly. Nil means the source does not want to
+	// know. A delivery with no measurements is acknowledged with nil at once.
+	Ack func(error)
+}
 
 // ErrNotDelivered is wrapped by the error a Deliver's ack gets when the
 // measurements were not made durable: the agent stopped before they were, or

@@ -227,7 +227,8 @@ func startPush(p driver.Pusher, policy func([]meter.Measurement, func(error)) (b
 	return r
 }
 
-func (r *pushRun) deliver(ms []meter.Measurement, ack func(error)) {
+func (r *pushRun) deliver(d driver.Delivery) {
+	ms, ack := d.Measurements, d.Ack
 	r.mu.Lock()
 	if r.returnedT {
 		r.late++

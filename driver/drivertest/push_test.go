@@ -31,14 +31,14 @@ func (f *feed) Push(ctx context.Context, deliver driver.Deliver) error {
 			}
 			return nil
 		case v := <-f.in:
-			deliver([]meter.Measurement{{Name: "queue.depth", Kind: meter.Gauge, Unit: "message", Value: v}},
-				func(err error) {
+			deliver(driver.Delivery{Measurements: []meter.Measurement{{Name: "queue.depth", Kind: meter.Gauge, Unit: "message", Value: v}},
+				Ack: func(err error) {
 					if err != nil {
 						f.failed.Add(1)
 						return
 					}
 					f.acked.Add(1)
-				})
+				}})
 		}
 	}
 }
@@ -89,7 +89,7 @@ func TestPushChecksFailBrokenSources(t *testing.T) {
 		r := startPush(f, func([]meter.Measurement, func(error)) (bool, func(error)) { return false, nil })
 		r.cancel()
 		require.True(t, r.wait(CancelGrace))
-		r.deliver([]meter.Measurement{{Name: "x"}}, nil) // as a goroutine left behind would
+		r.deliver(driver.Delivery{Measurements: []meter.Measurement{{Name: "x"}}}) // as a goroutine left behind would
 		require.Equal(t, 1, r.lateCalls())
 	})
 }

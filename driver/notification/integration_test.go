@@ -267,7 +267,8 @@ type recorder struct {
 	failed int
 }
 
-func (r *recorder) deliver(ms []meter.Measurement, ack func(error)) {
+func (r *recorder) deliver(d driver.Delivery) {
+	ms, ack := d.Measurements, d.Ack
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ms = append(r.ms, ms...)

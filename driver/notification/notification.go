@@ -355,7 +355,7 @@ func (d *Driver) handle(m amqp.Delivery, deliver driver.Deliver) {
 		return
 	}
 	d.c.measurements.Add(uint64(len(ms)))
-	deliver(ms, func(err error) {
+	deliver(driver.Delivery{Measurements: ms, Key: id, Ack: func(err error) {
 		if err == nil {
 			if id != "" {
 				d.seen.add(id)
@@ -374,7 +374,7 @@ func (d *Driver) handle(m amqp.Delivery, deliver driver.Deliver) {
 				d.log.Debug("nack failed; the broker gives the message again once the channel is gone", "err", err)
 			}
 		})
-	})
+	}})
 }
 
 // valid drops, counts and logs the measurements that would fail
