@@ -238,7 +238,12 @@ func (a *Agent) addAck(source string, ms []meter.Measurement, pa *pushAck) error
 		a.stageLocked(source, now, &big)
 	}
 	budget := a.budget
-	a.pushing, a.pushingInCur = nil, false
+	if a.pushing != nil {
+		a.pushing, a.pushingInCur = nil, false
+		if len(a.cur) >= a.cfg.batchSize {
+			a.flushLocked()
+		}
+	}
 	a.mu.Unlock()
 	a.c.accepted.Add(uint64(len(ms)))
 	if big.n > 0 {
@@ -287,7 +292,9 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) 
 	a.cur = append(a.cur, m)
 	a.curBytes += size
 	a.attachLocked()
-	if len(a.cur) >= a.cfg.batchSize {
+	// A push delivery's batch is cut by count only once the delivery is
+	// all in (addAck), so that its key goes with its last measurements.
+	if len(a.cur) >= a.cfg.batchSize && a.pushing == nil {
 		a.flushLocked()
 	}
 }
@@ -348,7 +355,7 @@ func (a *Agent) flushLocked() {
 	a.registerAcks(env.Seq, acks)
 	seq := env.Seq
 	n := len(env.Measurements)
-	batches, measurements, err := a.q.push(env, a.header+size)
+	batches, measurements, err := a.q.push(env, a.header+size, a.keysLocked(acks))
 	a.queuedLocked(seq, acks, err)
 	if err != nil {
 		a.c.dropped.Add(1)

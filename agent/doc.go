@@ -37,8 +37,12 @@
 // (WithSpool), or without a spool acknowledged by the publisher; it fires
 // with an error wrapping driver.ErrNotDelivered when such a batch was
 // rejected, failed, dropped or still unacknowledged when Run returned.
-// Without a spool, a delivery waits for room in the memory queue
-// (back-pressure) rather than pushing older batches out. See push.go.
+// A delivery waits for room in the memory queue or the spool (back-pressure)
+// rather than pushing older batches out. With a spool, the keys of recent
+// deliveries (driver.Delivery.Key, DefaultPushKeys of them) are written in the
+// transaction that commits their last measurements, so a delivery whose key
+// the spool holds (redelivered after a crash) is acknowledged at once and not
+// stored again (Stats.PushDuplicates). See push.go.
 //
 // Run blocks until its context ends, then stops the drivers, flushes the last
 // partial batch and keeps sending for up to the drain timeout. Stats returns

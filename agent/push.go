@@ -26,7 +26,10 @@ import (
 // It fires with an error wrapping driver.ErrNotDelivered when a batch
 // holding some of them could not be stored, was dropped (the memory queue's
 // drop-oldest), rejected or failed for good, or was still unacknowledged when
-// Run returned. Measurements a stage absorbed, or that were invalid, need no
+// Run returned. With a spool, a delivery's key goes into the spool in the
+// transaction of the batch that holds its last measurements (batches are cut
+// by count only between deliveries; by bytes, a delivery may span batches),
+// and a delivery whose key the spool holds is acknowledged at once. Measurements a stage absorbed, or that were invalid, need no
 // durability: if none of a delivery's measurements reach a batch, its ack
 // fires with nil at once. deliver waits for room in the memory queue or the
 // spool (back-pressure) rather than making drop-oldest push out older
@@ -41,6 +44,7 @@ type pushAck struct {
 	n   int
 	err error
 	fn  func(error)
+	key string // driver.Delivery.Key
 }
 
 func (p *pushAck) hold() {
@@ -118,6 +122,12 @@ func (a *Agent) deliverPush(ctx context.Context, name string, d driver.Delivery)
 		ack(nil)
 		return
 	}
+	if sp, ok := a.q.(*diskSpool); ok && d.Key != "" && sp.keys.has(d.Key) {
+		a.c.pushDuplicates.Add(1)
+		a.log.Debug("push delivery already durable in the spool; acknowledged, not stored again", "driver", name, "key", d.Key)
+		ack(nil)
+		return
+	}
 	// Back-pressure: wait for the senders to make room in the memory queue
 	// or the spool rather than drop older batches.
 	need := 0
@@ -133,7 +143,7 @@ func (a *Agent) deliverPush(ctx context.Context, name string, d driver.Delivery)
 		ack(notDelivered("the agent is stopping"))
 		return
 	}
-	pa := &pushAck{fn: ack, n: 1} // the hold of this call, released below
+	pa := &pushAck{fn: ack, n: 1, key: d.Key} // the hold of this call, released below
 	err := a.addAck(name, ms, pa)
 	if err == ErrStopped {
 		pa.settle(notDelivered("the agent stopped"))
@@ -167,6 +177,18 @@ func (a *Agent) queuedLocked(seq uint64, acks []*pushAck, err error) {
 	}
 	// Without a spool, registered before the push (registerAcks), settled
 	// by the sender or by drop-oldest.
+}
+
+// keysLocked returns the keys of the deliveries in acks whose last
+// measurements are in the batch: all but the one being added; a.mu is held.
+func (a *Agent) keysLocked(acks []*pushAck) []string {
+	var keys []string
+	for _, p := range acks {
+		if p.key != "" && p != a.pushing {
+			keys = append(keys, p.key)
+		}
+	}
+	return keys
 }
 
 // registerAcks keeps a batch's acks until the sender settles it.

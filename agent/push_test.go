@@ -248,3 +248,56 @@ func TestPushWaitsForRoomInTheSpool(t *testing.T) {
 	require.Zero(t, a.Stats().Dropped, "nothing dropped from the spool")
 	require.Len(t, c.measurements(), 200)
 }
+
+// keyedSource delivers each key once per Push, with one measurement.
+type keyedSource struct {
+	keys []string
+	acks chan error
+}
+
+func (k *keyedSource) Collect(context.Context) ([]meter.Measurement, error) { return nil, nil }
+
+func (k *keyedSource) Push(ctx context.Context, deliver driver.Deliver) error {
+	for _, key := range k.keys {
+		deliver(driver.Delivery{Measurements: []meter.Measurement{gauge("keyed."+key, 1)}, Key: key,
+			Ack: func(err error) { k.acks <- err }})
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func TestPushKeysInTheSpoolRecogniseRedeliveries(t *testing.T) {
+	dir := t.TempDir()
+	run := func(keys ...string) (*agent.Agent, []meter.Measurement) {
+		s, r := transport.Pipe()
+		defer s.Close()
+		var c collector
+		stopC := c.run(t, r)
+		src := &keyedSource{keys: keys, acks: make(chan error, len(keys))}
+		a, err := agent.New(s, agent.WithLogger(quiet), agent.WithID("keyed"), agent.WithSpool(dir),
+			agent.WithBatch(2, 5*time.Millisecond), agent.WithDriver("bus", src))
+		require.NoError(t, err)
+		stop := start(t, a)
+		for range keys {
+			select {
+			case err := <-src.acks:
+				require.NoError(t, err)
+			case <-time.After(5 * time.Second):
+				t.Fatal("no ack")
+			}
+		}
+		// Let the publisher have what was stored, then stop.
+		time.Sleep(50 * time.Millisecond)
+		require.NoError(t, stop())
+		stopC()
+		return a, c.measurements()
+	}
+	_, ms := run("m1", "m2", "m3")
+	require.Len(t, ms, 3)
+	// A new agent on the same spool (as after a crash): m2 and m3 come again
+	// (their upstream acks were lost), m4 is new.
+	a, ms := run("m2", "m3", "m4")
+	require.Equal(t, uint64(2), a.Stats().PushDuplicates)
+	require.Len(t, ms, 1)
+	require.Equal(t, "keyed.m4", ms[0].Name)
+}

@@ -48,7 +48,7 @@ func (q *memQueue) lastSeq() uint64 { return 0 }
 
 // push encodes env, recycles its memory, and queues the frame, dropping
 // the oldest queued batches while the bound is exceeded.
-func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error) {
+func (q *memQueue) push(e *transport.Envelope, size int, _ []string) (droppedBatches, droppedMeasurements int, err error) {
 	frame, err := transport.AppendEnvelope(q.getFrame(size), e)
 	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements)}
 	q.recycle(e)

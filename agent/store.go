@@ -17,7 +17,9 @@ type store interface {
 	// push stores a new batch, whose encoding takes about size bytes. It
 	// may drop the oldest batches to make room, reporting how many and how
 	// many measurements they held.
-	push(env *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error)
+	// keys are the push deliveries' keys whose last measurements are in
+	// the batch: a durable store keeps them in the batch's transaction.
+	push(env *transport.Envelope, size int, keys []string) (droppedBatches, droppedMeasurements int, err error)
 	// room waits, for up to wait or until ctx ends, until need bytes more
 	// fit the store's bound, so that a collection is admitted whole rather
 	// than dropping older batches while the senders are catching up. It

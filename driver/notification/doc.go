@@ -47,13 +47,18 @@
 // message that is not a notification is counted, logged with its event type
 // and message id where it has them, and rejected without requeue; one no
 // definition matches is acknowledged and counted; neither blocks the queue.
-// A redelivered message whose message_id is among the last RecentIDs made
-// durable (its broker ack was lost with the connection) is acknowledged
-// without being delivered again (Stats.Duplicates). That window lives in
-// memory, not yet in the agent's spool: after the agent itself restarts, a
-// redelivery is delivered again and the measurements are duplicated. Two
-// agents consuming one queue share its messages and a redelivery may go to
-// the other, so duplicates are possible across them too.
+// Each delivery carries the notification's message_id as its key
+// (driver.Delivery.Key): the agent's spool keeps the keys of recent
+// deliveries in the transaction that commits their measurements, so a
+// message redelivered after the agent was killed between committing and
+// acking is recognised and acknowledged without being stored again
+// (agent Stats.PushDuplicates). The driver also remembers the last RecentIDs
+// ids made durable, for a redelivery within one run (an ack lost with the
+// connection; Stats.Duplicates). A message that arrives again while its
+// first delivery is still in the agent's current batch (not yet committed)
+// is not recognised. Two agents consuming one queue share its messages and
+// a redelivery may go to the other, whose spool does not know it: duplicates
+// are possible across agents.
 //
 // The agent must run the driver with a spool: the message is acknowledged
 // once its measurements are committed there.

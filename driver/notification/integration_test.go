@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -691,4 +692,70 @@ func TestNotificationRedeliveryRecognised(t *testing.T) {
 	require.Empty(t, again.measurements(), "not delivered twice")
 	require.Equal(t, 0, r.messages(t, queue), "acknowledged this time")
 	require.Equal(t, uint64(1), d.Stats().Acked)
+}
+
+// swallowAcks wraps a push source and never passes the agent's acks on: the
+// state of an agent killed after committing to its spool and before acking
+// to RabbitMQ.
+type swallowAcks struct {
+	*Driver
+	durable atomic.Int32
+}
+
+func (s *swallowAcks) Push(ctx context.Context, deliver driver.Deliver) error {
+	return s.Driver.Push(ctx, func(d driver.Delivery) {
+		d.Ack = func(err error) {
+			if err == nil {
+				s.durable.Add(1)
+			}
+		}
+		deliver(d)
+	})
+}
+
+// Committed to the spool, never acked to RabbitMQ: the next agent on that
+// spool, with a fresh driver, recognises the redelivered notification by its
+// message id, acks it without storing it again, and the publisher gets the
+// measurements once.
+func TestNotificationCommittedNotAckedIsNotDuplicated(t *testing.T) {
+	r := startRabbit(t)
+	r.declareExchanges(t, "nova")
+	spool := t.TempDir()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	up := &publisherStub{up: true}
+
+	runAgent := func(d driver.Driver) (stop func()) {
+		s, recv := transport.Pipe()
+		stopPub := up.run(recv)
+		a, err := agent.New(s, agent.WithLogger(quiet), agent.WithID("compute-01"), agent.WithSpool(spool),
+			agent.WithBatch(100, 10*time.Millisecond), agent.WithDriver("notification", d))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		runErr := make(chan error, 1)
+		go func() { runErr <- a.Run(ctx) }()
+		return func() {
+			cancel()
+			require.NoError(t, <-runErr)
+			require.NoError(t, a.Close(context.Background()))
+			stopPub()
+		}
+	}
+
+	first := &swallowAcks{Driver: newDriver(t, r, DefaultQueue, "nova")}
+	stop := runAgent(first)
+	r.waitBound(t, DefaultQueue, "nova")
+	publishOslo(t, r, osloNote{"nova", "compute.compute-01", "compute.instance.exists", instancePayload("active", 2048, 1, 20)})
+	require.Eventually(t, func() bool { return first.durable.Load() == 1 }, 10*time.Second, 10*time.Millisecond)
+	require.Eventually(t, func() bool { return len(up.measurements()) == 4 }, 10*time.Second, 10*time.Millisecond)
+	stop()
+	require.Eventually(t, func() bool { return r.messages(t, DefaultQueue) == 1 }, 5*time.Second, 50*time.Millisecond,
+		"never acked: RabbitMQ has it again")
+
+	second := newDriver(t, r, DefaultQueue, "nova")
+	stop = runAgent(second)
+	require.Eventually(t, func() bool { return second.Stats().Acked == 1 }, 10*time.Second, 10*time.Millisecond)
+	stop()
+	require.Equal(t, uint64(1), second.Stats().Redelivered)
+	require.Equal(t, 0, r.messages(t, DefaultQueue))
+	require.Len(t, up.measurements(), 4, "stored once, published once")
 }
