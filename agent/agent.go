@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
@@ -48,6 +49,14 @@ type Agent struct {
 	curSince time.Time
 	seq      uint64
 	stopped  bool
+	// The acks of push deliveries (push.go): those with measurements in
+	// cur, the delivery being added, and whether it is attached to cur.
+	curAcks      []*pushAck
+	pushing      *pushAck
+	pushingInCur bool
+
+	acksMu   sync.Mutex            // guards inflight
+	inflight map[uint64][]*pushAck // without a spool: the acks of queued batches, by Seq
 
 	running   atomic.Bool
 	stop      chan struct{} // closed by Close: Run stops as if its context ended
@@ -163,6 +172,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		}
 	} else {
 		mq := newMemQueue(c.queueBatches, c.queueBytes, a.raw != nil, recycle)
+		mq.onDrop = func(seq uint64) { a.settleSeq(seq, notDelivered("dropped from the full queue")) }
 		mq.onBad = func(err error, n int) {
 			a.c.failed.Add(1)
 			a.c.failedMeasurements.Add(uint64(n))
@@ -189,7 +199,11 @@ func (a *Agent) Add(ms ...meter.Measurement) error {
 	return a.add("", ms)
 }
 
-func (a *Agent) add(source string, ms []meter.Measurement) error {
+func (a *Agent) add(source string, ms []meter.Measurement) error { return a.addAck(source, ms, nil) }
+
+// addAck adds ms, attaching the push delivery's ack pa (nil for a polled
+// collection or Add) to each batch that takes some of them.
+func (a *Agent) addAck(source string, ms []meter.Measurement, pa *pushAck) error {
 	now := time.Now()
 	var errs []error
 	var big oversized
@@ -198,6 +212,7 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 		a.mu.Unlock()
 		return ErrStopped
 	}
+	a.pushing, a.pushingInCur = pa, false
 	for i := range ms {
 		m := ms[i]
 		if m.Host == "" {
@@ -223,6 +238,12 @@ func (a *Agent) add(source string, ms []meter.Measurement) error {
 		a.stageLocked(source, now, &big)
 	}
 	budget := a.budget
+	if a.pushing != nil {
+		a.pushing, a.pushingInCur = nil, false
+		if len(a.cur) >= a.cfg.batchSize {
+			a.flushLocked()
+		}
+	}
 	a.mu.Unlock()
 	a.c.accepted.Add(uint64(len(ms)))
 	if big.n > 0 {
@@ -270,7 +291,10 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) 
 	}
 	a.cur = append(a.cur, m)
 	a.curBytes += size
-	if len(a.cur) >= a.cfg.batchSize {
+	a.attachLocked()
+	// A push delivery's batch is cut by count only once the delivery is
+	// all in (addAck), so that its key goes with its last measurements.
+	if len(a.cur) >= a.cfg.batchSize && a.pushing == nil {
 		a.flushLocked()
 	}
 }
@@ -326,8 +350,13 @@ func (a *Agent) flushLocked() {
 	a.curBytes = 0
 	a.c.batches.Add(1)
 	a.cur = a.getBuf()
+	acks := a.curAcks
+	a.curAcks, a.pushingInCur = nil, false
+	a.registerAcks(env.Seq, acks)
+	seq := env.Seq
 	n := len(env.Measurements)
-	batches, measurements, err := a.q.push(env, a.header+size)
+	batches, measurements, err := a.q.push(env, a.header+size, a.keysLocked(acks))
+	a.queuedLocked(seq, acks, err)
 	if err != nil {
 		a.c.dropped.Add(1)
 		a.c.droppedMeasurements.Add(uint64(n))
@@ -427,6 +456,10 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	var drivers, senders sync.WaitGroup
 	for _, s := range a.cfg.drivers {
+		if p, ok := s.d.(driver.Pusher); ok {
+			drivers.Go(func() { a.runPush(ctx, s, p) })
+			continue
+		}
 		drivers.Go(func() { a.runDriver(ctx, s) })
 	}
 	for range a.cfg.inFlight {
@@ -467,6 +500,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		<-sendersDone
 	}
 	kept, lost, err := a.q.shutdown()
+	a.settleRest()
 	a.c.unsent.Add(uint64(lost))
 	if err != nil {
 		errs = append(errs, err)
@@ -582,15 +616,24 @@ func (a *Agent) collect(ctx context.Context, s schedule) {
 func (a *Agent) runSender(ctx context.Context) {
 	var sl slot
 	for a.q.next(ctx, &sl) {
+		seq, _ := sl.header()
+		sl.fail = nil
 		switch a.deliver(ctx, &sl) {
 		case delivered:
 			if err := a.q.done(&sl); err != nil {
 				a.log.Warn("could not forget an acknowledged batch; it may be resent", "err", err)
 			}
+			if sl.fail != nil {
+				a.settleSeq(seq, fmt.Errorf("agent: %w: %w", driver.ErrNotDelivered, sl.fail))
+			} else {
+				a.settleSeq(seq, nil)
+			}
 		case gaveUp:
 			a.release(&sl)
+			a.settleSeq(seq, notDelivered("not acknowledged by the publisher before the agent stopped"))
 		case closed:
 			a.release(&sl)
+			a.settleSeq(seq, notDelivered("the sender is closed"))
 			return // nothing more can be sent; Run counts what stays queued
 		}
 	}
@@ -675,11 +718,13 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 			a.c.failed.Add(1)
 			a.c.failedMeasurements.Add(n)
 			a.log.Error("a batch cannot be sent, and sending it again cannot help; dropped", "seq", seq, "measurements", n, "err", err)
+			sl.fail = err
 			return delivered
 		case errors.Is(err, transport.ErrRejected):
 			a.c.rejected.Add(1)
 			a.c.rejectedMeasurements.Add(n)
 			a.log.Error("publisher rejected a batch; dropped", "seq", seq, "measurements", n, "err", err)
+			sl.fail = err
 			return delivered
 		case ctx.Err() != nil:
 			return gaveUp

@@ -30,6 +30,20 @@
 // batches are kept and sent again with backoff, each refusal is logged as
 // an error and counted (Stats.Refusals), and Refused reports it.
 //
+// A driver that is a driver.Pusher (a message bus consumer) is not polled:
+// Run calls its Push once in a goroutine of its own, again after a backoff
+// if it returns early or panics. Each delivery's ack fires once every batch
+// holding some of its measurements is durable: committed to the spool
+// (WithSpool), or without a spool acknowledged by the publisher; it fires
+// with an error wrapping driver.ErrNotDelivered when such a batch was
+// rejected, failed, dropped or still unacknowledged when Run returned.
+// A delivery waits for room in the memory queue or the spool (back-pressure)
+// rather than pushing older batches out. With a spool, the keys of recent
+// deliveries (driver.Delivery.Key, DefaultPushKeys of them) are written in the
+// transaction that commits their last measurements, so a delivery whose key
+// the spool holds (redelivered after a crash) is acknowledged at once and not
+// stored again (Stats.PushDuplicates). See push.go.
+//
 // Run blocks until its context ends, then stops the drivers, flushes the last
 // partial batch and keeps sending for up to the drain timeout. Stats returns
 // the counters.

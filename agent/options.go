@@ -69,7 +69,9 @@ const (
 )
 
 // WithDriver adds a driver to run on its own schedule. The name appears in
-// logs and counters and must be unique within the agent.
+// logs and counters and must be unique within the agent. A driver.Pusher is
+// run once and pushes instead (see the package doc); Interval and Timeout
+// do not apply to it.
 func WithDriver(name string, d driver.Driver, opts ...DriverOption) Option {
 	return func(c *config) error {
 		if name == "" || d == nil {

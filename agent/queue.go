@@ -27,6 +27,7 @@ type memQueue struct {
 	freed    chan struct{}                     // closed, and replaced, when bytes are freed
 	raw      bool                              // senders take the frames as they are
 	onBad    func(err error, measurements int) // a queued batch that does not decode, dropped
+	onDrop   func(seq uint64)                  // a batch dropped to make room (called with mu held)
 	recycle  func(*transport.Envelope)
 	frames   sync.Pool // *[]byte: frames of forgotten batches, reused by push
 }
@@ -47,7 +48,7 @@ func (q *memQueue) lastSeq() uint64 { return 0 }
 
 // push encodes env, recycles its memory, and queues the frame, dropping
 // the oldest queued batches while the bound is exceeded.
-func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error) {
+func (q *memQueue) push(e *transport.Envelope, size int, _ []string) (droppedBatches, droppedMeasurements int, err error) {
 	frame, err := transport.AppendEnvelope(q.getFrame(size), e)
 	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements)}
 	q.recycle(e)
@@ -61,6 +62,9 @@ func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppe
 		droppedBatches++
 		droppedMeasurements += old.count
 		q.putFrame(old.frame)
+		if q.onDrop != nil {
+			q.onDrop(old.seq)
+		}
 	}
 	q.items[(q.head+q.n)%len(q.items)] = b
 	q.n++
@@ -73,7 +77,7 @@ func (q *memQueue) push(e *transport.Envelope, size int) (droppedBatches, droppe
 // room waits, for up to wait or until ctx ends, until need more bytes fit
 // the bound, or the queue holds nothing (a collection larger than the
 // bound). Batches being sent count: their acknowledgement makes room.
-func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) {
+func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) bool {
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -84,22 +88,22 @@ func (q *memQueue) room(ctx context.Context, need int, wait time.Duration) {
 		q.mu.Lock()
 		if q.bytes == 0 || q.bytes+need <= q.maxBytes {
 			q.mu.Unlock()
-			return
+			return true
 		}
 		freed := q.freed
 		q.mu.Unlock()
 		if timer == nil {
 			if wait <= 0 {
-				return
+				return false
 			}
 			timer = time.NewTimer(wait)
 		}
 		select {
 		case <-freed:
 		case <-timer.C:
-			return
+			return false
 		case <-ctx.Done():
-			return
+			return false
 		}
 	}
 }

@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/meterkit/meter/internal/spool"
@@ -87,6 +90,7 @@ type diskSpool struct {
 	onBad   func(err error) // a stored batch that cannot be read back, dropped
 	raw     bool            // senders take the stored frames as they are
 	last    uint64
+	keys    *keyWindow // the keys of recent push deliveries made durable
 }
 
 func openSpool(dir string, sc spool.Config, recycle func(*transport.Envelope), raw bool) (*diskSpool, error) {
@@ -98,12 +102,12 @@ func openSpool(dir string, sc spool.Config, recycle func(*transport.Envelope), r
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
 	}
-	s := &diskSpool{sp: sp, lane: sp.Lane("batches"), path: path, recycle: recycle, raw: raw}
+	s := &diskSpool{sp: sp, lane: sp.Lane("batches"), path: path, recycle: recycle, raw: raw, keys: newKeyWindow(DefaultPushKeys)}
 	err = sp.View(func(tx spool.Tx) error {
 		if v := tx.Get(bucketMeta, keyLastSeq); len(v) == 8 {
 			s.last = binary.BigEndian.Uint64(v)
 		}
-		return nil
+		return s.keys.load(tx)
 	})
 	if err != nil {
 		sp.Close()
@@ -116,15 +120,20 @@ func (s *diskSpool) lastSeq() uint64 { return s.last }
 
 // push stores env with the last sequence number, in one transaction, and
 // recycles env's memory.
-func (s *diskSpool) push(env *transport.Envelope, _ int) (droppedBatches, droppedMeasurements int, err error) {
+func (s *diskSpool) push(env *transport.Envelope, _ int, keys []string) (droppedBatches, droppedMeasurements int, err error) {
 	seq := env.Seq
+	plan := s.keys.plan(keys)
 	drops, err := s.sp.Append(env, func(tx spool.Tx) error {
+		if err := plan.write(tx); err != nil {
+			return err
+		}
 		return tx.Put(bucketMeta, keyLastSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
 	s.recycle(env)
 	if err != nil {
 		return 0, 0, fmt.Errorf("agent: %w", err)
 	}
+	s.keys.apply(plan)
 	for _, d := range drops {
 		droppedBatches += d.Batches
 		droppedMeasurements += d.Measurements
@@ -178,8 +187,27 @@ func (s *diskSpool) release(sl *slot) bool {
 	return true
 }
 
-// room does not wait: the spool is bounded on disk, with room for hours.
-func (s *diskSpool) room(context.Context, int, time.Duration) {}
+// room waits, polling, for the spool to have room for need bytes more.
+// Only push deliveries wait (back-pressure); polled collections do not ask:
+// the spool is bounded on disk, with room for hours.
+func (s *diskSpool) room(ctx context.Context, need int, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	for {
+		if s.lane.Room(int64(need)) {
+			return true
+		}
+		if !time.Now().Before(deadline) {
+			return false
+		}
+		t := time.NewTimer(10 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+	}
+}
 
 func (s *diskSpool) pendingBytes() int { return 0 }
 
@@ -201,4 +229,113 @@ func (s *diskSpool) shutdown() (kept, lost int, err error) {
 		return kept, 0, fmt.Errorf("agent: %w", err)
 	}
 	return kept, 0, nil
+}
+
+// DefaultPushKeys is how many keys of push deliveries (driver.Delivery.Key)
+// the spool remembers to recognise a redelivery.
+const DefaultPushKeys = 10000
+
+// The keys of recent push deliveries: key -> a counter giving their order.
+var bucketPushKeys = []string{"push_keys"}
+
+// keyWindow is the spool's window of recent push delivery keys, mirrored in
+// memory; the spool file is written in the transaction of each batch.
+type keyWindow struct {
+	mu    sync.Mutex
+	max   int
+	count uint64            // the last key's counter
+	ids   map[string]uint64 // key -> counter
+	ring  []string          // oldest first
+}
+
+func newKeyWindow(max int) *keyWindow {
+	return &keyWindow{max: max, ids: make(map[string]uint64)}
+}
+
+func (w *keyWindow) load(tx spool.Tx) error {
+	type kc struct {
+		k string
+		c uint64
+	}
+	var all []kc
+	err := tx.ForEach(bucketPushKeys, func(k, v []byte) error {
+		if len(v) == 8 {
+			all = append(all, kc{string(k), binary.BigEndian.Uint64(v)})
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(all, func(a, b kc) int { return cmp.Compare(a.c, b.c) })
+	for _, e := range all {
+		w.ids[e.k] = e.c
+		w.ring = append(w.ring, e.k)
+		w.count = max(w.count, e.c)
+	}
+	return nil
+}
+
+func (w *keyWindow) has(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.ids[key]
+	return ok
+}
+
+// keyPlan is what one batch's transaction writes: new keys with their
+// counters, and the oldest keys it evicts.
+type keyPlan struct {
+	add   []string
+	first uint64 // the counter of add[0]
+	evict []string
+}
+
+func (w *keyWindow) plan(keys []string) keyPlan {
+	if len(keys) == 0 {
+		return keyPlan{}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	p := keyPlan{first: w.count + 1}
+	for _, k := range keys {
+		if _, ok := w.ids[k]; !ok && !slices.Contains(p.add, k) {
+			p.add = append(p.add, k)
+		}
+	}
+	if over := len(w.ring) + len(p.add) - w.max; over > 0 {
+		p.evict = w.ring[:min(over, len(w.ring))]
+	}
+	return p
+}
+
+func (p keyPlan) write(tx spool.Tx) error {
+	for i, k := range p.add {
+		if err := tx.Put(bucketPushKeys, []byte(k), binary.BigEndian.AppendUint64(nil, p.first+uint64(i))); err != nil {
+			return err
+		}
+	}
+	for _, k := range p.evict {
+		if err := tx.Delete(bucketPushKeys, []byte(k)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply mirrors a committed plan in memory.
+func (w *keyWindow) apply(p keyPlan) {
+	if len(p.add) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, k := range p.evict {
+		delete(w.ids, k)
+	}
+	w.ring = append(w.ring[len(p.evict):], p.add...)
+	for i, k := range p.add {
+		w.ids[k] = p.first + uint64(i)
+	}
+	w.count = p.first + uint64(len(p.add)) - 1
 }

@@ -16,6 +16,7 @@ type counters struct {
 	staged, stagedOut, stageErrors               atomic.Uint64
 	oversized, split, refusals                   atomic.Uint64
 	failed, failedMeasurements                   atomic.Uint64
+	pushDuplicates                               atomic.Uint64
 }
 
 // Stats counts what the agent did since it was made. It is an
@@ -46,7 +47,8 @@ type Stats struct {
 	Split                uint64 `log:"split"`          // batches split because the sender or the publisher found them too large
 	Failed               uint64 `log:"failed_batches"` // batches dropped on a permanent error of the sender (transport.IsPermanent)
 	FailedMeasurements   uint64 `log:"failed"`
-	Refusals             uint64 `log:"refusals"` // answers that the publisher's configuration refuses this agent (see Refused)
+	Refusals             uint64 `log:"refusals"`        // answers that the publisher's configuration refuses this agent (see Refused)
+	PushDuplicates       uint64 `log:"push_duplicates"` // push deliveries whose key the spool already held: acknowledged, not stored again
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -64,7 +66,7 @@ func (a *Agent) Stats() Stats {
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), StageErrors: c.stageErrors.Load(),
 		Oversized: c.oversized.Load(), Split: c.split.Load(),
 		Failed: c.failed.Load(), FailedMeasurements: c.failedMeasurements.Load(),
-		Refusals: c.refusals.Load(),
+		Refusals: c.refusals.Load(), PushDuplicates: c.pushDuplicates.Load(),
 	}
 }
 

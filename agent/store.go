@@ -17,11 +17,14 @@ type store interface {
 	// push stores a new batch, whose encoding takes about size bytes. It
 	// may drop the oldest batches to make room, reporting how many and how
 	// many measurements they held.
-	push(env *transport.Envelope, size int) (droppedBatches, droppedMeasurements int, err error)
+	// keys are the push deliveries' keys whose last measurements are in
+	// the batch: a durable store keeps them in the batch's transaction.
+	push(env *transport.Envelope, size int, keys []string) (droppedBatches, droppedMeasurements int, err error)
 	// room waits, for up to wait or until ctx ends, until need bytes more
 	// fit the store's bound, so that a collection is admitted whole rather
-	// than dropping older batches while the senders are catching up.
-	room(ctx context.Context, need int, wait time.Duration)
+	// than dropping older batches while the senders are catching up. It
+	// reports whether they fit (or the store is empty).
+	room(ctx context.Context, need int, wait time.Duration) bool
 	// pendingBytes is the memory the stored batches take (0 for a store on
 	// disk).
 	pendingBytes() int
@@ -55,6 +58,7 @@ type slot struct {
 	seq   uint64 // the batch's Seq
 	count int    // its measurements
 	frame []byte // its wire encoding
+	fail  error  // why a batch that was delivered was dropped instead (rejected, failed)
 }
 
 // header returns the batch's Seq and its number of measurements.

@@ -12,7 +12,9 @@
 // the interval, jitter, the timeout (as ctx's deadline), recovery from panics
 // and restarts — is the agent's job. Optional extras are separate interfaces
 // found by type assertion: a driver that holds resources implements
-// io.Closer.
+// io.Closer, and a source that pushes (a message bus) implements [Pusher]:
+// the agent then runs its Push in a goroutine instead of polling Collect,
+// and tells it through an ack callback when what it delivered is durable.
 //
 // Register panics on a malformed or duplicate name or a nil factory: these
 // are programming errors. Looking up a name nobody registered fails with

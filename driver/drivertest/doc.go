@@ -21,6 +21,11 @@
 // real infrastructure. Run is not for parallel tests (t.Parallel), since
 // its goroutine check would see the other tests' goroutines.
 //
+// A push source (driver.Pusher) is checked with RunPush instead, given a
+// Trigger that makes the source receive something: it checks deliveries,
+// acknowledgements given late or with an error, back-pressure (deliver
+// blocking until ctx ends) and leaks.
+//
 // This package is what meterkit runs on its own drivers (see
 // github.com/meterkit/meter/driver/host).
 package drivertest

@@ -753,6 +753,14 @@ func (s *Spool) compact(l *Lane) error {
 // Name is the lane's name.
 func (l *Lane) Name() string { return l.name }
 
+// Room reports whether a batch of size bytes more fits the lane's bound
+// without dropping its oldest batches.
+func (l *Lane) Room(size int64) bool {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.bytes == 0 || l.bytes+size <= l.s.max
+}
+
 // Pending counts the lane's batches not yet delivered, and their
 // measurements.
 func (l *Lane) Pending() (batches, measurements int) {
