@@ -45,9 +45,12 @@ import (
 	"github.com/meterkit/meter/agent/agentconfig"
 	"github.com/meterkit/meter/agent/agenthttp"
 	"github.com/meterkit/meter/driver"
+	_ "github.com/meterkit/meter/driver/exec"         // programs: JSON lines, Nagios plugins
 	_ "github.com/meterkit/meter/driver/host"         // cpu, memory, load, ...
 	_ "github.com/meterkit/meter/driver/libvirt"      // instances through libvirtd
 	_ "github.com/meterkit/meter/driver/notification" // OpenStack notifications from RabbitMQ
+	_ "github.com/meterkit/meter/driver/prometheus"   // Prometheus endpoints
+	_ "github.com/meterkit/meter/driver/snmp"         // SNMP OIDs
 	_ "github.com/meterkit/meter/driver/synthetic"    // numbered test load
 	_ "github.com/meterkit/meter/stage/aggregate"     // stages by name, for -stages
 	_ "github.com/meterkit/meter/stage/arithmetic"
