@@ -425,10 +425,12 @@ func TestCloseDuringRunReturnsRunFirst(t *testing.T) {
 	}()
 	time.Sleep(20 * time.Millisecond) // let Run start
 	require.NoError(t, a.Close(context.Background()))
-	select {
+	// Close waited for Run: the drain is over when Close returns.
+	require.Equal(t, uint64(2), a.Stats().AckedMeasurements, "Run drained everything before Close returned")
+	select { // the goroutine reporting Run's return may still be on its way
 	case err := <-runDone:
-		require.NoError(t, err, "Run drained everything before Close returned")
-	default:
+		require.NoError(t, err)
+	case <-time.After(time.Second):
 		t.Fatal("Close returned before Run did")
 	}
 	<-recvDone
