@@ -27,6 +27,16 @@ func (h *harness) waitFlowing(run string, n int) {
 		patience, 20*time.Millisecond, "no measurements of run %s reach the store", run)
 }
 
+// waitHeld waits, after the store was stalled, until it holds a write: the
+// publisher has handed it a batch and waits for the answer. A fixed sleep
+// here was too short on a loaded machine.
+func (h *harness) waitHeld() {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool { return h.store.Held() > 0 },
+		patience, time.Millisecond, "the stalled store never got a write to hold")
+	sleep(50 * time.Millisecond) // let another in-flight write or two join it
+}
+
 // waitCaughtUp waits until the newest measurement of run in the store is
 // less than a second old: the agent and publishers have no backlog left, so
 // the agent's drain at SIGTERM is short.
@@ -214,7 +224,7 @@ func TestStoreDown(t *testing.T) {
 
 	from := time.Now()
 	h.store.Stall(0)
-	sleep(200 * time.Millisecond) // the publisher's write is now held
+	h.waitHeld() // the publisher's write is now held
 	h.store.Crash()
 	t.Logf("%s store crashed", h.now())
 	sleep(1900 * time.Millisecond)
@@ -310,7 +320,7 @@ func TestPublisherKilledWhileStoreHoldsItsWrite(t *testing.T) {
 
 	from := time.Now()
 	h.store.Stall(0)
-	sleep(200 * time.Millisecond) // the publisher waits for the store's answer
+	h.waitHeld() // the publisher waits for the store's answer
 	h.kill(pub)
 	h.store.Release() // the store handles the write of a dead publisher
 	sleep(300 * time.Millisecond)

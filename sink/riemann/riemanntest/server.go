@@ -342,6 +342,15 @@ func (s *Server) Crash() {
 	s.mu.Unlock()
 }
 
+// Held returns how many Msgs the server holds unanswered right now: during
+// a Stall, those it took and keeps, so that a test can wait for a write to
+// be in the store's hands before it crashes the store.
+func (s *Server) Held() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
+}
+
 // Release ends a Stall.
 func (s *Server) Release() {
 	s.mu.Lock()
