@@ -130,22 +130,10 @@ func (c *Config) setDrivers(names []string) {
 
 // Load reads the named file over Default. Its errors are FILE:LINE: KEY:
 // message, one per problem, joined.
-func Load(path string) (*Config, error) {
-	f, err := yamlfile.Read(path)
-	if err != nil {
-		return nil, err
-	}
-	return decode(f)
-}
+func Load(path string) (*Config, error) { return yamlfile.ReadWith(path, decode) }
 
 // Parse is Load for a file's content b, name naming it in errors.
-func Parse(name string, b []byte) (*Config, error) {
-	f, err := yamlfile.Parse(name, b)
-	if err != nil {
-		return nil, err
-	}
-	return decode(f)
-}
+func Parse(name string, b []byte) (*Config, error) { return yamlfile.ParseWith(name, b, decode) }
 
 func decode(f *yamlfile.File) (*Config, error) {
 	c := Default()

@@ -34,6 +34,28 @@ func Read(path string) (*File, error) {
 	return Parse(path, b)
 }
 
+// ReadWith reads the named file and gives it to decode: the Load of a
+// loader (agentconfig, publisherconfig).
+func ReadWith[T any](path string, decode func(*File) (T, error)) (T, error) {
+	f, err := Read(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(f)
+}
+
+// ParseWith parses b, the content of the file name, and gives it to
+// decode: the Parse of a loader.
+func ParseWith[T any](name string, b []byte, decode func(*File) (T, error)) (T, error) {
+	f, err := Parse(name, b)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return decode(f)
+}
+
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // Parse parses b, the content of the file name.
