@@ -62,6 +62,7 @@ import (
 	_ "github.com/meterkit/meter/stage/arithmetic"
 	_ "github.com/meterkit/meter/stage/levels"
 	_ "github.com/meterkit/meter/stage/selectstage"
+	_ "github.com/meterkit/meter/stage/stale"
 	_ "github.com/meterkit/meter/stage/unit"
 	"github.com/meterkit/meter/transport"
 	"github.com/meterkit/meter/transport/nanomsg"
