@@ -16,9 +16,14 @@
 // rather than replacing it, returns valid measurements that stay as they
 // were after later batches, gives the same output for the same input on a
 // fresh stage, returns promptly on a cancelled ctx, keeps Stats that add up,
-// is found through wrappers, restores its state if it has some, closes
+// is found through wrappers, restores its state if it has some (and
+// refuses bytes that are no state, keeping its own), ticks out valid
+// measurements if it is a stage.Ticker (the same after a restore), closes
 // cleanly if it is an io.Closer, and leaves no goroutine running. A failure
 // message says what the stage did and what the contract asks for.
+//
+// Process gets a context with a stage.Origin, as in the publisher, so that
+// a stage keeping state per agent (stale) is exercised.
 //
 // Give batches that the stage's configuration acts on (measurements its
 // `meters` select, values that cross its thresholds): a stage that passes

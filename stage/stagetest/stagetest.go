@@ -49,12 +49,25 @@ var sentinel = meter.Label{Key: "stagetest.sentinel", Value: "appended to a slic
 //     through a wrapper too.
 //   - State: if the stage is a Checkpointer, it is a Restorer, and a fresh
 //     stage restored from its state after half the batches returns for the
-//     other half what the first stage returns.
+//     other half, and then from Tick (for a Ticker), what the first stage
+//     returns.
+//   - RestoreGarbage: if the stage is a Checkpointer, Restore of bytes that
+//     are no state (random bytes, its own state cut in half) is an error and
+//     leaves the state as it was: the stage then returns for the other half
+//     of the batches, and from Tick, what a stage never given them returns.
+//   - Tick: if the stage is a Ticker, Tick at TickTime(batches) after the
+//     batches keeps what out held and appends valid measurements, which
+//     Stats counts in Out; with a ctx already cancelled it returns within
+//     CancelGrace.
 //   - CancelledContext: with a ctx already cancelled, Process returns within
 //     CancelGrace and does not panic.
 //   - Close: if the stage is an io.Closer, Close returns nil and a second
 //     Close does not panic.
 //   - NoLeakedGoroutines: every goroutine started since Run began has ended.
+//
+// Process is given a context with a [stage.Origin], as the publisher gives
+// one: tenant "stagetest", agent "stagetest-agent", and the batch's number
+// as sequence (1, 2, …).
 func Run(t *testing.T, f stage.Factory, cfg meter.Config, batches ...[]meter.Measurement) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
@@ -102,6 +115,16 @@ func Run(t *testing.T, f stage.Factory, cfg meter.Config, batches ...[]meter.Mea
 		t.Run("State", func(t *testing.T) {
 			fatal(t, err, errRun)
 			fatal(t, checkState(f, cfg, batches), nil)
+		})
+		t.Run("RestoreGarbage", func(t *testing.T) {
+			fatal(t, err, errRun)
+			fatal(t, checkRestoreGarbage(f, cfg, batches), nil)
+		})
+	}
+	if _, ok := stage.As[stage.Ticker](a); ok {
+		t.Run("Tick", func(t *testing.T) {
+			fatal(t, err, errRun)
+			fatal(t, checkTick(f, cfg, batches), nil)
 		})
 	}
 	t.Run("CancelledContext", func(t *testing.T) { fatal(t, checkCancelled(a, batches[0], CancelGrace), nil) })
@@ -169,14 +192,25 @@ var prefix = meter.Measurement{Name: "stagetest.prefix", Kind: meter.Gauge, Valu
 // runBatches gives the batches to s in order and returns what it made of
 // each, without the prefix.
 func runBatches(s stage.Stage, batches [][]meter.Measurement) ([]result, error) {
+	return runBatchesAt(s, batches, 0)
+}
+
+// runBatchesFrom is runBatches on batches[from:], with the origins of their
+// positions in batches.
+func runBatchesFrom(s stage.Stage, batches [][]meter.Measurement, from int) ([]result, error) {
+	return runBatchesAt(s, batches[from:], from)
+}
+
+// runBatchesAt runs batches that come first after as many others.
+func runBatchesAt(s stage.Stage, batches [][]meter.Measurement, first int) ([]result, error) {
 	res := make([]result, 0, len(batches))
 	for i, batch := range batches {
-		what := "batch " + strconv.Itoa(i+1) + " of " + strconv.Itoa(len(batches))
+		what := "batch " + strconv.Itoa(first+i+1) + " of " + strconv.Itoa(first+len(batches))
 		in := guarded(batch)
 		before := deepCopy(in)
 		out := make([]meter.Measurement, 1, 1+len(batch))
 		out[0] = prefix
-		ctx, cancel := context.WithTimeout(context.Background(), ProcessTimeout)
+		ctx, cancel := context.WithTimeout(stage.WithOrigin(context.Background(), origin(first+i)), ProcessTimeout)
 		got, p, err := process(ctx, s, in, out)
 		cancel()
 		switch {
@@ -197,6 +231,11 @@ func runBatches(s stage.Stage, batches [][]meter.Measurement) ([]result, error) 
 		res = append(res, result{got: got, copy: deepCopy(got)})
 	}
 	return res, nil
+}
+
+// origin is the origin of batch i (from 0) that Run gives Process.
+func origin(i int) stage.Origin {
+	return stage.Origin{Tenant: "stagetest", Agent: "stagetest-agent", Seq: uint64(i + 1)}
 }
 
 func process(ctx context.Context, s stage.Stage, in, out []meter.Measurement) (got []meter.Measurement, panicked any, err error) {
@@ -384,15 +423,180 @@ func checkState(f stage.Factory, cfg meter.Config, batches [][]meter.Measurement
 	if err := r.Restore(state); err != nil {
 		return fmt.Errorf("stagetest: Restore of what Checkpoint returned: %w", err)
 	}
-	outA, err := runBatches(a, batches[half:])
+	return sameFrom(fmt.Sprintf("a fresh stage restored from the state after %d batches", half), a, b, batches, half)
+}
+
+// sameFrom runs batches[half:] through a and b, then ticks both at
+// TickTime(batches) if they are Tickers, and compares what they returned.
+func sameFrom(what string, a, b stage.Stage, batches [][]meter.Measurement, half int) error {
+	outA, err := runBatchesFrom(a, batches, half)
 	if err != nil {
 		return err
 	}
-	outB, err := runBatches(b, batches[half:])
+	outB, err := runBatchesFrom(b, batches, half)
 	if err != nil {
 		return err
 	}
-	return sameOutput(fmt.Sprintf("a fresh stage restored from the state after %d batches", half), outA, outB)
+	if err := sameOutput(what, outA, outB); err != nil {
+		return err
+	}
+	ta, ok := stage.As[stage.Ticker](a)
+	if !ok {
+		return nil
+	}
+	tb, _ := stage.As[stage.Ticker](b)
+	now := TickTime(batches)
+	tickA, err := tick(ta, now)
+	if err != nil {
+		return err
+	}
+	tickB, err := tick(tb, now)
+	if err != nil {
+		return err
+	}
+	if err := same(tickA, tickB); err != nil {
+		return fmt.Errorf("stagetest: %s, Tick at %v after the batches: %v; the same state and time must give the same output in the same order", what, now, err)
+	}
+	return nil
+}
+
+// TickTime is the time at which Run calls Tick after the batches: 30 days
+// after the latest of their measurements' times and the time now, late
+// enough for any window to close or host to go stale.
+func TickTime(batches [][]meter.Measurement) time.Time {
+	latest := time.Now()
+	for _, b := range batches {
+		for _, m := range b {
+			if m.Time.After(latest) {
+				latest = m.Time
+			}
+		}
+	}
+	return latest.Add(30 * 24 * time.Hour).UTC()
+}
+
+// tick calls Tick with out holding the prefix, checks that the prefix is
+// kept, and returns what Tick appended, copied.
+func tick(tk stage.Ticker, now time.Time) (got []meter.Measurement, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: Tick panicked: %v\n%s", errRun, r, debug.Stack())
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), ProcessTimeout)
+	defer cancel()
+	out, err := tk.Tick(ctx, now, []meter.Measurement{prefix})
+	if err != nil {
+		return nil, fmt.Errorf("%w: Tick returned an error: %v\n(an error means the stage is broken)", errRun, err)
+	}
+	if len(out) == 0 || !reflect.DeepEqual(out[0], prefix) {
+		return nil, fmt.Errorf("%w: Tick: out held one measurement before Tick and the result does not start with it; "+
+			"append to out and return it (got %d measurements)", errOut, len(out))
+	}
+	return deepCopy(out[1:]), nil
+}
+
+// garbage is what RestoreGarbage gives Restore, besides the stage's own
+// state cut in half.
+var garbage = []byte("\x00\xffstagetest: these bytes are no stage's state\xfe")
+
+func checkRestoreGarbage(f stage.Factory, cfg meter.Config, batches [][]meter.Measurement) error {
+	a, err := makeStage(f, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(a)
+	b, err := makeStage(f, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(b)
+	half := len(batches) / 2
+	if _, err := runBatches(a, batches[:half]); err != nil {
+		return err
+	}
+	if _, err := runBatches(b, batches[:half]); err != nil {
+		return err
+	}
+	cp, _ := stage.As[stage.Checkpointer](b)
+	state, err := cp.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("stagetest: Checkpoint: %w", err)
+	}
+	r, ok := stage.As[stage.Restorer](b)
+	if !ok {
+		return errors.New("stagetest: the stage is a Checkpointer but not a Restorer: state out needs a way back in")
+	}
+	bad := [][]byte{garbage}
+	if len(state) > 1 {
+		bad = append(bad, state[:len(state)/2])
+	}
+	for _, g := range bad {
+		if err := restore(r, g); err == nil {
+			return fmt.Errorf("stagetest: Restore(%q) returned no error; bytes that are no state must be an error", g)
+		} else if errors.Is(err, errPanic) {
+			return fmt.Errorf("stagetest: Restore(%q): %w; bytes that are no state must be an error", g, err)
+		}
+	}
+	return sameFrom(fmt.Sprintf("a stage given garbage to Restore after %d batches (against one never given it)", half), a, b, batches, half)
+}
+
+func restore(r stage.Restorer, b []byte) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: %v\n%s", errPanic, p, debug.Stack())
+		}
+	}()
+	return r.Restore(b)
+}
+
+func checkTick(f stage.Factory, cfg meter.Config, batches [][]meter.Measurement) error {
+	s, err := makeStage(f, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeQuietly(s)
+	res, err := runBatches(s, batches)
+	if err != nil {
+		return err
+	}
+	tk, _ := stage.As[stage.Ticker](s)
+	now := TickTime(batches)
+	got, err := tick(tk, now)
+	if err != nil {
+		return err
+	}
+	if err := validate([]result{{copy: got}}); err != nil {
+		return fmt.Errorf("stagetest: Tick at %v: %w", now, err)
+	}
+	if r, ok := stage.As[stage.StatsReporter](s); ok {
+		var out uint64
+		for _, r := range res {
+			out += uint64(len(r.got))
+		}
+		if st := r.Stats(); st.Out != out+uint64(len(got)) {
+			return fmt.Errorf("stagetest: Stats() says out=%d after Process returned %d measurements and Tick %d; "+
+				"Out counts every measurement appended to out, by Process and Tick", st.Out, out, len(got))
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		_, _ = tk.Tick(ctx, now.Add(time.Hour), nil)
+	}()
+	timer := time.NewTimer(CancelGrace)
+	defer timer.Stop()
+	select {
+	case p := <-done:
+		if p != nil {
+			return fmt.Errorf("stagetest: cancelled ctx: Tick panicked: %v", p)
+		}
+	case <-timer.C:
+		return fmt.Errorf("stagetest: Tick with an already-cancelled ctx had not returned after %v; check ctx.Err() before slow work", CancelGrace)
+	}
+	return nil
 }
 
 func checkCancelled(s stage.Stage, batch []meter.Measurement, grace time.Duration) error {

@@ -55,7 +55,7 @@ func (c *counter) Stats() stage.Stats          { return stage.Stats{In: c.in, Ou
 func (c *counter) Checkpoint() ([]byte, error) { return binary.AppendUvarint(nil, c.n), nil }
 func (c *counter) Restore(b []byte) error {
 	n, k := binary.Uvarint(b)
-	if k <= 0 {
+	if k <= 0 || k != len(b) {
 		return errors.New("counter: bad state")
 	}
 	c.n = n
@@ -299,4 +299,107 @@ func TestCatchesLeakedGoroutine(t *testing.T) {
 	close(release)
 	require.ErrorContains(t, err, "still running")
 	require.NoError(t, goleak.Find(ignore), "the leaked goroutines end once released")
+}
+
+// ticker is a counter that also reports its number on Tick, counted.
+type ticker struct{ counter }
+
+func (c *ticker) Tick(_ context.Context, now time.Time, out []meter.Measurement) ([]meter.Measurement, error) {
+	c.out++
+	return append(out, meter.Measurement{Name: "stagetest.ticks", Kind: meter.Gauge, Value: float64(c.n), Time: now}), nil
+}
+
+// clumsy forgets its number before it finds the state bad.
+type clumsy struct{ ticker }
+
+func (c *clumsy) Restore(b []byte) error {
+	c.n = 0
+	return c.ticker.Restore(b)
+}
+
+// lenient takes anything as its state.
+type lenient struct{ counter }
+
+func (l *lenient) Restore(b []byte) error {
+	n, _ := binary.Uvarint(b)
+	l.n = n
+	return nil
+}
+
+// invalidTick ticks out a measurement without a name.
+type invalidTick struct{ ticker }
+
+func (c *invalidTick) Tick(_ context.Context, now time.Time, out []meter.Measurement) ([]meter.Measurement, error) {
+	c.out++
+	return append(out, meter.Measurement{Kind: meter.Gauge, Time: now}), nil
+}
+
+// uncountedTick does not count what it ticks out.
+type uncountedTick struct{ ticker }
+
+func (c *uncountedTick) Tick(_ context.Context, now time.Time, out []meter.Measurement) ([]meter.Measurement, error) {
+	return append(out, meter.Measurement{Name: "stagetest.ticks", Kind: meter.Gauge, Value: float64(c.n), Time: now}), nil
+}
+
+// freshTick returns a new slice from Tick.
+type freshTick struct{ ticker }
+
+func (c *freshTick) Tick(_ context.Context, now time.Time, _ []meter.Measurement) ([]meter.Measurement, error) {
+	c.out++
+	return []meter.Measurement{{Name: "stagetest.ticks", Kind: meter.Gauge, Time: now}}, nil
+}
+
+func TestCatchesBrokenRestoreAndTick(t *testing.T) {
+	good := factory(func() stage.Stage { return &ticker{} })
+	require.NoError(t, checkState(good, meter.Config{}, Sample()))
+	require.NoError(t, checkRestoreGarbage(good, meter.Config{}, Sample()))
+	require.NoError(t, checkTick(good, meter.Config{}, Sample()))
+	t.Run("Good", func(t *testing.T) { Run(t, good, meter.Config{}) })
+
+	err := checkRestoreGarbage(factory(func() stage.Stage { return &clumsy{} }), meter.Config{}, Sample())
+	require.ErrorContains(t, err, "garbage to Restore after 1 batches")
+	err = checkRestoreGarbage(factory(func() stage.Stage { return &lenient{} }), meter.Config{}, Sample())
+	require.ErrorContains(t, err, "returned no error")
+
+	err = checkTick(factory(func() stage.Stage { return &invalidTick{} }), meter.Config{}, Sample())
+	require.ErrorContains(t, err, "stagetest: Tick at")
+	require.ErrorContains(t, err, "invalid measurements")
+	err = checkTick(factory(func() stage.Stage { return &uncountedTick{} }), meter.Config{}, Sample())
+	require.ErrorContains(t, err, "by Process and Tick")
+	err = checkTick(factory(func() stage.Stage { return &freshTick{} }), meter.Config{}, Sample())
+	require.ErrorIs(t, err, errOut)
+
+	// Tick's output after a restore is compared too: a Restore that keeps
+	// all but what only Tick shows is caught.
+	err = checkState(factory(func() stage.Stage { return &tickForgets{} }), meter.Config{}, Sample())
+	require.ErrorContains(t, err, "Tick at")
+}
+
+// tickForgets restores what Process shows but not the ticks it has made.
+type tickForgets struct {
+	ticker
+	ticks int
+}
+
+func (c *tickForgets) Tick(ctx context.Context, now time.Time, out []meter.Measurement) ([]meter.Measurement, error) {
+	c.ticks++
+	out, err := c.ticker.Tick(ctx, now, out)
+	out[len(out)-1].Value = float64(c.ticks) + float64(c.in)
+	return out, err
+}
+func (c *tickForgets) Checkpoint() ([]byte, error) { return binary.AppendUvarint(nil, c.n), nil }
+
+func TestRunGivesAnOrigin(t *testing.T) {
+	var seqs []uint64
+	Run(t, factory(func() stage.Stage {
+		return stage.Func(func(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+			o, ok := stage.OriginFrom(ctx)
+			if !ok || o.Agent != "stagetest-agent" || o.Tenant != "stagetest" {
+				return out, errors.New("no origin")
+			}
+			seqs = append(seqs, o.Seq)
+			return append(out, in...), nil
+		})
+	}), meter.Config{})
+	require.Equal(t, []uint64{1, 2, 3}, seqs[:3])
 }
