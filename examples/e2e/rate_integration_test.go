@@ -201,7 +201,10 @@ func gnocchiMeasures(t *testing.T, sc *gophercloud.ServiceClient, rid, name stri
 	out := map[string]float64{}
 	for _, p := range triples {
 		ts, _ := p[0].(string)
-		v, _ := p[2].(float64)
+		v, err := strconv.ParseFloat(fmt.Sprint(p[2]), 64) // a json.Number from gophercloud
+		if err != nil {
+			return nil, fmt.Errorf("measure %v: %w", p, err)
+		}
 		out[ts] = v
 	}
 	return out, nil
@@ -232,7 +235,7 @@ func TestE2ERateToGnocchi(t *testing.T) {
 
 	for rid, m := range got {
 		for ts, v := range m {
-			require.InEpsilon(t, slope, v, tolerance, "%s at %s", rid, ts)
+			require.InEpsilon(t, slope, v, tolerance, "%s at %s: %v", rid, ts, m)
 		}
 		t.Logf("Gnocchi %s synthetic.counter.rate: %d measures, e.g. %v", rid, len(m), first(m))
 	}
