@@ -81,6 +81,9 @@ func riemannQuery(t *testing.T, q, port string) []map[string]any {
 }
 
 func TestE2ERateToRiemann(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
 	dir := t.TempDir()
 	pubBin, agentBin := build(t, dir, "publisher"), build(t, dir, "agent")
 	srv := riemanntest.NewServer(t)
@@ -211,6 +214,9 @@ func gnocchiMeasures(t *testing.T, sc *gophercloud.ServiceClient, rid, name stri
 }
 
 func TestE2ERateToGnocchi(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs binaries")
+	}
 	cloudsFile := gnocchiStack(t)
 	dir := t.TempDir()
 	pubBin, agentBin := build(t, dir, "publisher"), build(t, dir, "agent")
