@@ -93,6 +93,13 @@
 //	levels      warning/alert/critical with hysteresis,  agent (default),  state per series, which
 //	            labels meterkit.state, reports changes   publisher (see    must see the series whole
 //	            as meterkit.state.change                 stage/levels)     and in order
+//	rate        per-second gauge from a cumulative;      agent only        the previous point of each
+//	            percent of a label or a number (cpu_util)                  series, seen whole
+//	delta       the increase of a cumulative             agent only        as rate
+//	aggregate   sum/mean/min/max/last/count per group    agent, publisher  windows by measurement
+//	            over windows aligned to their length                       time: needs no order
+//	stale       a host (tenant + agent) silent for       publisher only    only a publisher sees
+//	            `after` reported stale, then fresh                         hosts fall silent
 //
 // Per-series state belongs in the agent: it is the only place that sees
 // each of its series whole and in order. Ceilometer, whose transformers ran
