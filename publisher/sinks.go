@@ -72,7 +72,7 @@ func newGuardedSink(name string, s sink.Sink) *guardedSink {
 func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, doubt bool, batch []meter.Measurement) error {
 	var errs []error
 	permanent := true
-	for _, s := range p.sinks {
+	for _, s := range p.sinkList() {
 		from, err := p.reconcile(ctx, s, id, doubt, len(batch))
 		if err == nil {
 			err = s.write(ctx, p.cfg.writeLimit, id, from, batch[from:])
@@ -161,11 +161,11 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.Ba
 // stored asks the sink how far its store holds batch id, by its receipts;
 // sink.ErrNoReceipts when it keeps none.
 func (s *guardedSink) stored(ctx context.Context, limit time.Duration, id sink.BatchID) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.receipts == nil || id.Agent == "" {
 		return 0, sink.ErrNoReceipts
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
 		return 0, errSinkClosed
 	}
