@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"sync"
+
+	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/stage"
+)
+
+// reloadState is what Reconfigure changes while Run runs.
+type reloadState struct {
+	mu  sync.Mutex    // serialises Reconfigure; guards run and cfg.drivers
+	run *driverRunner // Run's driver goroutines; nil when none run
+	ran bool          // Run started its drivers: later changes go to run, or fail
+}
+
+// driverRunner starts and stops the driver goroutines of one Run.
+type driverRunner struct {
+	ctx     context.Context
+	wg      *sync.WaitGroup
+	running map[string]func() // per driver: stops it after its collection in hand and waits
+}
+
+// startDrivers starts a goroutine for each driver, and records how to start
+// and stop more while Run runs.
+func (a *Agent) startDrivers(ctx context.Context, wg *sync.WaitGroup) {
+	a.rl.mu.Lock()
+	defer a.rl.mu.Unlock()
+	a.rl.ran = true
+	a.rl.run = &driverRunner{ctx: ctx, wg: wg, running: map[string]func(){}}
+	for _, s := range a.cfg.drivers {
+		a.startDriverLocked(s)
+	}
+}
+
+// stopDrivers forgets the driver goroutines: Run waits for them, which end
+// with its ctx.
+func (a *Agent) stopDrivers() {
+	a.rl.mu.Lock()
+	a.rl.run = nil
+	a.rl.mu.Unlock()
+}
+
+func (a *Agent) startDriverLocked(s schedule) {
+	r := a.rl.run
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	if p, ok := s.d.(driver.Pusher); ok {
+		r.wg.Go(func() {
+			defer close(done)
+			a.runPush(ctx, s, p)
+		})
+	} else {
+		s.stop = stop
+		r.wg.Go(func() {
+			defer close(done)
+			a.runDriver(ctx, s)
+		})
+	}
+	r.running[s.name] = func() {
+		close(stop) // a polled driver ends after its collection in hand
+		if _, ok := s.d.(driver.Pusher); ok {
+			cancel() // a push source ends when its ctx does
+		}
+		<-done
+		cancel()
+	}
+}
+
+// Reconfigure gives an agent, running or not, a new set of drivers and
+// stages, keeping its sender, queue or spool, sequence numbers and
+// counters. opts are options of New, of which only WithDriver,
+// WithNamedDriver, WithStage and WithStages may be given (any other is an
+// error, and nothing changes); they say the whole new set, as they would to
+// New:
+//
+//   - A driver given under the name of one running, with the same
+//     driver.Driver value and schedule (Interval, Timeout), keeps running
+//     untouched, with its state and its place in its schedule.
+//   - The same value with another schedule goes on under the new schedule:
+//     its goroutine is stopped after the collection in hand and started
+//     again; the driver itself is kept.
+//   - Another value under that name replaces it: the old one is stopped after
+//     the collection in hand (a push source, driver.Pusher, when its ctx
+//     ends), closed if it is an io.Closer, and the new one started.
+//   - A running driver not given is stopped and closed the same way.
+//   - A driver of a new name is started.
+//   - The stages given replace those in use unless they are the very same
+//     value; the state of the stages in use (stage.Checkpointer) is
+//     restored into the new ones (stage.Restorer) first, under each stage's
+//     key as a stage.Chain keys it, so that a chain keeps the state of the
+//     stages it keeps; then the old ones are closed. No WithStage means no
+//     stages. No collection is staged half by the old and half by the new.
+//
+// What a stopped driver collected is added before it stops, and batches
+// already cut keep going to the publisher. Reconfigure fails, changing
+// nothing, when the options are wrong or the new stages cannot take the
+// old state; after Run returned or Close was called, it fails with
+// ErrStopped. On success the agent owns what opts give; on failure they
+// stay the caller's. It is safe to call concurrently with everything else.
+func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
+	var c config
+	for _, o := range opts {
+		if err := o(&c); err != nil {
+			return err
+		}
+	}
+	rest := c
+	rest.drivers, rest.stages = nil, nil
+	if !reflect.ValueOf(rest).IsZero() {
+		return errors.New("agent: Reconfigure takes only WithDriver, WithNamedDriver, WithStage and WithStages: the other settings need a new agent")
+	}
+	a.rl.mu.Lock()
+	defer a.rl.mu.Unlock()
+	select {
+	case <-a.stop:
+		return ErrStopped
+	default:
+	}
+	if a.rl.ran && a.rl.run == nil {
+		return ErrStopped
+	}
+
+	newStages := chain(c.stages)
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return ErrStopped
+	}
+	oldStages := a.stages
+	if err := carryState(oldStages, newStages); err != nil {
+		a.mu.Unlock()
+		return fmt.Errorf("agent: Reconfigure: %w", err)
+	}
+	a.stages = newStages
+	a.mu.Unlock()
+	var errs []error
+	if oldStages != nil && oldStages != newStages {
+		if cl, ok := stage.As[io.Closer](oldStages); ok {
+			if err := cl.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("agent: close replaced stages: %w", err))
+			}
+		}
+	}
+	if oldStages != newStages {
+		a.log.Info("stages replaced")
+	}
+
+	old := map[string]schedule{}
+	for _, s := range a.cfg.drivers {
+		old[s.name] = s
+	}
+	var start []schedule
+	for _, s := range c.drivers {
+		o, ok := old[s.name]
+		delete(old, s.name)
+		switch {
+		case !ok:
+			start = append(start, s)
+			a.log.Info("driver added", "driver", s.name, "interval", s.interval)
+		case sameDriver(o.d, s.d) && o.interval == s.interval && o.timeout == s.timeout:
+			// kept running
+		case sameDriver(o.d, s.d):
+			a.stopDriverLocked(o.name)
+			start = append(start, s)
+			a.log.Info("driver schedule changed; the driver goes on under it", "driver", s.name,
+				"interval", s.interval, "was", o.interval, "timeout", s.timeout)
+		default:
+			a.stopDriverLocked(o.name)
+			errs = append(errs, closeDriver(o))
+			start = append(start, s)
+			a.log.Info("driver replaced", "driver", s.name, "interval", s.interval)
+		}
+	}
+	for _, o := range a.cfg.drivers {
+		if _, gone := old[o.name]; gone {
+			a.stopDriverLocked(o.name)
+			errs = append(errs, closeDriver(o))
+			a.log.Info("driver removed", "driver", o.name)
+		}
+	}
+	a.cfg.drivers = c.drivers
+	for _, s := range start {
+		a.startDriverLocked(s)
+	}
+	return errors.Join(errs...)
+}
+
+func (a *Agent) stopDriverLocked(name string) {
+	if r := a.rl.run; r != nil {
+		if stop := r.running[name]; stop != nil {
+			stop()
+			delete(r.running, name)
+		}
+	}
+}
+
+func closeDriver(s schedule) error {
+	if c, ok := s.d.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("agent: close driver %q: %w", s.name, err)
+		}
+	}
+	return nil
+}
+
+// sameDriver reports whether a and b are the same driver value; drivers of
+// types that cannot be compared are never the same.
+func sameDriver(a, b driver.Driver) bool {
+	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
+	return ta == tb && ta.Comparable() && a == b
+}
+
+// carryState restores the state of the stages in use into the new ones,
+// by key, unless they are the same.
+func carryState(old, next stage.Stage) error {
+	if old == nil || next == nil || old == next {
+		return nil
+	}
+	cp, ok := stage.As[stage.Checkpointer](old)
+	if !ok {
+		return nil
+	}
+	r, ok := stage.As[stage.Restorer](next)
+	if !ok {
+		return nil
+	}
+	b, err := cp.Checkpoint()
+	if err != nil {
+		return fmt.Errorf("checkpoint the stages in use: %w", err)
+	}
+	if err := r.Restore(b); err != nil {
+		return fmt.Errorf("give the new stages the state of those in use: %w", err)
+	}
+	return nil
+}
