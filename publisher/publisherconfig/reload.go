@@ -73,14 +73,12 @@ func (c *Config) Reload(ctx context.Context, p *Parts, next *Config) (*Parts, []
 		f = &yamlfile.File{Name: "-stages"}
 	}
 	prevSpecs, _, err := yamlfile.StageSpecs(c.f, c.stages, c.StagesFile)
-	if err != nil {
-		prevSpecs = nil
-	}
+	prevOK := err == nil // else the running stages' file changed since: none is kept
 	nextSpecs, sf, err := yamlfile.StageSpecs(f, next.stages, next.StagesFile)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
-	case prevSpecs != nil && yamlfile.SameStages(prevSpecs, nextSpecs):
+	case prevOK && yamlfile.SameStages(prevSpecs, nextSpecs):
 		np.Stage = p.Stage
 	default:
 		st, err := sf.ReopenStages(prevSpecs, nextSpecs)
