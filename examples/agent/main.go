@@ -19,8 +19,9 @@
 // ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
 // deprecation warning.
 //
-// SIGHUP re-reads the -config file and applies its drivers and stages
-// without a restart (see docs/operating.md for the keys that reload).
+// SIGHUP re-reads the -key-file (a rotated key) and the -config file, and
+// applies its drivers and stages without a restart (see docs/operating.md
+// for the keys that reload).
 //
 // -http ADDR (http: in the file) serves /metrics (meterkit_agent_…,
 // meterkit_transport_… and the Go runtime's), /healthz and /readyz (see go
@@ -157,7 +158,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	// SIGHUP (systemctl reload) re-reads the config file (reload.go).
-	rl := &reloader{file: *configFile, fs: flag.CommandLine, log: logger, a: a, cfg: cfg, parts: parts}
+	rl := &reloader{file: *configFile, fs: flag.CommandLine, log: logger, a: a, s: s, cfg: cfg, parts: parts}
 	defer onHUP(ctx, rl.reload)()
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the agent stopped
 	httpDone := make(chan struct{})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/agent/agentconfig"
+	"github.com/meterkit/meter/transport"
+	"github.com/meterkit/meter/transport/seal"
 )
 
 // reloader applies the config file, read again on SIGHUP with the same
@@ -22,7 +24,8 @@ type reloader struct {
 	fs    *flag.FlagSet
 	log   *slog.Logger
 	a     *agent.Agent
-	mu    sync.Mutex // guards cfg and parts
+	s     transport.Sender // a *seal.Sender with a key file
+	mu    sync.Mutex       // guards cfg and parts
 	cfg   *agentconfig.Config
 	parts *agentconfig.Parts
 }
@@ -31,6 +34,7 @@ type reloader struct {
 func (r *reloader) reload(ctx context.Context) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.reloadKey()
 	next, err := load(r.file, r.fs)
 	if err != nil {
 		r.log.Error("SIGHUP: config not reloaded; the running config stays", "file", r.file, "err", err)
@@ -56,6 +60,24 @@ func (r *reloader) reload(ctx context.Context) {
 	for _, c := range changes {
 		r.log.Info("SIGHUP: config reloaded", "file", r.file, "change", c)
 	}
+}
+
+// reloadKey reads the key file again and seals with the tenant's newest
+// key from then on (after meterctl key rotate and export).
+func (r *reloader) reloadKey() {
+	ss, ok := r.s.(*seal.Sender)
+	if !ok || r.cfg.KeyFile == "" {
+		return
+	}
+	sl, err := seal.SealerFor(r.cfg.KeyFile, r.cfg.Tenant)
+	if err == nil {
+		err = ss.SetSealer(sl)
+	}
+	if err != nil {
+		r.log.Error("SIGHUP: key file not reloaded; the key in use stays", "file", r.cfg.KeyFile, "key", ss.KeyID(), "err", err)
+		return
+	}
+	r.log.Info("SIGHUP: key file reloaded", "file", r.cfg.KeyFile, "key", ss.KeyID())
 }
 
 // onHUP calls reload on each SIGHUP (systemctl reload) until ctx ends; a
