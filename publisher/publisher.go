@@ -168,7 +168,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				break
 			}
 		}
-		p.stopLanes()
+		p.endLanes()
 		stopLanes()
 		lanes.Wait()
 		if n := p.Stats().Pending; n > 0 {

@@ -46,8 +46,8 @@ func (p *Publisher) startLanes(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// stopLanes forgets the lane goroutines: Run cancels and waits for them.
-func (p *Publisher) stopLanes() {
+// endLanes forgets the lane goroutines: Run cancels and waits for them.
+func (p *Publisher) endLanes() {
 	p.rl.mu.Lock()
 	p.rl.lanes = nil
 	p.rl.mu.Unlock()

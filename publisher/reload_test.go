@@ -182,3 +182,29 @@ func TestReconfigureRefusesWhatNeedsANewPublisher(t *testing.T) {
 	require.Error(t, p.Reconfigure(context.Background(), publisher.WithSink("rec", nil)))
 	require.False(t, rec.Closed())
 }
+
+// Without a spool, a batch in hand when its second sink is removed is
+// acknowledged once the first took it: the removed sink is no longer one
+// of those it must reach, and the agent need not resend (which would write
+// the first sink twice).
+func TestReconfigureRemovesASinkABatchInHandHasNotReached(t *testing.T) {
+	release := make(chan struct{})
+	var first sink.Recorder
+	slow := &fnSink{write: func(b []meter.Measurement) error {
+		<-release
+		return first.Write(context.Background(), b)
+	}}
+	var second sink.Recorder
+	s, p, stop := run(t, publisher.WithSink("first", slow), publisher.WithSink("second", &second))
+	defer stop()
+	sent := make(chan error, 1)
+	go func() { sent <- s.Send(context.Background(), envelope(1, gauge("m", 1))) }()
+	require.Eventually(t, func() bool { return slow.active.Load() == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, p.Reconfigure(context.Background(), publisher.WithSink("first", slow)))
+	require.True(t, second.Closed())
+	close(release)
+	require.NoError(t, <-sent, "acknowledged: the removed sink is not waited for")
+	require.Equal(t, 1, first.Len())
+	require.Zero(t, second.Len())
+	require.Zero(t, p.Stats().RetryEnvelopes)
+}

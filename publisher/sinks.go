@@ -77,6 +77,9 @@ func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, 
 		if err == nil {
 			err = s.write(ctx, p.cfg.writeLimit, id, from, batch[from:])
 		}
+		if errors.Is(err, errSinkClosed) {
+			continue // Reconfigure removed it while the batch was in hand: not one of the sinks now
+		}
 		if r, _ := p.classify(log, s, err); r == sinkTook {
 			continue
 		}
