@@ -11,9 +11,9 @@ import (
 	"github.com/meterkit/meter/internal/yamlfile"
 )
 
-// Reloadable are the keys a running agent takes from a file read again
+// reloadable are the keys a running agent takes from a file read again
 // (Reload); a change to any other needs a restart.
-var Reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)"}
+var reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.
@@ -27,10 +27,11 @@ var ErrRestart = errors.New("agentconfig: changed keys need a restart")
 // name is kept with other settings starts fresh), and the others newly
 // opened; and a line for each change. It fails, opening nothing, with an
 // error wrapping ErrRestart and naming the keys, when a key that needs a
-// restart changed (everything but Reloadable), or with Open's errors.
+// restart changed (all but interval, drivers, stages and stages_file), or
+// with Open's errors.
 func (c *Config) Reload(p *Parts, next *Config) (*Parts, []string, error) {
 	if keys := c.restartKeys(next); len(keys) > 0 {
-		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(Reloadable, ", "))
+		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(reloadable, ", "))
 	}
 	var changes []string
 	np := &Parts{}

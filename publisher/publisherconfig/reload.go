@@ -11,9 +11,9 @@ import (
 	"github.com/meterkit/meter/publisher"
 )
 
-// Reloadable are the keys a running publisher takes from a file read again
+// reloadable are the keys a running publisher takes from a file read again
 // (Reload); a change to any other needs a restart.
-var Reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)"}
+var reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.
@@ -27,11 +27,11 @@ var ErrRestart = errors.New("publisherconfig: changed keys need a restart")
 // stage whose name is kept with other settings starts fresh), and the
 // others newly opened; and a line for each change. It fails, opening
 // nothing, with an error wrapping ErrRestart and naming the keys, when a
-// key that needs a restart changed (everything but Reloadable), or with
-// Open's errors.
+// key that needs a restart changed (all but sinks, stages and stages_file),
+// or with Open's errors.
 func (c *Config) Reload(ctx context.Context, p *Parts, next *Config) (*Parts, []string, error) {
 	if keys := c.restartKeys(next); len(keys) > 0 {
-		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(Reloadable, ", "))
+		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(reloadable, ", "))
 	}
 	var changes []string
 	np := &Parts{}
