@@ -144,14 +144,14 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 	a.stages = newStages
 	a.mu.Unlock()
 	var errs []error
-	if oldStages != nil && oldStages != newStages {
+	if oldStages != nil && !same(oldStages, newStages) {
 		if cl, ok := stage.As[io.Closer](oldStages); ok {
 			if err := cl.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("agent: close replaced stages: %w", err))
 			}
 		}
 	}
-	if oldStages != newStages {
+	if !same(oldStages, newStages) {
 		a.log.Info("stages replaced")
 	}
 
@@ -213,17 +213,23 @@ func closeDriver(s schedule) error {
 	return nil
 }
 
-// sameDriver reports whether a and b are the same driver value; drivers of
-// types that cannot be compared are never the same.
-func sameDriver(a, b driver.Driver) bool {
-	ta, tb := reflect.TypeOf(a), reflect.TypeOf(b)
-	return ta == tb && ta.Comparable() && a == b
+// sameDriver reports whether a and b are the same driver value.
+func sameDriver(a, b driver.Driver) bool { return same(a, b) }
+
+// same reports whether a and b are the same value; values of types that
+// cannot be compared (where == would panic) are never the same.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
 }
 
 // carryState restores the state of the stages in use into the new ones,
 // by key, unless they are the same.
 func carryState(old, next stage.Stage) error {
-	if old == nil || next == nil || old == next {
+	if old == nil || next == nil || same(old, next) {
 		return nil
 	}
 	cp, ok := stage.As[stage.Checkpointer](old)

@@ -168,3 +168,16 @@ func TestReconfigureStagesKeepTheStateOfTheStagesKept(t *testing.T) {
 	stop()
 	require.Equal(t, []float64{1, 2, 3, 4, 5}, valuesOf(c, "m"), "the stage kept under its name counts on")
 }
+
+// sliceDriver is a driver of a type == cannot compare.
+type sliceDriver struct{ names []string }
+
+func (d sliceDriver) Collect(context.Context) ([]meter.Measurement, error) { return nil, nil }
+
+func TestReconfigureTakesDriversThatCannotBeCompared(t *testing.T) {
+	a, _, stop := runAgent(t, agent.WithDriver("s", sliceDriver{names: []string{"x"}}))
+	defer stop()
+	require.NotPanics(t, func() {
+		require.NoError(t, a.Reconfigure(context.Background(), agent.WithDriver("s", sliceDriver{names: []string{"x"}})))
+	}, "replaced, since it cannot be told to be the same")
+}

@@ -168,7 +168,7 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	p.stageMu.Unlock()
 
 	var errs []error
-	if oldStages != nil && oldStages != newStages {
+	if oldStages != nil && !same(oldStages, newStages) {
 		if cl, ok := stage.As[io.Closer](oldStages); ok {
 			errs = append(errs, cl.Close())
 		}
@@ -241,7 +241,7 @@ func (p *Publisher) retire(ctx context.Context, g *guardedSink) error {
 
 // sinkIs reports whether s is the sink in use. Only Reconfigure changes
 // g.s, holding p.rl.mu as the caller does: no lock of g is needed.
-func (g *guardedSink) sinkIs(s sink.Sink) bool { return g.s == s }
+func (g *guardedSink) sinkIs(s sink.Sink) bool { return same(g.s, s) }
 
 // swap puts s in the place of the sink in use, after the write in hand,
 // and closes the old one.
@@ -257,7 +257,7 @@ func (g *guardedSink) swap(ctx context.Context, s sink.Sink) error {
 // carryState restores the state of the stages in use into the new ones,
 // by key, unless they are the same.
 func carryState(old, next stage.Stage) error {
-	if old == nil || next == nil || old == next {
+	if old == nil || next == nil || same(old, next) {
 		return nil
 	}
 	cp, ok := stage.As[stage.Checkpointer](old)
@@ -292,4 +292,14 @@ func (p *Publisher) appendDetached(out []SinkStats) []SinkStats {
 			Pending: uint64(m), PendingBatches: uint64(b)})
 	}
 	return out
+}
+
+// same reports whether a and b are the same value; values of types that
+// cannot be compared (where == would panic) are never the same.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
 }

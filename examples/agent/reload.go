@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -49,6 +51,7 @@ func (r *reloader) reload(ctx context.Context) {
 		return
 	}
 	if err := r.a.Reconfigure(ctx, next.ReconfigureOptions(parts)...); err != nil {
+		closeNew(parts, r.parts)
 		r.log.Error("SIGHUP: config not applied; the running config stays", "file", r.file, "err", err)
 		return
 	}
@@ -60,6 +63,21 @@ func (r *reloader) reload(ctx context.Context) {
 	for _, c := range changes {
 		r.log.Info("SIGHUP: config reloaded", "file", r.file, "change", c)
 	}
+}
+
+// closeNew closes what Reload opened for parts, that is what old does not
+// hold, when the agent did not take it.
+func closeNew(parts, old *agentconfig.Parts) {
+	fresh := &agentconfig.Parts{}
+	for _, d := range parts.Drivers {
+		if !slices.ContainsFunc(old.Drivers, func(o agentconfig.Driver) bool { return same(o.Driver, d.Driver) }) {
+			fresh.Drivers = append(fresh.Drivers, d)
+		}
+	}
+	if !same(parts.Stage, old.Stage) {
+		fresh.Stage = parts.Stage
+	}
+	fresh.Close()
 }
 
 // reloadKey reads the key file again and seals with the tenant's newest
@@ -99,4 +117,14 @@ func onHUP(ctx context.Context, reload func(context.Context)) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(hup); cancel(); <-done }
+}
+
+// same reports whether a and b are the same value; values that cannot be
+// compared (where == would panic) are never the same.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
 }

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
+	"slices"
 	"sync"
 	"syscall"
 
@@ -52,6 +54,7 @@ func (r *reloader) reload(ctx context.Context) {
 		return
 	}
 	if err := r.p.Reconfigure(ctx, next.ReconfigureOptions(parts)...); err != nil {
+		closeNew(ctx, parts, r.parts)
 		r.log.Error("SIGHUP: config not applied; the running config stays", "file", r.file, "err", err)
 		return
 	}
@@ -63,6 +66,21 @@ func (r *reloader) reload(ctx context.Context) {
 	for _, c := range changes {
 		r.log.Info("SIGHUP: config reloaded", "file", r.file, "change", c)
 	}
+}
+
+// closeNew closes what Reload opened for parts, that is what old does not
+// hold, when the publisher did not take it.
+func closeNew(ctx context.Context, parts, old *publisherconfig.Parts) {
+	fresh := &publisherconfig.Parts{}
+	for _, s := range parts.Sinks {
+		if !slices.ContainsFunc(old.Sinks, func(o publisherconfig.Opened) bool { return same(o.Sink, s.Sink) }) {
+			fresh.Sinks = append(fresh.Sinks, s)
+		}
+	}
+	if !same(parts.Stage, old.Stage) {
+		fresh.Stage = parts.Stage
+	}
+	fresh.Close(ctx)
 }
 
 // onHUP calls reload on each SIGHUP (systemctl reload) until ctx ends; a
@@ -84,4 +102,14 @@ func onHUP(ctx context.Context, reload func(context.Context)) (stop func()) {
 		}
 	}()
 	return func() { signal.Stop(hup); cancel(); <-done }
+}
+
+// same reports whether a and b are the same value; values that cannot be
+// compared (where == would panic) are never the same.
+func same(a, b any) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
 }
