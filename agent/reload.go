@@ -7,6 +7,7 @@ import (
 	"io"
 	"reflect"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/stage"
@@ -23,7 +24,15 @@ type reloadState struct {
 type driverRunner struct {
 	ctx     context.Context
 	wg      *sync.WaitGroup
-	running map[string]func() // per driver: stops it after its collection in hand and waits
+	running map[string]*runningDriver
+}
+
+// runningDriver is one driver's goroutine.
+type runningDriver struct {
+	stop   chan struct{}      // closed to stop a polled driver after its collection in hand
+	cancel context.CancelFunc // stops a push source
+	done   chan struct{}      // closed when the goroutine ended (and closed the driver, if asked)
+	close  atomic.Bool        // close the driver once the goroutine ends
 }
 
 // startDrivers starts a goroutine for each driver, and records how to start
@@ -32,9 +41,9 @@ func (a *Agent) startDrivers(ctx context.Context, wg *sync.WaitGroup) {
 	a.rl.mu.Lock()
 	defer a.rl.mu.Unlock()
 	a.rl.ran = true
-	a.rl.run = &driverRunner{ctx: ctx, wg: wg, running: map[string]func(){}}
+	a.rl.run = &driverRunner{ctx: ctx, wg: wg, running: map[string]*runningDriver{}}
 	for _, s := range a.cfg.drivers {
-		a.startDriverLocked(s)
+		a.startDriverLocked(s, nil)
 	}
 }
 
@@ -46,34 +55,36 @@ func (a *Agent) stopDrivers() {
 	a.rl.mu.Unlock()
 }
 
-func (a *Agent) startDriverLocked(s schedule) {
+// startDriverLocked starts s's goroutine; it runs the driver once after
+// is closed (nil: at once).
+func (a *Agent) startDriverLocked(s schedule, after <-chan struct{}) {
 	r := a.rl.run
 	if r == nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(r.ctx)
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	if p, ok := s.d.(driver.Pusher); ok {
-		r.wg.Go(func() {
-			defer close(done)
-			a.runPush(ctx, s, p)
-		})
-	} else {
-		s.stop = stop
-		r.wg.Go(func() {
-			defer close(done)
-			a.runDriver(ctx, s)
-		})
-	}
-	r.running[s.name] = func() {
-		close(stop) // a polled driver ends after its collection in hand
-		if _, ok := s.d.(driver.Pusher); ok {
-			cancel() // a push source ends when its ctx does
+	rd := &runningDriver{stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	s.stop = rd.stop
+	r.wg.Go(func() {
+		defer close(rd.done)
+		defer cancel()
+		if after != nil {
+			select {
+			case <-after: // the same driver under its former schedule ended
+			case <-ctx.Done():
+				return
+			}
 		}
-		<-done
-		cancel()
-	}
+		if p, ok := s.d.(driver.Pusher); ok {
+			a.runPush(ctx, s, p)
+		} else {
+			a.runDriver(ctx, s)
+		}
+		if rd.close.Load() {
+			a.closeDriver(s)
+		}
+	})
+	r.running[s.name] = rd
 }
 
 // Reconfigure gives an agent, running or not, a new set of drivers and
@@ -102,11 +113,14 @@ func (a *Agent) startDriverLocked(s schedule) {
 //     stages. No collection is staged half by the old and half by the new.
 //
 // What a stopped driver collected is added before it stops, and batches
-// already cut keep going to the publisher. Reconfigure fails, changing
-// nothing, when the options are wrong or the new stages cannot take the
-// old state; after Run returned or Close was called, it fails with
-// ErrStopped. On success the agent owns what opts give; on failure they
-// stay the caller's. It is safe to call concurrently with everything else.
+// already cut keep going to the publisher. Reconfigure waits for the
+// stopped drivers to finish their collections in hand, or for ctx to end
+// (then they are closed when they finish); a failure to close one is
+// logged. It fails, changing nothing, when the options are wrong or the
+// new stages cannot take the old state; after Run returned or Close was
+// called, it fails with ErrStopped. On success the agent owns what opts
+// give; on failure they stay the caller's. It is safe to call concurrently
+// with everything else.
 func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 	var c config
 	for _, o := range opts {
@@ -144,6 +158,7 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 	a.stages = newStages
 	a.mu.Unlock()
 	var errs []error
+	var stopped []*runningDriver
 	if oldStages != nil && !same(oldStages, newStages) {
 		if cl, ok := stage.As[io.Closer](oldStages); ok {
 			if err := cl.Close(); err != nil {
@@ -159,58 +174,94 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 	for _, s := range a.cfg.drivers {
 		old[s.name] = s
 	}
-	var start []schedule
+	type starting struct {
+		s     schedule
+		after <-chan struct{}
+	}
+	var start []starting
 	for _, s := range c.drivers {
 		o, ok := old[s.name]
 		delete(old, s.name)
 		switch {
 		case !ok:
-			start = append(start, s)
+			start = append(start, starting{s: s})
 			a.log.Info("driver added", "driver", s.name, "interval", s.interval)
 		case sameDriver(o.d, s.d) && o.interval == s.interval && o.timeout == s.timeout:
 			// kept running
 		case sameDriver(o.d, s.d):
-			a.stopDriverLocked(o.name)
-			start = append(start, s)
+			rd := a.stopDriverLocked(o, false)
+			stopped = append(stopped, rd)
+			st := starting{s: s}
+			if rd != nil {
+				st.after = rd.done
+			}
+			start = append(start, st)
 			a.log.Info("driver schedule changed; the driver goes on under it", "driver", s.name,
 				"interval", s.interval, "was", o.interval, "timeout", s.timeout)
 		default:
-			a.stopDriverLocked(o.name)
-			errs = append(errs, closeDriver(o))
-			start = append(start, s)
+			stopped = append(stopped, a.stopDriverLocked(o, true))
+			start = append(start, starting{s: s})
 			a.log.Info("driver replaced", "driver", s.name, "interval", s.interval)
 		}
 	}
 	for _, o := range a.cfg.drivers {
 		if _, gone := old[o.name]; gone {
-			a.stopDriverLocked(o.name)
-			errs = append(errs, closeDriver(o))
+			stopped = append(stopped, a.stopDriverLocked(o, true))
 			a.log.Info("driver removed", "driver", o.name)
 		}
 	}
+	// The stopped drivers finish their collections in hand; a driver given a
+	// new schedule starts under it only then, so it never runs twice at once.
+	for _, rd := range stopped {
+		if rd == nil {
+			continue
+		}
+		select {
+		case <-rd.done:
+		case <-ctx.Done():
+			a.log.Warn("Reconfigure: a stopped driver is still collecting; it is closed when its collection ends",
+				"err", ctx.Err())
+		}
+	}
 	a.cfg.drivers = c.drivers
-	for _, s := range start {
-		a.startDriverLocked(s)
+	for _, st := range start {
+		a.startDriverLocked(st.s, st.after)
 	}
 	return errors.Join(errs...)
 }
 
-func (a *Agent) stopDriverLocked(name string) {
-	if r := a.rl.run; r != nil {
-		if stop := r.running[name]; stop != nil {
-			stop()
-			delete(r.running, name)
-		}
+// stopDriverLocked stops s's goroutine after the collection in hand (a
+// push source: by ending its ctx), and closes the driver then if closeIt.
+// It returns the goroutine to wait for; nil when none runs (the driver is
+// closed at once).
+func (a *Agent) stopDriverLocked(s schedule, closeIt bool) *runningDriver {
+	r := a.rl.run
+	var rd *runningDriver
+	if r != nil {
+		rd = r.running[s.name]
+		delete(r.running, s.name)
 	}
+	if rd == nil {
+		if closeIt {
+			a.closeDriver(s)
+		}
+		return nil
+	}
+	rd.close.Store(closeIt)
+	close(rd.stop)
+	if _, ok := s.d.(driver.Pusher); ok {
+		rd.cancel()
+	}
+	return rd
 }
 
-func closeDriver(s schedule) error {
+// closeDriver closes a driver that is an io.Closer, logging a failure.
+func (a *Agent) closeDriver(s schedule) {
 	if c, ok := s.d.(io.Closer); ok {
 		if err := c.Close(); err != nil {
-			return fmt.Errorf("agent: close driver %q: %w", s.name, err)
+			a.log.Warn("could not close a driver that was replaced or removed", "driver", s.name, "err", err)
 		}
 	}
-	return nil
 }
 
 // sameDriver reports whether a and b are the same driver value.

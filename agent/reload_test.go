@@ -181,3 +181,39 @@ func TestReconfigureTakesDriversThatCannotBeCompared(t *testing.T) {
 		require.NoError(t, a.Reconfigure(context.Background(), agent.WithDriver("s", sliceDriver{names: []string{"x"}})))
 	}, "replaced, since it cannot be told to be the same")
 }
+
+// blocking collects once it is released; it counts its Close calls.
+type blocking struct {
+	started, release chan struct{}
+	closed           atomic.Int32
+}
+
+func (d *blocking) Collect(context.Context) ([]meter.Measurement, error) {
+	select {
+	case d.started <- struct{}{}:
+	default:
+	}
+	<-d.release
+	return []meter.Measurement{{Name: "slow", Kind: meter.Gauge, Value: 1}}, nil
+}
+func (d *blocking) Close() error { d.closed.Add(1); return nil }
+
+// A removed driver in the middle of a long collection: Reconfigure waits
+// for it only until its ctx ends; the driver finishes its collection, which
+// is delivered, and is closed then.
+func TestReconfigureWaitsForACollectionInHandUntilItsCtxEnds(t *testing.T) {
+	slow := &blocking{started: make(chan struct{}, 1), release: make(chan struct{})}
+	a, c, stop := runAgent(t, agent.WithDriver("slow", slow, agent.Interval(time.Hour)))
+	defer stop()
+	<-slow.started
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	begun := time.Now()
+	require.NoError(t, a.Reconfigure(ctx))
+	require.Less(t, time.Since(begun), 5*time.Second)
+	require.Zero(t, slow.closed.Load(), "not closed while it collects")
+	close(slow.release)
+	require.Eventually(t, func() bool { return slow.closed.Load() == 1 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return c.count("slow") == 1 }, 5*time.Second, time.Millisecond,
+		"the collection in hand is delivered")
+}
