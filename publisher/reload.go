@@ -23,9 +23,14 @@ type reloadState struct {
 
 // laneRunner starts and stops the lanes' goroutines of one Run.
 type laneRunner struct {
-	ctx  context.Context
-	wg   *sync.WaitGroup
-	stop map[string]func() // per sink: cancels its lane and waits for it
+	ctx   context.Context
+	wg    *sync.WaitGroup
+	lanes map[string]laneGoroutine // per sink
+}
+
+type laneGoroutine struct {
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // sinkList returns the sinks in use.
@@ -40,7 +45,7 @@ func (p *Publisher) sinkList() []*guardedSink {
 func (p *Publisher) startLanes(ctx context.Context, wg *sync.WaitGroup) {
 	p.rl.mu.Lock()
 	defer p.rl.mu.Unlock()
-	p.rl.lanes = &laneRunner{ctx: ctx, wg: wg, stop: map[string]func(){}}
+	p.rl.lanes = &laneRunner{ctx: ctx, wg: wg, lanes: map[string]laneGoroutine{}}
 	for _, s := range p.sinkList() {
 		p.startLaneLocked(s)
 	}
@@ -65,7 +70,7 @@ func (p *Publisher) startLaneLocked(s *guardedSink) {
 		defer close(done)
 		p.runLane(ctx, s, l)
 	})
-	r.stop[s.name] = func() { cancel(); <-done }
+	r.lanes[s.name] = laneGoroutine{cancel: cancel, done: done}
 }
 
 // reportDetached logs the spool lanes no sink delivers: kept, and
@@ -223,15 +228,20 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 // retire closes a removed sink after its write in hand and stops its
 // lane's goroutine.
 func (p *Publisher) retire(ctx context.Context, g *guardedSink) error {
-	g.mu.Lock()
+	var lane laneGoroutine
+	if r := p.rl.lanes; r != nil {
+		lane = r.lanes[g.name]
+		delete(r.lanes, g.name)
+	}
+	g.mu.Lock() // after the write in hand
+	if lane.cancel != nil {
+		lane.cancel() // before closed is set: the lane sees its ctx ended, not a failed write
+	}
 	g.closed = true
 	err := g.s.Close(ctx)
 	g.mu.Unlock()
-	if r := p.rl.lanes; r != nil {
-		if stop := r.stop[g.name]; stop != nil {
-			stop()
-			delete(r.stop, g.name)
-		}
+	if lane.done != nil {
+		<-lane.done
 	}
 	if err != nil {
 		return fmt.Errorf("publisher: close removed sink %q: %w", g.name, err)
