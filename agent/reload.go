@@ -219,7 +219,7 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 		select {
 		case <-rd.done:
 		case <-ctx.Done():
-			a.log.Warn("Reconfigure: a stopped driver is still collecting; it is closed when its collection ends",
+			a.log.Warn("Reconfigure: a stopped driver is still collecting; it ends (and, if removed or replaced, is closed) when its collection does",
 				"err", ctx.Err())
 		}
 	}

@@ -67,7 +67,7 @@ func (c *Config) Reload(p *Parts, next *Config) (*Parts, []string, error) {
 		opened.Drivers = append(opened.Drivers, op.Drivers...)
 		np.Drivers = append(np.Drivers, op.Drivers...)
 		if _, ok := old[in.Name]; ok {
-			changes = append(changes, fmt.Sprintf("drivers: %s: settings changed (rebuilt)", in.Name))
+			changes = append(changes, fmt.Sprintf("drivers: %s: type or settings changed (rebuilt)", in.Name))
 		} else {
 			changes = append(changes, fmt.Sprintf("drivers: %s: added (%s)", in.Name, in.Type))
 		}

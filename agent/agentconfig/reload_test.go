@@ -64,7 +64,7 @@ stages:
 	require.NotSame(t, p1.Stage, p2.Stage)
 	require.ElementsMatch(t, []string{
 		"drivers: seq-a: interval 5s, timeout 0s (was 1s, 0s)",
-		"drivers: seq-b: settings changed (rebuilt)",
+		"drivers: seq-b: type or settings changed (rebuilt)",
 		"drivers: load: added (load)",
 		"drivers: cpu: removed",
 		"stages: select,unit (was select)",

@@ -18,7 +18,8 @@ import (
 // instance is unchanged, so it keeps running and counting), then with
 // files that are refused (the agent's does not decode, the publisher's
 // changes a key that needs a restart) while the running config goes on.
-// Every numbered measurement reaches the store once.
+// Every numbered measurement reaches the store once. Unlike the others, it
+// runs from config files, without the harness's stage files.
 func TestSIGHUPReloadDuringANumberedStream(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs processes for seconds")
