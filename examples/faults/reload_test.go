@@ -2,6 +2,8 @@ package faults
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,6 +118,28 @@ drivers:
 	require.Zero(t, c.duplicated, "duplicated: %v", c)
 	require.Zero(t, c.outside, "outside: %v", c)
 	require.Equal(t, limit, c.received)
+
+	// Started again without the added sink: its spool lane is kept,
+	// reported at start and on /metrics.
+	web := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	write(pubConf, pubFile(port, "")+"http: "+web+"\n")
+	pub2 := h.start("publisher-2", h.pubBin, "-config", pubConf)
+	waitLog(t, pub2, "the spool holds a lane of a sink no longer configured")
+	require.Contains(t, pub2.out.String(), "sink=file")
+	var body string
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + web + "/metrics")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		body = string(b)
+		return resp.StatusCode == http.StatusOK
+	}, patience, 50*time.Millisecond)
+	require.Contains(t, body, "meterkit_sink_detached{sink=\"file\"} 1\n")
+	require.Contains(t, body, "meterkit_sink_detached{sink=\"store\"} 0\n")
+	h.stop(pub2)
 }
 
 // waitLog waits until p logged a line containing s.
