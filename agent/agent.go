@@ -69,6 +69,7 @@ type Agent struct {
 	senderLimit int                   // the sender's frame limit (FrameLimiter, or DefaultMaxFrameSize)
 	refused     atomic.Pointer[error] // the publisher's last refusal of this agent; nil once it accepts again
 	splitLogged atomic.Bool           // the split without a known publisher limit was logged
+	rl          reloadState           // Reconfigure (reload.go)
 }
 
 // DefaultMaxFrameSize is the frame limit the agent cuts batches to when
@@ -417,6 +418,7 @@ func (a *Agent) Close(ctx context.Context) error {
 		if err := a.sender.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("agent: close sender: %w", err))
 		}
+		a.rl.mu.Lock() // Reconfigure may replace the stages
 		if c, ok := stage.As[io.Closer](a.stages); ok {
 			a.mu.Lock() // never while Process runs
 			if err := c.Close(); err != nil {
@@ -424,6 +426,7 @@ func (a *Agent) Close(ctx context.Context) error {
 			}
 			a.mu.Unlock()
 		}
+		a.rl.mu.Unlock()
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
@@ -455,13 +458,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelSend()
 
 	var drivers, senders sync.WaitGroup
-	for _, s := range a.cfg.drivers {
-		if p, ok := s.d.(driver.Pusher); ok {
-			drivers.Go(func() { a.runPush(ctx, s, p) })
-			continue
-		}
-		drivers.Go(func() { a.runDriver(ctx, s) })
-	}
+	a.startDrivers(ctx, &drivers)
 	for range a.cfg.inFlight {
 		senders.Go(func() { a.runSender(sendCtx) })
 	}
@@ -469,6 +466,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		drivers.Go(func() { a.logStats(ctx) })
 	}
 	a.ageFlusher(ctx)
+	a.stopDrivers() // no more driver goroutines from Reconfigure
 
 	// ctx ended: wait for drivers (bounded: a driver that ignores ctx must
 	// not hold the agent forever), flush, and drain.
@@ -557,6 +555,8 @@ func (a *Agent) runDriver(ctx context.Context, s schedule) {
 	for {
 		select {
 		case <-ctx.Done():
+			return
+		case <-s.stop: // Reconfigure: stopped between collections
 			return
 		case <-t.C:
 		}

@@ -47,4 +47,10 @@
 // Run blocks until its context ends, then stops the drivers, flushes the last
 // partial batch and keeps sending for up to the drain timeout. Stats returns
 // the counters.
+//
+// Reconfigure gives a running agent a new set of drivers and stages (a
+// reloaded configuration file) without a restart, keeping its queue or
+// spool: drivers given again as the same value keep running with their
+// state, the others are stopped after the collection in hand and closed,
+// and the stages that stay keep their state (see Reconfigure).
 package agent

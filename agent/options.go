@@ -26,6 +26,7 @@ type schedule struct {
 	d        driver.Driver
 	interval time.Duration
 	timeout  time.Duration
+	stop     <-chan struct{} // closed by Reconfigure: stop after the collection in hand; nil: never
 }
 
 type config struct {

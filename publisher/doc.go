@@ -67,4 +67,11 @@
 // and returns. Close stops Run and waits for it to return (within Close's
 // context), then closes the receiver, the sinks and the spool, in that
 // order: no sink is written after it was closed.
+//
+// Reconfigure gives a running publisher a new set of sinks and stages (a
+// reloaded configuration file) without a restart: unchanged sinks keep
+// running, a sink given anew under its name is replaced in place after the
+// write in hand, a removed one is closed after it; with a spool, the lane
+// of a removed sink is kept, detached (SinkStats.Detached), and delivered
+// when a sink of that name comes back, by Reconfigure or at a later start.
 package publisher

@@ -61,6 +61,9 @@ func (p *Publisher) runLane(ctx context.Context, s *guardedSink, l *lane) {
 		rest := env.Measurements[from:]
 		n := uint64(len(rest))
 		werr := s.write(ctx, p.cfg.writeLimit, bid, from, rest)
+		if errors.Is(werr, errSinkClosed) && ctx.Err() != nil {
+			return // Reconfigure removed the sink: the batch stays, not in doubt
+		}
 		switch r, rejected := p.classify(log, s, werr); r {
 		case sinkTook:
 			p.c.written.Add(n - uint64(rejected))

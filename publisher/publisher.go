@@ -43,6 +43,7 @@ type Publisher struct {
 	// to empty without polling.
 	delivered chan struct{}
 	c         counters
+	rl        reloadState // Reconfigure (reload.go)
 }
 
 // New makes a publisher that receives from r and writes to the sinks given
@@ -84,6 +85,7 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 				p.log.Info("spool holds batches from an earlier run; delivering them first", "sink", n, "batches", b, "measurements", m)
 			}
 		}
+		p.reportDetached()
 	}
 	return p, nil
 }
@@ -136,10 +138,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	laneCtx, stopLanes := context.WithCancel(workCtx)
 	defer stopLanes()
 	if p.spool != nil {
-		for _, s := range p.sinks {
-			l := p.spool.lanes[s.name]
-			lanes.Go(func() { p.runLane(laneCtx, s, l) })
-		}
+		p.startLanes(laneCtx, &lanes)
 	}
 	if p.cfg.statsEvery > 0 {
 		wg.Go(func() { p.logStats(ctx) })
@@ -169,6 +168,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 				break
 			}
 		}
+		p.endLanes()
 		stopLanes()
 		lanes.Wait()
 		if n := p.Stats().Pending; n > 0 {
@@ -210,7 +210,8 @@ func (p *Publisher) Close(ctx context.Context) error {
 		if !recvClosed {
 			errs = append(errs, p.recv.Close())
 		}
-		for _, s := range p.sinks {
+		p.rl.mu.Lock() // a Reconfigure in hand has made its sinks
+		for _, s := range p.sinkList() {
 			s.mu.Lock()
 			if err := s.s.Close(ctx); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: close sink %q: %w", s.name, err))
@@ -228,6 +229,7 @@ func (p *Publisher) Close(ctx context.Context) error {
 			}
 			p.stageMu.Unlock()
 		}
+		p.rl.mu.Unlock()
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr

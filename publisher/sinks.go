@@ -72,10 +72,13 @@ func newGuardedSink(name string, s sink.Sink) *guardedSink {
 func (p *Publisher) write(ctx context.Context, log *envLogger, id sink.BatchID, doubt bool, batch []meter.Measurement) error {
 	var errs []error
 	permanent := true
-	for _, s := range p.sinks {
+	for _, s := range p.sinkList() {
 		from, err := p.reconcile(ctx, s, id, doubt, len(batch))
 		if err == nil {
 			err = s.write(ctx, p.cfg.writeLimit, id, from, batch[from:])
+		}
+		if errors.Is(err, errSinkClosed) {
+			continue // Reconfigure removed it while the batch was in hand: not one of the sinks now
 		}
 		if r, _ := p.classify(log, s, err); r == sinkTook {
 			continue
@@ -161,11 +164,11 @@ func (s *guardedSink) write(ctx context.Context, limit time.Duration, id sink.Ba
 // stored asks the sink how far its store holds batch id, by its receipts;
 // sink.ErrNoReceipts when it keeps none.
 func (s *guardedSink) stored(ctx context.Context, limit time.Duration, id sink.BatchID) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.receipts == nil || id.Agent == "" {
 		return 0, sink.ErrNoReceipts
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
 		return 0, errSinkClosed
 	}

@@ -112,6 +112,7 @@ func openSpool(dir string, sc spoolConfig, sinks []string, dd *dedup) (*spool, e
 	for _, name := range sinks {
 		lay.Lanes = append(lay.Lanes, ispool.LaneSpec{Name: name, Bucket: []string{bucketLanes, name}})
 	}
+	lay.Others = []string{bucketLanes} // the lanes of sinks no longer configured: kept, detached
 	sp, err := ispool.Open(lay, sc)
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
@@ -282,7 +283,7 @@ func (s *spool) remove(l *lane, id uint64) error {
 }
 
 func (s *spool) pending(name string) (batches, measurements int) {
-	l := s.lanes[name]
+	l := s.sp.Lane(name)
 	if l == nil {
 		return 0, 0
 	}

@@ -86,7 +86,7 @@ func (p *Publisher) pending() uint64 {
 		return 0
 	}
 	var n uint64
-	for _, s := range p.sinks {
+	for _, s := range p.sinkList() {
 		_, m := p.spool.pending(s.name)
 		n += uint64(m)
 	}
@@ -110,6 +110,10 @@ type SinkStats struct {
 	// off, or the agents are answered "retry".
 	Failing bool
 	Lane    bool // the sink has a spool lane (WithSpool)
+	// Detached reports a spool lane whose sink is no longer configured
+	// (Reconfigure removed it, or the publisher started without it): kept,
+	// not delivered, and delivered again if a sink of that name comes back.
+	Detached bool
 }
 
 // LogValue returns the tagged figures as log attributes.
@@ -118,8 +122,9 @@ func (s SinkStats) LogValue() slog.Value { return statslog.Value(s) }
 // SinkStats returns a snapshot of each sink's figures, in the order the
 // sinks were given.
 func (p *Publisher) SinkStats() []SinkStats {
-	out := make([]SinkStats, 0, len(p.sinks))
-	for _, s := range p.sinks {
+	sinks := p.sinkList()
+	out := make([]SinkStats, 0, len(sinks))
+	for _, s := range sinks {
 		st := SinkStats{Name: s.name, Written: s.written.Load(), Rejected: s.rejected.Load(),
 			Errors: s.errors.Load(), Failing: s.failing.Load()}
 		if ns := s.lastSuccess.Load(); ns != 0 {
@@ -132,7 +137,7 @@ func (p *Publisher) SinkStats() []SinkStats {
 		}
 		out = append(out, st)
 	}
-	return out
+	return p.appendDetached(out)
 }
 
 // Serving reports whether Run is receiving envelopes: it was called, and

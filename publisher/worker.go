@@ -144,11 +144,13 @@ func (w *worker) validate(env *transport.Envelope) (invalid int, firstErr error)
 // is lost.
 func (w *worker) stage(ctx context.Context) []meter.Measurement {
 	p := w.p
-	if p.stages == nil {
+	p.stageMu.Lock() // Reconfigure may replace the stages
+	st := p.stages
+	if st == nil {
+		p.stageMu.Unlock()
 		return w.batch
 	}
-	p.stageMu.Lock()
-	out, err := p.stages.Process(ctx, w.batch, w.staged[:0])
+	out, err := st.Process(ctx, w.batch, w.staged[:0])
 	p.stageMu.Unlock()
 	if err != nil {
 		clear(out)

@@ -19,6 +19,10 @@
 // ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
 // deprecation warning.
 //
+// SIGHUP re-reads the -key-file (a rotated key) and the -config file, and
+// applies its drivers and stages without a restart (see docs/operating.md
+// for the keys that reload).
+//
 // -http ADDR (http: in the file) serves /metrics (meterkit_agent_…,
 // meterkit_transport_… and the Go runtime's), /healthz and /readyz (see go
 // doc ./agent/agenthttp). Run by systemd as a Type=notify unit
@@ -153,21 +157,9 @@ func run() int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	// SIGHUP (systemctl reload) must not kill the agent; re-reading the
-	// config is not implemented yet.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				logger.Warn("SIGHUP: the agent does not re-read its config yet; restart it to apply a changed file")
-			}
-		}
-	}()
+	// SIGHUP (systemctl reload) re-reads the config file (reload.go).
+	rl := &reloader{file: *configFile, fs: flag.CommandLine, log: logger, a: a, s: s, cfg: cfg, parts: parts}
+	defer onHUP(ctx, rl.reload)()
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the agent stopped
 	httpDone := make(chan struct{})
 	go func() {

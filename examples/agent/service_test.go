@@ -130,7 +130,7 @@ func TestServiceReadyAndStopKeptInSpool(t *testing.T) {
 	require.Contains(t, body, "# TYPE meterkit_transport_sent_total counter")
 	// systemctl reload sends SIGHUP: it must not kill the agent.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: the agent does not re-read") }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: config reloaded; nothing changed") }, 5*time.Second, 20*time.Millisecond)
 	code, _ = httpGet(t, base+"/healthz")
 	require.Equal(t, 200, code, out.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))

@@ -14,7 +14,8 @@
 //
 //	go run ./examples/publisher -stages publisher-stages.yaml -sink console://
 //
-// With -keys, SIGHUP reloads the key file (after meterctl key rotate or revoke).
+// SIGHUP reloads the key file given with -keys (after meterctl key rotate or
+// revoke) and the -config file: its sinks and stages (see docs/operating.md).
 //
 // -config names a YAML file (see publisher.yaml next to this file and go doc
 // ./publisher/publisherconfig) with the listen address, TLS, keys, spool,
@@ -162,25 +163,6 @@ func run() int {
 		sr = seal.NewReceiver(nr, o, seal.WithLogger(logger))
 		r = sr
 	}
-	// SIGHUP reloads the key file: rotated and revoked keys take effect
-	// without a restart. It never kills the publisher; re-reading the
-	// config file is not implemented yet.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for range hup {
-			if kr == nil {
-				logger.Warn("SIGHUP: no key file to reload; the config file is not re-read yet: restart to apply a changed file")
-				continue
-			}
-			if err := kr.Reload(); err != nil {
-				logger.Error("key file not reloaded; the keys in use stay", "file", cfg.Keys, "err", err)
-				continue
-			}
-			logger.Info("key file reloaded", "file", cfg.Keys)
-		}
-	}()
 	// Replays within the window reach the de-duplication: it must cover them.
 	opts := append(cfg.Options(parts, replayWindow(cfg)), publisher.WithLogger(logger))
 	names := make([]string, 0, len(parts.Sinks))
@@ -194,6 +176,9 @@ func run() int {
 		logger.Error("could not start", "err", err)
 		return exitStart
 	}
+	// SIGHUP reloads the key file and the config file (reload.go).
+	rl := &reloader{file: *configFile, fs: flag.CommandLine, log: logger, p: p, kr: kr, cfg: cfg, parts: parts}
+	defer onHUP(ctx, rl.reload)()
 	httpOpts := []publisherhttp.Option{
 		publisherhttp.WithStats("meterkit_transport_", nanomsg.ReceiverStats{}, func() any { return nr.Stats() })}
 	if sr != nil {

@@ -149,7 +149,7 @@ func TestServiceReadyAndStop(t *testing.T) {
 	require.Equal(t, 4, metric(t, base, "meterkit_transport_acked_o_k_total"))
 	// systemctl reload sends SIGHUP: it must not kill the publisher.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGHUP))
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: no key file to reload") }, 5*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "SIGHUP: config reloaded; nothing changed") }, 5*time.Second, 20*time.Millisecond)
 	code, _ = httpGet(t, base+"/healthz")
 	require.Equal(t, 200, code, out.String())
 	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))

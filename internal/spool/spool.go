@@ -98,6 +98,11 @@ type Layout struct {
 	Marks string
 	// Lanes lists the lanes, each with the bucket path that holds it.
 	Lanes []LaneSpec
+	// Others, when set, is the bucket path whose nested buckets hold lanes:
+	// those no LaneSpec names (a consumer no longer configured) are opened
+	// detached, named by their buckets, so that their batches are kept,
+	// counted, and delivered if the consumer returns (Attach).
+	Others []string
 }
 
 // LaneSpec names a lane and the bucket (a path of nested bucket names) that
@@ -105,6 +110,9 @@ type Layout struct {
 type LaneSpec struct {
 	Name   string
 	Bucket []string
+	// Detached: the lane takes no appends; its batches are kept and handed
+	// out by Next as any lane's (Attach and Detach change it).
+	Detached bool
 }
 
 // Spool is an open spool file. Its methods may be called concurrently.
@@ -135,6 +143,7 @@ type Lane struct {
 	nextID    uint64
 	ready     chan struct{}
 	delivered []uint64 // marked delivered, still in the spool file
+	detached  bool     // takes no appends (LaneSpec.Detached, Detach)
 }
 
 type entry struct {
@@ -181,7 +190,11 @@ func Open(l Layout, c Config) (*Spool, error) {
 			db.Close()
 			return nil, fmt.Errorf("spool %s: lane %q has no bucket", l.Path, ls.Name)
 		}
-		s.lanes = append(s.lanes, &Lane{s: s, name: ls.Name, bucket: ls.Bucket, ready: make(chan struct{}, 1)})
+		s.lanes = append(s.lanes, &Lane{s: s, name: ls.Name, bucket: ls.Bucket, ready: make(chan struct{}, 1), detached: ls.Detached})
+	}
+	if err := load(func() error { return s.others(l.Others) }); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("spool: read %s (move it away to start afresh): %w", l.Path, err)
 	}
 	if err := load(s.index); err != nil {
 		db.Close()
@@ -211,6 +224,8 @@ func (s *Spool) Path() string { return s.path }
 
 // Lane returns the lane named name, or nil.
 func (s *Spool) Lane(name string) *Lane {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, l := range s.lanes {
 		if l.name == name {
 			return l
@@ -244,24 +259,28 @@ func bucket(tx *bolt.Tx, path []string, mk bool) (*bolt.Bucket, error) {
 func (s *Spool) index() error {
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, l := range s.lanes {
-			b, err := bucket(tx, l.bucket, true)
-			if err != nil {
-				return err
-			}
-			err = b.ForEach(func(k, v []byte) error {
-				if len(k) != 8 || len(v) < 4 {
-					return fmt.Errorf("lane %q: corrupt entry (key %x, %d bytes)", l.name, k, len(v))
-				}
-				id := binary.BigEndian.Uint64(k)
-				l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true})
-				l.bytes += int64(len(v))
-				l.nextID = id + 1
-				return nil
-			})
-			if err != nil {
+			if err := l.index(tx); err != nil {
 				return err
 			}
 		}
+		return nil
+	})
+}
+
+// index makes the lane's bucket and indexes its batches, all in doubt.
+func (l *Lane) index(tx *bolt.Tx) error {
+	b, err := bucket(tx, l.bucket, true)
+	if err != nil {
+		return err
+	}
+	return b.ForEach(func(k, v []byte) error {
+		if len(k) != 8 || len(v) < 4 {
+			return fmt.Errorf("lane %q: corrupt entry (key %x, %d bytes)", l.name, k, len(v))
+		}
+		id := binary.BigEndian.Uint64(k)
+		l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true})
+		l.bytes += int64(len(v))
+		l.nextID = id + 1
 		return nil
 	})
 }
@@ -460,6 +479,9 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 	cut := make([]int, len(s.lanes))
 	var drops []Dropped
 	for i, l := range s.lanes {
+		if l.detached {
+			continue
+		}
 		n, freed, d := 0, int64(0), Dropped{Lane: l.name}
 		for n < len(l.entries) && l.bytes-freed+size > s.max {
 			freed += l.entries[n].size
@@ -475,6 +497,9 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 	err = load(func() error {
 		return s.db.Update(func(tx *bolt.Tx) error {
 			for i, l := range s.lanes {
+				if l.detached {
+					continue
+				}
 				b, err := bucket(tx, l.bucket, true)
 				if err != nil {
 					return err
@@ -498,6 +523,9 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 		return nil, fmt.Errorf("spool %s: write batch %d: %w", s.path, env.Seq, err)
 	}
 	for i, l := range s.lanes {
+		if l.detached {
+			continue
+		}
 		n := cut[i]
 		for _, e := range l.entries[:n] {
 			l.bytes -= e.size
@@ -515,8 +543,9 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 func (s *Spool) Stop() {
 	s.mu.Lock()
 	s.stop = true
+	lanes := slices.Clone(s.lanes)
 	s.mu.Unlock()
-	for _, l := range s.lanes {
+	for _, l := range lanes {
 		signal(l.ready)
 	}
 }
@@ -783,7 +812,10 @@ func (s *Spool) Close() error {
 			<-s.syncDone
 		}
 		if s.marks != nil {
-			for _, l := range s.lanes {
+			s.mu.Lock()
+			lanes := slices.Clone(s.lanes)
+			s.mu.Unlock()
+			for _, l := range lanes {
 				err = errors.Join(err, s.compact(l))
 			}
 			err = errors.Join(err, s.marks.Close())

@@ -605,7 +605,11 @@ func (f *File) Stages(list *yaml.Node, key string) ([]Stage, error) {
 // OpenStages opens each stage of specs in the default stage registry, names
 // it and chains them. An unknown type lists the registered ones; a factory's
 // error names the setting's line where it can.
-func (f *File) OpenStages(specs []Stage) (stage.Stage, error) {
+func (f *File) OpenStages(specs []Stage) (stage.Stage, error) { return f.openStages(specs, nil) }
+
+// openStages is OpenStages; the stages fresh names start with no state
+// even when the chain is restored (reload.go).
+func (f *File) openStages(specs []Stage, fresh map[string]bool) (stage.Stage, error) {
 	stages := make([]stage.Stage, 0, len(specs))
 	var errs []error
 	for _, sp := range specs {
@@ -619,7 +623,11 @@ func (f *File) OpenStages(specs []Stage) (stage.Stage, error) {
 			errs = append(errs, f.flatSettingsError(sp.Node, sp.Key, fmt.Errorf("stage %s: %w", sp.Name, err)))
 			continue
 		}
-		stages = append(stages, stage.Named(sp.Name, s))
+		named := stage.Named(sp.Name, s)
+		if fresh[sp.Name] {
+			named = &freshStage{Stage: named}
+		}
+		stages = append(stages, named)
 	}
 	if err := errors.Join(errs...); err != nil {
 		for _, s := range stages {

@@ -8,7 +8,9 @@
 //     "publisher stats" log line; per sink (publisher.SinkStats, label
 //     sink="NAME") meterkit_sink_written_total, _rejected_total,
 //     _errors_total, meterkit_sink_pending, _pending_batches,
-//     meterkit_sink_last_success_timestamp_seconds and meterkit_sink_failing;
+//     meterkit_sink_last_success_timestamp_seconds, meterkit_sink_failing
+//     and meterkit_sink_detached (1 for the spool lane of a sink no longer
+//     configured, kept: its pending figures say what waits for it);
 //     the stats given with WithStats (the transport's, as
 //     meterkit_transport_…); and the Go runtime's and the process's
 //     metrics. The figures are read at each scrape.

@@ -44,6 +44,8 @@ var (
 		"when the sink last took a write, in seconds since the epoch (absent before its first)", []string{"sink"}, nil)
 	failingDesc = prometheus.NewDesc("meterkit_sink_failing",
 		"1 while the sink's last write failed, else 0", []string{"sink"}, nil)
+	detachedDesc = prometheus.NewDesc("meterkit_sink_detached",
+		"1 for a spool lane whose sink is no longer configured (kept, delivered if the sink comes back), else 0", []string{"sink"}, nil)
 )
 
 // New returns a server for p's figures. It serves once Listen and Run are
@@ -74,8 +76,13 @@ func New(p *publisher.Publisher, opts ...Option) *Server {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(failingDesc, prometheus.GaugeValue, v, s.Name)
+			v = 0
+			if s.Detached {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(detachedDesc, prometheus.GaugeValue, v, s.Name)
 		}
-	}, lastSuccessDesc, failingDesc)
+	}, lastSuccessDesc, failingDesc, detachedDesc)
 	cs := append([]prometheus.Collector{
 		selfmetrics.Single("meterkit_publisher_", publisher.Stats{},
 			func(key string) string { return key + " of the publisher stats line (publisher.Stats)" },

@@ -30,8 +30,8 @@ import (
 // those that only read are found through Unwrap (see transport.As).
 type Sender struct {
 	inner  transport.Sender
-	sealer *Sealer
-	bufs   sync.Pool // *sealBuf
+	sealer atomic.Pointer[Sealer] // replaced by SetSealer
+	bufs   sync.Pool              // *sealBuf
 }
 
 var (
@@ -45,8 +45,30 @@ func NewSender(inner transport.Sender, s *Sealer) *Sender {
 	if inner == nil || s == nil {
 		panic("seal: NewSender needs an inner transport.Sender and a Sealer")
 	}
-	return &Sender{inner: inner, sealer: s}
+	snd := &Sender{inner: inner}
+	snd.sealer.Store(s)
+	return snd
 }
+
+// SetSealer makes the Sender seal with s from its next Send on, for a key
+// rotated while it runs (meterctl key rotate, then the agent reloads its key
+// file). s must seal for the same tenant. The sealing overhead, and so
+// MaxFrameSize, changes with the length of the key's id: a caller that cut
+// its batches to the older limit may see transport.ErrTooLarge for one
+// that no longer fits (the agent splits it).
+func (s *Sender) SetSealer(sl *Sealer) error {
+	if sl == nil {
+		return errors.New("seal: SetSealer: nil Sealer")
+	}
+	if old := s.sealer.Load(); old.Tenant() != sl.Tenant() {
+		return fmt.Errorf("seal: SetSealer: the Sealer is for tenant %q, the Sender seals for %q", sl.Tenant(), old.Tenant())
+	}
+	s.sealer.Store(sl)
+	return nil
+}
+
+// KeyID returns the id of the key the Sender seals with now.
+func (s *Sender) KeyID() string { return s.sealer.Load().KeyID() }
 
 // Send seals env and sends it through the inner Sender, with that Sender's
 // result. An envelope that cannot be sealed (another tenant's, a time that
@@ -61,7 +83,7 @@ func (s *Sender) Send(ctx context.Context, env *transport.Envelope) error {
 		sb = new(sealBuf)
 	}
 	var err error
-	sb.env, sb.buf, err = s.sealer.Seal(sb.buf[:0], env)
+	sb.env, sb.buf, err = s.sealer.Load().Seal(sb.buf[:0], env)
 	if err == nil {
 		err = s.inner.Send(ctx, &sb.env)
 	} else {
@@ -93,14 +115,14 @@ func (s *Sender) MaxFrameSize() int {
 	if n <= 0 {
 		return 0
 	}
-	return max(n-s.sealer.overhead(), 1)
+	return max(n-s.sealer.Load().overhead(), 1)
 }
 
 // Tenant returns the tenant the Sender seals for: an envelope of another
 // tenant cannot be sent through it. A read-only capability, found with
 // transport.As[interface{ Tenant() string }] (package agent does, to refuse
 // an agent configured for another tenant).
-func (s *Sender) Tenant() string { return s.sealer.Tenant() }
+func (s *Sender) Tenant() string { return s.sealer.Load().Tenant() }
 
 // Close closes the inner Sender. It is safe to call more than once if the
 // inner Sender's Close is.
