@@ -142,7 +142,17 @@
 //
 // The stage brings ns to seconds itself. With one vCPU busy all the time
 // cpu grows 1e9 ns per second, and cpu_util reads 100 with vcpus=1, 50
-// with vcpus=2.
+// with vcpus=2. libvirt's test driver reports a domain's CPU time as the
+// wall clock (paused or not), so through the reference agent with this
+// stage its 1-vCPU domains read 99.99-100.00%
+// (TestLibvirtCPUUtilThroughTheAgentsRateStage in examples/e2e).
+//
+// # Gnocchi
+//
+// The Gnocchi sink (sink/gnocchi) knows these meters: by default it
+// creates Ceilometer's resource types for them, instance, instance_disk
+// and instance_network_interface, with their required attributes taken
+// from the labels above (see gnocchi.DefaultResourceTypes).
 //
 // # Memory reuse
 //
