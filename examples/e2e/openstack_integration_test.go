@@ -61,7 +61,9 @@ type rabbitNode struct {
 	port int
 }
 
-func (r *rabbitNode) url() string { return "amqp://guest:guest@127.0.0.1:" + strconv.Itoa(r.port) + "/" }
+func (r *rabbitNode) url() string {
+	return "amqp://guest:guest@127.0.0.1:" + strconv.Itoa(r.port) + "/"
+}
 
 func (r *rabbitNode) script(args ...string) string {
 	r.t.Helper()
