@@ -110,6 +110,9 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 			return nil, err
 		}
 	}
+	if err := checkSpool(&c); err != nil {
+		return nil, err
+	}
 	if c.host == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -356,7 +359,7 @@ func (a *Agent) flushLocked() {
 	a.registerAcks(env.Seq, acks)
 	seq := env.Seq
 	n := len(env.Measurements)
-	batches, measurements, err := a.q.push(env, a.header+size, a.keysLocked(acks))
+	batches, measurements, err := a.q.push(env, a.header+size, a.keysLocked(acks), len(acks) > 0)
 	a.queuedLocked(seq, acks, err)
 	if err != nil {
 		a.c.dropped.Add(1)

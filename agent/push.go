@@ -31,11 +31,10 @@ import (
 // by count only between deliveries; by bytes, a delivery may span batches),
 // and a delivery whose key the spool holds is acknowledged at once. Measurements a stage absorbed, or that were invalid, need no
 // durability: if none of a delivery's measurements reach a batch, its ack
-// fires with nil at once. deliver waits for room in the memory queue or the
-// spool (back-pressure) rather than making drop-oldest push out older
-// batches. (Polled drivers still may: their collections do not wait for the
-// spool, and a spooled batch, push or not, is dropped when the spool is full.
-// Exempting push batches from the spool's drop-oldest is not done yet.)
+// fires with nil at once. A batch holding a delivery's measurements is kept:
+// neither the memory queue's nor the spool's drop-oldest drops it, and
+// deliver waits for room among kept batches (back-pressure) before it adds
+// a delivery (keep.go).
 
 // pushAck is one delivery's ack, fired once every batch that holds some of
 // its measurements is settled, with the first error.
@@ -135,7 +134,7 @@ func (a *Agent) deliverPush(ctx context.Context, name string, d driver.Delivery)
 		need += transport.MeasurementSize(&ms[i], a.cfg.host)
 	}
 	for ctx.Err() == nil {
-		if a.q.room(ctx, need, time.Second) {
+		if a.q.roomKept(ctx, need, time.Second) {
 			break
 		}
 	}

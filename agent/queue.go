@@ -21,6 +21,7 @@ type memQueue struct {
 	head     int
 	n        int
 	bytes    int // of the batches held: queued and being sent
+	kept     int // of those bytes, the kept batches' (keep.go)
 	maxBytes int
 	closed   bool
 	ready    chan struct{}                     // signalled (non-blocking) on push and close
@@ -37,6 +38,7 @@ type qbatch struct {
 	frame []byte
 	seq   uint64
 	count int
+	kept  bool // a push delivery's: never dropped to make room
 }
 
 func newMemQueue(capacity, maxBytes int, raw bool, recycle func(*transport.Envelope)) *memQueue {
@@ -47,17 +49,22 @@ func newMemQueue(capacity, maxBytes int, raw bool, recycle func(*transport.Envel
 func (q *memQueue) lastSeq() uint64 { return 0 }
 
 // push encodes env, recycles its memory, and queues the frame, dropping
-// the oldest queued batches while the bound is exceeded.
-func (q *memQueue) push(e *transport.Envelope, size int, _ []string) (droppedBatches, droppedMeasurements int, err error) {
+// the oldest queued batches that are not kept while the bound is exceeded.
+// When only kept batches are left, a kept batch is queued over the bound
+// (push deliveries wait in roomKept first) and another one is dropped.
+func (q *memQueue) push(e *transport.Envelope, size int, _ []string, kept bool) (droppedBatches, droppedMeasurements int, err error) {
 	frame, err := transport.AppendEnvelope(q.getFrame(size), e)
-	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements)}
+	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements), kept: kept}
 	q.recycle(e)
 	if err != nil {
 		return 0, 0, fmt.Errorf("agent: %w", err)
 	}
 	q.mu.Lock()
 	for q.n > 0 && (q.n == len(q.items) || q.bytes+len(b.frame) > q.maxBytes) {
-		old := q.popLocked()
+		old, ok := q.dropLocked()
+		if !ok {
+			break // only kept batches are left
+		}
 		q.bytes -= len(old.frame)
 		droppedBatches++
 		droppedMeasurements += old.count
@@ -66,9 +73,20 @@ func (q *memQueue) push(e *transport.Envelope, size int, _ []string) (droppedBat
 			q.onDrop(old.seq)
 		}
 	}
+	if q.n > 0 && (q.n == len(q.items) || q.bytes+len(b.frame) > q.maxBytes) && !kept {
+		q.mu.Unlock()
+		q.putFrame(b.frame)
+		return droppedBatches + 1, droppedMeasurements + b.count, nil
+	}
+	if q.n == len(q.items) {
+		q.growLocked()
+	}
 	q.items[(q.head+q.n)%len(q.items)] = b
 	q.n++
 	q.bytes += len(b.frame)
+	if kept {
+		q.kept += len(b.frame)
+	}
 	q.mu.Unlock()
 	signal(q.ready)
 	return droppedBatches, droppedMeasurements, nil
@@ -133,7 +151,7 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 			if more {
 				signal(q.ready) // wake another sender
 			}
-			s.frame, s.seq, s.count, s.env = b.frame, b.seq, b.count, nil
+			s.frame, s.seq, s.count, s.env, s.kept = b.frame, b.seq, b.count, nil, b.kept
 			if !q.raw {
 				s.dec.Limits = decodeLimits
 				if err := s.dec.Decode(b.frame, &s.buf); err != nil {
@@ -166,6 +184,9 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 func (q *memQueue) forget(s *slot) {
 	q.mu.Lock()
 	q.bytes -= len(s.frame)
+	if s.kept {
+		q.kept -= len(s.frame)
+	}
 	close(q.freed)
 	q.freed = make(chan struct{})
 	q.mu.Unlock()
@@ -225,6 +246,9 @@ func (q *memQueue) shutdown() (kept, lost int, err error) {
 	for q.n > 0 {
 		b := q.popLocked()
 		q.bytes -= len(b.frame)
+		if b.kept {
+			q.kept -= len(b.frame)
+		}
 		lost += b.count
 	}
 	return 0, lost, nil

@@ -120,10 +120,14 @@ func (s *diskSpool) lastSeq() uint64 { return s.last }
 
 // push stores env with the last sequence number, in one transaction, and
 // recycles env's memory.
-func (s *diskSpool) push(env *transport.Envelope, _ int, keys []string) (droppedBatches, droppedMeasurements int, err error) {
+func (s *diskSpool) push(env *transport.Envelope, _ int, keys []string, kept bool) (droppedBatches, droppedMeasurements int, err error) {
 	seq := env.Seq
 	plan := s.keys.plan(keys)
-	drops, err := s.sp.Append(env, func(tx spool.Tx) error {
+	appendFn := s.sp.Append
+	if kept {
+		appendFn = s.sp.AppendKept
+	}
+	drops, err := appendFn(env, func(tx spool.Tx) error {
 		if err := plan.write(tx); err != nil {
 			return err
 		}
@@ -188,8 +192,8 @@ func (s *diskSpool) release(sl *slot) bool {
 }
 
 // room waits, polling, for the spool to have room for need bytes more.
-// Only push deliveries wait (back-pressure); polled collections do not ask:
-// the spool is bounded on disk, with room for hours.
+// Polled collections do not ask (the spool is bounded on disk, with room for
+// hours), and push deliveries ask roomKept (keep.go).
 func (s *diskSpool) room(ctx context.Context, need int, wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
 	for {

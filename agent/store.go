@@ -19,12 +19,17 @@ type store interface {
 	// many measurements they held.
 	// keys are the push deliveries' keys whose last measurements are in
 	// the batch: a durable store keeps them in the batch's transaction.
-	push(env *transport.Envelope, size int, keys []string) (droppedBatches, droppedMeasurements int, err error)
+	// kept: the batch holds measurements of a push delivery; it is never
+	// dropped to make room (keep.go).
+	push(env *transport.Envelope, size int, keys []string, kept bool) (droppedBatches, droppedMeasurements int, err error)
 	// room waits, for up to wait or until ctx ends, until need bytes more
 	// fit the store's bound, so that a collection is admitted whole rather
 	// than dropping older batches while the senders are catching up. It
 	// reports whether they fit (or the store is empty).
 	room(ctx context.Context, need int, wait time.Duration) bool
+	// roomKept is room for a push delivery: only kept batches count, since
+	// the others are dropped to make room for it.
+	roomKept(ctx context.Context, need int, wait time.Duration) bool
 	// pendingBytes is the memory the stored batches take (0 for a store on
 	// disk).
 	pendingBytes() int
@@ -58,6 +63,7 @@ type slot struct {
 	seq   uint64 // the batch's Seq
 	count int    // its measurements
 	frame []byte // its wire encoding
+	kept  bool   // the memory queue's batch is kept (keep.go)
 	fail  error  // why a batch that was delivered was dropped instead (rejected, failed)
 }
 

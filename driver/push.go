@@ -69,3 +69,14 @@ type Delivery struct {
 // measurements were not made durable: the agent stopped before they were, or
 // they could not be stored. The source should leave them to be redelivered.
 var ErrNotDelivered = errors.New("driver: measurements not delivered")
+
+// SpoolRequirer is the optional capability of a Pusher whose upstream
+// forgets what it acknowledged (a message queue): its deliveries are only
+// safe once committed to the agent's disk spool, and a memory queue would
+// lose what was acknowledged upstream if the agent dies before the publisher
+// has it. The agent refuses, in New, to run a push source that reports true
+// without a spool. A driver may report false when its configuration accepts
+// that loss.
+type SpoolRequirer interface {
+	RequiresSpool() bool
+}

@@ -425,6 +425,13 @@ func (c *Config) Open() (*Parts, error) {
 			errs = append(errs, f.SettingsError(in.node, in.settings, key, sk, err))
 			continue
 		}
+		if r, ok := d.(driver.SpoolRequirer); ok && c.Spool == "" && r.RequiresSpool() {
+			if cl, ok := d.(io.Closer); ok {
+				_ = cl.Close()
+			}
+			errs = append(errs, f.Errorf(in.node, key, "driver %q (type %s) requires a spool, which makes what it receives durable before its source forgets it: set spool: (or -spool)", in.Name, in.Type))
+			continue
+		}
 		iv := in.Interval
 		if iv == 0 {
 			iv = c.Interval

@@ -142,7 +142,19 @@
 //
 // The stage brings ns to seconds itself. With one vCPU busy all the time
 // cpu grows 1e9 ns per second, and cpu_util reads 100 with vcpus=1, 50
-// with vcpus=2.
+// with vcpus=2. libvirt's test driver reports a domain's CPU time as the
+// wall clock (paused or not), so through the reference agent with this
+// stage its 1-vCPU domains read about 100%: 99.99-100.00% on an idle
+// machine, up to 102% on a loaded one, since the measurement's time is
+// taken apart from the CPU time call
+// (TestLibvirtCPUUtilThroughTheAgentsRateStage in examples/e2e).
+//
+// # Gnocchi
+//
+// The Gnocchi sink (sink/gnocchi) knows these meters: by default it
+// creates Ceilometer's resource types for them, instance, instance_disk
+// and instance_network_interface, with their required attributes taken
+// from the labels above (see gnocchi.DefaultResourceTypes).
 //
 // # Memory reuse
 //

@@ -409,8 +409,9 @@ func processCPU(b *testing.B) time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestLibvirtCPURate does by hand what the intended agent stage (rate of
-// cpu with percent_of: vcpus, see the package doc) will: the test driver's
+// TestLibvirtCPURate does by hand what the agent's rate stage (rate of cpu
+// with percent_of: vcpus, see the package doc; run through the reference
+// agent in examples/e2e) does: the test driver's
 // CPU time follows the wall clock, so each 1-vCPU domain reads about 100%.
 func TestLibvirtCPURate(t *testing.T) {
 	lv := startDaemon(t)

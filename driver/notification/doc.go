@@ -61,5 +61,8 @@
 // are possible across agents.
 //
 // The agent must run the driver with a spool: the message is acknowledged
-// once its measurements are committed there.
+// once its measurements are committed there, and the driver says so
+// (driver.SpoolRequirer), so that the agent refuses to run it without one.
+// Batches holding its measurements are never dropped to make room; when the
+// spool is full of them, the driver waits (the broker keeps the messages).
 package notification

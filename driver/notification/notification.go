@@ -195,6 +195,12 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	return d, nil
 }
 
+// RequiresSpool reports true (driver.SpoolRequirer): a message is
+// acknowledged to the broker, which then forgets it, once its measurements
+// are durable, and only the agent's disk spool makes them so before the
+// publisher has them. The agent refuses to run the driver without a spool.
+func (d *Driver) RequiresSpool() bool { return true }
+
 // Collect returns nothing: the driver pushes (see Push).
 func (d *Driver) Collect(context.Context) ([]meter.Measurement, error) { return nil, nil }
 

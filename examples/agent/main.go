@@ -127,6 +127,11 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitConfig
 	}
+	if err := holdForTests(parts, logger); err != nil {
+		parts.Close()
+		fmt.Fprintln(os.Stderr, err)
+		return exitConfig
+	}
 	s, ns, err := sender(cfg, logger)
 	if err != nil {
 		parts.Close()

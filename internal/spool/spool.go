@@ -140,6 +140,7 @@ type Lane struct {
 	bucket    []string
 	entries   []entry // not yet delivered, by id
 	bytes     int64
+	keptBytes int64 // of the entries stored with AppendKept
 	nextID    uint64
 	ready     chan struct{}
 	delivered []uint64 // marked delivered, still in the spool file
@@ -152,6 +153,7 @@ type entry struct {
 	count    int
 	doubt    bool
 	inflight bool
+	kept     bool // AppendKept: never dropped to make room
 }
 
 // Entry is a batch handed out by Next.
@@ -278,8 +280,12 @@ func (l *Lane) index(tx *bolt.Tx) error {
 			return fmt.Errorf("lane %q: corrupt entry (key %x, %d bytes)", l.name, k, len(v))
 		}
 		id := binary.BigEndian.Uint64(k)
-		l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true})
+		count, kept := header(v)
+		l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: count, doubt: true, kept: kept})
 		l.bytes += int64(len(v))
+		if kept {
+			l.keptBytes += int64(len(v))
+		}
 		l.nextID = id + 1
 		return nil
 	})
@@ -310,8 +316,7 @@ func (s *Spool) openMarks(path string) error {
 		}
 		for _, id := range ids {
 			if i, ok := l.find(id); ok {
-				l.bytes -= l.entries[i].size
-				l.entries = slices.Delete(l.entries, i, i+1)
+				l.unindex(i)
 			}
 			l.delivered = append(l.delivered, id)
 		}
@@ -462,13 +467,47 @@ func (s *Spool) Update(fn func(Tx) error) error {
 // Append stores env in every lane and runs meta, which writes the
 // caller's metadata, in the same transaction; when meta fails nothing is
 // written. A lane that would go over its bound drops its oldest batches in
-// that transaction too, reported in the result. env is encoded (with
+// that transaction too, reported in the result, except those stored with
+// AppendKept; when only those are left and the batch still does not fit, it
+// is not stored and the error wraps ErrFull. env is encoded (with
 // transport.AppendEnvelope) and not kept.
 func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped, error) {
+	return s.append(env, meta, false)
+}
+
+// AppendKept is Append for a batch that must never be dropped to make room
+// (one whose source was told it is durable, and forgot it): the oldest
+// batches not so kept are dropped to make room for it, and when that is not
+// enough it is stored over the bound all the same. The caller keeps the
+// bound by waiting for RoomKept before it makes such a batch. The mark is
+// stored with the batch, so it holds after a restart.
+func (s *Spool) AppendKept(env *transport.Envelope, meta func(Tx) error) ([]Dropped, error) {
+	return s.append(env, meta, true)
+}
+
+// ErrFull is wrapped by Append's error when the lane's bound is taken by
+// batches stored with AppendKept.
+var ErrFull = errors.New("spool: full of batches that are never dropped")
+
+// keptBit marks, in a stored batch's 4-byte header (its measurement count),
+// a batch stored with AppendKept. Files of earlier releases never set it.
+const keptBit = 1 << 31
+
+// header reads a stored batch's measurement count and kept mark.
+func header(v []byte) (count int, kept bool) {
+	h := binary.BigEndian.Uint32(v)
+	return int(h &^ keptBit), h&keptBit != 0
+}
+
+func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) ([]Dropped, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
-	s.buf = binary.BigEndian.AppendUint32(s.buf[:0], uint32(len(env.Measurements)))
+	h := uint32(len(env.Measurements))
+	if kept {
+		h |= keptBit
+	}
+	s.buf = binary.BigEndian.AppendUint32(s.buf[:0], h)
 	if s.buf, err = transport.AppendEnvelope(s.buf, env); err != nil {
 		return nil, fmt.Errorf("spool: encode batch %d: %w", env.Seq, err)
 	}
@@ -476,22 +515,28 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 	if size > s.max {
 		return nil, fmt.Errorf("spool: batch %d is %d bytes, over the spool bound of %d", env.Seq, size, s.max)
 	}
-	cut := make([]int, len(s.lanes))
+	cut := make([][]int, len(s.lanes)) // per lane, the indexes of the entries dropped
 	var drops []Dropped
 	for i, l := range s.lanes {
 		if l.detached {
 			continue
 		}
-		n, freed, d := 0, int64(0), Dropped{Lane: l.name}
-		for n < len(l.entries) && l.bytes-freed+size > s.max {
+		freed, d := int64(0), Dropped{Lane: l.name}
+		for n := 0; n < len(l.entries) && l.bytes-freed+size > s.max; n++ {
+			if l.entries[n].kept {
+				continue
+			}
 			freed += l.entries[n].size
 			d.Measurements += l.entries[n].count
-			n++
+			cut[i] = append(cut[i], n)
 		}
-		if n > 0 {
-			d.Batches = n
+		if !kept && l.bytes-freed+size > s.max {
+			return nil, fmt.Errorf("spool %s: batch %d (%d bytes) does not fit lane %q: %w (%d of %d bytes)",
+				s.path, env.Seq, size, l.name, ErrFull, l.keptBytes, s.max)
+		}
+		if len(cut[i]) > 0 {
+			d.Batches = len(cut[i])
 			drops = append(drops, d)
-			cut[i] = n
 		}
 	}
 	err = load(func() error {
@@ -504,8 +549,8 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 				if err != nil {
 					return err
 				}
-				for _, e := range l.entries[:cut[i]] {
-					if err := b.Delete(u64(e.id)); err != nil {
+				for _, n := range cut[i] {
+					if err := b.Delete(u64(l.entries[n].id)); err != nil {
 						return err
 					}
 				}
@@ -526,16 +571,27 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 		if l.detached {
 			continue
 		}
-		n := cut[i]
-		for _, e := range l.entries[:n] {
-			l.bytes -= e.size
+		for j := len(cut[i]) - 1; j >= 0; j-- {
+			l.unindex(cut[i][j])
 		}
-		l.entries = append(l.entries[n:], entry{id: l.nextID, size: size, count: len(env.Measurements)})
+		l.entries = append(l.entries, entry{id: l.nextID, size: size, count: len(env.Measurements), kept: kept})
 		l.bytes += size
+		if kept {
+			l.keptBytes += size
+		}
 		l.nextID++
 		signal(l.ready)
 	}
 	return drops, nil
+}
+
+// unindex takes entry i out of the lane's index; s.mu is held.
+func (l *Lane) unindex(i int) {
+	l.bytes -= l.entries[i].size
+	if l.entries[i].kept {
+		l.keptBytes -= l.entries[i].size
+	}
+	l.entries = slices.Delete(l.entries, i, i+1)
 }
 
 // Stop ends appends for the consumers: Next returns false once no batch is
@@ -720,8 +776,7 @@ func (l *Lane) forget(id uint64, marked bool) (due bool) {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
 	if i, ok := l.find(id); ok {
-		l.bytes -= l.entries[i].size
-		l.entries = slices.Delete(l.entries, i, i+1)
+		l.unindex(i)
 	}
 	if !marked {
 		return false
@@ -788,6 +843,15 @@ func (l *Lane) Room(size int64) bool {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
 	return l.bytes == 0 || l.bytes+size <= l.s.max
+}
+
+// RoomKept reports whether a batch of size bytes more, stored with
+// AppendKept, fits the lane's bound without going over it: counting only the
+// batches so kept, since the others are dropped to make room for it.
+func (l *Lane) RoomKept(size int64) bool {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	return l.keptBytes == 0 || l.keptBytes+size <= l.s.max
 }
 
 // Pending counts the lane's batches not yet delivered, and their

@@ -18,7 +18,8 @@
 // variables), clouds_file, region, interface (public, internal, admin),
 // resource_type (default generic), archive_policy (default: Gnocchi's
 // archive policy rules choose), resource_attrs (comma-separated label keys
-// that become attributes of created resources), timeout (30s), ca, auth
+// that become attributes of created resources), resource_types (default,
+// or none: no built-in DefaultResourceTypes), timeout (30s), ca, auth
 // (keystone or basic), user (basic only). Credentials never go in the URL.
 //
 // # Mapping
@@ -32,10 +33,16 @@
 //	measure value, timestamp     Value; Time in UTC (Gnocchi reads zoneless times as UTC)
 //	metric unit                  Unit, given when the metric is created (create_metrics=true)
 //	metric archive policy        WithArchivePolicy / archive_policy=, when the metric is created
-//	resource type                WithResourceType / resource_type= (default "generic"), when created
+//	resource type                when created: the label gnocchi.resource_type (ResourceTypeLabel);
+//	                             else the first ResourceType whose meters match (WithResourceTypes;
+//	                             by default DefaultResourceTypes: instance, instance_disk and
+//	                             instance_network_interface for driver/libvirt's meters);
+//	                             else WithResourceType / resource_type= (default "generic")
 //	resource project_id, user_id ProjectID, UserID of the first measurement of the resource
-//	resource attributes          labels named by WithResourceAttributes / resource_attrs=
-//	                             ("host" falls back to Host); other labels are not stored.
+//	resource attributes          those of the ResourceType, from its labels (with defaults);
+//	                             for other types the labels named by WithResourceAttributes /
+//	                             resource_attrs= ("host" falls back to Host); other labels are
+//	                             not stored.
 //	                             Labels prefixed "meterkit." (meter.ReservedPrefix: the level
 //	                             meterkit.state the levels stage writes) are meterkit's own:
 //	                             never stored, and naming one is an error

@@ -51,7 +51,7 @@ type Sink struct {
 // WithEndpoint gives it. New reads the credentials but does no network I/O:
 // the sink authenticates on the first Write.
 func New(opts ...Option) (*Sink, error) {
-	cfg := config{resourceType: DefaultResourceType}
+	cfg := config{resourceType: DefaultResourceType, types: DefaultResourceTypes()}
 	for _, o := range opts {
 		if o == nil {
 			continue
@@ -154,8 +154,8 @@ type resource struct {
 
 // Write posts batch as measures with create_metrics=true, in one request.
 // When Gnocchi answers 400 "Unknown resources", the sink creates them (of
-// WithResourceType, with the project and user ids of their first
-// measurement) and posts again, once. Measurements that cannot be measures
+// the type and with the attributes their first measurement calls for, see
+// ResourceType, and its project and user ids) and posts again, once. Measurements that cannot be measures
 // (no resource id, a "/" in the id or the name) and resources Gnocchi
 // refuses to create are rejected in a *sink.PartialError, and so are the
 // metrics whose measures Gnocchi refuses (a 4xx answer to the batch: see
@@ -394,24 +394,13 @@ func (s *Sink) postBatch(ctx context.Context, sc *gophercloud.ServiceClient, res
 // createResource creates the resource rid from measurement m; one that
 // already exists (409, another writer was quicker) counts as created.
 func (s *Sink) createResource(ctx context.Context, sc *gophercloud.ServiceClient, rid string, m *meter.Measurement) error {
-	opts := resources.CreateOpts{ID: rid, ProjectID: m.ProjectID, UserID: m.UserID}
-	for _, k := range s.cfg.attrs {
-		v, ok := m.Label(k)
-		if !ok && k == "host" && m.Host != "" {
-			v, ok = m.Host, true
-		}
-		if ok {
-			if opts.ExtraAttributes == nil {
-				opts.ExtraAttributes = map[string]any{}
-			}
-			opts.ExtraAttributes[k] = v
-		}
-	}
-	r := resources.Create(ctx, sc, s.cfg.resourceType, opts)
+	typ, attrs := s.typeOf(m)
+	opts := resources.CreateOpts{ID: rid, ProjectID: m.ProjectID, UserID: m.UserID, ExtraAttributes: attrs}
+	r := resources.Create(ctx, sc, typ, opts)
 	if r.Err == nil || gophercloud.ResponseCodeIs(r.Err, http.StatusConflict) {
 		return nil
 	}
-	return fmt.Errorf("gnocchi: create %s resource %q at %s: %w", s.cfg.resourceType, rid, sc.Endpoint, keystone.Classify(r.Err))
+	return fmt.Errorf("gnocchi: create %s resource %q at %s: %w", typ, rid, sc.Endpoint, keystone.Classify(r.Err))
 }
 
 // check returns the resource id of m, or why m cannot be a measure.

@@ -34,6 +34,10 @@ type fakeGnocchi struct {
 	fail      int    // status for the next batch posts, when not 0
 	failBody  string // its body
 	refuse    string // resource id whose creation is refused with 400
+	// required lists, per resource type, the attributes a creation must
+	// give (as Gnocchi's resource types say), and makes types not listed
+	// unknown (404) once set.
+	required map[string][]string
 }
 
 func newFakeGnocchi(t *testing.T, auth func(*http.Request) bool) *fakeGnocchi {
@@ -121,7 +125,21 @@ func (g *fakeGnocchi) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, `{"description": "Resource already exists"}`, http.StatusConflict)
 			return
 		}
-		body["type"] = strings.TrimPrefix(r.URL.Path, "/v1/resource/")
+		typ := strings.TrimPrefix(r.URL.Path, "/v1/resource/")
+		if g.required != nil {
+			req, ok := g.required[typ]
+			if !ok {
+				http.Error(w, `{"description": "Resource type `+typ+` does not exist"}`, http.StatusNotFound)
+				return
+			}
+			for _, k := range req {
+				if _, ok := body[k]; !ok {
+					http.Error(w, `{"description": "Invalid input: required key not provided @ data['`+k+`']"}`, http.StatusBadRequest)
+					return
+				}
+			}
+		}
+		body["type"] = typ
 		g.resources[id] = body
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(body)
@@ -298,6 +316,8 @@ func TestURLs(t *testing.T) {
 		{"gnocchi://?cloud=x&cloud=y", "given 2 times"},
 		{"gnocchi://?cloud=x&timeout=-1s", "not a positive duration"},
 		{"gnocchi://u:p@/?cloud=x", "takes no user"},
+		{"gnocchi://?cloud=x&resource_types=none", ""},
+		{"gnocchi://?cloud=x&resource_types=all", "not default or none"},
 	} {
 		u, err := url.Parse(c.url)
 		require.NoError(t, err)

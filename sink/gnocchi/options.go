@@ -25,6 +25,7 @@ type config struct {
 	resourceType  string
 	archivePolicy string
 	attrs         []string
+	types         []ResourceType // WithResourceTypes, DefaultResourceTypes by default
 
 	// auth is set by WithCloud, WithCloudsFile, WithRegion, WithInterface,
 	// WithEndpoint, WithTimeout and WithTLS, the options the ceilometer sink
@@ -46,7 +47,8 @@ func auth(o keystone.Option) Option {
 type Option func(*config) error
 
 // WithResourceType sets the type of the resources the sink creates for
-// unknown resource ids (default "generic"). A type with required
+// unknown resource ids (default "generic") when neither the label
+// ResourceTypeLabel nor a ResourceType decides. A type with required
 // attributes needs WithResourceAttributes.
 func WithResourceType(t string) Option {
 	return func(c *config) error {

@@ -19,7 +19,7 @@ func init() {
 }
 
 var params = []string{"cloud", "clouds_file", "region", "interface", "resource_type", "archive_policy",
-	"resource_attrs", "timeout", "auth", "user", "ca"}
+	"resource_attrs", "resource_types", "timeout", "auth", "user", "ca"}
 
 // open is the sink.Opener for gnocchi://, gnocchi+http:// and
 // gnocchi+https://.
@@ -88,6 +88,13 @@ func urlOptions(u *url.URL) ([]Option, error) {
 	}
 	if q.Has("resource_attrs") {
 		opts = append(opts, WithResourceAttributes(strings.Split(q.Get("resource_attrs"), ",")...))
+	}
+	switch v := q.Get("resource_types"); v {
+	case "", "default":
+	case "none":
+		opts = append(opts, WithResourceTypes())
+	default:
+		return nil, fmt.Errorf("gnocchi: parameter resource_types: %q is not default or none", v)
 	}
 	if q.Has("timeout") {
 		d, err := time.ParseDuration(q.Get("timeout"))
