@@ -16,6 +16,7 @@ import (
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/internal/yamlfile"
 	"github.com/meterkit/meter/stage"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	Interval   time.Duration // interval: of instances that give none
 	Drivers    []Instance    // drivers
 	StagesFile string        // stages_file: a YAML stage list (stage/stagefile)
+	Log        Log           // log: level and format (-log-level, -log-format)
 
 	f      *yamlfile.File
 	stages []yamlfile.Stage
@@ -105,6 +107,7 @@ type file struct {
 	} `yaml:"drivers"`
 	Stages     yaml.Node `yaml:"stages"`
 	StagesFile string    `yaml:"stages_file"`
+	Log        Log       `yaml:"log"`
 }
 
 // Default returns the configuration used when no file is given: the flags'
@@ -116,6 +119,7 @@ func Default() *Config {
 		BatchAge:   agent.DefaultBatchAge,
 		StatsEvery: agent.DefaultStatsInterval,
 		Interval:   agent.DefaultInterval,
+		Log:        Log{Level: "info", Format: "text"},
 	}
 	c.setDrivers(DefaultDrivers)
 	return c
@@ -169,6 +173,8 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := checkHTTP(c.HTTP); err != nil {
 		errs = append(errs, c.errorAt(root, "http", "%v", err))
 	}
+	c.Log = c.Log.over(v.Log)
+	errs = append(errs, c.Log.check(func(key string, err error) error { return c.errorAt(root, key, "%v", err) })...)
 	if v.Batch.Size != 0 {
 		c.Batch = v.Batch.Size
 	}
@@ -315,8 +321,8 @@ func (c *Config) Warnings() []string {
 // with one of each type, default settings or those of the older map),
 // -interval (the default interval), -tenant, -id, -spool, -batch,
 // -batch-age, -stats-every, -http, -tls-ca, -tls-cert, -tls-key,
-// -tls-server-name, -stages (the stage file: replaces the file's stages)
-// and -key-file. Other flags are left to the program.
+// -tls-server-name, -stages (the stage file: replaces the file's stages),
+// -key-file, -log-level and -log-format. Other flags are left to the program.
 func (c *Config) Override(fs *flag.FlagSet) error {
 	var errs []error
 	fs.Visit(func(fl *flag.Flag) {
@@ -374,6 +380,10 @@ func (c *Config) set(name, v string) error {
 		c.StagesFile, c.stages = v, nil
 	case "key-file":
 		c.KeyFile = v
+	case "log-level":
+		c.Log.Level, err = v, checkLevel(v)
+	case "log-format":
+		c.Log.Format, err = v, service.CheckFormat(v)
 	}
 	return err
 }

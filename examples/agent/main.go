@@ -96,26 +96,40 @@ func run() int {
 	flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
 	check := flag.Bool("check", false, "check the config and the files it names, build every driver and stage, print FILE: ok and exit")
 	listDrivers := flag.Bool("list-drivers", false, "print the drivers this binary has and exit")
+	flag.String("log-level", "info", "log level: debug, info, warn or error")
+	flag.String("log-format", "text", "log format: text or json (one JSON object a line)")
+	printConfig := flag.Bool("print-config", false, "print the config in effect (file and flags) as YAML, secrets redacted, and exit")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse() // exits 2 on a bad flag
+	if *version {
+		fmt.Println(agentconfig.Version("meter-agent"))
+		return exitOK
+	}
 	if *listDrivers {
 		fmt.Println(strings.Join(driver.Drivers(), "\n"))
 		return exitOK
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := load(*configFile, flag.CommandLine)
-	if err == nil {
-		for _, w := range cfg.Warnings() {
-			logger.Warn(w)
-		}
-	}
-	if err == nil && *check {
-		err = checkConfig(cfg, os.Stdout)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitConfig
 	}
+	logger := cfg.Logger(os.Stderr)
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if *printConfig {
+		if err := cfg.WriteYAML(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
+		}
+		return exitOK
+	}
 	if *check {
+		if err := checkConfig(cfg, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
+		}
 		return exitOK
 	}
 	parts, err := cfg.Open()

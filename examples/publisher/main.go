@@ -42,7 +42,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -102,8 +101,19 @@ func run() int {
 	flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
 	configFile := flag.String("config", "", "YAML config file (see examples/publisher/publisher.yaml)")
 	check := flag.Bool("check", false, "check the config and the files it names, build every sink and stage, print FILE: ok and exit")
+	flag.String("log-level", "info", "log level: debug, info, warn or error")
+	flag.String("log-format", "text", "log format: text or json (one JSON object a line)")
+	printConfig := flag.Bool("print-config", false, "print the config in effect (file and flags) as YAML, secrets redacted, and exit")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse() // exits 2 on a bad flag
+	if *version {
+		fmt.Println(publisherconfig.Version("meter-publisher"))
+		return exitOK
+	}
 	cfg, err := load(*configFile, flag.CommandLine)
+	if err == nil && *printConfig {
+		err = cfg.WriteYAML(os.Stdout)
+	}
 	if err == nil && *check {
 		err = checkConfig(context.Background(), cfg, os.Stdout)
 	}
@@ -111,10 +121,10 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitConfig
 	}
-	if *check {
+	if *check || *printConfig {
 		return exitOK
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := cfg.Logger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
