@@ -163,6 +163,8 @@ func decode(f *yamlfile.File) (*Config, error) {
 			for i, a := range c.Connect {
 				if strings.TrimSpace(a) == "" {
 					errs = append(errs, f.Errorf(cn.Content[i], fmt.Sprintf("publishers.connect[%d]", i), "empty address"))
+				} else if err := checkConnect(a); err != nil {
+					errs = append(errs, f.Errorf(cn.Content[i], fmt.Sprintf("publishers.connect[%d]", i), "%v", err))
 				}
 			}
 		}
@@ -338,9 +340,12 @@ func (c *Config) set(name, v string) error {
 	switch name {
 	case "connect":
 		c.Connect = strings.Split(v, ",")
-		for _, a := range c.Connect {
+		for i, a := range c.Connect {
 			if strings.TrimSpace(a) == "" {
-				return fmt.Errorf("empty address in %q", v)
+				return fmt.Errorf("empty address in %q (entry %d of %d): separate addresses by one comma", v, i+1, len(c.Connect))
+			}
+			if err := checkConnect(a); err != nil {
+				return err
 			}
 		}
 	case "drivers":
@@ -502,6 +507,15 @@ func checkHTTP(addr string) error {
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port (such as 127.0.0.1:9712), got %q", addr)
+	}
+	return nil
+}
+
+// checkConnect refuses an inproc:// address: it reaches only a publisher in
+// the same process, and the reference agent runs none.
+func checkConnect(addr string) error {
+	if strings.HasPrefix(strings.TrimSpace(addr), "inproc://") {
+		return fmt.Errorf("%q: inproc:// reaches only a publisher in the same process, and this agent runs none: connect over tcp://, tls+tcp:// or ipc://", addr)
 	}
 	return nil
 }

@@ -96,3 +96,8 @@ stages:
 	require.Equal(t, c.Interval, back.Interval)
 	require.Equal(t, c.Connect, back.Connect)
 }
+
+func TestConnectInprocRefused(t *testing.T) {
+	_, err := agentconfig.Parse("agent.yaml", []byte("publishers:\n  connect:\n    - tcp://a:1\n    - inproc://meter\n"))
+	require.ErrorContains(t, err, `agent.yaml:4: publishers.connect[1]: "inproc://meter": inproc:// reaches only a publisher in the same process`)
+}

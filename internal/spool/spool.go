@@ -143,6 +143,7 @@ type entry struct {
 	count    int
 	doubt    bool
 	inflight bool
+	at       time.Time // appended; for a batch of an earlier run, when the spool was opened
 }
 
 // Entry is a batch handed out by Next.
@@ -242,6 +243,7 @@ func bucket(tx *bolt.Tx, path []string, mk bool) (*bolt.Bucket, error) {
 
 // index makes the lanes' buckets and indexes their batches.
 func (s *Spool) index() error {
+	opened := time.Now()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, l := range s.lanes {
 			b, err := bucket(tx, l.bucket, true)
@@ -253,7 +255,7 @@ func (s *Spool) index() error {
 					return fmt.Errorf("lane %q: corrupt entry (key %x, %d bytes)", l.name, k, len(v))
 				}
 				id := binary.BigEndian.Uint64(k)
-				l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true})
+				l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: int(binary.BigEndian.Uint32(v)), doubt: true, at: opened})
 				l.bytes += int64(len(v))
 				l.nextID = id + 1
 				return nil
@@ -497,12 +499,13 @@ func (s *Spool) Append(env *transport.Envelope, meta func(Tx) error) ([]Dropped,
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: write batch %d: %w", s.path, env.Seq, err)
 	}
+	now := time.Now()
 	for i, l := range s.lanes {
 		n := cut[i]
 		for _, e := range l.entries[:n] {
 			l.bytes -= e.size
 		}
-		l.entries = append(l.entries[n:], entry{id: l.nextID, size: size, count: len(env.Measurements)})
+		l.entries = append(l.entries[n:], entry{id: l.nextID, size: size, count: len(env.Measurements), at: now})
 		l.bytes += size
 		l.nextID++
 		signal(l.ready)
@@ -759,6 +762,18 @@ func (l *Lane) Room(size int64) bool {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
 	return l.bytes == 0 || l.bytes+size <= l.s.max
+}
+
+// Oldest returns when the oldest batch the lane holds (being sent or not,
+// until Done) was appended, or, for a batch of an earlier run, when the
+// spool was opened; the zero Time when the lane holds none.
+func (l *Lane) Oldest() time.Time {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if len(l.entries) == 0 {
+		return time.Time{}
+	}
+	return l.entries[0].at
 }
 
 // Pending counts the lane's batches not yet delivered, and their

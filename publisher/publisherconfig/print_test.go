@@ -68,3 +68,8 @@ stages:
 	require.Len(t, back.Sinks, 2)
 	require.Equal(t, "bus", back.Sinks[0].Name)
 }
+
+func TestListenInprocRefused(t *testing.T) {
+	_, err := publisherconfig.Parse("publisher.yaml", []byte("workers: 2\nlisten: inproc://meter\n"))
+	require.ErrorContains(t, err, `publisher.yaml:2: listen: "inproc://meter": inproc:// reaches only agents in the same process`)
+}

@@ -116,6 +116,10 @@ func decode(f *yamlfile.File) (*Config, error) {
 	var errs []error
 	if v.Listen != "" {
 		c.Listen = v.Listen
+		if err := checkListen(v.Listen); err != nil {
+			k, _ := yamlfile.Get(root, "listen")
+			errs = append(errs, f.Errorf(k, "listen", "%v", err))
+		}
 	}
 	if v.Workers != 0 {
 		c.Workers = v.Workers
@@ -238,7 +242,7 @@ func (c *Config) set(name string, fv flag.Value) error {
 	var err error
 	switch name {
 	case "listen":
-		c.Listen = v
+		c.Listen, err = v, checkListen(v)
 	case "workers":
 		c.Workers, err = strconv.Atoi(v)
 	case "tls-ca":
@@ -385,6 +389,15 @@ func checkHTTP(addr string) error {
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port (such as 127.0.0.1:9711), got %q", addr)
+	}
+	return nil
+}
+
+// checkListen refuses an inproc:// address: it reaches only agents in the
+// same process, and the reference publisher runs none.
+func checkListen(addr string) error {
+	if strings.HasPrefix(addr, "inproc://") {
+		return fmt.Errorf("%q: inproc:// reaches only agents in the same process, and this publisher runs none: listen on tcp://, tls+tcp:// or ipc://", addr)
 	}
 	return nil
 }
