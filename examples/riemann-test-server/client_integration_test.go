@@ -24,7 +24,9 @@ func TestRiemannClientSendsAndQueries(t *testing.T) {
 	out, err := exec.CommandContext(ctx, "riemann-client", "send", "-h", "laptop", "-S", "api.requests", "-s", "ok",
 		"-d", "42.5", "-t", "try", "-a", "k=v", "-L", "60", host, port).CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	require.Eventually(t, func() bool { return strings.Contains(stdout.String(), "laptop api.requests 42.5 state=ok ttl=60 tags=try k=v") },
+	require.Eventually(t, func() bool {
+		return strings.Contains(stdout.String(), "laptop api.requests 42.5 state=ok ttl=60 tags=try k=v")
+	},
 		10*time.Second, 10*time.Millisecond, "%s", stdout)
 	out, err = exec.CommandContext(ctx, "riemann-client", "query", `service = "api.requests"`, "-j", host, port).CombinedOutput()
 	require.NoError(t, err, "%s", out)
