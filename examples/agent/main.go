@@ -14,10 +14,13 @@
 //
 // -check reads the file and the files it names, builds every driver and
 // stage, prints "FILE: ok" and exits 0, or prints each error and exits 2 (as
-// do bad flags). -list-drivers prints the drivers this binary has. The older
-// -config file, a JSON map of per-driver settings
-// ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
-// deprecation warning.
+// do bad flags); it connects to nothing and creates no file or spool.
+// -print-config prints the configuration in effect (file and flags) as
+// YAML with secrets redacted, -version the build, -list-drivers the drivers
+// this binary has; -log-level and -log-format json (log: in the file)
+// choose the logs. The older -config file, a JSON map of per-driver
+// settings ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works,
+// with a deprecation warning.
 //
 // -http ADDR (http: in the file) serves /metrics (meterkit_agent_…,
 // meterkit_transport_… and the Go runtime's), /healthz and /readyz (see go
