@@ -53,3 +53,15 @@ drivers:
 	require.Equal(t, 2, code)
 	require.Contains(t, stderr, `-log-level: unknown log level "loud"`)
 }
+
+// What -print-config prints for the sample is a config file that passes
+// -check.
+func TestPrintedSamplePassesCheck(t *testing.T) {
+	code, stdout, stderr := runMain(t, "-config", "agent.yaml", "-print-config")
+	require.Equal(t, 0, code, stderr)
+	p := filepath.Join(t.TempDir(), "printed.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(stdout), 0o600))
+	code, out, stderr := runMain(t, "-config", p, "-check")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Equal(t, p+": ok\n", out)
+}

@@ -24,3 +24,15 @@ func TestPrintConfig(t *testing.T) {
 	require.Contains(t, stdout, "listen: tcp://127.0.0.1:7799\n")
 	require.Contains(t, stdout, "url: ceilometer+amqp://meter:REDACTED@rabbit:5672/\n")
 }
+
+// What -print-config prints for the sample is a config file that passes
+// -check.
+func TestPrintedSamplePassesCheck(t *testing.T) {
+	code, stdout, stderr := runMain(t, "-config", "publisher.yaml", "-print-config")
+	require.Equal(t, 0, code, stderr)
+	p := filepath.Join(t.TempDir(), "printed.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(stdout), 0o600))
+	code, out, stderr := runMain(t, "-config", p, "-check")
+	require.Equal(t, 0, code, "%s\n%s", stdout, stderr)
+	require.Equal(t, p+": ok\n", out)
+}
