@@ -35,7 +35,7 @@
 //
 //	func (d queueDepth) Collect(ctx context.Context) ([]meter.Measurement, error) {
 //		return []meter.Measurement{{
-//			Name: "queue.depth", Kind: meter.Gauge, Unit: "{item}", Value: float64(d.q.Len()),
+//			Name: "queue.depth", Kind: meter.Gauge, Value: float64(d.q.Len()), // a plain count: no unit
 //		}}, nil
 //	}
 //

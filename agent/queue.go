@@ -30,7 +30,8 @@ type memQueue struct {
 	onBad    func(err error, measurements int) // a queued batch that does not decode, dropped
 	onDrop   func(seq uint64)                  // a batch dropped to make room (called with mu held)
 	recycle  func(*transport.Envelope)
-	frames   sync.Pool // *[]byte: frames of forgotten batches, reused by push
+	frames   sync.Pool            // *[]byte: frames of forgotten batches, reused by push
+	sending  map[uint64]time.Time // when the batches being sent were queued, by seq
 }
 
 // qbatch is one queued batch.
@@ -38,12 +39,13 @@ type qbatch struct {
 	frame []byte
 	seq   uint64
 	count int
-	kept  bool // a push delivery's: never dropped to make room
+	kept  bool      // a push delivery's: never dropped to make room
+	at    time.Time // when it was queued
 }
 
 func newMemQueue(capacity, maxBytes int, raw bool, recycle func(*transport.Envelope)) *memQueue {
 	return &memQueue{items: make([]qbatch, capacity), maxBytes: maxBytes, raw: raw,
-		ready: make(chan struct{}, 1), freed: make(chan struct{}), recycle: recycle}
+		ready: make(chan struct{}, 1), freed: make(chan struct{}), recycle: recycle, sending: map[uint64]time.Time{}}
 }
 
 func (q *memQueue) lastSeq() uint64 { return 0 }
@@ -54,7 +56,7 @@ func (q *memQueue) lastSeq() uint64 { return 0 }
 // (push deliveries wait in roomKept first) and another one is dropped.
 func (q *memQueue) push(e *transport.Envelope, size int, _ []string, kept bool) (droppedBatches, droppedMeasurements int, err error) {
 	frame, err := transport.AppendEnvelope(q.getFrame(size), e)
-	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements), kept: kept}
+	b := qbatch{frame: frame, seq: e.Seq, count: len(e.Measurements), kept: kept, at: time.Now()}
 	q.recycle(e)
 	if err != nil {
 		return 0, 0, fmt.Errorf("agent: %w", err)
@@ -146,6 +148,7 @@ func (q *memQueue) next(ctx context.Context, s *slot) bool {
 		q.mu.Lock()
 		if q.n > 0 {
 			b := q.popLocked()
+			q.sending[b.seq] = b.at
 			more := q.n > 0 || q.closed
 			q.mu.Unlock()
 			if more {
@@ -187,6 +190,7 @@ func (q *memQueue) forget(s *slot) {
 	if s.kept {
 		q.kept -= len(s.frame)
 	}
+	delete(q.sending, s.seq)
 	close(q.freed)
 	q.freed = make(chan struct{})
 	q.mu.Unlock()
@@ -223,6 +227,23 @@ func (q *memQueue) pending() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.n
+}
+
+// oldest returns when the oldest batch held, queued or being sent, was
+// queued; zero when none is.
+func (q *memQueue) oldest() time.Time {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var t time.Time
+	if q.n > 0 {
+		t = q.items[q.head].at
+	}
+	for _, at := range q.sending {
+		if t.IsZero() || at.Before(t) {
+			t = at
+		}
+	}
+	return t
 }
 
 func (q *memQueue) pendingBytes() int {

@@ -220,6 +220,8 @@ func (s *diskSpool) pending() int {
 	return n
 }
 
+func (s *diskSpool) oldest() time.Time { return s.lane.Oldest() }
+
 func (s *diskSpool) pendingMeasurements() int {
 	_, m := s.lane.Pending()
 	return m

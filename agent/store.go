@@ -46,6 +46,10 @@ type store interface {
 	close()
 	// pending counts the batches stored and not yet acknowledged.
 	pending() int
+	// oldest returns when the oldest batch not yet acknowledged (queued or
+	// being sent) was stored, or for a batch of an earlier run when the
+	// spool was opened; zero when there is none.
+	oldest() time.Time
 	// shutdown releases resources after the senders stopped and reports the
 	// measurements still stored: kept for the next run, or lost.
 	shutdown() (kept, lost int, err error)

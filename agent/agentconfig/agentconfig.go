@@ -16,6 +16,7 @@ import (
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/internal/yamlfile"
 	"github.com/meterkit/meter/stage"
 )
@@ -44,6 +45,7 @@ type Config struct {
 	Interval   time.Duration // interval: of instances that give none
 	Drivers    []Instance    // drivers
 	StagesFile string        // stages_file: a YAML stage list (stage/stagefile)
+	Log        Log           // log: level and format (-log-level, -log-format)
 
 	f      *yamlfile.File
 	stages []yamlfile.Stage
@@ -105,6 +107,7 @@ type file struct {
 	} `yaml:"drivers"`
 	Stages     yaml.Node `yaml:"stages"`
 	StagesFile string    `yaml:"stages_file"`
+	Log        Log       `yaml:"log"`
 }
 
 // Default returns the configuration used when no file is given: the flags'
@@ -116,6 +119,7 @@ func Default() *Config {
 		BatchAge:   agent.DefaultBatchAge,
 		StatsEvery: agent.DefaultStatsInterval,
 		Interval:   agent.DefaultInterval,
+		Log:        Log{Level: "info", Format: "text"},
 	}
 	c.setDrivers(DefaultDrivers)
 	return c
@@ -159,6 +163,8 @@ func decode(f *yamlfile.File) (*Config, error) {
 			for i, a := range c.Connect {
 				if strings.TrimSpace(a) == "" {
 					errs = append(errs, f.Errorf(cn.Content[i], fmt.Sprintf("publishers.connect[%d]", i), "empty address"))
+				} else if err := checkConnect(a); err != nil {
+					errs = append(errs, f.Errorf(cn.Content[i], fmt.Sprintf("publishers.connect[%d]", i), "%v", err))
 				}
 			}
 		}
@@ -169,6 +175,8 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := checkHTTP(c.HTTP); err != nil {
 		errs = append(errs, c.errorAt(root, "http", "%v", err))
 	}
+	c.Log = c.Log.over(v.Log)
+	errs = append(errs, c.Log.check(func(key string, err error) error { return c.errorAt(root, key, "%v", err) })...)
 	if v.Batch.Size != 0 {
 		c.Batch = v.Batch.Size
 	}
@@ -315,8 +323,8 @@ func (c *Config) Warnings() []string {
 // with one of each type, default settings or those of the older map),
 // -interval (the default interval), -tenant, -id, -spool, -batch,
 // -batch-age, -stats-every, -http, -tls-ca, -tls-cert, -tls-key,
-// -tls-server-name, -stages (the stage file: replaces the file's stages)
-// and -key-file. Other flags are left to the program.
+// -tls-server-name, -stages (the stage file: replaces the file's stages),
+// -key-file, -log-level and -log-format. Other flags are left to the program.
 func (c *Config) Override(fs *flag.FlagSet) error {
 	var errs []error
 	fs.Visit(func(fl *flag.Flag) {
@@ -332,9 +340,12 @@ func (c *Config) set(name, v string) error {
 	switch name {
 	case "connect":
 		c.Connect = strings.Split(v, ",")
-		for _, a := range c.Connect {
+		for i, a := range c.Connect {
 			if strings.TrimSpace(a) == "" {
-				return fmt.Errorf("empty address in %q", v)
+				return fmt.Errorf("empty address in %q (entry %d of %d): separate addresses by one comma", v, i+1, len(c.Connect))
+			}
+			if err := checkConnect(a); err != nil {
+				return err
 			}
 		}
 	case "drivers":
@@ -374,6 +385,10 @@ func (c *Config) set(name, v string) error {
 		c.StagesFile, c.stages = v, nil
 	case "key-file":
 		c.KeyFile = v
+	case "log-level":
+		c.Log.Level, err = v, checkLevel(v)
+	case "log-format":
+		c.Log.Format, err = v, service.CheckFormat(v)
 	}
 	return err
 }
@@ -499,6 +514,15 @@ func checkHTTP(addr string) error {
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port (such as 127.0.0.1:9712), got %q", addr)
+	}
+	return nil
+}
+
+// checkConnect refuses an inproc:// address: it reaches only a publisher in
+// the same process, and the reference agent runs none.
+func checkConnect(addr string) error {
+	if strings.HasPrefix(strings.TrimSpace(addr), "inproc://") {
+		return fmt.Errorf("%q: inproc:// reaches only a publisher in the same process, and this agent runs none: connect over tcp://, tls+tcp:// or ipc://", addr)
 	}
 	return nil
 }

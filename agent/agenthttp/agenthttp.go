@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,10 +21,10 @@ type config struct {
 	extra      []prometheus.Collector
 }
 
-// WithStaleAfter sets how long batches may stay queued with none leaving
-// the queue before /readyz answers 503. The default is three times
-// agent.DefaultBatchAge plus agent.DefaultSendTimeout; give three times the
-// agent's batch age plus its send timeout when they differ.
+// WithStaleAfter sets how old the oldest batch not yet acknowledged
+// (agent.Agent.OldestBatch) may be before /readyz answers 503. The default
+// is three times agent.DefaultBatchAge plus agent.DefaultSendTimeout; give
+// three times the agent's batch age plus its send timeout when they differ.
 func WithStaleAfter(d time.Duration) Option {
 	return func(c *config) {
 		if d > 0 {
@@ -52,11 +51,10 @@ type Server struct {
 	reg        *prometheus.Registry
 	staleAfter time.Duration
 	srv        *selfmetrics.Server
-
-	mu    sync.Mutex
-	moved uint64    // batches that left the queue, at the last look
-	since time.Time // when the queue was last seen empty or moving
 }
+
+var oldestDesc = prometheus.NewDesc("meterkit_agent_oldest_batch_age_seconds",
+	"age of the oldest batch not yet acknowledged by a publisher (agent.Agent.OldestBatch), 0 when none waits", nil, nil)
 
 var refusedDesc = prometheus.NewDesc("meterkit_agent_refused",
 	"1 while a publisher's configuration refuses this agent (agent.Refused), else 0", nil, nil)
@@ -68,7 +66,7 @@ func New(a *agent.Agent, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&c)
 	}
-	s := &Server{a: a, staleAfter: c.staleAfter, since: time.Now()}
+	s := &Server{a: a, staleAfter: c.staleAfter}
 	cs := append([]prometheus.Collector{
 		selfmetrics.Single("meterkit_agent_", agent.Stats{}, help, func() any { return a.Stats() }),
 		selfmetrics.Func(func(ch chan<- prometheus.Metric) {
@@ -78,6 +76,9 @@ func New(a *agent.Agent, opts ...Option) *Server {
 			}
 			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.GaugeValue, v)
 		}, refusedDesc),
+		selfmetrics.Func(func(ch chan<- prometheus.Metric) {
+			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age(a.OldestBatch(), time.Now()).Seconds())
+		}, oldestDesc),
 	}, c.extra...)
 	s.reg = selfmetrics.NewRegistry(cs...)
 	return s
@@ -91,33 +92,27 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 // Handler returns the handler of /metrics, /healthz and /readyz.
 func (s *Server) Handler() http.Handler { return selfmetrics.Handler(s.reg, s.Ready) }
 
-// Ready returns nil when the agent is ready: nothing is queued, or a batch
-// left the queue within the stale time, and no publisher refuses the
-// agent. Otherwise it returns why not.
+// Ready returns nil when the agent is ready: no batch waits for a
+// publisher's acknowledgement, or the oldest that does is younger than the
+// stale time; and no publisher refuses the agent. Otherwise it returns why
+// not.
 func (s *Server) Ready() error {
 	if err := s.a.Refused(); err != nil {
 		return fmt.Errorf("agenthttp: refused by the publisher: %w", err)
 	}
-	st, stuck := s.look(time.Now())
-	if st.Queued > 0 && stuck > s.staleAfter {
-		return fmt.Errorf("agenthttp: %d batches queued and none left the queue for %v (limit %v)",
-			st.Queued, stuck.Round(time.Second), s.staleAfter)
+	if old := age(s.a.OldestBatch(), time.Now()); old > s.staleAfter {
+		return fmt.Errorf("agenthttp: the oldest unacknowledged batch is %v old (limit %v); %d batches queued",
+			old.Round(time.Millisecond), s.staleAfter, s.a.Stats().Queued)
 	}
 	return nil
 }
 
-// look reads the agent's stats and returns them with how long batches have
-// stayed queued with none leaving the queue (0 when nothing is queued).
-func (s *Server) look(now time.Time) (agent.Stats, time.Duration) {
-	st := s.a.Stats()
-	moved := st.Acked + st.Dropped + st.Rejected + st.Failed
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st.Queued == 0 || moved != s.moved {
-		s.since = now
+// age is how long ago t was; 0 for the zero Time (no batch waits).
+func age(t, now time.Time) time.Duration {
+	if t.IsZero() {
+		return 0
 	}
-	s.moved = moved
-	return st, now.Sub(s.since)
+	return max(now.Sub(t), 0)
 }
 
 // Listen listens on addr (host:port); Run serves on it. An address in use
@@ -139,26 +134,9 @@ func (s *Server) Addr() net.Addr {
 	return s.srv.Addr()
 }
 
-// Run watches the queue (once a second, so that Ready knows since when
-// batches wait) and, after Listen, serves, until ctx ends. It returns nil
-// then, or the server's error.
+// Run serves, after Listen, until ctx ends (without Listen it only waits
+// for ctx). It returns nil then, or the server's error.
 func (s *Server) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	wg.Go(func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				s.look(now)
-			}
-		}
-	})
 	if s.srv == nil {
 		<-ctx.Done()
 		return nil

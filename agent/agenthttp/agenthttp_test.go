@@ -71,7 +71,7 @@ func TestReadyFollowsTheQueue(t *testing.T) {
 		require.NoError(t, a.Add(meter.Measurement{Name: "test.n", Kind: meter.Gauge, Value: float64(i), Host: "h", Time: now}))
 	}
 	require.Eventually(t, func() bool { code, body = get(t, base+"/readyz"); return code == 503 }, 5*time.Second, 20*time.Millisecond)
-	require.Contains(t, body, "batches queued and none left the queue")
+	require.Contains(t, body, "the oldest unacknowledged batch is ")
 
 	// The publisher comes up: it acknowledges everything.
 	r, err := nanomsg.Listen(pubAddr)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/internal/tlsfiles"
 )
 
@@ -49,7 +50,8 @@ type Config struct {
 	URL string `json:"url,omitempty"`
 	// CredentialsFile names a file holding "user:password" on its first
 	// line, which replaces the URL's credentials: the password stays out of
-	// the config file. Read when the driver is made.
+	// the config file. Read when the driver is made; like a tenant key file,
+	// a file that its group or others may read is refused (chmod 600).
 	CredentialsFile string `json:"credentials_file,omitempty"`
 	// CA, Cert, Key and ServerName configure TLS for an amqps:// URL: the
 	// CAs the broker's certificate must chain to (the system's when empty),
@@ -133,11 +135,11 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	}
 	d := &Driver{url: c.URL}
 	if c.CredentialsFile != "" {
-		b, err := os.ReadFile(c.CredentialsFile)
+		b, err := service.ReadSecret(c.CredentialsFile) // refuses a file others may read
 		if err != nil {
 			return nil, fmt.Errorf("notification: credentials_file: %w", err)
 		}
-		line, _, _ := strings.Cut(string(b), "\n")
+		line, _, _ := strings.Cut(b, "\n")
 		user, pass, ok := strings.Cut(strings.TrimRight(line, "\r"), ":")
 		if !ok || user == "" {
 			return nil, fmt.Errorf("notification: credentials_file %s: want user:password on the first line", c.CredentialsFile)

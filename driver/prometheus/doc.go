@@ -14,6 +14,11 @@
 //	                collection's ctx deadline applies too, whichever is first
 //	headers         object of request headers, e.g. a bearer token; their
 //	                values never appear in errors
+//	bearer_token_file  a file holding a bearer token, sent as Authorization
+//	basic_auth      {"username": …, "password_file": …}: basic auth with the
+//	                password in a file; both files are read when the driver is
+//	                made and refused unless only their owner may read them
+//	                (0600), as tenant key files are
 //	prefix          prepended to every name with a dot
 //	allow           if set, only metric families whose name matches one of
 //	                these patterns (path.Match: *, ?, [a-z]) are kept

@@ -2,6 +2,7 @@ package prometheus
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/internal/tlsfiles"
 )
 
@@ -45,6 +47,14 @@ type Config struct {
 	// Headers are sent with every request, e.g. {"Authorization": "Bearer …"}.
 	// They never appear in errors.
 	Headers map[string]string `json:"headers,omitempty"`
+	// BearerTokenFile names a file holding a bearer token, sent as
+	// "Authorization: Bearer TOKEN"; BasicAuth sends a user and the
+	// password of a file. Either keeps the secret out of the config file.
+	// Like tenant key files, a file that its group or others may read is
+	// refused. Read when the driver is made; not with an Authorization
+	// header, nor with each other.
+	BearerTokenFile string     `json:"bearer_token_file,omitempty"`
+	BasicAuth       *BasicAuth `json:"basic_auth,omitempty"`
 	// Prefix starts every measurement name, followed by a dot.
 	Prefix string `json:"prefix,omitempty"`
 	// Allow, if not empty, keeps only the metric families whose name
@@ -66,6 +76,12 @@ type Config struct {
 	TLS *TLSConfig `json:"tls,omitempty"`
 }
 
+// BasicAuth is HTTP basic authentication with the password in a file.
+type BasicAuth struct {
+	Username     string `json:"username"`
+	PasswordFile string `json:"password_file"`
+}
+
 // TLSConfig names PEM files and the server name for an https endpoint.
 // Every field is optional; cert_file and key_file go together.
 type TLSConfig struct {
@@ -84,6 +100,7 @@ type TLSConfig struct {
 // collections; Close closes them.
 type Driver struct {
 	cfg    Config
+	auth   string // the Authorization header from the secret files; "" for none
 	url    string // redacted, for errors
 	client *http.Client
 	tr     *http.Transport
@@ -99,6 +116,10 @@ func New(cfg driver.Config) (driver.Driver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("prometheus: config: %w", err)
 	}
+	auth, err := c.authorization()
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: config: %w", err)
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 1
 	tr.IdleConnTimeout = 2 * time.Minute
@@ -111,10 +132,46 @@ func New(cfg driver.Config) (driver.Driver, error) {
 	}
 	return &Driver{
 		cfg:    c,
+		auth:   auth,
 		url:    u.Redacted(),
 		tr:     tr,
 		client: &http.Client{Transport: tr},
 	}, nil
+}
+
+// authorization reads the bearer token or the basic-auth password from its
+// file and returns the Authorization header to send.
+func (c *Config) authorization() (string, error) {
+	if c.BearerTokenFile == "" && c.BasicAuth == nil {
+		return "", nil
+	}
+	for k := range c.Headers {
+		if strings.EqualFold(k, "Authorization") {
+			return "", errors.New("an Authorization header and bearer_token_file or basic_auth both given: keep one")
+		}
+	}
+	if c.BearerTokenFile != "" && c.BasicAuth != nil {
+		return "", errors.New("bearer_token_file and basic_auth both given: keep one")
+	}
+	if c.BearerTokenFile != "" {
+		tok, err := service.ReadSecret(c.BearerTokenFile)
+		if err != nil {
+			return "", fmt.Errorf("bearer_token_file: %w", err)
+		}
+		if strings.ContainsAny(tok, "\r\n") {
+			return "", fmt.Errorf("bearer_token_file %s: the token spans several lines", c.BearerTokenFile)
+		}
+		return "Bearer " + tok, nil
+	}
+	b := c.BasicAuth
+	if b.Username == "" || b.PasswordFile == "" || strings.Contains(b.Username, ":") {
+		return "", errors.New("basic_auth: needs a username (without ':') and a password_file")
+	}
+	pw, err := service.ReadSecret(b.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("basic_auth: password_file: %w", err)
+	}
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(b.Username+":"+pw)), nil
 }
 
 func (c *Config) check() (*url.URL, error) {
@@ -213,6 +270,9 @@ func (d *Driver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	req.Header.Set("X-Prometheus-Scrape-Timeout-Seconds", strconv.FormatFloat(scrapeTimeout(ctx).Seconds(), 'f', 3, 64))
 	for k, v := range d.cfg.Headers {
 		req.Header.Set(k, v)
+	}
+	if d.auth != "" {
+		req.Header.Set("Authorization", d.auth)
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {

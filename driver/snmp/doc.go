@@ -19,6 +19,10 @@
 //	auth_protocol    MD5, SHA (default), SHA224, SHA256, SHA384, SHA512
 //	priv_protocol    DES, AES (default), AES192, AES256, AES192C, AES256C
 //	context_name     v3 context
+//	community_file, auth_password_file, priv_password_file
+//	                 files holding the community or a password (one line),
+//	                 instead of the value: the secret stays out of the config
+//	                 file; refused unless only the owner may read it (0600)
 //	timeout          time limit of one request (default "2s")
 //	retries          retries of a request (default 1)
 //	max_repetitions  GETBULK size of walks (default 10)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/service"
 )
 
 func init() { driver.Register("snmp", New) }
@@ -39,6 +40,14 @@ type Config struct {
 	Version string `json:"version,omitempty"`
 	// Community for versions 1 and 2c; default "public".
 	Community string `json:"community,omitempty"`
+	// CommunityFile, AuthPasswordFile and PrivPasswordFile name files
+	// holding the community, auth_password and priv_password (one line),
+	// so that the secret stays out of the config file. Like tenant key
+	// files, a file that its group or others may read is refused. Read
+	// when the driver is made; give the value or its file, not both.
+	CommunityFile    string `json:"community_file,omitempty"`
+	AuthPasswordFile string `json:"auth_password_file,omitempty"`
+	PrivPasswordFile string `json:"priv_password_file,omitempty"`
 	// User and the rest configure version 3 (USM). The security level
 	// follows from the passwords given: both authPriv, auth only
 	// authNoPriv, none noAuthNoPriv.
@@ -110,15 +119,44 @@ type Driver struct {
 
 // New is the snmp driver's factory.
 func New(cfg driver.Config) (driver.Driver, error) {
-	c := Config{Version: "2c", Community: DefaultCommunity, Timeout: driver.Duration(DefaultTimeout), MaxRepetitions: DefaultMaxRepetitions}
+	c := Config{Version: "2c", Timeout: driver.Duration(DefaultTimeout), MaxRepetitions: DefaultMaxRepetitions}
 	if err := cfg.Decode(&c); err != nil {
 		return nil, fmt.Errorf("snmp: %w", err)
+	}
+	if err := readSecrets(&c); err != nil {
+		return nil, fmt.Errorf("snmp: config: %w", err)
+	}
+	if c.Community == "" {
+		c.Community = DefaultCommunity
 	}
 	d := &Driver{cfg: c, prev: map[string]sample{}}
 	if err := d.configure(); err != nil {
 		return nil, fmt.Errorf("snmp: config: %w", err)
 	}
 	return d, nil
+}
+
+// readSecrets sets the community and passwords from the files named.
+func readSecrets(c *Config) error {
+	for _, s := range []struct {
+		key  string
+		file string
+		v    *string
+	}{{"community", c.CommunityFile, &c.Community}, {"auth_password", c.AuthPasswordFile, &c.AuthPassword},
+		{"priv_password", c.PrivPasswordFile, &c.PrivPassword}} {
+		if s.file == "" {
+			continue
+		}
+		if *s.v != "" {
+			return fmt.Errorf("%s and %s_file both given: keep one", s.key, s.key)
+		}
+		v, err := service.ReadSecret(s.file)
+		if err != nil {
+			return fmt.Errorf("%s_file: %w", s.key, err)
+		}
+		*s.v = v
+	}
+	return nil
 }
 
 func (d *Driver) configure() error {

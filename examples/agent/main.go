@@ -14,10 +14,13 @@
 //
 // -check reads the file and the files it names, builds every driver and
 // stage, prints "FILE: ok" and exits 0, or prints each error and exits 2 (as
-// do bad flags). -list-drivers prints the drivers this binary has. The older
-// -config file, a JSON map of per-driver settings
-// ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works, with a
-// deprecation warning.
+// do bad flags); it connects to nothing and creates no file or spool.
+// -print-config prints the configuration in effect (file and flags) as
+// YAML with secrets redacted, -version the build, -list-drivers the drivers
+// this binary has; -log-level and -log-format json (log: in the file)
+// choose the logs. The older -config file, a JSON map of per-driver
+// settings ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works,
+// with a deprecation warning.
 //
 // SIGHUP re-reads the -key-file (a rotated key) and the -config file, and
 // applies its drivers and stages without a restart (see docs/operating.md
@@ -100,26 +103,40 @@ func run() int {
 	flag.String("key-file", "", "tenant key file (meterctl key export, mode 0600): seal every envelope with -tenant's key")
 	check := flag.Bool("check", false, "check the config and the files it names, build every driver and stage, print FILE: ok and exit")
 	listDrivers := flag.Bool("list-drivers", false, "print the drivers this binary has and exit")
+	flag.String("log-level", "info", "log level: debug, info, warn or error")
+	flag.String("log-format", "text", "log format: text or json (one JSON object a line)")
+	printConfig := flag.Bool("print-config", false, "print the config in effect (file and flags) as YAML, secrets redacted, and exit")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse() // exits 2 on a bad flag
+	if *version {
+		fmt.Println(agentconfig.Version("meter-agent"))
+		return exitOK
+	}
 	if *listDrivers {
 		fmt.Println(strings.Join(driver.Drivers(), "\n"))
 		return exitOK
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	cfg, err := load(*configFile, flag.CommandLine)
-	if err == nil {
-		for _, w := range cfg.Warnings() {
-			logger.Warn(w)
-		}
-	}
-	if err == nil && *check {
-		err = checkConfig(cfg, os.Stdout)
-	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitConfig
 	}
+	logger := cfg.Logger(os.Stderr)
+	for _, w := range cfg.Warnings() {
+		logger.Warn(w)
+	}
+	if *printConfig {
+		if err := cfg.WriteYAML(os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
+		}
+		return exitOK
+	}
 	if *check {
+		if err := checkConfig(cfg, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return exitConfig
+		}
 		return exitOK
 	}
 	parts, err := cfg.Open()

@@ -23,7 +23,11 @@
 // a flag given on the command line replaces the file's value (-sink
 // replaces the file's sinks). -check reads the file and the files it names,
 // builds every sink and stage without opening the spool, prints "FILE: ok"
-// and exits 0, or prints each error and exits 2 (as do bad flags):
+// and exits 0, or prints each error and exits 2 (as do bad flags); it
+// connects to nothing and creates no file. -print-config prints the
+// configuration in effect as YAML with secrets redacted, -version the
+// build; -log-level and -log-format json (log: in the file) choose the
+// logs:
 //
 //	go run ./examples/publisher -config examples/publisher/publisher.yaml -check
 //
@@ -43,7 +47,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -104,8 +107,19 @@ func run() int {
 	flag.String("stages", "", "YAML file listing the stages run on every batch before the spool and the sinks (see go doc ./stage/stagefile)")
 	configFile := flag.String("config", "", "YAML config file (see examples/publisher/publisher.yaml)")
 	check := flag.Bool("check", false, "check the config and the files it names, build every sink and stage, print FILE: ok and exit")
+	flag.String("log-level", "info", "log level: debug, info, warn or error")
+	flag.String("log-format", "text", "log format: text or json (one JSON object a line)")
+	printConfig := flag.Bool("print-config", false, "print the config in effect (file and flags) as YAML, secrets redacted, and exit")
+	version := flag.Bool("version", false, "print the version and exit")
 	flag.Parse() // exits 2 on a bad flag
+	if *version {
+		fmt.Println(publisherconfig.Version("meter-publisher"))
+		return exitOK
+	}
 	cfg, err := load(*configFile, flag.CommandLine)
+	if err == nil && *printConfig {
+		err = cfg.WriteYAML(os.Stdout)
+	}
 	if err == nil && *check {
 		err = checkConfig(context.Background(), cfg, os.Stdout)
 	}
@@ -113,10 +127,10 @@ func run() int {
 		fmt.Fprintln(os.Stderr, err)
 		return exitConfig
 	}
-	if *check {
+	if *check || *printConfig {
 		return exitOK
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	logger := cfg.Logger(os.Stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

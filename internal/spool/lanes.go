@@ -3,6 +3,7 @@ package spool
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -59,7 +60,8 @@ func (s *Spool) Attach(ls LaneSpec) (*Lane, error) {
 		}
 	}
 	l := &Lane{s: s, name: ls.Name, bucket: slices.Clone(ls.Bucket), ready: make(chan struct{}, 1)}
-	err := load(func() error { return s.db.Update(l.index) })
+	opened := time.Now()
+	err := load(func() error { return s.db.Update(func(tx *bolt.Tx) error { return l.index(tx, opened) }) })
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: attach lane %q: %w", s.path, ls.Name, err)
 	}

@@ -153,7 +153,8 @@ type entry struct {
 	count    int
 	doubt    bool
 	inflight bool
-	kept     bool // AppendKept: never dropped to make room
+	kept     bool      // AppendKept: never dropped to make room
+	at       time.Time // appended; for a batch of an earlier run, when the spool was opened
 }
 
 // Entry is a batch handed out by Next.
@@ -259,9 +260,10 @@ func bucket(tx *bolt.Tx, path []string, mk bool) (*bolt.Bucket, error) {
 
 // index makes the lanes' buckets and indexes their batches.
 func (s *Spool) index() error {
+	opened := time.Now()
 	return s.db.Update(func(tx *bolt.Tx) error {
 		for _, l := range s.lanes {
-			if err := l.index(tx); err != nil {
+			if err := l.index(tx, opened); err != nil {
 				return err
 			}
 		}
@@ -270,7 +272,7 @@ func (s *Spool) index() error {
 }
 
 // index makes the lane's bucket and indexes its batches, all in doubt.
-func (l *Lane) index(tx *bolt.Tx) error {
+func (l *Lane) index(tx *bolt.Tx, opened time.Time) error {
 	b, err := bucket(tx, l.bucket, true)
 	if err != nil {
 		return err
@@ -281,7 +283,7 @@ func (l *Lane) index(tx *bolt.Tx) error {
 		}
 		id := binary.BigEndian.Uint64(k)
 		count, kept := header(v)
-		l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: count, doubt: true, kept: kept})
+		l.entries = append(l.entries, entry{id: id, size: int64(len(v)), count: count, doubt: true, kept: kept, at: opened})
 		l.bytes += int64(len(v))
 		if kept {
 			l.keptBytes += int64(len(v))
@@ -567,6 +569,7 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: write batch %d: %w", s.path, env.Seq, err)
 	}
+	now := time.Now()
 	for i, l := range s.lanes {
 		if l.detached {
 			continue
@@ -574,7 +577,7 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 		for j := len(cut[i]) - 1; j >= 0; j-- {
 			l.unindex(cut[i][j])
 		}
-		l.entries = append(l.entries, entry{id: l.nextID, size: size, count: len(env.Measurements), kept: kept})
+		l.entries = append(l.entries, entry{id: l.nextID, size: size, count: len(env.Measurements), kept: kept, at: now})
 		l.bytes += size
 		if kept {
 			l.keptBytes += size
@@ -852,6 +855,18 @@ func (l *Lane) RoomKept(size int64) bool {
 	l.s.mu.Lock()
 	defer l.s.mu.Unlock()
 	return l.keptBytes == 0 || l.keptBytes+size <= l.s.max
+}
+
+// Oldest returns when the oldest batch the lane holds (being sent or not,
+// until Done) was appended, or, for a batch of an earlier run, when the
+// spool was opened; the zero Time when the lane holds none.
+func (l *Lane) Oldest() time.Time {
+	l.s.mu.Lock()
+	defer l.s.mu.Unlock()
+	if len(l.entries) == 0 {
+		return time.Time{}
+	}
+	return l.entries[0].at
 }
 
 // Pending counts the lane's batches not yet delivered, and their

@@ -14,6 +14,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/internal/yamlfile"
 	"github.com/meterkit/meter/publisher"
 	"github.com/meterkit/meter/sink"
@@ -35,6 +36,7 @@ type Config struct {
 	HTTP         string        // http: host:port of /metrics, /healthz and /readyz (-http; "": none)
 	Sinks        []Sink        // sinks (-sink, repeatable)
 	StagesFile   string        // stages_file (-stages)
+	Log          Log           // log: level and format (-log-level, -log-format)
 
 	f      *yamlfile.File
 	stages []yamlfile.Stage
@@ -70,6 +72,7 @@ type file struct {
 	Sinks        []yaml.Node    `yaml:"sinks"`
 	Stages       yaml.Node      `yaml:"stages"`
 	StagesFile   string         `yaml:"stages_file"`
+	Log          Log            `yaml:"log"`
 }
 
 type sinkBlock struct {
@@ -85,6 +88,7 @@ func Default() *Config {
 		Workers:    publisher.DefaultWorkers,
 		StatsEvery: publisher.DefaultStatsInterval,
 		Sinks:      []Sink{{Name: redacted("console://"), URL: "console://"}},
+		Log:        Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -112,6 +116,10 @@ func decode(f *yamlfile.File) (*Config, error) {
 	var errs []error
 	if v.Listen != "" {
 		c.Listen = v.Listen
+		if err := checkListen(v.Listen); err != nil {
+			k, _ := yamlfile.Get(root, "listen")
+			errs = append(errs, f.Errorf(k, "listen", "%v", err))
+		}
 	}
 	if v.Workers != 0 {
 		c.Workers = v.Workers
@@ -126,6 +134,16 @@ func decode(f *yamlfile.File) (*Config, error) {
 		c.StatsEvery = *v.StatsEvery
 	}
 	c.HTTP = v.HTTP
+	c.Log = c.Log.over(v.Log)
+	errs = append(errs, c.Log.check(func(key string, err error) error {
+		n := root
+		for _, p := range []string{"log", key[len("log."):]} {
+			if _, v := yamlfile.Get(n, p); v != nil {
+				n = v
+			}
+		}
+		return f.Errorf(n, key, "%v", err)
+	})...)
 	if err := checkHTTP(c.HTTP); err != nil {
 		k, _ := yamlfile.Get(root, "http")
 		errs = append(errs, f.Errorf(k, "http", "%v", err))
@@ -205,9 +223,10 @@ func redacted(raw string) string {
 // Override sets the values of the flags given on fs's command line (after
 // fs.Parse), each replacing the file's value for its key: -listen,
 // -workers, -tls-ca, -tls-cert, -tls-key, -keys, -replay-window, -spool,
-// -stats-every, -http, -stages (the stage file: replaces the file's stages) and
-// -sink (repeatable, its value the URLs joined by spaces: replaces the
-// file's sinks). Other flags are left to the program.
+// -stats-every, -http, -stages (the stage file: replaces the file's
+// stages), -log-level, -log-format and -sink (repeatable, its value the
+// URLs joined by spaces: replaces the file's sinks). Other flags are left
+// to the program.
 func (c *Config) Override(fs *flag.FlagSet) error {
 	var errs []error
 	fs.Visit(func(fl *flag.Flag) {
@@ -223,7 +242,7 @@ func (c *Config) set(name string, fv flag.Value) error {
 	var err error
 	switch name {
 	case "listen":
-		c.Listen = v
+		c.Listen, err = v, checkListen(v)
 	case "workers":
 		c.Workers, err = strconv.Atoi(v)
 	case "tls-ca":
@@ -244,6 +263,10 @@ func (c *Config) set(name string, fv flag.Value) error {
 		c.HTTP, err = v, checkHTTP(v)
 	case "stages":
 		c.StagesFile, c.stages = v, nil
+	case "log-level":
+		c.Log.Level, err = v, checkLevel(v)
+	case "log-format":
+		c.Log.Format, err = v, service.CheckFormat(v)
 	case "sink":
 		urls := strings.Fields(v)
 		if g, ok := fv.(flag.Getter); ok {
@@ -366,6 +389,15 @@ func checkHTTP(addr string) error {
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		return fmt.Errorf("want host:port (such as 127.0.0.1:9711), got %q", addr)
+	}
+	return nil
+}
+
+// checkListen refuses an inproc:// address: it reaches only agents in the
+// same process, and the reference publisher runs none.
+func checkListen(addr string) error {
+	if strings.HasPrefix(addr, "inproc://") {
+		return fmt.Errorf("%q: inproc:// reaches only agents in the same process, and this publisher runs none: listen on tcp://, tls+tcp:// or ipc://", addr)
 	}
 	return nil
 }

@@ -37,8 +37,9 @@
 // empty).
 //
 // v2 parameters: cloud (a clouds.yaml entry; default OS_CLOUD, else the OS_*
-// variables), clouds_file, region, interface (public, internal, admin),
-// source, timeout, ca. Credentials never go in the URL.
+// variables), clouds_file, password_file (the password in a file of mode
+// 0600, replacing clouds.yaml's), region, interface (public, internal,
+// admin), source, timeout, ca. Credentials never go in the URL.
 //
 // # Mapping
 //

@@ -212,6 +212,12 @@ func WithCloud(name string) V2Option { return v2Option(auth(keystone.Cloud(name)
 // usual search, OS_CLIENT_CONFIG_FILE first).
 func WithCloudsFile(path string) V2Option { return v2Option(auth(keystone.CloudsFile(path))) }
 
+// WithPasswordFile names a file holding the Keystone password of the v2
+// sink, which replaces clouds.yaml's; the file must be readable by its
+// owner only (mode 0600), as tenant key files are. It goes with a cloud
+// (WithCloud or OS_CLOUD).
+func WithPasswordFile(path string) V2Option { return v2Option(auth(keystone.PasswordFile(path))) }
+
 // WithRegion overrides the region the v2 sink looks the metering service up
 // in (default, or empty: what the credentials say).
 func WithRegion(region string) V2Option { return v2Option(auth(keystone.Region(region))) }

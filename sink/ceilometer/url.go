@@ -28,7 +28,7 @@ var (
 	amqpParams = []string{"exchange", "durable", "routing_key", "publisher_id", "batch", "secret_env",
 		"source", "timeout", "dial_timeout"}
 	amqpsParams = []string{"ca", "cert", "key", "server_name"}
-	v2Params    = []string{"cloud", "clouds_file", "region", "interface", "source", "timeout", "ca"}
+	v2Params    = []string{"cloud", "clouds_file", "password_file", "region", "interface", "source", "timeout", "ca"}
 )
 
 // open is the sink.Opener for every scheme this package registers.
@@ -167,7 +167,7 @@ func v2URL(u *url.URL) ([]V2Option, error) {
 		return nil, fmt.Errorf("ceilometer: %s:// URL has a path but no host", u.Scheme)
 	}
 	for k, set := range map[string]func(string) V2Option{
-		"cloud": WithCloud, "clouds_file": WithCloudsFile, "region": WithRegion, "interface": WithInterface,
+		"cloud": WithCloud, "clouds_file": WithCloudsFile, "password_file": WithPasswordFile, "region": WithRegion, "interface": WithInterface,
 		"source": func(s string) V2Option { return WithSource(s) },
 	} {
 		if q.Has(k) {

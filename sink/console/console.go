@@ -85,8 +85,9 @@ func newConfig(opts []Option) (config, error) {
 
 // Sink writes measurements to an io.Writer, one line each.
 type Sink struct {
-	w          *bufio.Writer
-	closer     io.Closer // the file it opened, if any
+	w          *bufio.Writer // nil until the first Write of a Create sink
+	path       string        // the file of a Create sink, opened on first Write
+	closer     io.Closer     // the file it opened, if any
 	format     Format
 	timeLayout string
 	buf        []byte
@@ -107,20 +108,30 @@ func newSink(w io.Writer, c config) *Sink {
 	return &Sink{w: bufio.NewWriterSize(w, 64<<10), format: c.format, timeLayout: c.timeLayout}
 }
 
-// Create returns a Sink appending to the named file, creating it (mode 0640)
-// if needed. Close closes the file.
+// Create returns a Sink appending to the named file. The file is opened,
+// and created (mode 0640) if needed, by the first Write, not by Create: a
+// sink made only to check a configuration leaves no file behind. An error
+// opening it is that Write's error (and the next Write tries again). Close
+// closes the file.
 func Create(path string, opts ...Option) (*Sink, error) {
 	c, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
-	if err != nil {
-		return nil, fmt.Errorf("console: %w", err)
+	if path == "" {
+		return nil, errors.New("console: Create: empty path")
 	}
-	s := newSink(f, c)
-	s.closer = f
-	return s, nil
+	return &Sink{path: path, format: c.format, timeLayout: c.timeLayout}, nil
+}
+
+// open opens the file of a Create sink on first use.
+func (s *Sink) open() error {
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
+	s.w, s.closer = bufio.NewWriterSize(f, 64<<10), f
+	return nil
 }
 
 func init() {
@@ -155,6 +166,11 @@ func (s *Sink) Write(_ context.Context, batch []meter.Measurement) error {
 	if s.closed {
 		return fmt.Errorf("console: write after Close: %w", sink.ErrClosed)
 	}
+	if s.w == nil {
+		if err := s.open(); err != nil {
+			return err
+		}
+	}
 	for i := range batch {
 		s.buf = s.buf[:0]
 		if s.format == JSON {
@@ -179,6 +195,9 @@ func (s *Sink) Close(context.Context) error {
 		return nil
 	}
 	s.closed = true
+	if s.w == nil {
+		return nil // a Create sink never written to: no file was opened
+	}
 	err := s.w.Flush()
 	if s.closer != nil {
 		err = errors.Join(err, s.closer.Close())

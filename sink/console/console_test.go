@@ -106,3 +106,30 @@ func TestOpenURL(t *testing.T) {
 	_, err = sink.Open(ctx, "console://elsewhere")
 	require.ErrorContains(t, err, "console://stderr")
 }
+
+// A console:///path sink creates its file on the first Write, not when it
+// is opened: checking a configuration leaves no file behind, and an
+// unwritable path is the Write's error, tried again on the next Write.
+func TestFileCreatedOnFirstWrite(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "out.jsonl")
+	s, err := sink.Open(ctx, "console://"+path+"?format=json")
+	require.NoError(t, err)
+	require.NoDirExists(t, filepath.Join(dir, "sub"))
+	err = s.Write(ctx, batch)
+	require.ErrorContains(t, err, "console: open "+path)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	require.NoFileExists(t, path)
+	require.NoError(t, s.Write(ctx, batch))
+	require.NoError(t, s.Close(ctx))
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(b), "\n"))
+
+	unused, err := console.Create(filepath.Join(dir, "never.txt"))
+	require.NoError(t, err)
+	require.NoError(t, unused.Close(ctx))
+	require.NoError(t, unused.Close(ctx))
+	require.NoFileExists(t, filepath.Join(dir, "never.txt"))
+}

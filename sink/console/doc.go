@@ -14,5 +14,7 @@
 //
 // URLs for sink.Open: "console://" (stdout), "console://stderr",
 // "console:///var/log/meter.jsonl", each with "?format=text" or "?format=json".
-// Writing allocates nothing per measurement.
+// A file is opened (created, mode 0640, or appended to) by the first Write,
+// not by Open or Create: opening a sink to check a configuration leaves no
+// file behind. Writing allocates nothing per measurement.
 package console

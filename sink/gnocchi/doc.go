@@ -15,7 +15,8 @@
 //	gnocchi+https://...                    the same over TLS
 //
 // Parameters: cloud (a clouds.yaml entry; default OS_CLOUD, else the OS_*
-// variables), clouds_file, region, interface (public, internal, admin),
+// variables), clouds_file, password_file (the password in a file of mode
+// 0600, replacing clouds.yaml's), region, interface (public, internal, admin),
 // resource_type (default generic), archive_policy (default: Gnocchi's
 // archive policy rules choose), resource_attrs (comma-separated label keys
 // that become attributes of created resources), resource_types (default,

@@ -106,6 +106,12 @@ func WithCloud(name string) Option { return auth(keystone.Cloud(name)) }
 // usual search, OS_CLIENT_CONFIG_FILE first).
 func WithCloudsFile(path string) Option { return auth(keystone.CloudsFile(path)) }
 
+// WithPasswordFile names a file holding the Keystone password, which
+// replaces clouds.yaml's; the file must be readable by its owner only
+// (mode 0600), as tenant key files are. It goes with a cloud (WithCloud or
+// OS_CLOUD).
+func WithPasswordFile(path string) Option { return auth(keystone.PasswordFile(path)) }
+
 // WithRegion overrides the region to look Gnocchi up in (default, or empty:
 // what the credentials say).
 func WithRegion(region string) Option { return auth(keystone.Region(region)) }

@@ -18,7 +18,7 @@ func init() {
 	sink.RegisterScheme("gnocchi+https", open)
 }
 
-var params = []string{"cloud", "clouds_file", "region", "interface", "resource_type", "archive_policy",
+var params = []string{"cloud", "clouds_file", "password_file", "region", "interface", "resource_type", "archive_policy",
 	"resource_attrs", "resource_types", "timeout", "auth", "user", "ca"}
 
 // open is the sink.Opener for gnocchi://, gnocchi+http:// and
@@ -79,7 +79,7 @@ func urlOptions(u *url.URL) ([]Option, error) {
 		return nil, fmt.Errorf("gnocchi: parameter auth: %q is not keystone or basic", auth)
 	}
 	for k, set := range map[string]func(string) Option{
-		"cloud": WithCloud, "clouds_file": WithCloudsFile, "region": WithRegion, "interface": WithInterface,
+		"cloud": WithCloud, "clouds_file": WithCloudsFile, "password_file": WithPasswordFile, "region": WithRegion, "interface": WithInterface,
 		"resource_type": WithResourceType, "archive_policy": WithArchivePolicy,
 	} {
 		if q.Has(k) {

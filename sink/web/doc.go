@@ -72,5 +72,7 @@
 // not loopback needs a token (token_file=, WithTokenFile), sent as
 // "Authorization: Bearer TOKEN", or as the password of basic auth so that a
 // browser can ask for it; or an explicit insecure=1. A token in the URL
-// itself is refused: URLs are logged.
+// itself is refused: URLs are logged. The token file is read when the sink
+// starts, and refused, as tenant key files are, unless only its owner may
+// read it (chmod 600).
 package web

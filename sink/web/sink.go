@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -248,14 +248,11 @@ func (s *Sink) Start() error {
 		return nil
 	}
 	if s.cfg.tokenFile != "" && s.token.Load() == nil {
-		b, err := os.ReadFile(s.cfg.tokenFile)
+		tok, err := service.ReadSecret(s.cfg.tokenFile) // refuses a file others may read
 		if err != nil {
 			return fmt.Errorf("web: token file: %w", err)
 		}
-		tok := strings.TrimSpace(string(b))
-		if tok == "" {
-			return fmt.Errorf("web: token file %s is empty", s.cfg.tokenFile)
-		}
+		tok = strings.TrimSpace(tok)
 		s.token.Store(&tok)
 	}
 	if s.cfg.addr == "" {

@@ -23,6 +23,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 
+	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -47,6 +48,11 @@ type Config struct {
 	// (OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack,
 	// /etc/openstack).
 	CloudsFile string
+	// PasswordFile names a file holding the password, which replaces
+	// clouds.yaml's (whose entry may then leave it out), so that the
+	// password lives in a file only the service's user may read: a file
+	// its group or others may read is refused. It goes with a cloud.
+	PasswordFile string
 	// Region overrides the region (clouds.yaml region_name, OS_REGION_NAME).
 	Region string
 	// Interface overrides the catalogue interface: public, internal or admin
@@ -94,7 +100,15 @@ func New(cfg Config) (*Session, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keystone: read cloud %q from clouds.yaml: %w", cloud, err)
 		}
+		if cfg.PasswordFile != "" {
+			if ao.Password, err = service.ReadSecret(cfg.PasswordFile); err != nil {
+				return nil, fmt.Errorf("keystone: password_file: %w", err)
+			}
+		}
 	} else {
+		if cfg.PasswordFile != "" {
+			return nil, errors.New("keystone: password_file goes with a cloud of clouds.yaml (cloud= or OS_CLOUD); with the OS_* variables set OS_PASSWORD")
+		}
 		ao, err = authFromEnv()
 		if err != nil {
 			return nil, fmt.Errorf("keystone: no cloud named (set OS_CLOUD or cloud=) and OS_* variables incomplete: %w", err)

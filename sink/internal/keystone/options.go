@@ -51,6 +51,11 @@ func CloudsFile(path string) Option {
 	return Option{"WithCloudsFile", func(o *Options) error { o.CloudsFile = path; return nil }}
 }
 
+// PasswordFile sets Config.PasswordFile: a file holding the password.
+func PasswordFile(path string) Option {
+	return Option{"WithPasswordFile", func(o *Options) error { o.PasswordFile = path; return nil }}
+}
+
 // Region sets Config.Region; empty means what the credentials say.
 func Region(region string) Option {
 	return Option{"WithRegion", func(o *Options) error { o.Region = region; return nil }}

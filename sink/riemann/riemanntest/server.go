@@ -140,7 +140,7 @@ type Server struct {
 	changed  chan struct{} // closed and replaced whenever events arrive
 	events   []Event
 	msgSizes []int
-	latest   map[[2]string]int // (host, service) -> index into events
+	latest   map[[2]string]Event // (host, service) -> its latest event: the index
 	reject   string
 	rejectN  int // Msgs left to refuse with rejectNr
 	rejectNr string
@@ -168,7 +168,7 @@ func Listen(opts ...Option) (*Server, error) {
 		cfg:     cfg,
 		tcpAddr: cfg.addr,
 		changed: make(chan struct{}),
-		latest:  map[[2]string]int{},
+		latest:  map[[2]string]Event{},
 		conns:   map[net.Conn]struct{}{},
 	}
 	if err := s.Start(); err != nil {
@@ -382,7 +382,20 @@ func (s *Server) MsgSizes() []int {
 	return slices.Clone(s.msgSizes)
 }
 
-// Reset forgets every recorded event and Msg.
+// Take returns the events recorded since the last Take (or Reset), in
+// arrival order, and forgets them, so that a long-running server (the
+// riemann-test-server command) holds only what it has not yet printed. The
+// index that queries read keeps the latest event of each host and service.
+// Count and Events then start over from what arrives next.
+func (s *Server) Take() []Event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ev := s.events
+	s.events, s.msgSizes = nil, nil
+	return ev
+}
+
+// Reset forgets every recorded event and Msg, and empties the index.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -567,8 +580,9 @@ func (s *Server) handle(msg *riemannpb.Msg, transport string) *riemannpb.Msg {
 		return &riemannpb.Msg{Ok: proto.Bool(false), Error: proto.String(s.rejectNr)}
 	}
 	for _, p := range msg.Events {
-		s.latest[[2]string{p.GetHost(), p.GetService()}] = len(s.events)
-		s.events = append(s.events, newEvent(p, transport))
+		e := newEvent(p, transport)
+		s.latest[[2]string{p.GetHost(), p.GetService()}] = e
+		s.events = append(s.events, e)
 	}
 	s.msgSizes = append(s.msgSizes, len(msg.Events))
 	close(s.changed)
@@ -583,12 +597,11 @@ func (s *Server) query(pred predicate) []*riemannpb.Event {
 	defer s.mu.Unlock()
 	var out []*riemannpb.Event
 	now := time.Now()
-	for _, i := range s.latest {
-		e := &s.events[i]
+	for _, e := range s.latest {
 		if s.cfg.expiry && e.HasTTL && e.Time.Add(time.Duration(float64(e.TTL)*float64(time.Second))).Before(now) {
 			continue
 		}
-		if pred(e) {
+		if pred(&e) {
 			out = append(out, e.Proto)
 		}
 	}

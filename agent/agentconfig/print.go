@@ -1,0 +1,158 @@
+package agentconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/meterkit/meter"
+	"github.com/meterkit/meter/internal/service"
+)
+
+// Log holds the log settings: log: {level, format} in the file, -log-level
+// and -log-format on the command line.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info (the default), warn or error
+	Format string `yaml:"format"` // text (the default) or json: one JSON object a line
+}
+
+// over returns l with the values o gives.
+func (l Log) over(o Log) Log {
+	if o.Level != "" {
+		l.Level = o.Level
+	}
+	if o.Format != "" {
+		l.Format = o.Format
+	}
+	return l
+}
+
+// check returns the errors of l, each made by at from its key.
+func (l Log) check(at func(key string, err error) error) []error {
+	var errs []error
+	if err := checkLevel(l.Level); err != nil {
+		errs = append(errs, at("log.level", err))
+	}
+	if err := service.CheckFormat(l.Format); err != nil {
+		errs = append(errs, at("log.format", err))
+	}
+	return errs
+}
+
+func checkLevel(s string) error { _, err := service.ParseLevel(s); return err }
+
+// Logger returns the logger the configuration asks for, writing to w
+// (the reference agent gives os.Stderr).
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	return service.Logger(w, c.Log.Level, c.Log.Format)
+}
+
+// printed is the layout of WriteYAML: the file's keys with their values in
+// effect.
+type printed struct {
+	Publishers struct {
+		Connect []string `yaml:"connect"`
+		Tenant  string   `yaml:"tenant,omitempty"`
+		KeyFile string   `yaml:"key_file,omitempty"`
+		TLS     *TLS     `yaml:"tls,omitempty"`
+	} `yaml:"publishers"`
+	ID    string `yaml:"id,omitempty"`
+	Spool string `yaml:"spool,omitempty"`
+	Batch struct {
+		Size int    `yaml:"size"`
+		Age  string `yaml:"age"`
+	} `yaml:"batch"`
+	Queue      int           `yaml:"queue,omitempty"`
+	StatsEvery string        `yaml:"stats_every"`
+	HTTP       string        `yaml:"http,omitempty"`
+	Interval   string        `yaml:"interval"`
+	Log        Log           `yaml:"log"`
+	Drivers    []printedInst `yaml:"drivers"`
+	Stages     []any         `yaml:"stages,omitempty"`
+	StagesFile string        `yaml:"stages_file,omitempty"`
+}
+
+type printedInst struct {
+	Name     string `yaml:"name"`
+	Type     string `yaml:"type"`
+	Interval string `yaml:"interval,omitempty"`
+	Timeout  string `yaml:"timeout,omitempty"`
+	Settings any    `yaml:"settings,omitempty"`
+}
+
+// WriteYAML writes the configuration in effect (the file's values over the
+// defaults, the flags given over them) to w as the YAML of a config file,
+// for -print-config. Secrets are replaced by REDACTED: settings whose name
+// says password, secret, token, community or credential (but not the
+// *_file settings that name a file holding one) and the password of any
+// URL. Paths are absolute where the file resolved them.
+func (c *Config) WriteYAML(w io.Writer) error {
+	var p printed
+	p.Publishers.Connect = make([]string, len(c.Connect))
+	for i, a := range c.Connect {
+		p.Publishers.Connect[i] = service.RedactURL(a)
+	}
+	p.Publishers.Tenant, p.Publishers.KeyFile = c.Tenant, c.KeyFile
+	if c.TLS != (TLS{}) {
+		t := c.TLS
+		p.Publishers.TLS = &t
+	}
+	p.ID, p.Spool, p.Queue, p.HTTP, p.Log, p.StagesFile = c.ID, c.Spool, c.Queue, c.HTTP, c.Log, c.StagesFile
+	p.Batch.Size, p.Batch.Age = c.Batch, c.BatchAge.String()
+	p.StatsEvery, p.Interval = c.StatsEvery.String(), c.Interval.String()
+	for _, in := range c.Drivers {
+		pi := printedInst{Name: in.Name, Type: in.Type, Interval: durationOrEmpty(in.Interval), Timeout: durationOrEmpty(in.Timeout)}
+		s, err := settingsValue(in.Settings)
+		if err != nil {
+			return fmt.Errorf("agentconfig: driver %s: %w", in.Name, err)
+		}
+		pi.Settings = s
+		p.Drivers = append(p.Drivers, pi)
+	}
+	for _, st := range c.stages {
+		var v any
+		if err := st.Node.Decode(&v); err != nil {
+			return fmt.Errorf("agentconfig: %s: %w", st.Key, err)
+		}
+		p.Stages = append(p.Stages, service.Redact(v))
+	}
+	enc := yaml.NewEncoder(w)
+	enc.SetIndent(2)
+	if err := enc.Encode(&p); err != nil {
+		return fmt.Errorf("agentconfig: %w", err)
+	}
+	return enc.Close()
+}
+
+func durationOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+// settingsValue is a driver's settings as plain values, secrets redacted.
+func settingsValue(cfg meter.Config) (any, error) {
+	if cfg.IsZero() {
+		return nil, nil
+	}
+	raw, err := cfg.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return nil, err
+	}
+	return service.Redact(v), nil
+}
+
+// Version describes the running binary in one line, for -version: program,
+// the main module's path and version ("(devel)" when built from a
+// checkout), the VCS revision and time it was built from ("+dirty" for
+// uncommitted changes) and the Go version.
+func Version(program string) string { return service.Version(program) }

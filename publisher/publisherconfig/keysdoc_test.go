@@ -1,0 +1,81 @@
+package publisherconfig
+
+import (
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// schemaKeys lists the YAML keys of struct type t, dotted, a list's items
+// as KEY[].SUB; a yaml.Node or a scalar is a leaf.
+func schemaKeys(t reflect.Type, prefix string) []string {
+	var out []string
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		key := prefix + name
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		out = append(out, key)
+		switch {
+		case ft == reflect.TypeFor[yaml.Node]() || ft == reflect.TypeFor[time.Duration]():
+		case ft.Kind() == reflect.Struct:
+			out = append(out[:len(out)-1], schemaKeys(ft, key+".")...)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && ft.Elem() != reflect.TypeFor[yaml.Node]():
+			out = append(out, schemaKeys(ft.Elem(), key+"[].")...)
+		}
+	}
+	return out
+}
+
+// docKeys reads the keys in the first column of the table under heading in
+// the markdown file.
+func docKeys(t *testing.T, path, heading string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	_, after, ok := strings.Cut(string(b), "\n"+heading+"\n")
+	require.True(t, ok, "no %q in %s", heading, path)
+	if i := strings.Index(after, "\n#"); i >= 0 {
+		after = after[:i]
+	}
+	code := regexp.MustCompile("`([^`]+)`")
+	var keys []string
+	for line := range strings.SplitSeq(after, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 || !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
+			keys = append(keys, m[1])
+		}
+	}
+	require.NotEmpty(t, keys, "no key table under %q in %s", heading, path)
+	return keys
+}
+
+// docs/operating.md's key reference is the schema's: every key of the file
+// (a sink block's too) is in it, and every key in it is in the file.
+func TestKeyReferenceMatchesTheSchema(t *testing.T) {
+	schema := append(schemaKeys(reflect.TypeFor[file](), ""), schemaKeys(reflect.TypeFor[sinkBlock](), "sinks[].")...)
+	require.Contains(t, schema, "tls.ca")
+	require.Contains(t, schema, "sinks[].name")
+	doc := docKeys(t, "../../docs/operating.md", "### Publisher keys")
+	for _, k := range schema {
+		require.True(t, slices.Contains(doc, k), "key %q of the publisher's config file is not in docs/operating.md's \"Publisher keys\"", k)
+	}
+	for _, k := range doc {
+		require.True(t, slices.Contains(schema, k), "docs/operating.md's \"Publisher keys\" lists %q, which the publisher's config file does not have", k)
+	}
+}
