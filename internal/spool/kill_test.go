@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -129,7 +130,9 @@ func TestHelperProcess(t *testing.T) {
 		wg.Wait()
 	case "lanes":
 		// Two lanes with marks, each delivered by its own goroutine at its
-		// own pace (b three times slower), while batches keep coming.
+		// own pace: b delivers one batch for every three of a's, counted
+		// rather than timed, so that a loaded machine (fsync taking longer
+		// than either lane's work) cannot bring them level.
 		lay := Layout{Path: filepath.Join(dir, "s.spool"), Marks: filepath.Join(dir, "s.marks"), Lanes: lanesAB()}
 		s, err := Open(lay, Config{Sync: pol})
 		if err != nil {
@@ -142,17 +145,24 @@ func TestHelperProcess(t *testing.T) {
 		}
 		say("filled")
 		var wg sync.WaitGroup
+		var aDone atomic.Int64
 		for i, name := range []string{"a", "b"} {
 			l := s.Lane(name)
 			wg.Go(func() {
-				for {
+				for n := int64(0); ; n++ {
 					e, ok := l.Next(context.Background())
 					if !ok {
 						return
 					}
-					time.Sleep(time.Duration(100*(1+2*i)) * time.Microsecond)
+					time.Sleep(100 * time.Microsecond)
+					for i == 1 && aDone.Load() < 3*(n+1) {
+						time.Sleep(100 * time.Microsecond)
+					}
 					if err := l.Done(e.ID); err != nil {
 						fail(err)
+					}
+					if i == 0 {
+						aDone.Add(1)
 					}
 					say("done %s %d", name, e.ID)
 				}
