@@ -21,7 +21,8 @@
 // least recently go, with what points they still have. Stats counts both.
 //
 // A series is a name, kind, unit, host, resource, project, user and the
-// labels in the order written, except labels whose key starts with
+// labels in any order ({a=1,b=2} and {b=2,a=1} are one series; it shows
+// them in the order first written), except labels whose key starts with
 // meter.ReservedPrefix (meterkit.state, written by the levels stage): those
 // do not split a series, and the series shows the ones it was last written
 // with.

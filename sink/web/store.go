@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"log/slog"
 	"slices"
@@ -171,9 +172,20 @@ func (s *store) at(p uint64) *record {
 }
 
 // hashOf hashes the identity of m: everything but the value, the time and
-// the reserved labels.
+// the reserved labels. The labels are hashed one by one and their hashes
+// added, so that their order does not matter: {a=1,b=2} and {b=2,a=1} are
+// one series.
 func (s *store) hashOf(m *meter.Measurement) uint64 {
 	h := &s.h
+	var labels uint64
+	for i := range m.Labels {
+		l := &m.Labels[i]
+		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
+			continue
+		}
+		// Key and value play different parts: {a=b} is not {b=a}.
+		labels += maphash.String(s.seed, l.Key)*0x9e3779b97f4a7c15 ^ maphash.String(s.seed, l.Value)
+	}
 	h.Reset()
 	h.WriteString(m.Name)
 	h.WriteByte(0)
@@ -187,52 +199,50 @@ func (s *store) hashOf(m *meter.Measurement) uint64 {
 	h.WriteString(m.ProjectID)
 	h.WriteByte(0)
 	h.WriteString(m.UserID)
-	for i := range m.Labels {
-		l := &m.Labels[i]
-		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
-			continue
-		}
-		h.WriteByte(1)
-		h.WriteString(l.Key)
-		h.WriteByte(0)
-		h.WriteString(l.Value)
-	}
+	h.WriteByte(0)
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], labels)
+	h.Write(b[:])
 	return h.Sum64()
 }
 
-func (se *series) same(m *meter.Measurement) bool {
-	if se.name != m.Name || se.kind != m.Kind || se.unit != m.Unit || se.host != m.Host ||
-		se.res != m.ResourceID || se.proj != m.ProjectID || se.user != m.UserID {
-		return false
-	}
-	i := 0
-	for j := range m.Labels {
-		l := &m.Labels[j]
-		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
+// sameLabels reports whether the labels of ls with (reserved) or without
+// (!reserved) meter.ReservedPrefix are those of held, in any order. Keys are
+// unique in a valid measurement, so equal counts and every label of ls found
+// in held mean the same set.
+func sameLabels(held, ls []meter.Label, reserved bool) bool {
+	n := 0
+	for j := range ls {
+		l := &ls[j]
+		if strings.HasPrefix(l.Key, meter.ReservedPrefix) != reserved {
 			continue
 		}
-		if i >= len(se.ident) || se.ident[i] != *l {
+		n++
+		if n > len(held) {
 			return false
 		}
-		i++
+		// In the order held first: a series is usually written with its
+		// labels in the same order every time.
+		if i := n - 1; held[i] == *l {
+			continue
+		}
+		if !slices.Contains(held, *l) {
+			return false
+		}
 	}
-	return i == len(se.ident)
+	return n == len(held)
 }
 
-// sameExtra reports whether the reserved labels of m are those se holds.
+func (se *series) same(m *meter.Measurement) bool {
+	return se.name == m.Name && se.kind == m.Kind && se.unit == m.Unit && se.host == m.Host &&
+		se.res == m.ResourceID && se.proj == m.ProjectID && se.user == m.UserID &&
+		sameLabels(se.ident, m.Labels, false)
+}
+
+// sameExtra reports whether the reserved labels of m are those se holds,
+// in any order.
 func (se *series) sameExtra(m *meter.Measurement) bool {
-	i := 0
-	for j := range m.Labels {
-		l := &m.Labels[j]
-		if !strings.HasPrefix(l.Key, meter.ReservedPrefix) {
-			continue
-		}
-		if i >= len(se.extra) || se.extra[i] != *l {
-			return false
-		}
-		i++
-	}
-	return i == len(se.extra)
+	return sameLabels(se.extra, m.Labels, true)
 }
 
 func labelBytes(ls []meter.Label) int64 {
