@@ -70,8 +70,21 @@
 // what its own agents send.
 //
 // The server listens on loopback unless told otherwise. An address that is
-// not loopback needs a token (token_file=, WithTokenFile), sent as
-// "Authorization: Bearer TOKEN", or as the password of basic auth so that a
-// browser can ask for it; or an explicit insecure=1. A token in the URL
-// itself is refused: URLs are logged.
+// not loopback needs credentials, or an explicit insecure=1:
+//
+//   - a token (token_file=, WithTokenFile), sent as "Authorization: Bearer
+//     TOKEN", or as the password of basic auth so that a browser can ask
+//     for it;
+//   - users (users_file=, WithUsersFile), for basic auth: a line
+//     "user:bcrypt-hash" each, as `htpasswd -B -c FILE USER` writes them.
+//
+// Both files must be regular files that only their owner may read or write
+// (chmod 600), as key files. They are read by Start, which fails on a
+// missing or invalid one, and again whenever they change, so that a token
+// or password rotated in the file takes effect without a restart; a file
+// that becomes unreadable or invalid refuses every request until it is
+// fixed. Secrets are compared in constant time, and a password that bcrypt
+// verified is remembered (as a keyed digest, until the file changes) so
+// that the page's many requests do not each pay bcrypt's cost. A token in
+// the URL itself is refused: URLs are logged.
 package web
