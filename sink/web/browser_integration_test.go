@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -27,8 +26,6 @@ import (
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink/web"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/live-view.png, the screenshot the README shows")
 
 // chromium finds Debian's chromium (or another Chrome); without one the
 // browser tests skip, unless REQUIRE_BROWSER=1 (set by .ci/run once it
@@ -227,11 +224,6 @@ func TestBrowserLiveView(t *testing.T) {
 	require.Equal(t, `time_utc,"'=SUM(1,2)"`, lines[0])
 	require.Regexp(t, `^\d{4}-\d\d-\d\dT[0-9:.]+Z,-1$`, lines[len(lines)-1])
 
-	if *update {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(filepath.Join("testdata", "live-view.png"), png, 0o644))
-	}
 	require.Empty(t, errs(), "JavaScript errors")
 
 	// The level change is in the feed, as Atom.
