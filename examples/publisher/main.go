@@ -208,6 +208,18 @@ func run() int {
 		}
 		logger.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
 	}
+	// A sink that serves (web://, the live view) starts with the run, not
+	// with its first batch, and a port in use stops the start; Close
+	// stops it with the publisher.
+	for _, s := range parts.Sinks {
+		if st, ok := s.Sink.(interface{ Start() error }); ok {
+			if err := st.Start(); err != nil {
+				_ = p.Close(context.Background())
+				logger.Error("could not start", "sink", s.Name, "err", err)
+				return exitStart
+			}
+		}
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the publisher stopped
 	httpDone := make(chan struct{})
 	go func() {

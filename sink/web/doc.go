@@ -64,10 +64,14 @@
 //
 // # Who sees what
 //
-// The view shows everything that passed through this sink, whatever the
-// tenant: a token grants the whole view. To see a whole fleet, give one
-// publisher (the one every agent sends to) a web sink; a publisher sees only
-// what its own agents send.
+// The view shows everything that passed through this sink, for every tenant
+// alike: a token or a user grants the whole view, and a tenant that must see
+// only its own needs a publisher of its own. A publisher's view holds what
+// its own agents sent: with one publisher, the whole fleet; with several,
+// each view holds the share of the agents that sent to it (after a failover,
+// a host's history is split between two). For one picture of a fleet served
+// by several publishers, write to a store they share (riemann, gnocchi);
+// docs/operating.md says more.
 //
 // The server listens on loopback unless told otherwise. An address that is
 // not loopback needs credentials, or an explicit insecure=1:
