@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/sink/web"
 )
@@ -62,7 +64,10 @@ func servedAuth(t *testing.T, opts ...web.Option) (*web.Sink, *httptest.Server) 
 func TestUsersFile(t *testing.T) {
 	dir := t.TempDir()
 	users := filepath.Join(dir, "users")
-	require.NoError(t, os.WriteFile(users, []byte("# viewers\n\n"+bcryptLine(t, "alice", "wonder land")+bcryptLine(t, "bob", "b0b")), 0o600))
+	// bob's line as htpasswd -B writes it: $2y$, the same algorithm as $2a$.
+	bob := strings.Replace(bcryptLine(t, "bob", "b0b"), ":$2a$", ":$2y$", 1)
+	require.Contains(t, bob, ":$2y$04$")
+	require.NoError(t, os.WriteFile(users, []byte("# viewers\n\n"+bcryptLine(t, "alice", "wonder land")+bob), 0o600))
 	s, srv := servedAuth(t, web.WithUsersFile(users))
 	require.Equal(t, http.StatusServiceUnavailable, request(t, srv, "Basic "+b64("alice:wonder land")), "the users file is read by Start")
 	require.NoError(t, s.Start())
@@ -195,4 +200,40 @@ func TestTokenFileRotation(t *testing.T) {
 	require.NoError(t, os.Chmod(token, 0o600))
 	require.Equal(t, http.StatusOK, request(t, srv, "Bearer fifth-token"))
 	require.Equal(t, http.StatusUnauthorized, request(t, srv, "Bearer fourth-token"))
+}
+
+// A stream opened with a token ends once the token is rotated out of its
+// file: the next event after a second finds the credentials gone.
+func TestTokenRotationEndsStreams(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	defer http.DefaultClient.CloseIdleConnections()
+	token := filepath.Join(t.TempDir(), "token")
+	require.NoError(t, os.WriteFile(token, []byte("old-token"), 0o600))
+	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithTokenFile(token))
+	require.NoError(t, err)
+	require.NoError(t, s.Start())
+	defer s.Close(context.Background())
+	ctx := context.Background()
+
+	req, err := http.NewRequest(http.MethodGet, "http://"+s.Addr()+"/events", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer old-token")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	events := readEvents(resp.Body)
+	require.NoError(t, s.Write(ctx, []meter.Measurement{gauge("cpu.util", "h", "cpu0", 1, t0)}))
+	require.Equal(t, "series", next(t, events).name)
+	require.Equal(t, "points", next(t, events).name)
+
+	writeAtomically(t, token, "new-token")
+	time.Sleep(1100 * time.Millisecond)
+	require.NoError(t, s.Write(ctx, []meter.Measurement{gauge("cpu.util", "h", "cpu0", 2, t0.Add(time.Second))}))
+	select {
+	case ev, ok := <-events:
+		require.False(t, ok, "the stream goes on after the rotation: %+v", ev)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the stream did not end after the rotation")
+	}
 }

@@ -85,9 +85,10 @@
 // Both files must be regular files that only their owner may read or write
 // (chmod 600), as key files. They are read by Start, which fails on a
 // missing or invalid one, and again whenever they change, so that a token
-// or password rotated in the file takes effect without a restart; a file
-// that becomes unreadable or invalid refuses every request until it is
-// fixed. Secrets are compared in constant time, and a password that bcrypt
+// or password rotated in the file takes effect without a restart (an event
+// stream opened with the old one ends at its next event or ping, a second
+// or more later); a file that becomes unreadable or invalid refuses every
+// request until it is fixed. Secrets are compared in constant time, and a password that bcrypt
 // verified is remembered (as a keyed digest, until the file changes) so
 // that the page's many requests do not each pay bcrypt's cost. A token in
 // the URL itself is refused: URLs are logged.

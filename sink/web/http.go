@@ -25,6 +25,7 @@ const (
 	streamScan   = 65536            // points a stream looks at per hold of the lock
 	writeTimeout = 15 * time.Second // a stream whose browser takes longer to read is dropped
 	pingEvery    = 15 * time.Second
+	recheckEvery = time.Second // a stream checks its credentials again at most this often
 )
 
 func (s *Sink) routes() http.Handler {
