@@ -1,7 +1,6 @@
 package web
 
 import (
-	"encoding/binary"
 	"hash/maphash"
 	"log/slog"
 	"slices"
@@ -109,7 +108,6 @@ func (s Stats) LogValue() slog.Value {
 type store struct {
 	maxBytes int64
 	seed     maphash.Seed
-	h        maphash.Hash
 
 	byHash map[uint64][]uint32 // hash -> slots (more than one on a collision)
 	byID   map[uint64]uint32   // series id -> slot
@@ -162,7 +160,6 @@ func newStore(maxBytes int64) *store {
 		byID:     make(map[uint64]uint32),
 		slots:    make([]series, 1),
 	}
-	s.h.SetSeed(s.seed)
 	return s
 }
 
@@ -172,11 +169,11 @@ func (s *store) at(p uint64) *record {
 }
 
 // hashOf hashes the identity of m: everything but the value, the time and
-// the reserved labels. The labels are hashed one by one and their hashes
-// added, so that their order does not matter: {a=1,b=2} and {b=2,a=1} are
-// one series.
+// the reserved labels. Each string is hashed on its own (no bytes copied
+// into a buffer) and the hashes are mixed in field order; the labels'
+// hashes are added, so that their order does not matter: {a=1,b=2} and
+// {b=2,a=1} are one series.
 func (s *store) hashOf(m *meter.Measurement) uint64 {
-	h := &s.h
 	var labels uint64
 	for i := range m.Labels {
 		l := &m.Labels[i]
@@ -184,26 +181,22 @@ func (s *store) hashOf(m *meter.Measurement) uint64 {
 			continue
 		}
 		// Key and value play different parts: {a=b} is not {b=a}.
-		labels += maphash.String(s.seed, l.Key)*0x9e3779b97f4a7c15 ^ maphash.String(s.seed, l.Value)
+		labels += mix(maphash.String(s.seed, l.Key), maphash.String(s.seed, l.Value))
 	}
-	h.Reset()
-	h.WriteString(m.Name)
-	h.WriteByte(0)
-	h.WriteByte(byte(m.Kind))
-	h.WriteString(m.Unit)
-	h.WriteByte(0)
-	h.WriteString(m.Host)
-	h.WriteByte(0)
-	h.WriteString(m.ResourceID)
-	h.WriteByte(0)
-	h.WriteString(m.ProjectID)
-	h.WriteByte(0)
-	h.WriteString(m.UserID)
-	h.WriteByte(0)
-	var b [8]byte
-	binary.LittleEndian.PutUint64(b[:], labels)
-	h.Write(b[:])
-	return h.Sum64()
+	h := uint64(m.Kind) + 1
+	h = mix(h, maphash.String(s.seed, m.Name))
+	h = mix(h, maphash.String(s.seed, m.Unit))
+	h = mix(h, maphash.String(s.seed, m.Host))
+	h = mix(h, maphash.String(s.seed, m.ResourceID))
+	h = mix(h, maphash.String(s.seed, m.ProjectID))
+	h = mix(h, maphash.String(s.seed, m.UserID))
+	return mix(h, labels)
+}
+
+// mix folds x into the hash h; the order of the calls matters.
+func mix(h, x uint64) uint64 {
+	h = (h ^ x) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
 }
 
 // sameLabels reports whether the labels of ls with (reserved) or without
