@@ -9,6 +9,12 @@
 // The last one spools what it acknowledges and leaves receipts in Riemann's
 // index, so that a publisher killed mid-write does not write a batch twice.
 //
+//	go run ./examples/publisher -sink web://127.0.0.1:8080 -sink console://
+//
+// serves the live view of what passes through this publisher, every tenant
+// alike, at http://127.0.0.1:8080/ from the start of the run (go doc
+// ./sink/web; docs/operating.md says how to see a whole fleet).
+//
 // -stages names a YAML list of stages run on every batch after validation and
 // de-duplication, before the spool and the sinks (see go doc ./stage/stagefile):
 //
