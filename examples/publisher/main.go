@@ -9,6 +9,12 @@
 // The last one spools what it acknowledges and leaves receipts in Riemann's
 // index, so that a publisher killed mid-write does not write a batch twice.
 //
+//	go run ./examples/publisher -sink web://127.0.0.1:8080 -sink console://
+//
+// serves the live view of what passes through this publisher, every tenant
+// alike, at http://127.0.0.1:8080/ from the start of the run (go doc
+// ./sink/web; docs/operating.md says how to see a whole fleet).
+//
 // -stages names a YAML list of stages run on every batch after validation and
 // de-duplication, before the spool and the sinks (see go doc ./stage/stagefile):
 //
@@ -208,6 +214,18 @@ func run() int {
 		}
 		logger.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
 	}
+	// A sink that serves (web://, the live view) starts with the run, not
+	// with its first batch, and a port in use stops the start; Close
+	// stops it with the publisher.
+	for _, s := range parts.Sinks {
+		if st, ok := s.Sink.(interface{ Start() error }); ok {
+			if err := st.Start(); err != nil {
+				_ = p.Close(context.Background())
+				logger.Error("could not start", "sink", s.Name, "err", err)
+				return exitStart
+			}
+		}
+	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the publisher stopped
 	httpDone := make(chan struct{})
 	go func() {
@@ -217,12 +235,28 @@ func run() int {
 		}
 	}()
 	logger.Info("publishing", "listen", cfg.Listen, "sinks", strings.Join(names, " "))
-	if _, err := publisherhttp.Notify("READY=1"); err != nil {
-		logger.Warn("could not tell systemd the publisher is ready", "err", err)
-	}
+	// READY=1 once Run receives, so that a unit ordered after this one (and
+	// /readyz) never sees a publisher that listens but does not yet answer.
+	readyCtx, readyStop := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() {
+		defer close(readyDone)
+		for !p.Serving() {
+			select {
+			case <-readyCtx.Done():
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		if _, err := publisherhttp.Notify("READY=1"); err != nil {
+			logger.Warn("could not tell systemd the publisher is ready", "err", err)
+		}
+	}()
 	if err := p.Run(ctx); err != nil {
 		logger.Error("run", "err", err)
 	}
+	readyStop()
+	<-readyDone
 	_, _ = publisherhttp.Notify("STOPPING=1")
 	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -21,7 +21,8 @@
 // least recently go, with what points they still have. Stats counts both.
 //
 // A series is a name, kind, unit, host, resource, project, user and the
-// labels in the order written, except labels whose key starts with
+// labels in any order ({a=1,b=2} and {b=2,a=1} are one series; it shows
+// them in the order first written), except labels whose key starts with
 // meter.ReservedPrefix (meterkit.state, written by the levels stage): those
 // do not split a series, and the series shows the ones it was last written
 // with.
@@ -63,16 +64,32 @@
 //
 // # Who sees what
 //
-// The view shows everything that passed through this sink, whatever the
-// tenant: a token grants the whole view. To see a whole fleet, give one
-// publisher (the one every agent sends to) a web sink; a publisher sees only
-// what its own agents send.
+// The view shows everything that passed through this sink, for every tenant
+// alike: a token or a user grants the whole view, and a tenant that must see
+// only its own needs a publisher of its own. A publisher's view holds what
+// its own agents sent: with one publisher, the whole fleet; with several,
+// each view holds the share of the agents that sent to it (after a failover,
+// a host's history is split between two). For one picture of a fleet served
+// by several publishers, write to a store they share (riemann, gnocchi);
+// docs/operating.md says more.
 //
 // The server listens on loopback unless told otherwise. An address that is
-// not loopback needs a token (token_file=, WithTokenFile), sent as
-// "Authorization: Bearer TOKEN", or as the password of basic auth so that a
-// browser can ask for it; or an explicit insecure=1. A token in the URL
-// itself is refused: URLs are logged. The token file is read when the sink
-// starts, and refused, as tenant key files are, unless only its owner may
-// read it (chmod 600).
+// not loopback needs credentials, or an explicit insecure=1:
+//
+//   - a token (token_file=, WithTokenFile), sent as "Authorization: Bearer
+//     TOKEN", or as the password of basic auth so that a browser can ask
+//     for it;
+//   - users (users_file=, WithUsersFile), for basic auth: a line
+//     "user:bcrypt-hash" each, as `htpasswd -B -c FILE USER` writes them.
+//
+// Both files must be regular files that only their owner may read or write
+// (chmod 600), as key files. They are read by Start, which fails on a
+// missing or invalid one, and again whenever they change, so that a token
+// or password rotated in the file takes effect without a restart (an event
+// stream opened with the old one ends at its next event or ping, a second
+// or more later); a file that becomes unreadable or invalid refuses every
+// request until it is fixed. Secrets are compared in constant time, and a password that bcrypt
+// verified is remembered (as a keyed digest, until the file changes) so
+// that the page's many requests do not each pay bcrypt's cost. A token in
+// the URL itself is refused: URLs are logged.
 package web

@@ -83,7 +83,17 @@ func (s *Sink) events(w http.ResponseWriter, r *http.Request) {
 	defer ping.Stop()
 	var pts []streamPoint
 	var newSeries []seriesCopy
+	checked := time.Now()
 	for {
+		// Credentials rotated or revoked end the streams they opened,
+		// within a second of the next event or ping: the browser must ask
+		// again.
+		if s.auth != nil && time.Since(checked) >= recheckEvery {
+			checked = time.Now()
+			if ok, _ := s.auth.check(r); !ok {
+				return
+			}
+		}
 		s.mu.RLock()
 		wake := s.wake
 		behind := uint64(0)

@@ -2,10 +2,9 @@ package web
 
 import (
 	"cmp"
-	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -26,6 +25,7 @@ const (
 	streamScan   = 65536            // points a stream looks at per hold of the lock
 	writeTimeout = 15 * time.Second // a stream whose browser takes longer to read is dropped
 	pingEvery    = 15 * time.Second
+	recheckEvery = time.Second // a stream checks its credentials again at most this often
 )
 
 func (s *Sink) routes() http.Handler {
@@ -50,49 +50,28 @@ func (s *Sink) guard(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
-		if s.cfg.token != "" || s.cfg.tokenFile != "" {
-			tok := s.token.Load()
-			if tok == nil {
-				http.Error(w, "web: token not loaded yet (Start reads the token file)", http.StatusServiceUnavailable)
+		if s.auth != nil {
+			ok, err := s.auth.check(r)
+			if !ok && err != nil {
+				// The reason (a file's path and mode) is for the
+				// operator, who gets it from Start; a client learns
+				// only that no request can succeed now.
+				msg := "web: credentials unavailable (the token or users file cannot be read)"
+				if errors.Is(err, errNotStarted) {
+					msg = errNotStarted.Error()
+				}
+				http.Error(w, msg, http.StatusServiceUnavailable)
 				return
 			}
-			if !authorized(r, *tok) {
+			if !ok {
 				h.Set("WWW-Authenticate", `Basic realm="meterkit", charset="UTF-8"`)
 				h.Add("WWW-Authenticate", `Bearer realm="meterkit"`)
-				http.Error(w, "web: unauthorized: send Authorization: Bearer TOKEN (or basic auth with the token as password)", http.StatusUnauthorized)
+				http.Error(w, "web: unauthorized: send Authorization: Bearer TOKEN, or basic auth (a user of the users file, or the token as password)", http.StatusUnauthorized)
 				return
 			}
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// authorized accepts "Bearer TOKEN", and basic auth whose password is the
-// token (any user name), so that a browser can ask for it.
-func authorized(r *http.Request, token string) bool {
-	a := r.Header.Get("Authorization")
-	scheme, cred, ok := strings.Cut(a, " ")
-	if !ok {
-		return false
-	}
-	var got string
-	switch strings.ToLower(scheme) {
-	case "bearer":
-		got = strings.TrimSpace(cred)
-	case "basic":
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
-		if err != nil {
-			return false
-		}
-		_, pw, ok := strings.Cut(string(b), ":")
-		if !ok {
-			return false
-		}
-		got = pw
-	default:
-		return false
-	}
-	return subtle.ConstantTimeCompare([]byte(got), []byte(token)) == 1
 }
 
 // seriesJSON is a series as the API shows it.

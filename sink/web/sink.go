@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/meterkit/meter"
-	"github.com/meterkit/meter/internal/service"
 	"github.com/meterkit/meter/sink"
 )
 
@@ -26,6 +25,7 @@ type config struct {
 	maxBytes  int64
 	addr      string
 	tokenFile string
+	usersFile string
 	token     string
 	insecure  bool
 }
@@ -58,13 +58,33 @@ func WithAddr(addr string) Option {
 
 // WithTokenFile makes every request need the header "Authorization: Bearer
 // TOKEN", TOKEN being the content of the file (surrounding white space
-// removed). The file is read when the server starts, not by New.
+// removed), or basic auth with TOKEN as the password. The file is read when
+// the server starts, not by New, and again whenever it changes, so that a
+// token rotated in the file takes effect without a restart. Like a key file,
+// it must be a regular file that only its owner may read or write (chmod 600).
 func WithTokenFile(path string) Option {
 	return func(c *config) error {
 		if path == "" {
 			return errors.New("WithTokenFile: empty path")
 		}
 		c.tokenFile = path
+		return nil
+	}
+}
+
+// WithUsersFile makes every request need basic auth with a user and
+// password of the file, as `htpasswd -B -c FILE USER` writes it: a line
+// "user:bcrypt-hash" per user, blank lines and lines starting with # skipped;
+// other hash schemes are refused. With WithTokenFile or WithToken too,
+// either is accepted. The file is read when the server starts and again
+// whenever it changes, and must be a regular file that only its owner may
+// read or write (chmod 600).
+func WithUsersFile(path string) Option {
+	return func(c *config) error {
+		if path == "" {
+			return errors.New("WithUsersFile: empty path")
+		}
+		c.usersFile = path
 		return nil
 	}
 }
@@ -108,7 +128,7 @@ type Sink struct {
 	srv     *http.Server
 	ln      net.Listener
 	serveWG sync.WaitGroup
-	token   atomic.Pointer[string] // nil until read from the token file
+	auth    *auth // nil: no credentials asked
 	handler http.Handler
 }
 
@@ -130,14 +150,11 @@ func New(opts ...Option) (*Sink, error) {
 		if err != nil {
 			return nil, fmt.Errorf("web: address %q: %w", c.addr, err)
 		}
-		if !isLoopback(host) && c.token == "" && c.tokenFile == "" && !c.insecure {
-			return nil, fmt.Errorf("web: address %q is not loopback: give a token file (token_file=) or say insecure=1", c.addr)
+		if !isLoopback(host) && c.token == "" && c.tokenFile == "" && c.usersFile == "" && !c.insecure {
+			return nil, fmt.Errorf("web: address %q is not loopback: give a token file (token_file=) or a users file (users_file=), or say insecure=1", c.addr)
 		}
 	}
-	s := &Sink{cfg: c, st: newStore(c.maxBytes), wake: make(chan struct{}), done: make(chan struct{})}
-	if c.token != "" {
-		s.token.Store(&c.token)
-	}
+	s := &Sink{cfg: c, st: newStore(c.maxBytes), wake: make(chan struct{}), done: make(chan struct{}), auth: newAuth(&c)}
 	s.handler = s.routes()
 	return s, nil
 }
@@ -157,7 +174,8 @@ func init() {
 	sink.RegisterScheme("web", openURL)
 }
 
-// openURL understands web://HOST:PORT?max_bytes=N&token_file=PATH&insecure=1.
+// openURL understands
+// web://HOST:PORT?max_bytes=N&token_file=PATH&users_file=PATH&insecure=1.
 // It does no I/O.
 func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 	if u.User != nil {
@@ -185,6 +203,8 @@ func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 			opts = append(opts, WithMaxBytes(n))
 		case "token_file":
 			opts = append(opts, WithTokenFile(v))
+		case "users_file":
+			opts = append(opts, WithUsersFile(v))
 		case "insecure":
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -196,7 +216,7 @@ func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 		case "token":
 			return nil, errors.New("web: a raw token in the URL is refused (URLs are logged): put it in a file and give token_file=")
 		default:
-			return nil, fmt.Errorf("web: unknown parameter %q (known: max_bytes, token_file, insecure)", k)
+			return nil, fmt.Errorf("web: unknown parameter %q (known: max_bytes, token_file, users_file, insecure)", k)
 		}
 	}
 	return New(opts...)
@@ -231,10 +251,11 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	return nil
 }
 
-// Start reads the token file, if any, and starts the server on the Sink's
+// Start reads the token and users files, if any, and starts the server on the Sink's
 // address, if it has one and it is not running yet; it returns once the
 // address is bound. Close stops it. A Sink served through Handler with
-// WithTokenFile needs Start too: until then it refuses every request.
+// WithTokenFile or WithUsersFile needs Start too: until then it refuses every
+// request.
 func (s *Sink) Start() error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
@@ -247,13 +268,10 @@ func (s *Sink) Start() error {
 	if s.srv != nil {
 		return nil
 	}
-	if s.cfg.tokenFile != "" && s.token.Load() == nil {
-		tok, err := service.ReadSecret(s.cfg.tokenFile) // refuses a file others may read
-		if err != nil {
-			return fmt.Errorf("web: token file: %w", err)
+	if s.auth != nil {
+		if err := s.auth.start(); err != nil {
+			return err
 		}
-		tok = strings.TrimSpace(tok)
-		s.token.Store(&tok)
 	}
 	if s.cfg.addr == "" {
 		return nil

@@ -108,7 +108,6 @@ func (s Stats) LogValue() slog.Value {
 type store struct {
 	maxBytes int64
 	seed     maphash.Seed
-	h        maphash.Hash
 
 	byHash map[uint64][]uint32 // hash -> slots (more than one on a collision)
 	byID   map[uint64]uint32   // series id -> slot
@@ -161,7 +160,6 @@ func newStore(maxBytes int64) *store {
 		byID:     make(map[uint64]uint32),
 		slots:    make([]series, 1),
 	}
-	s.h.SetSeed(s.seed)
 	return s
 }
 
@@ -171,68 +169,73 @@ func (s *store) at(p uint64) *record {
 }
 
 // hashOf hashes the identity of m: everything but the value, the time and
-// the reserved labels.
+// the reserved labels. Each string is hashed on its own (no bytes copied
+// into a buffer) and the hashes are mixed in field order; the labels'
+// hashes are added, so that their order does not matter: {a=1,b=2} and
+// {b=2,a=1} are one series.
 func (s *store) hashOf(m *meter.Measurement) uint64 {
-	h := &s.h
-	h.Reset()
-	h.WriteString(m.Name)
-	h.WriteByte(0)
-	h.WriteByte(byte(m.Kind))
-	h.WriteString(m.Unit)
-	h.WriteByte(0)
-	h.WriteString(m.Host)
-	h.WriteByte(0)
-	h.WriteString(m.ResourceID)
-	h.WriteByte(0)
-	h.WriteString(m.ProjectID)
-	h.WriteByte(0)
-	h.WriteString(m.UserID)
+	var labels uint64
 	for i := range m.Labels {
 		l := &m.Labels[i]
 		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
 			continue
 		}
-		h.WriteByte(1)
-		h.WriteString(l.Key)
-		h.WriteByte(0)
-		h.WriteString(l.Value)
+		// Key and value play different parts: {a=b} is not {b=a}.
+		labels += mix(maphash.String(s.seed, l.Key), maphash.String(s.seed, l.Value))
 	}
-	return h.Sum64()
+	h := uint64(m.Kind) + 1
+	h = mix(h, maphash.String(s.seed, m.Name))
+	h = mix(h, maphash.String(s.seed, m.Unit))
+	h = mix(h, maphash.String(s.seed, m.Host))
+	h = mix(h, maphash.String(s.seed, m.ResourceID))
+	h = mix(h, maphash.String(s.seed, m.ProjectID))
+	h = mix(h, maphash.String(s.seed, m.UserID))
+	return mix(h, labels)
+}
+
+// mix folds x into the hash h; the order of the calls matters.
+func mix(h, x uint64) uint64 {
+	h = (h ^ x) * 0x9e3779b97f4a7c15
+	return h ^ h>>29
+}
+
+// sameLabels reports whether the labels of ls with (reserved) or without
+// (!reserved) meter.ReservedPrefix are those of held, in any order. Keys are
+// unique in a valid measurement, so equal counts and every label of ls found
+// in held mean the same set.
+func sameLabels(held, ls []meter.Label, reserved bool) bool {
+	n := 0
+	for j := range ls {
+		l := &ls[j]
+		if strings.HasPrefix(l.Key, meter.ReservedPrefix) != reserved {
+			continue
+		}
+		n++
+		if n > len(held) {
+			return false
+		}
+		// In the order held first: a series is usually written with its
+		// labels in the same order every time.
+		if i := n - 1; held[i] == *l {
+			continue
+		}
+		if !slices.Contains(held, *l) {
+			return false
+		}
+	}
+	return n == len(held)
 }
 
 func (se *series) same(m *meter.Measurement) bool {
-	if se.name != m.Name || se.kind != m.Kind || se.unit != m.Unit || se.host != m.Host ||
-		se.res != m.ResourceID || se.proj != m.ProjectID || se.user != m.UserID {
-		return false
-	}
-	i := 0
-	for j := range m.Labels {
-		l := &m.Labels[j]
-		if strings.HasPrefix(l.Key, meter.ReservedPrefix) {
-			continue
-		}
-		if i >= len(se.ident) || se.ident[i] != *l {
-			return false
-		}
-		i++
-	}
-	return i == len(se.ident)
+	return se.name == m.Name && se.kind == m.Kind && se.unit == m.Unit && se.host == m.Host &&
+		se.res == m.ResourceID && se.proj == m.ProjectID && se.user == m.UserID &&
+		sameLabels(se.ident, m.Labels, false)
 }
 
-// sameExtra reports whether the reserved labels of m are those se holds.
+// sameExtra reports whether the reserved labels of m are those se holds,
+// in any order.
 func (se *series) sameExtra(m *meter.Measurement) bool {
-	i := 0
-	for j := range m.Labels {
-		l := &m.Labels[j]
-		if !strings.HasPrefix(l.Key, meter.ReservedPrefix) {
-			continue
-		}
-		if i >= len(se.extra) || se.extra[i] != *l {
-			return false
-		}
-		i++
-	}
-	return i == len(se.extra)
+	return sameLabels(se.extra, m.Labels, true)
 }
 
 func labelBytes(ls []meter.Label) int64 {

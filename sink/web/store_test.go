@@ -213,3 +213,37 @@ func BenchmarkWrite(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/measurement")
 	b.ReportMetric(float64(testing.AllocsPerRun(10, func() { _ = s.Write(ctx, batch) }))/float64(len(batch)), "allocs/measurement")
 }
+
+// The order of the labels does not split a series, and finding the series
+// of a measurement whose labels come in another order allocates nothing.
+func TestLabelOrderDoesNotSplitSeries(t *testing.T) {
+	s, err := web.New()
+	require.NoError(t, err)
+	ctx := context.Background()
+	a1, b2, c3 := meter.Label{Key: "a", Value: "1"}, meter.Label{Key: "b", Value: "2"}, meter.Label{Key: "c", Value: "3"}
+	state := meter.Label{Key: meter.StateLabel, Value: "ok"}
+	require.NoError(t, s.Write(ctx, []meter.Measurement{
+		gauge("m", "h", "r", 1, t0, a1, b2),
+		gauge("m", "h", "r", 2, t0.Add(time.Second), b2, a1),
+		gauge("m", "h", "r", 3, t0.Add(2*time.Second), b2, state, a1),
+	}))
+	require.Equal(t, 1, s.Stats().Series, "{a=1,b=2}, {b=2,a=1} and {b=2,meterkit.state=ok,a=1} are one series")
+	ms := s.Measurements()
+	require.Len(t, ms, 3)
+	require.Equal(t, []meter.Label{a1, b2, state}, ms[2].Labels, "the labels as first written, then the reserved ones")
+
+	// Others are other series: a label fewer, more, or with another value.
+	require.NoError(t, s.Write(ctx, []meter.Measurement{
+		gauge("m", "h", "r", 4, t0, a1),
+		gauge("m", "h", "r", 5, t0, b2),
+		gauge("m", "h", "r", 6, t0, c3, a1, b2),
+		gauge("m", "h", "r", 7, t0, meter.Label{Key: "b", Value: "1"}, meter.Label{Key: "a", Value: "2"}),
+		gauge("m", "h", "r", 8, t0),
+	}))
+	require.Equal(t, 6, s.Stats().Series)
+
+	batch := []meter.Measurement{gauge("m", "h", "r", 9, t0, b2, c3, a1), gauge("m", "h", "r", 10, t0, a1, c3, b2)}
+	require.NoError(t, s.Write(ctx, batch))
+	require.Equal(t, 6, s.Stats().Series)
+	require.Zero(t, testing.AllocsPerRun(100, func() { _ = s.Write(ctx, batch) }), "Write of existing series in any label order")
+}

@@ -20,7 +20,8 @@ func TestTokenFileMode(t *testing.T) {
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
 	err = s.Start()
-	require.ErrorContains(t, err, "web: token file: ")
+	require.ErrorIs(t, err, web.ErrCredentialFileMode)
+	require.ErrorContains(t, err, "token file "+tokenFile)
 	require.ErrorContains(t, err, "mode 0644")
 	require.ErrorContains(t, err, "chmod 600 "+tokenFile)
 
