@@ -34,10 +34,14 @@ import (
 //   - StatsReporter, always: In and Out count the chain's own input and
 //     output; the other counters are the sums of its stages'.
 //
+// A batch whose [Origin] is marked OutOfOrder passes the chain's
+// [OrderSensitive] stages unchanged (a nested chain skips its own);
+// [IsOrderSensitive] reports whether a chain holds such a stage.
+//
 // Chain panics if a stage is nil or two stateful stages have the same key:
 // these are programming errors (a configuration loader checks names first).
 func Chain(stages ...Stage) Stage {
-	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages))}
+	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages)), ordered: make([]bool, len(stages))}
 	var stateful, ticking bool
 	seen := map[string]bool{}
 	for i, s := range stages {
@@ -49,6 +53,11 @@ func Chain(stages ...Stage) Stage {
 			key = "#" + strconv.Itoa(i+1)
 		}
 		c.keys[i] = key
+		if o, ok := As[OrderSensitive](s); ok && o.OrderSensitive() {
+			c.ordered[i], c.anyOrd = true, true
+		} else if IsOrderSensitive(s) {
+			c.anyOrd = true
+		}
 		if _, ok := As[Checkpointer](s); ok {
 			stateful = true
 			if seen[key] {
@@ -72,13 +81,15 @@ func Chain(stages ...Stage) Stage {
 }
 
 type chain struct {
-	stages []Stage
-	keys   []string
-	bufs   [2][]meter.Measurement
-	tick   []meter.Measurement
-	in     atomic.Uint64
-	out    atomic.Uint64
-	closed bool
+	stages  []Stage
+	keys    []string
+	ordered []bool // stage i is OrderSensitive: skipped for a batch out of order
+	anyOrd  bool   // a stage is, or holds one that is, order-sensitive
+	bufs    [2][]meter.Measurement
+	tick    []meter.Measurement
+	in      atomic.Uint64
+	out     atomic.Uint64
+	closed  bool
 }
 
 func (c *chain) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
@@ -98,9 +109,21 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 		return append(out, in...), nil
 	}
 	cur := in
+	k := 0 // the buffer the next stage writes: never the one cur is
+	skip := false
+	if c.anyOrd {
+		o, _ := OriginFrom(ctx)
+		skip = o.OutOfOrder
+	}
 	for i := from; i < len(c.stages); i++ {
 		if err := ctx.Err(); err != nil {
 			return out, err
+		}
+		if skip && c.ordered[i] {
+			if i == len(c.stages)-1 {
+				return append(out, cur...), nil
+			}
+			continue // cur passes unchanged
 		}
 		if i == len(c.stages)-1 {
 			n := len(out)
@@ -112,7 +135,8 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 		}
 		// Alternate between the two buffers: stage i reads one and writes
 		// the other, never the one it reads.
-		b := &c.bufs[(i-from)%2]
+		b := &c.bufs[k%2]
+		k++
 		res, err := c.stages[i].Process(ctx, cur, (*b)[:0])
 		if err != nil {
 			return out, c.wrap(i, err)
@@ -122,6 +146,8 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 	}
 	return out, nil // not reached
 }
+
+func (c *chain) orderSensitive() bool { return c.anyOrd }
 
 func (c *chain) wrap(i int, err error) error {
 	return fmt.Errorf("stage: chain: stage %s: %w", c.keys[i], err)
