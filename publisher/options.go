@@ -39,6 +39,8 @@ type config struct {
 	backoffMax  time.Duration
 	statsEvery  time.Duration
 	stages      []stage.Stage
+	id          string        // WithID (state.go)
+	tickEvery   time.Duration // WithTickInterval (state.go)
 }
 
 type namedSink struct {
