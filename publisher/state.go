@@ -203,7 +203,7 @@ func (st *stageState) meta(state []byte, key string, seq uint64, inOrder bool) f
 // stageCtx is ctx with the batch's origin, marked out of order when its
 // sequence is not above the last one staged for its agent.
 func (w *worker) stageCtx(ctx context.Context, env *transport.Envelope, outOfOrder bool) context.Context {
-	return stage.WithOrigin(ctx, stage.Origin{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq, OutOfOrder: outOfOrder})
+	return stage.WithOrigin(ctx, stage.Origin{Tenant: env.Tenant, Agent: env.Agent, Seq: env.Seq, OutOfOrder: outOfOrder, Publisher: w.p.cfg.id})
 }
 
 // handleStateful takes a batch through stateful stages: staging and the
@@ -314,7 +314,7 @@ func (p *Publisher) tick(ctx context.Context, now time.Time) {
 	defer p.stageMu.Unlock()
 	seq := max(st.seq+1, uint64(now.UnixMicro()))
 	log := &envLogger{base: p.log, env: &transport.Envelope{Agent: st.agent, Seq: seq}}
-	tctx := stage.WithOrigin(ctx, stage.Origin{Agent: st.agent, Seq: seq})
+	tctx := stage.WithOrigin(ctx, stage.Origin{Agent: st.agent, Seq: seq, Publisher: p.cfg.id})
 	out, err := st.ticker.Tick(tctx, now, st.tickBuf[:0])
 	defer func() { clear(out); st.tickBuf = out[:0] }()
 	if err != nil {

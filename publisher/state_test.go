@@ -129,8 +129,9 @@ func TestAggregateStateRestoredAndTickBatchesUnderPublisherIdentity(t *testing.T
 	run(10*time.Millisecond, 1)
 	require.Equal(t, []float64{7}, rec.values("x.sum"))
 	require.Equal(t, []float64{3}, rec.values("x.count"))
-	_, ids := rec.named("x.sum")
+	ms, ids := rec.named("x.sum")
 	require.Equal(t, "publisher/p1", ids[0].Agent)
+	require.Equal(t, "p1", labelOf(ms[0], aggregate.PublisherLabel), "the publisher's id labels its aggregates")
 	require.Greater(t, ids[0].Seq, uint64(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMicro()),
 		"own sequences go on from the clock, as an agent's do")
 }

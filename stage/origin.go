@@ -11,6 +11,9 @@ type Origin struct {
 	Tenant string // the tenant of the envelope; "" when the publisher has none
 	Agent  string // the id of the agent that sent the batch
 	Seq    uint64 // the batch's sequence number
+	// Publisher is the id of the publisher staging the batch (its WithID),
+	// for a stage that labels what it makes with it (aggregate).
+	Publisher string
 	// OutOfOrder reports that the batch's sequence is not above the last
 	// one staged for its agent: a [Chain] skips its [OrderSensitive] stages
 	// for it (the batch passes them unchanged).
