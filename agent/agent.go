@@ -313,14 +313,21 @@ func (a *Agent) stageLocked(source string, now time.Time, big *oversized) {
 	}
 	a.c.staged.Add(uint64(len(a.valid)))
 	a.c.stagedOut.Add(uint64(len(out)))
+	whole := a.keepWholeLocked(out) // state.go
+	if whole {
+		a.checkpointLocked() // before a flush that takes the last of out
+	}
 	for _, m := range out {
 		a.batchLocked(m, now, big)
+	}
+	if !whole {
+		a.checkpointLocked()
 	}
 	// Keep the buffers, not what they point to.
 	clear(a.valid)
 	clear(out)
 	a.valid, a.staged = a.valid[:0], out[:0]
-	a.stagedLocked()
+	a.commitIdleLocked()
 }
 
 // chain makes one stage of the stages given to WithStage.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"fmt"
 
+	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/internal/spool"
 	"github.com/meterkit/meter/stage"
+	"github.com/meterkit/meter/transport"
 )
 
 // The stages' state in the spool file: meta/stage_state, the checkpoint of
@@ -18,7 +20,8 @@ var keyStageState = []byte("stage_state")
 // commit with the next batch stored, and the chain that checkpoints it.
 //
 // The state after a collection's staging is committed with the flush that
-// holds that collection's last output, so that a crash loses the output not
+// holds that collection's last output (the whole output, unless it is
+// larger than a batch), so that a crash loses the output not
 // yet in the spool together with the state that made it: after a restart,
 // the first collection of a series is staged against the last point that
 // reached the spool (a rate covers the interval from there, counted once).
@@ -77,11 +80,12 @@ func (a *Agent) initState() {
 	a.log.Debug("restored the stages' state from the spool", "bytes", len(saved))
 }
 
-// staged records the stages' state after a collection whose output is all
-// batched (in cur or in batches already stored). Called with a.mu held,
-// after the output was batched: a flush during the batching committed the
-// state before the collection, with that collection's first output.
-func (a *Agent) stagedLocked() {
+// checkpointLocked takes the stages' state after a collection, to commit
+// with the next batch stored: the one that holds the collection's last
+// output. Called with a.mu held, after Process, before the output is
+// batched when keepWholeLocked said it goes into one batch, after it
+// otherwise.
+func (a *Agent) checkpointLocked() {
 	st := a.state
 	if st == nil || st.disk == nil {
 		return
@@ -95,16 +99,41 @@ func (a *Agent) stagedLocked() {
 	if st.dirty || !bytes.Equal(b, st.pending) {
 		st.pending, st.dirty = b, true
 	}
-	if !st.dirty || len(a.cur) > 0 {
-		return // goes with the flush of cur, which holds the collection's last output
+}
+
+// commitIdleLocked commits the state alone when every output is stored
+// already (or there was none), as for a collection staged to nothing.
+func (a *Agent) commitIdleLocked() {
+	st := a.state
+	if st == nil || st.disk == nil || !st.dirty || len(a.cur) > 0 {
+		return
 	}
-	// Every output is stored already (or there was none): commit the state
-	// alone.
 	if err := st.disk.sp.Update(func(tx spool.Tx) error { return st.put(tx) }); err != nil {
 		a.log.Error("could not store the stages' state; it goes with the next batch", "err", err)
 		return
 	}
 	st.dirty = false
+}
+
+// keepWholeLocked flushes the current batch before a collection's staged
+// output out when out would not fit in it, and reports whether out then
+// goes into one batch: the state committed with that batch accounts for
+// exactly the output stored. Output larger than a batch is cut: its first
+// batches commit the state before the collection, and a crash between
+// them and the last one would stage that part again against the earlier
+// state. It does nothing without stateful stages and a spool.
+func (a *Agent) keepWholeLocked(out []meter.Measurement) bool {
+	if a.state == nil || a.state.disk == nil || len(out) == 0 {
+		return true
+	}
+	size := 0
+	for i := range out {
+		size += transport.MeasurementSize(&out[i], a.cfg.host)
+	}
+	if len(a.cur) > 0 && (len(a.cur)+len(out) > a.cfg.batchSize || a.curBytes+size > a.budget) {
+		a.flushLocked()
+	}
+	return len(out) <= a.cfg.batchSize && size <= a.budget
 }
 
 // put writes the pending state in tx, if it is not stored yet.
