@@ -215,9 +215,11 @@ func (h *harness) start(name, bin string, args ...string) *proc {
 
 // startPublisher starts a publisher listening on port, spooling in spoolDir,
 // writing to the harness's store with receipts, running the publisher stages.
+// Its id is its spool's name: a restart on the same spool is the same
+// publisher.
 func (h *harness) startPublisher(name string, port int, spoolDir string) *proc {
 	h.t.Helper()
-	return h.start(name, h.pubBin, "-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
+	return h.start(name, h.pubBin, "-id", filepath.Base(spoolDir), "-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
 		"-spool", spoolDir, "-sink", "riemann://127.0.0.1:"+h.store.Port()+"?receipts=10m", "-stages", h.pubStages)
 }
 

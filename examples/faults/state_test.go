@@ -230,6 +230,7 @@ func TestPublisherWithAggregateKilled(t *testing.T) {
 		default:
 			continue
 		}
+		require.Equal(t, "publisher.spool", e.Attributes["publisher"], "the aggregate carries the publisher's id (-id)")
 		w := e.Time.Unix()
 		if len(got[w]) == 0 {
 			got[w] = []agg{{math.NaN(), math.NaN()}}

@@ -26,6 +26,7 @@ type Config struct {
 	File string // the file it was read from; "" for none
 
 	Listen       string        // listen (-listen)
+	ID           string        // id: the publisher's id, of its own batches (-id; "": the host name)
 	Workers      int           // workers (-workers)
 	TLS          TLS           // tls (-tls-ca, -tls-cert, -tls-key)
 	Keys         string        // keys: the tenant key file (-keys)
@@ -60,6 +61,7 @@ type Sink struct {
 
 type file struct {
 	Listen       string         `yaml:"listen"`
+	ID           string         `yaml:"id"`
 	Workers      int            `yaml:"workers"`
 	TLS          TLS            `yaml:"tls"`
 	Keys         string         `yaml:"keys"`
@@ -112,6 +114,9 @@ func decode(f *yamlfile.File) (*Config, error) {
 	var errs []error
 	if v.Listen != "" {
 		c.Listen = v.Listen
+	}
+	if v.ID != "" {
+		c.ID = v.ID
 	}
 	if v.Workers != 0 {
 		c.Workers = v.Workers
@@ -224,6 +229,8 @@ func (c *Config) set(name string, fv flag.Value) error {
 	switch name {
 	case "listen":
 		c.Listen = v
+	case "id":
+		c.ID = v
 	case "workers":
 		c.Workers, err = strconv.Atoi(v)
 	case "tls-ca":
@@ -338,6 +345,9 @@ func (c *Config) Options(p *Parts, replayWindow time.Duration) []publisher.Optio
 		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2*replayWindow))}
 	if c.Spool != "" {
 		opts = append(opts, publisher.WithSpool(c.Spool))
+	}
+	if c.ID != "" {
+		opts = append(opts, publisher.WithID(c.ID))
 	}
 	if p.Stage != nil {
 		opts = append(opts, publisher.WithStage(p.Stage))
