@@ -2,6 +2,8 @@ package agent_test
 
 import (
 	"context"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,4 +142,31 @@ func TestStageStateOfEmptyCollectionCommitted(t *testing.T) {
 	require.NoError(t, a.Run(ctx))
 	require.NoError(t, a.Close(context.Background()))
 	require.Equal(t, []float64{2}, col.values())
+}
+
+// Without a spool the stages' state lives in memory, and the agent says so
+// once, at start; with one it says nothing of the kind.
+func TestStageStateInMemoryLoggedOnce(t *testing.T) {
+	for _, spool := range []bool{false, true} {
+		var out syncLog
+		opts := []agent.Option{agent.WithLogger(slog.New(slog.NewTextHandler(&out, nil))), agent.WithHost("h"),
+			agent.WithStage(rateStage(t))}
+		if spool {
+			opts = append(opts, agent.WithSpool(t.TempDir(), agent.SpoolSync(agent.SyncNever)))
+		}
+		s, r := transport.Pipe()
+		a, err := agent.New(s, opts...)
+		require.NoError(t, err)
+		for i := range 3 {
+			require.NoError(t, a.Add(cumulative(float64(i), time.Now().Add(time.Duration(i)*time.Second))))
+		}
+		require.NoError(t, a.Close(context.Background()))
+		require.NoError(t, r.Close())
+		n := strings.Count(out.String(), "stages keep state in memory only")
+		if spool {
+			require.Zero(t, n)
+		} else {
+			require.Equal(t, 1, n)
+		}
+	}
 }
