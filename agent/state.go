@@ -35,12 +35,16 @@ type stageState struct {
 
 // newStageState finds the stateful stages of stages; it returns nil when
 // none keeps state. The state is that of stage.Chain(stages...), keyed by
-// the stages' names.
+// the stages' names, or that of the one stage given when it has no name
+// (the chain of a stage file, itself keyed by the names in the file).
 func newStageState(stages []stage.Stage) *stageState {
 	if len(stages) == 0 {
 		return nil
 	}
-	ch := stage.Chain(stages...)
+	ch := stages[0]
+	if len(stages) > 1 || stage.Name(ch) != "" {
+		ch = stage.Chain(stages...)
+	}
 	cp, ok := stage.As[stage.Checkpointer](ch)
 	if !ok {
 		return nil

@@ -24,7 +24,9 @@ import (
 //     order, once, and joins their errors.
 //   - Checkpointer and Restorer, when a stage is a Checkpointer: the state is
 //     a JSON object of each stateful stage's state under its key, its name
-//     ([Named]) or, for an unnamed stage, its position ("#1" for the first).
+//     ([Named]) or, for an unnamed stage, its position ("#1" for the first);
+//     a state that is JSON (not a string) is written as it is, any other as
+//     a base64 string.
 //     Restore gives each stage the state under its key and leaves stages
 //     whose key is absent fresh, so an edited chain keeps the state of the
 //     stages it kept and starts renamed or new ones afresh (name the stages
@@ -180,28 +182,45 @@ func (c *chain) Close() error {
 }
 
 func (c *chain) checkpoint() ([]byte, error) {
-	state := map[string][]byte{}
+	state := map[string]json.RawMessage{}
 	for i, s := range c.stages {
 		if cp, ok := As[Checkpointer](s); ok {
 			b, err := cp.Checkpoint()
 			if err != nil {
 				return nil, fmt.Errorf("stage: chain: checkpoint %s: %w", c.keys[i], err)
 			}
-			state[c.keys[i]] = b
+			state[c.keys[i]] = embed(b)
 		}
 	}
 	return json.Marshal(state) // keys sorted: the same state gives the same bytes
 }
 
+// embed returns a stage's state as a JSON value: a JSON object, array,
+// number, true, false or null as it is (no second encoding), anything else
+// (a JSON string included) as a base64 string.
+func embed(b []byte) json.RawMessage {
+	if len(b) > 0 && b[0] != '"' && json.Valid(b) {
+		return b
+	}
+	enc, _ := json.Marshal(b) // a []byte always encodes
+	return enc
+}
+
 func (c *chain) restore(b []byte) error {
-	var state map[string][]byte
+	var state map[string]json.RawMessage
 	if err := json.Unmarshal(b, &state); err != nil {
 		return fmt.Errorf("stage: chain: restore: %w", err)
 	}
 	for i, s := range c.stages {
-		st, ok := state[c.keys[i]]
+		raw, ok := state[c.keys[i]]
 		if !ok {
 			continue
+		}
+		st := []byte(raw)
+		if len(raw) > 0 && raw[0] == '"' { // base64 (embed)
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("stage: chain: restore %s: %w", c.keys[i], err)
+			}
 		}
 		if r, ok := As[Restorer](s); ok {
 			if err := r.Restore(st); err != nil {
