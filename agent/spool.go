@@ -137,10 +137,13 @@ func (s *diskSpool) push(env *transport.Envelope, _ int, keys []string) (dropped
 	})
 	s.recycle(env)
 	if err != nil {
+		if s.state != nil {
+			s.state.lost()
+		}
 		return 0, 0, fmt.Errorf("agent: %w", err)
 	}
 	if s.state != nil {
-		s.state.dirty = false
+		s.state.stored()
 	}
 	s.keys.apply(plan)
 	for _, d := range drops {

@@ -31,6 +31,12 @@ type stageState struct {
 	disk    *diskSpool // nil: the state lives in memory only
 	pending []byte     // the state after the last collection staged
 	dirty   bool       // pending is not yet in the spool
+	// committed is the state in the spool (at start, the state restored or
+	// the fresh one): what a batch that could not be stored goes back to.
+	committed []byte
+	// staging: between a collection's Process and the end of its
+	// batching, when the stages' state is ahead of what is batched.
+	staging bool
 }
 
 // newStageState finds the stateful stages of stages; it returns nil when
@@ -73,15 +79,19 @@ func (a *Agent) initState() {
 		a.log.Error("could not read the stages' state from the spool; they start fresh", "err", err)
 		return
 	}
-	if saved == nil || st.r == nil {
+	if saved != nil && st.r != nil {
+		if err := st.r.Restore(saved); err != nil {
+			a.log.Error("could not restore the stages' state from the spool; they start fresh", "err", err)
+		} else {
+			a.log.Debug("restored the stages' state from the spool", "bytes", len(saved))
+		}
+	}
+	b, err := st.cp.Checkpoint()
+	if err != nil {
+		a.log.Error("could not checkpoint the stages", "err", err)
 		return
 	}
-	if err := st.r.Restore(saved); err != nil {
-		a.log.Error("could not restore the stages' state from the spool; they start fresh", "err", err)
-		return
-	}
-	st.pending = saved
-	a.log.Debug("restored the stages' state from the spool", "bytes", len(saved))
+	st.pending, st.committed = b, b
 }
 
 // checkpointLocked takes the stages' state after a collection, to commit
@@ -109,14 +119,42 @@ func (a *Agent) checkpointLocked() {
 // already (or there was none), as for a collection staged to nothing.
 func (a *Agent) commitIdleLocked() {
 	st := a.state
-	if st == nil || st.disk == nil || !st.dirty || len(a.cur) > 0 {
+	if st == nil {
+		return
+	}
+	st.staging = false
+	if st.disk == nil || !st.dirty || len(a.cur) > 0 {
 		return
 	}
 	if err := st.disk.sp.Update(func(tx spool.Tx) error { return st.put(tx) }); err != nil {
 		a.log.Error("could not store the stages' state; it goes with the next batch", "err", err)
 		return
 	}
+	st.stored()
+}
+
+// stored records that the pending state is in the spool.
+func (st *stageState) stored() {
+	if st.dirty {
+		st.committed = st.pending
+	}
 	st.dirty = false
+}
+
+// lost puts the stages back to the state in the spool after a batch could
+// not be stored (it is dropped): the next collection is staged against the
+// last point stored, so a rate or delta covers the lost interval too. Not
+// while a collection is being batched, whose output would then go with a
+// state from before it: that rare case keeps the state, and the lost
+// batch's intervals are lost with it.
+func (st *stageState) lost() {
+	if st.staging || st.r == nil || st.committed == nil {
+		return
+	}
+	if err := st.r.Restore(st.committed); err != nil {
+		return // the state stays ahead: the dropped batch's intervals are lost
+	}
+	st.pending, st.dirty = st.committed, false
 }
 
 // keepWholeLocked flushes the current batch before a collection's staged
@@ -127,7 +165,11 @@ func (a *Agent) commitIdleLocked() {
 // them and the last one would stage that part again against the earlier
 // state. It does nothing without stateful stages and a spool.
 func (a *Agent) keepWholeLocked(out []meter.Measurement) bool {
-	if a.state == nil || a.state.disk == nil || len(out) == 0 {
+	if a.state == nil || a.state.disk == nil {
+		return true
+	}
+	a.state.staging = true
+	if len(out) == 0 {
 		return true
 	}
 	size := 0

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -169,4 +170,43 @@ func TestStageStateInMemoryLoggedOnce(t *testing.T) {
 			require.Equal(t, 1, n)
 		}
 	}
+}
+
+// A batch the spool cannot store is dropped, and the stages go back to the
+// state in the spool: the next collection is rated against the last point
+// stored, so the rate covers the dropped interval too.
+func TestStageStateBackAfterBatchNotStored(t *testing.T) {
+	r := listenTCP(t, "tcp://127.0.0.1:0")
+	defer r.Close()
+	var col nameCollector
+	stop := col.run(r, "c.rate")
+	defer stop()
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+	a, err := agent.New(dialTCP(t, r.Addr()), agent.WithLogger(quiet), agent.WithHost("h"), agent.WithID("state"),
+		agent.WithSpool(t.TempDir(), agent.SpoolSync(agent.SyncNever), agent.SpoolMaxBytes(16<<10)),
+		agent.WithBatch(100_000, 20*time.Millisecond), agent.WithStage(rateStage(t)))
+	require.NoError(t, err)
+	require.NoError(t, a.Add(cumulative(100, t0)))
+	require.NoError(t, a.Add(cumulative(105, t0.Add(5*time.Second)))) // 1/s
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+		require.NoError(t, a.Close(context.Background()))
+	}()
+	require.Eventually(t, func() bool { return len(col.values()) == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	// 4/s, in a batch over the spool's bound: dropped.
+	big := meter.Measurement{Name: "big", Kind: meter.Gauge, Value: 1, Time: t0}
+	for i := range 20 {
+		big.Labels = append(big.Labels, meter.Label{Key: "k" + strconv.Itoa(i), Value: strings.Repeat("x", 1000)})
+	}
+	require.NoError(t, a.Add(cumulative(125, t0.Add(10*time.Second)), big))
+	require.Eventually(t, func() bool { return a.Stats().Dropped == 1 }, 5*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, a.Add(cumulative(135, t0.Add(20*time.Second))))
+	require.Eventually(t, func() bool { return len(col.values()) == 2 }, 5*time.Second, 10*time.Millisecond)
+	require.Equal(t, []float64{1, 2}, col.values(), "(135-105)/15 s: against the last point stored")
 }
