@@ -56,7 +56,10 @@
 // restored, so a crash loses the output that had not reached the spool
 // together with the state that made it: the first collection of each
 // series after a restart is staged against the last point that reached the
-// spool (a rate covers the interval since then, counted once). A stage
+// spool (a rate covers the interval since then, counted once). A batch
+// the spool cannot store is dropped and counted, and the stages go back to
+// the state in the spool, so that the next rate or delta covers the
+// dropped interval too. A stage
 // renamed or added starts fresh; one whose state cannot be read starts
 // fresh, logged. Without a spool the state lives in memory only, which the
 // agent logs once at start: after a restart the first collection of each
