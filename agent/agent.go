@@ -46,6 +46,7 @@ type Agent struct {
 	stages   stage.Stage         // nil without WithStage
 	valid    []meter.Measurement // a collection's valid measurements, the stages' input
 	staged   []meter.Measurement // the stages' output
+	state    *stageState         // nil when no stage keeps state (state.go)
 	curSince time.Time
 	seq      uint64
 	stopped  bool
@@ -189,6 +190,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	// (an agent makes far fewer than a million batches a second).
 	a.seq = max(a.q.lastSeq(), uint64(time.Now().UnixMicro()))
 	a.cur = a.getBuf()
+	a.initState()
 	return a, nil
 }
 
@@ -315,13 +317,21 @@ func (a *Agent) stageLocked(source string, now time.Time, big *oversized) {
 	}
 	a.c.staged.Add(uint64(len(a.valid)))
 	a.c.stagedOut.Add(uint64(len(out)))
+	whole := a.keepWholeLocked(out) // state.go
+	if whole {
+		a.checkpointLocked() // before a flush that takes the last of out
+	}
 	for _, m := range out {
 		a.batchLocked(m, now, big)
+	}
+	if !whole {
+		a.checkpointLocked()
 	}
 	// Keep the buffers, not what they point to.
 	clear(a.valid)
 	clear(out)
 	a.valid, a.staged = a.valid[:0], out[:0]
+	a.commitIdleLocked()
 }
 
 // chain makes one stage of the stages given to WithStage.

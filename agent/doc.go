@@ -44,6 +44,27 @@
 // the spool holds (redelivered after a crash) is acknowledged at once and not
 // stored again (Stats.PushDuplicates). See push.go.
 //
+// # Stage state
+//
+// Stages (WithStage, WithStages) run on each collection before batching.
+// The state of those that keep it (stage.Checkpointer: rate, delta,
+// levels, aggregate), keyed by their names in the chain, goes into the
+// spool (WithSpool) in the transaction of the batch holding the
+// collection's last output: a collection's output goes into one batch when
+// it fits (the batch before it is flushed first), and a collection staged
+// to nothing commits the state alone. At the next start the state is
+// restored, so a crash loses the output that had not reached the spool
+// together with the state that made it: the first collection of each
+// series after a restart is staged against the last point that reached the
+// spool (a rate covers the interval since then, counted once). A batch
+// the spool cannot store is dropped and counted, and the stages go back to
+// the state in the spool, so that the next rate or delta covers the
+// dropped interval too. A stage
+// renamed or added starts fresh; one whose state cannot be read starts
+// fresh, logged. Without a spool the state lives in memory only, which the
+// agent logs once at start: after a restart the first collection of each
+// series gives no rate or delta.
+//
 // Run blocks until its context ends, then stops the drivers, flushes the last
 // partial batch and keeps sending for up to the drain timeout. Stats returns
 // the counters.

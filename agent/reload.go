@@ -156,6 +156,9 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 		return fmt.Errorf("agent: Reconfigure: %w", err)
 	}
 	a.stages = newStages
+	if !same(oldStages, newStages) {
+		a.restateLocked(c.stages) // state.go
+	}
 	a.mu.Unlock()
 	var errs []error
 	var stopped []*runningDriver

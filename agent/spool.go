@@ -90,7 +90,8 @@ type diskSpool struct {
 	onBad   func(err error) // a stored batch that cannot be read back, dropped
 	raw     bool            // senders take the stored frames as they are
 	last    uint64
-	keys    *keyWindow // the keys of recent push deliveries made durable
+	keys    *keyWindow  // the keys of recent push deliveries made durable
+	state   *stageState // the stages' state, committed with the next batch (state.go); nil without
 }
 
 func openSpool(dir string, sc spool.Config, recycle func(*transport.Envelope), raw bool) (*diskSpool, error) {
@@ -131,11 +132,22 @@ func (s *diskSpool) push(env *transport.Envelope, _ int, keys []string, kept boo
 		if err := plan.write(tx); err != nil {
 			return err
 		}
+		if s.state != nil {
+			if err := s.state.put(tx); err != nil {
+				return err
+			}
+		}
 		return tx.Put(bucketMeta, keyLastSeq, binary.BigEndian.AppendUint64(nil, seq))
 	})
 	s.recycle(env)
 	if err != nil {
+		if s.state != nil {
+			s.state.lost()
+		}
 		return 0, 0, fmt.Errorf("agent: %w", err)
+	}
+	if s.state != nil {
+		s.state.stored()
 	}
 	s.keys.apply(plan)
 	for _, d := range drops {

@@ -83,7 +83,7 @@ func TestDedupPersistsAcceptTime(t *testing.T) {
 		env := &transport.Envelope{Version: transport.Version, Tenant: "t", Agent: "a", Seq: seq, SentAt: clk.t}
 		batch := []meter.Measurement{{Name: "m", Kind: meter.Gauge, Value: 1, Time: clk.t}}
 		require.Equal(t, claimed, dd.reserve(key, seq))
-		_, err := s.append(env, batch, dd, key)
+		_, err := s.append(env, batch, dd, key, nil)
 		require.NoError(t, err)
 		clk.t = clk.t.Add(20 * time.Second)
 	}

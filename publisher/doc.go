@@ -26,11 +26,48 @@
 // stages' output. A batch the stages reduce to nothing is answered "ok",
 // written nowhere and counted ([Stats].FilteredEnvelopes); its seq is
 // recorded all the same, so that a resend is a duplicate. The stages see one
-// batch at a time, from every agent in turn, so stages with per-series state
-// (levels) belong in the agent, which sees each series whole and in order: in
-// a publisher their state is lost at a failover to another publisher. A
-// broken stage (an error) is logged and counted ([Stats].StageErrors), and
-// the batch goes on unstaged.
+// batch at a time, from every agent in turn, with the batch's
+// [stage.Origin] (tenant, agent, seq, and this publisher's id) in the
+// context of Process. Stages with per-series state (levels) belong in the
+// agent, which sees each series whole and in order: in a publisher their
+// state stays with the publisher at a failover to another one. A broken
+// stage (an error) is logged and counted ([Stats].StageErrors), and the
+// batch goes on unstaged from the state before it.
+//
+// # Stage state and order
+//
+// A stage that keeps state (a stage.Checkpointer, such as aggregate or
+// levels) needs [WithSpool]: [New] refuses it without. Its state, keyed by
+// the stages' names in the chain, is committed in the spool transaction
+// that stores the batch it staged together with the batch's
+// de-duplication mark (a batch staged to nothing commits its state and
+// mark alone, answered "ok" and counted filtered), and restored at start.
+// Staging and that commit happen under one lock, so the state in the spool
+// is the state after exactly the batches the spool holds. After any
+// failure between the two (the checkpoint or the spool write fails), the
+// stages go back to the state last committed, so that the agent's resend
+// is staged from the same state into the same output at the same positions,
+// and the receipts of the stores stay exact.
+//
+// Order-sensitive stages (stage.OrderSensitive, such as levels'
+// hysteresis) see the batches of each (tenant, agent) in increasing
+// sequence order: a batch whose sequence is not above the last one staged
+// for its agent (several batches in flight, a resend after a failover)
+// passes them unchanged, counted in [Stats].OutOfOrder; the other stages
+// still run on it. The last sequence of each agent is committed with the
+// state.
+//
+// # The publisher's own batches
+//
+// Stages that make output without input (stage.Ticker: aggregate's windows
+// closing) are ticked every second ([WithTickInterval]). What a tick makes
+// is a batch of the publisher's own identity: agent "publisher/<id>"
+// ([WithID], default the host name; [Publisher.OwnAgent]) with its own
+// increasing sequence numbers (kept in the spool, and never below the
+// clock in microseconds), spooled with the stages' state like any batch,
+// and delivered to the sinks (with their receipts) like any batch
+// ([Stats].Ticked). Aggregates carry the publisher's id as label
+// `publisher`, so that windows of two publishers stay distinct series.
 //
 // # Delivered once
 //

@@ -39,6 +39,8 @@ type config struct {
 	backoffMax  time.Duration
 	statsEvery  time.Duration
 	stages      []stage.Stage
+	id          string        // WithID (state.go)
+	tickEvery   time.Duration // WithTickInterval (state.go)
 }
 
 type namedSink struct {
@@ -162,7 +164,10 @@ func WithStatsInterval(d time.Duration) Option {
 // publisher owns the stages: Close closes those that are io.Closers, after
 // Run returned. A stage that returns an error is broken: the publisher logs
 // it, counts it in Stats().StageErrors, and passes that batch on unstaged,
-// so that nothing accepted is lost.
+// so that nothing accepted is lost. A stage that keeps state (a
+// stage.Checkpointer) needs WithSpool, where its state is committed with
+// each batch: New refuses it without (see "Stage state and order" in the
+// package doc).
 func WithStage(stages ...stage.Stage) Option {
 	return func(c *config) error {
 		for i, s := range stages {

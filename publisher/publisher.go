@@ -30,6 +30,7 @@ type Publisher struct {
 
 	stageMu sync.Mutex  // serialises the stages: Process is never called concurrently
 	stages  stage.Stage // nil without WithStage
+	st      *stageState // the stages' state, order and ticks (state.go)
 
 	running   atomic.Bool
 	serving   atomic.Bool   // Run's workers receive (Serving)
@@ -69,6 +70,11 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 	}
 	p := &Publisher{cfg: c, recv: r, log: c.logger, dd: newDedup(c.dedupWindow, c.dedupAge), stages: chain(c.stages),
 		quit: make(chan struct{}), delivered: make(chan struct{}, 1), abort: make(chan struct{}), done: make(chan struct{})}
+	st, err := newStageState(&p.cfg, p.stages)
+	if err != nil {
+		return nil, err
+	}
+	p.st = st
 	names := make([]string, 0, len(c.sinks))
 	for _, s := range c.sinks {
 		p.sinks = append(p.sinks, newGuardedSink(s.name, s.s))
@@ -80,6 +86,10 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 			return nil, err
 		}
 		p.spool = sp
+		if err := st.load(sp, p.log); err != nil {
+			sp.close()
+			return nil, err
+		}
 		for _, n := range names {
 			if b, m := sp.pending(n); b > 0 {
 				p.log.Info("spool holds batches from an earlier run; delivering them first", "sink", n, "batches", b, "measurements", m)
@@ -143,6 +153,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	if p.cfg.statsEvery > 0 {
 		wg.Go(func() { p.logStats(ctx) })
 	}
+	wg.Go(func() { p.tickLoop(ctx) }) // state.go; a no-op while no stage ticks
 	errc := make(chan error, p.cfg.workers)
 	p.serving.Store(true)
 	for range p.cfg.workers {

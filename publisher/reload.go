@@ -160,9 +160,21 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 		}
 	}
 	newStages := chain(c.stages)
+	nc := p.cfg
+	nc.stages = c.stages
+	if _, err := newStageState(&nc, newStages); err != nil { // a stateful stage needs the spool
+		for _, n := range added {
+			p.spool.sp.Detach(n)
+		}
+		return fmt.Errorf("publisher: Reconfigure: %w", err)
+	}
 	p.stageMu.Lock()
 	oldStages := p.stages
-	if err := carryState(oldStages, newStages); err != nil {
+	err := carryState(oldStages, newStages)
+	if err == nil {
+		err = p.st.replace(&nc, newStages) // state.go
+	}
+	if err != nil {
 		p.stageMu.Unlock()
 		for _, n := range added {
 			p.spool.sp.Detach(n)

@@ -156,7 +156,7 @@ func (c *numbering) Restore(b []byte) error      { return json.Unmarshal(b, &c.n
 
 func TestReconfigureStagesKeepTheStateOfTheStagesKept(t *testing.T) {
 	var rec sink.Recorder
-	s, p, stop := run(t, publisher.WithSink("rec", &rec),
+	s, p, stop := run(t, publisher.WithSink("rec", &rec), publisher.WithSpool(t.TempDir()),
 		publisher.WithStage(stage.Chain(stage.Named("count", &numbering{}), stage.Named("other", &numbering{}))))
 	defer stop()
 	sendSeqs(t, s, 1, 3)
@@ -165,11 +165,25 @@ func TestReconfigureStagesKeepTheStateOfTheStagesKept(t *testing.T) {
 	require.NoError(t, p.Reconfigure(context.Background(), publisher.WithSink("rec", &rec),
 		publisher.WithStage(stage.Chain(stage.Named("fresh", &numbering{}), stage.Named("count", &numbering{})))))
 	sendSeqs(t, s, 4, 5)
+	require.Eventually(t, func() bool { return rec.Len() == 5 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, []float64{1, 2, 3, 4, 5}, values(rec.Measurements()), "the kept stage counts on")
 
 	require.NoError(t, p.Reconfigure(context.Background(), publisher.WithSink("rec", &rec)))
 	sendSeqs(t, s, 6, 6)
+	require.Eventually(t, func() bool { return rec.Len() == 6 }, 5*time.Second, time.Millisecond)
 	require.Equal(t, 6.0, rec.Measurements()[5].Value, "without stages, measurements go through as they are")
+}
+
+// A stateful stage needs the spool, given by Reconfigure as by New.
+func TestReconfigureRefusesAStatefulStageWithoutSpool(t *testing.T) {
+	var rec sink.Recorder
+	s, p, stop := run(t, publisher.WithSink("rec", &rec))
+	defer stop()
+	err := p.Reconfigure(context.Background(), publisher.WithSink("rec", &rec),
+		publisher.WithStage(stage.Named("count", &numbering{})))
+	require.ErrorContains(t, err, "needs WithSpool")
+	sendSeqs(t, s, 1, 1)
+	require.Equal(t, []float64{1}, values(rec.Measurements()), "the stages in use (none) stay")
 }
 
 func TestReconfigureRefusesWhatNeedsANewPublisher(t *testing.T) {

@@ -199,22 +199,38 @@ type dropped struct {
 }
 
 // append stores batch (from env's header) in every lane and records seq in
-// the de-duplication window, all in one transaction.
-func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *dedup, key string) ([]dropped, error) {
+// the de-duplication window (unless dd is nil: the publisher's own
+// batches), and writes what meta writes (unless nil), all in one
+// transaction.
+func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *dedup, key string, meta func(ispool.Tx) error) ([]dropped, error) {
 	hdr := *env
 	hdr.Measurements = batch
 	hdr.Sealed, hdr.Auth = nil, nil
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at := dd.nowNanos()
-	evicted := dd.peekEvict(s.evicted[:0], key, at)
+	var at int64
+	var evicted []uint64
+	if dd != nil {
+		at = dd.nowNanos()
+		evicted = dd.peekEvict(s.evicted[:0], key, at)
+	}
 	drops, err := s.sp.Append(&hdr, func(tx ispool.Tx) error {
+		if meta != nil {
+			if err := meta(tx); err != nil {
+				return err
+			}
+		}
+		if dd == nil {
+			return nil
+		}
 		return putMark(tx, evicted, key, env.Seq, at)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
-	s.evicted = dd.add(evicted[:0], key, env.Seq, at)
+	if dd != nil {
+		s.evicted = dd.add(evicted[:0], key, env.Seq, at)
+	}
 	out := make([]dropped, 0, len(drops))
 	for _, d := range drops {
 		out = append(out, dropped{lane: d.Lane, batches: d.Batches, measurements: d.Measurements})
@@ -224,13 +240,19 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 
 // mark records seq in the de-duplication window alone, for a batch that
 // needs no delivery (the stages reduced it to nothing), so that a resend
-// of it is a duplicate after a restart too.
-func (s *spool) mark(dd *dedup, key string, seq uint64) error {
+// of it is a duplicate after a restart too; meta (unless nil) writes the
+// stages' state in the same transaction.
+func (s *spool) mark(dd *dedup, key string, seq uint64, meta func(ispool.Tx) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	at := dd.nowNanos()
 	evicted := dd.peekEvict(s.evicted[:0], key, at)
 	err := s.sp.Update(func(tx ispool.Tx) error {
+		if meta != nil {
+			if err := meta(tx); err != nil {
+				return err
+			}
+		}
 		return putMark(tx, evicted, key, seq, at)
 	})
 	if err != nil {

@@ -17,6 +17,7 @@ type counters struct {
 	reconciled, resentInDoubt                    atomic.Uint64
 	staged, stagedOut, filtered                  atomic.Uint64
 	filteredEnvelopes, stageErrors               atomic.Uint64
+	outOfOrder, ticked                           atomic.Uint64
 }
 
 // Stats counts what the publisher did since it was made. It is an
@@ -56,6 +57,13 @@ type Stats struct {
 	// acknowledged OK, neither spooled nor written.
 	FilteredEnvelopes uint64 `log:"filtered_envelopes"`
 	StageErrors       uint64 `log:"stage_errors"` // batches a broken stage failed; they went on unstaged
+	// OutOfOrder counts the batches whose sequence was not above the last
+	// one staged for their (tenant, agent): they skipped the
+	// order-sensitive stages (stage.OrderSensitive).
+	OutOfOrder uint64 `log:"out_of_order"`
+	// Ticked counts the measurements the stages made without input
+	// (stage.Ticker), sent as batches of the publisher's own identity.
+	Ticked uint64 `log:"ticked"`
 }
 
 // LogValue returns the counters as the "publisher stats" line writes them.
@@ -74,6 +82,7 @@ func (p *Publisher) Stats() Stats {
 		Reconciled: c.reconciled.Load(), ResentInDoubt: c.resentInDoubt.Load(),
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), Filtered: c.filtered.Load(),
 		FilteredEnvelopes: c.filteredEnvelopes.Load(), StageErrors: c.stageErrors.Load(),
+		OutOfOrder: c.outOfOrder.Load(), Ticked: c.ticked.Load(),
 	}
 	st.Pending = p.pending()
 	return st

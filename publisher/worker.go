@@ -7,6 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/meterkit/meter"
+	ispool "github.com/meterkit/meter/internal/spool"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/transport"
 )
@@ -14,9 +15,10 @@ import (
 // worker owns a scratch batch so that validation allocates nothing.
 type worker struct {
 	p       *Publisher
-	batch   []meter.Measurement // the envelope's valid measurements, the stages' input
-	staged  []meter.Measurement // the stages' output
-	evicted []uint64            // scratch for the de-duplication window
+	batch   []meter.Measurement   // the envelope's valid measurements, the stages' input
+	staged  []meter.Measurement   // the stages' output
+	evicted []uint64              // scratch for the de-duplication window
+	meta    func(ispool.Tx) error // the stages' state, written with the batch (state.go); nil without
 	log     envLogger
 }
 
@@ -94,16 +96,27 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 		return transport.Ack{Status: transport.StatusRetry, Message: "this batch is being handled; ask again"}
 	}
 
-	batch := w.stage(ctx)
-
+	// Stateful stages or not is read under stageMu, as Reconfigure may
+	// change it between the two looks.
 	var ack transport.Ack
-	switch {
-	case len(batch) == 0:
-		ack = w.filtered(env, key)
-	case p.spool != nil:
-		ack = w.spoolBatch(env, key, batch)
-	default:
-		ack = w.writeBatch(ctx, env, key, batch)
+	for {
+		var stateful bool
+		if ack, stateful = w.handleStateful(ctx, env, key); stateful { // state.go
+			break
+		}
+		batch, stateful := w.stage(ctx, env, key)
+		if stateful {
+			continue
+		}
+		switch {
+		case len(batch) == 0:
+			ack = w.filtered(env, key)
+		case p.spool != nil:
+			ack = w.spoolBatch(env, key, batch)
+		default:
+			ack = w.writeBatch(ctx, env, key, batch)
+		}
+		break
 	}
 	if ack.Status != transport.StatusOK {
 		return ack
@@ -141,32 +154,28 @@ func (w *worker) validate(env *transport.Envelope) (invalid int, firstErr error)
 // stage runs w.batch through the stages, one batch at a time, and returns
 // their output (w.batch itself without stages). A broken stage (an error)
 // is logged and counted, and the batch goes on unstaged: nothing accepted
-// is lost.
-func (w *worker) stage(ctx context.Context) []meter.Measurement {
+// is lost. This is the path of stages without state; handleStateful
+// (state.go) is the other, and stage reports true, staging nothing, when
+// Reconfigure has just put stateful stages in place.
+func (w *worker) stage(ctx context.Context, env *transport.Envelope, key string) (_ []meter.Measurement, stateful bool) {
 	p := w.p
 	p.stageMu.Lock() // Reconfigure may replace the stages
 	st := p.stages
 	if st == nil {
 		p.stageMu.Unlock()
-		return w.batch
+		return w.batch, false
 	}
-	out, err := st.Process(ctx, w.batch, w.staged[:0])
+	if p.st.cp != nil {
+		p.stageMu.Unlock()
+		return nil, true
+	}
+	inOrder := true
+	if p.st.ordered {
+		inOrder, _, _ = p.st.order(key, env.Seq)
+	}
+	batch, _ := w.stageLocked(ctx, env, !inOrder) // state.go
 	p.stageMu.Unlock()
-	if err != nil {
-		clear(out)
-		w.staged = out[:0]
-		p.c.stageErrors.Add(1)
-		w.log.Error("a stage failed; the batch goes on unstaged", "err", err)
-		return w.batch
-	}
-	w.staged = out
-	in, n := uint64(len(w.batch)), uint64(len(out))
-	p.c.staged.Add(in)
-	p.c.stagedOut.Add(n)
-	if n < in {
-		p.c.filtered.Add(in - n)
-	}
-	return out
+	return batch, false
 }
 
 // filtered acknowledges a batch the stages reduced to nothing: nothing to
@@ -175,7 +184,7 @@ func (w *worker) stage(ctx context.Context) []meter.Measurement {
 func (w *worker) filtered(env *transport.Envelope, key string) transport.Ack {
 	p := w.p
 	if p.spool != nil {
-		if err := p.spool.mark(p.dd, key, env.Seq); err != nil {
+		if err := p.spool.mark(p.dd, key, env.Seq, w.meta); err != nil {
 			p.dd.release(key, env.Seq)
 			p.c.retryEnvelopes.Add(1)
 			w.log.Error("could not record a filtered batch as accepted; the agent will resend it", "err", err)
@@ -192,7 +201,7 @@ func (w *worker) filtered(env *transport.Envelope, key string) transport.Ack {
 // records its seq in the same transaction.
 func (w *worker) spoolBatch(env *transport.Envelope, key string, batch []meter.Measurement) transport.Ack {
 	p := w.p
-	drops, err := p.spool.append(env, batch, p.dd, key)
+	drops, err := p.spool.append(env, batch, p.dd, key, w.meta)
 	if err != nil {
 		p.dd.release(key, env.Seq)
 		p.c.retryEnvelopes.Add(1)

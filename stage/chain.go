@@ -24,7 +24,9 @@ import (
 //     order, once, and joins their errors.
 //   - Checkpointer and Restorer, when a stage is a Checkpointer: the state is
 //     a JSON object of each stateful stage's state under its key, its name
-//     ([Named]) or, for an unnamed stage, its position ("#1" for the first).
+//     ([Named]) or, for an unnamed stage, its position ("#1" for the first);
+//     a state that is JSON (not a string) is written as it is, any other as
+//     a base64 string.
 //     Restore gives each stage the state under its key and leaves stages
 //     whose key is absent fresh, so an edited chain keeps the state of the
 //     stages it kept and starts renamed or new ones afresh (name the stages
@@ -34,10 +36,14 @@ import (
 //   - StatsReporter, always: In and Out count the chain's own input and
 //     output; the other counters are the sums of its stages'.
 //
+// A batch whose [Origin] is marked OutOfOrder passes the chain's
+// [OrderSensitive] stages unchanged (a nested chain skips its own);
+// [IsOrderSensitive] reports whether a chain holds such a stage.
+//
 // Chain panics if a stage is nil or two stateful stages have the same key:
 // these are programming errors (a configuration loader checks names first).
 func Chain(stages ...Stage) Stage {
-	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages))}
+	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages)), ordered: make([]bool, len(stages))}
 	var stateful, ticking bool
 	seen := map[string]bool{}
 	for i, s := range stages {
@@ -49,6 +55,11 @@ func Chain(stages ...Stage) Stage {
 			key = "#" + strconv.Itoa(i+1)
 		}
 		c.keys[i] = key
+		if o, ok := As[OrderSensitive](s); ok && o.OrderSensitive() {
+			c.ordered[i], c.anyOrd = true, true
+		} else if IsOrderSensitive(s) {
+			c.anyOrd = true
+		}
 		if _, ok := As[Checkpointer](s); ok {
 			stateful = true
 			if seen[key] {
@@ -72,13 +83,15 @@ func Chain(stages ...Stage) Stage {
 }
 
 type chain struct {
-	stages []Stage
-	keys   []string
-	bufs   [2][]meter.Measurement
-	tick   []meter.Measurement
-	in     atomic.Uint64
-	out    atomic.Uint64
-	closed bool
+	stages  []Stage
+	keys    []string
+	ordered []bool // stage i is OrderSensitive: skipped for a batch out of order
+	anyOrd  bool   // a stage is, or holds one that is, order-sensitive
+	bufs    [2][]meter.Measurement
+	tick    []meter.Measurement
+	in      atomic.Uint64
+	out     atomic.Uint64
+	closed  bool
 }
 
 func (c *chain) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
@@ -98,9 +111,21 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 		return append(out, in...), nil
 	}
 	cur := in
+	k := 0 // the buffer the next stage writes: never the one cur is
+	skip := false
+	if c.anyOrd {
+		o, _ := OriginFrom(ctx)
+		skip = o.OutOfOrder
+	}
 	for i := from; i < len(c.stages); i++ {
 		if err := ctx.Err(); err != nil {
 			return out, err
+		}
+		if skip && c.ordered[i] {
+			if i == len(c.stages)-1 {
+				return append(out, cur...), nil
+			}
+			continue // cur passes unchanged
 		}
 		if i == len(c.stages)-1 {
 			n := len(out)
@@ -112,7 +137,8 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 		}
 		// Alternate between the two buffers: stage i reads one and writes
 		// the other, never the one it reads.
-		b := &c.bufs[(i-from)%2]
+		b := &c.bufs[k%2]
+		k++
 		res, err := c.stages[i].Process(ctx, cur, (*b)[:0])
 		if err != nil {
 			return out, c.wrap(i, err)
@@ -122,6 +148,8 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 	}
 	return out, nil // not reached
 }
+
+func (c *chain) orderSensitive() bool { return c.anyOrd }
 
 func (c *chain) wrap(i int, err error) error {
 	return fmt.Errorf("stage: chain: stage %s: %w", c.keys[i], err)
@@ -154,28 +182,45 @@ func (c *chain) Close() error {
 }
 
 func (c *chain) checkpoint() ([]byte, error) {
-	state := map[string][]byte{}
+	state := map[string]json.RawMessage{}
 	for i, s := range c.stages {
 		if cp, ok := As[Checkpointer](s); ok {
 			b, err := cp.Checkpoint()
 			if err != nil {
 				return nil, fmt.Errorf("stage: chain: checkpoint %s: %w", c.keys[i], err)
 			}
-			state[c.keys[i]] = b
+			state[c.keys[i]] = embed(b)
 		}
 	}
 	return json.Marshal(state) // keys sorted: the same state gives the same bytes
 }
 
+// embed returns a stage's state as a JSON value: a JSON object, array,
+// number, true, false or null as it is (no second encoding), anything else
+// (a JSON string included) as a base64 string.
+func embed(b []byte) json.RawMessage {
+	if len(b) > 0 && b[0] != '"' && json.Valid(b) {
+		return b
+	}
+	enc, _ := json.Marshal(b) // a []byte always encodes
+	return enc
+}
+
 func (c *chain) restore(b []byte) error {
-	var state map[string][]byte
+	var state map[string]json.RawMessage
 	if err := json.Unmarshal(b, &state); err != nil {
 		return fmt.Errorf("stage: chain: restore: %w", err)
 	}
 	for i, s := range c.stages {
-		st, ok := state[c.keys[i]]
+		raw, ok := state[c.keys[i]]
 		if !ok {
 			continue
+		}
+		st := []byte(raw)
+		if len(raw) > 0 && raw[0] == '"' { // base64 (embed)
+			if err := json.Unmarshal(raw, &st); err != nil {
+				return fmt.Errorf("stage: chain: restore %s: %w", c.keys[i], err)
+			}
 		}
 		if r, ok := As[Restorer](s); ok {
 			if err := r.Restore(st); err != nil {

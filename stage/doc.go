@@ -56,8 +56,20 @@
 //   - [StatsReporter]: Stats() returns the stage's [Stats] (in, out,
 //     filtered, dropped, ...), for the composer's stats line.
 //   - [Checkpointer] and [Restorer]: a stateful stage's state as bytes, out
-//     and in, stored by the composer with the batch that holds its output.
-//   - [Ticker]: output without input (a window closing).
+//     and in. The agent commits the checkpoint of its chain in the spool
+//     transaction of the batch that holds a collection's last output, and
+//     restores it at start; the publisher commits it with each batch it
+//     spools and that batch's de-duplication mark, restores it at start,
+//     and restores the last one committed after a failure before the
+//     commit, so that a resend is staged from the same state. A [Chain]
+//     keys the states by the stages' names.
+//   - [Ticker]: output without input (a window closing). The publisher
+//     ticks its stages every second and sends what they make as a batch of
+//     its own identity ("publisher/<id>"), spooled with their state; the
+//     agent does not tick.
+//   - [OrderSensitive]: a stage that needs each agent's batches in
+//     sequence order; the publisher marks a batch that comes out of order
+//     in its [Origin], and a chain skips such stages for it.
 //   - [Namer]: the stage's name in a chain, given by [Named].
 //
 // # Composing

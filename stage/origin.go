@@ -11,6 +11,13 @@ type Origin struct {
 	Tenant string // the tenant of the envelope; "" when the publisher has none
 	Agent  string // the id of the agent that sent the batch
 	Seq    uint64 // the batch's sequence number
+	// Publisher is the id of the publisher staging the batch (its WithID),
+	// for a stage that labels what it makes with it (aggregate).
+	Publisher string
+	// OutOfOrder reports that the batch's sequence is not above the last
+	// one staged for its agent: a [Chain] skips its [OrderSensitive] stages
+	// for it (the batch passes them unchanged).
+	OutOfOrder bool
 }
 
 type originKey struct{}
@@ -37,4 +44,18 @@ func OriginFrom(ctx context.Context) (Origin, bool) {
 // that; a wrapper forwards it through [As].
 type OrderSensitive interface {
 	OrderSensitive() bool
+}
+
+// IsOrderSensitive reports whether s is an [OrderSensitive] stage that
+// says so, or a [Chain] holding one, found through wrappers with [As]: a
+// composer then tracks the order of each agent's batches and marks those
+// out of order in their [Origin].
+func IsOrderSensitive(s Stage) bool {
+	if o, ok := As[OrderSensitive](s); ok && o.OrderSensitive() {
+		return true
+	}
+	if c, ok := As[interface{ orderSensitive() bool }](s); ok {
+		return c.orderSensitive()
+	}
+	return false
 }

@@ -134,6 +134,11 @@ func newHarness(t *testing.T) *harness {
 // The stages every run goes through. Each keeps every measurement the
 // harness counts, and changes it so that only the other side's stages
 // make it countable again: a side that skipped its stages shows as loss.
+// Stateful stages run too, their state in the spools: levels in the agent
+// (its changes selected away at once, so that the agent sends what it
+// collected) and levels and
+// aggregate in the publisher (its windows are counted apart, by
+// TestPublisherWithAggregateKilled).
 const (
 	agentStages = `
 - type: select
@@ -142,6 +147,12 @@ const (
   meters: ["synthetic.seq"]
   factor: 2
   rename: {"synthetic.seq": "synthetic.staged"}
+- type: levels
+  meters: ["synthetic.staged"]
+  warning: 2000
+- type: select
+  name: no-changes
+  meters: ["synthetic.*"]
 `
 	publisherStages = `
 - type: select
@@ -150,6 +161,14 @@ const (
   meters: ["synthetic.staged"]
   factor: 0.5
   rename: {"synthetic.staged": "synthetic.seq"}
+- type: levels
+  meters: ["synthetic.seq"]
+  warning: 3000
+- type: aggregate
+  meters: ["synthetic.seq"]
+  window: 1s
+  lateness: 5s
+  functions: [sum, count]
 `
 )
 
@@ -196,9 +215,11 @@ func (h *harness) start(name, bin string, args ...string) *proc {
 
 // startPublisher starts a publisher listening on port, spooling in spoolDir,
 // writing to the harness's store with receipts, running the publisher stages.
+// Its id is its spool's name: a restart on the same spool is the same
+// publisher.
 func (h *harness) startPublisher(name string, port int, spoolDir string) *proc {
 	h.t.Helper()
-	return h.start(name, h.pubBin, "-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
+	return h.start(name, h.pubBin, "-id", filepath.Base(spoolDir), "-listen", fmt.Sprintf("tcp://127.0.0.1:%d", port),
 		"-spool", spoolDir, "-sink", "riemann://127.0.0.1:"+h.store.Port()+"?receipts=10m", "-stages", h.pubStages)
 }
 

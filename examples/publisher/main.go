@@ -99,6 +99,7 @@ func main() { os.Exit(run()) }
 
 func run() int {
 	flag.String("listen", "tcp://127.0.0.1:7711", "address to listen on (tcp://, tls+tcp://, ipc://)")
+	flag.String("id", "", "the publisher's id: its stages' own batches are sent as agent publisher/<id> (default: the host name)")
 	flag.Int("workers", publisher.DefaultWorkers, "envelopes worked on at once")
 	flag.String("spool", "", "directory of the durable spool: acknowledge agents once a batch is stored, deliver to each sink with retries (default: acknowledge after the sinks accepted)")
 	var sinks sinkFlags

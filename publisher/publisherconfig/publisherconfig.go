@@ -27,6 +27,7 @@ type Config struct {
 	File string // the file it was read from; "" for none
 
 	Listen       string        // listen (-listen)
+	ID           string        // id: the publisher's id, of its own batches (-id; "": the host name)
 	Workers      int           // workers (-workers)
 	TLS          TLS           // tls (-tls-ca, -tls-cert, -tls-key)
 	Keys         string        // keys: the tenant key file (-keys)
@@ -62,6 +63,7 @@ type Sink struct {
 
 type file struct {
 	Listen       string         `yaml:"listen"`
+	ID           string         `yaml:"id"`
 	Workers      int            `yaml:"workers"`
 	TLS          TLS            `yaml:"tls"`
 	Keys         string         `yaml:"keys"`
@@ -120,6 +122,9 @@ func decode(f *yamlfile.File) (*Config, error) {
 			k, _ := yamlfile.Get(root, "listen")
 			errs = append(errs, f.Errorf(k, "listen", "%v", err))
 		}
+	}
+	if v.ID != "" {
+		c.ID = v.ID
 	}
 	if v.Workers != 0 {
 		c.Workers = v.Workers
@@ -243,6 +248,8 @@ func (c *Config) set(name string, fv flag.Value) error {
 	switch name {
 	case "listen":
 		c.Listen, err = v, checkListen(v)
+	case "id":
+		c.ID = v
 	case "workers":
 		c.Workers, err = strconv.Atoi(v)
 	case "tls-ca":
@@ -361,6 +368,9 @@ func (c *Config) Options(p *Parts, replayWindow time.Duration) []publisher.Optio
 		publisher.WithDedupWindow(0, max(publisher.DefaultDedupAge, 2*replayWindow))}
 	if c.Spool != "" {
 		opts = append(opts, publisher.WithSpool(c.Spool))
+	}
+	if c.ID != "" {
+		opts = append(opts, publisher.WithID(c.ID))
 	}
 	if p.Stage != nil {
 		opts = append(opts, publisher.WithStage(p.Stage))

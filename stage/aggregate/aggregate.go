@@ -61,11 +61,13 @@
 //
 // The stage needs no order: it works by measurement time, in the agent (on
 // one host's series) or in the publisher (across hosts). In the publisher,
-// give the outputs the publisher's id with `labels`, so that partial
-// windows from two publishers (after a failover) stay distinct series
-// instead of colliding in a store that keeps the first point of a
-// timestamp (Gnocchi); then add them up across publishers in the store, or
-// give each group of agents one publisher.
+// the outputs carry the publisher's id (stage.Origin.Publisher, the
+// publisher's WithID) as label `publisher`, after the others (unless
+// `labels` sets that key itself), so that partial windows from two
+// publishers (after a failover) stay distinct series instead of colliding
+// in a store that keeps the first point of a timestamp (Gnocchi); then add
+// them up across publishers in the store, or give each group of agents one
+// publisher.
 //
 // # Memory
 //
@@ -152,6 +154,7 @@ type Aggregate struct {
 	fns       []int
 	as        string
 	extra     []meter.Label
+	pub       *meter.Label // the publisher's id, learnt from the Origin (learn); nil in the agent
 	drop      bool
 	maxSeries int
 
@@ -272,6 +275,7 @@ func (a *Aggregate) Process(ctx context.Context, in, out []meter.Measurement) ([
 	if err := ctx.Err(); err != nil {
 		return out, err
 	}
+	a.learn(ctx)
 	n := len(out)
 	var dropped, filtered, late uint64
 	for i := range in {
@@ -310,12 +314,30 @@ func (a *Aggregate) Tick(ctx context.Context, now time.Time, out []meter.Measure
 	if err := ctx.Err(); err != nil {
 		return out, err
 	}
+	a.learn(ctx)
 	n := len(out)
 	a.clock = max(a.clock, now.UnixNano())
 	out = a.emit(out)
 	a.Count(stage.Stats{Out: uint64(len(out) - n)})
 	a.SetSeries(a.count)
 	return out, nil
+}
+
+// PublisherLabel is the label giving the id of the publisher that made an
+// aggregate (see Origin.Publisher in package stage).
+const PublisherLabel = "publisher"
+
+// learn takes the publisher's id from ctx, once: it labels the outputs.
+func (a *Aggregate) learn(ctx context.Context) {
+	if a.pub != nil {
+		return
+	}
+	o, ok := stage.OriginFrom(ctx)
+	if !ok || o.Publisher == "" || len(a.keys)+len(a.extra) >= meter.MaxLabels ||
+		slices.ContainsFunc(a.extra, func(l meter.Label) bool { return l.Key == PublisherLabel }) {
+		return
+	}
+	a.pub = &meter.Label{Key: PublisherLabel, Value: o.Publisher}
 }
 
 // isFinal reports whether the window starting at start is past its end
@@ -385,9 +407,12 @@ func compareWindows(x, y *window) int {
 // outputs appends w's measurements, one per function.
 func (a *Aggregate) outputs(w *window, out []meter.Measurement) []meter.Measurement {
 	var labels []meter.Label
-	if len(w.labels)+len(a.extra) > 0 {
-		labels = make([]meter.Label, 0, len(w.labels)+len(a.extra))
+	if n := len(w.labels) + len(a.extra); n > 0 || a.pub != nil {
+		labels = make([]meter.Label, 0, n+1)
 		labels = append(append(labels, w.labels...), a.extra...)
+		if a.pub != nil {
+			labels = append(labels, *a.pub)
+		}
 	}
 	at := time.Unix(0, w.start).UTC()
 	for _, f := range a.fns {

@@ -50,7 +50,9 @@
 // agent's batches in sequence order, with a caveat: after a failover to
 // another publisher, that publisher starts from its own idea of the levels
 // (the last checkpoint it holds, or ok), and may report a change twice or
-// miss one.
+// miss one. It says so as a stage.OrderSensitive: a batch that comes out
+// of order (a sequence lower than the last one staged for its agent) skips
+// it, and the publisher counts it.
 //
 // Memory is bounded: at most max_series series (default 100000; beyond, new
 // series pass unlabelled and are counted as dropped), and a series not seen
@@ -397,6 +399,10 @@ type seriesState struct {
 	Level    string        `json:"level"`
 	Seen     int64         `json:"seen"`
 }
+
+// OrderSensitive reports true: the hysteresis depends on the order of a
+// series' values (stage.OrderSensitive).
+func (l *Levels) OrderSensitive() bool { return true }
 
 // Checkpoint returns the level of every series held, as JSON.
 func (l *Levels) Checkpoint() ([]byte, error) {
