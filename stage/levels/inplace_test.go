@@ -17,7 +17,7 @@ import (
 func TestLevelsInPlaceInsertsChanges(t *testing.T) {
 	shared := []meter.Label{{Key: "mode", Value: "user"}}
 	values := [][]float64{{10, 85, 20, 99, 96, 50}, {50, 91, 92, 80}, {10, 10, 10}}
-	b := open(t, cpuSettings)                           // Process
+	b := open(t, cpuSettings)                          // Process
 	a, c := open(t, cpuSettings), open(t, cpuSettings) // in place: no room to grow, room
 	for n, vs := range values {
 		var batch []meter.Measurement
