@@ -8,6 +8,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/sink"
+	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
 )
 
@@ -94,7 +95,7 @@ func (w *worker) handle(ctx context.Context, d *transport.Delivery) transport.Ac
 		return transport.Ack{Status: transport.StatusRetry, Message: "this batch is being handled; ask again"}
 	}
 
-	batch := w.stage(ctx)
+	batch := w.stage(ctx, env)
 
 	var ack transport.Ack
 	switch {
@@ -141,30 +142,59 @@ func (w *worker) validate(env *transport.Envelope) (invalid int, firstErr error)
 // stage runs w.batch through the stages, one batch at a time, and returns
 // their output (w.batch itself without stages). A broken stage (an error)
 // is logged and counted, and the batch goes on unstaged: nothing accepted
-// is lost.
-func (w *worker) stage(ctx context.Context) []meter.Measurement {
+// is lost. Stages that work in place (a chain always does) work in w.batch
+// itself; after an error there, w.batch is made again from env.
+func (w *worker) stage(ctx context.Context, env *transport.Envelope) []meter.Measurement {
 	p := w.p
 	if p.stages == nil {
 		return w.batch
 	}
+	in := uint64(len(w.batch))
+	ip, inPlace := p.stages.(stage.InPlacer)
+	var out []meter.Measurement
+	var err error
 	p.stageMu.Lock()
-	out, err := p.stages.Process(ctx, w.batch, w.staged[:0])
+	if inPlace {
+		out, err = ip.ProcessInPlace(ctx, w.batch)
+	} else {
+		out, err = p.stages.Process(ctx, w.batch, w.staged[:0])
+	}
 	p.stageMu.Unlock()
 	if err != nil {
-		clear(out)
-		w.staged = out[:0]
 		p.c.stageErrors.Add(1)
 		w.log.Error("a stage failed; the batch goes on unstaged", "err", err)
+		if inPlace {
+			clear(w.batch)
+			w.batch = validAgain(w.batch[:0], env)
+		} else {
+			clear(out)
+			w.staged = out[:0]
+		}
 		return w.batch
 	}
-	w.staged = out
-	in, n := uint64(len(w.batch)), uint64(len(out))
+	if inPlace {
+		w.batch = out // it may have grown
+	} else {
+		w.staged = out
+	}
+	n := uint64(len(out))
 	p.c.staged.Add(in)
 	p.c.stagedOut.Add(n)
 	if n < in {
 		p.c.filtered.Add(in - n)
 	}
 	return out
+}
+
+// validAgain appends env's valid measurements to dst, as validate does,
+// without counting or logging the others again.
+func validAgain(dst []meter.Measurement, env *transport.Envelope) []meter.Measurement {
+	for i := range env.Measurements {
+		if env.Measurements[i].Validate() == nil {
+			dst = append(dst, env.Measurements[i])
+		}
+	}
+	return dst
 }
 
 // filtered acknowledges a batch the stages reduced to nothing: nothing to
