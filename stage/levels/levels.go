@@ -126,13 +126,14 @@ type Levels struct {
 
 // series is one series' identity, level and cached label slices.
 type series struct {
-	name, host, resource, project, user string
-	labels                              []meter.Label // without meter.StateLabel
+	// What each measurement reads first, in its first cache line.
+	gone                                bool // forgotten: hints must not use it
 	level                               meter.Level
-	seen                                int64            // unix ns of its latest measurement
+	seen                                int64 // unix ns of its latest measurement
+	name, host, resource, project, user string
+	labels                              []meter.Label    // without meter.StateLabel
 	out                                 [4][]meter.Label // labels with meterkit.state, per level, made once
 	next                                *series          // same hash
-	gone                                bool             // forgotten: hints must not use it
 }
 
 // New makes the stage.
@@ -356,7 +357,8 @@ func change(m *meter.Measurement, from, to meter.Level) meter.Measurement {
 
 // is reports whether m belongs to s.
 func (s *series) is(m *meter.Measurement) bool {
-	if s.name != m.Name || s.host != m.Host || s.resource != m.ResourceID || s.project != m.ProjectID || s.user != m.UserID {
+	if !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
+		!hint.Same(s.project, m.ProjectID) || !hint.Same(s.user, m.UserID) {
 		return false
 	}
 	j := 0
@@ -364,7 +366,7 @@ func (s *series) is(m *meter.Measurement) bool {
 		if lb.Key == meter.StateLabel {
 			continue
 		}
-		if j >= len(s.labels) || s.labels[j] != lb {
+		if j >= len(s.labels) || !hint.Same(s.labels[j].Key, lb.Key) || !hint.Same(s.labels[j].Value, lb.Value) {
 			return false
 		}
 		j++

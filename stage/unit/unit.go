@@ -169,7 +169,7 @@ func (u *Unit) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]mete
 
 // selects reports whether m, at position i of its batch, is the stage's.
 func (u *Unit) selects(i int, m *meter.Measurement) bool {
-	if u.from != "" && m.Unit != u.from {
+	if u.from != "" && !hint.Same(m.Unit, u.from) {
 		return false
 	}
 	ok, found := u.hint.Get(i, m.Name)

@@ -9,6 +9,8 @@
 // takes tens. It holds the names of the last batch until the next one.
 package hint
 
+import "unsafe"
+
 // Matches is a cache of one yes-or-no per position. The zero value is
 // ready; it is not safe for concurrent use (a stage is never called
 // concurrently).
@@ -24,7 +26,7 @@ type entry struct {
 // Get returns what was put at position i, and whether it is there: false
 // when position i held another name. The empty name is never found.
 func (h *Matches) Get(i int, name string) (ok, found bool) {
-	if i < len(h.at) && h.at[i].name == name && name != "" {
+	if i < len(h.at) && Same(h.at[i].name, name) && name != "" {
 		return h.at[i].ok, true
 	}
 	return false, false
@@ -36,4 +38,10 @@ func (h *Matches) Put(i int, name string, ok bool) {
 		h.at = append(h.at, entry{})
 	}
 	h.at[i] = entry{name, ok}
+}
+
+// Same reports whether a and b are equal, without a call when they share
+// their bytes (the strings of a driver's constants, or of a series held).
+func Same(a, b string) bool {
+	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
 }

@@ -35,3 +35,15 @@ func TestMatchesRemembersByPositionAndName(t *testing.T) {
 		t.Fatalf("%v allocations once grown", allocs)
 	}
 }
+
+func TestSame(t *testing.T) {
+	a := "cpu.util"
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{{a, a, true}, {a, strings.Clone(a), true}, {a, "cpu.time", false}, {a, "cpu", false}, {"", "", true}, {"", "x", false}} {
+		if got := Same(c.a, c.b); got != c.want {
+			t.Errorf("Same(%q, %q) = %v", c.a, c.b, got)
+		}
+	}
+}
