@@ -118,7 +118,7 @@ type Levels struct {
 	series map[uint64]*series
 	count  int
 	hint   []*series           // the series at each position of the last batch
-	sel    hint.Matches        // whether the stage selects the name at each position
+	sel    hint.Matches        // whether the stage selects a name
 	rest   []meter.Measurement // the rest of a batch while ProcessInPlace inserts a change
 	newest int64               // the latest measurement time seen, unix ns
 	swept  int64               // newest at the last sweep

@@ -21,8 +21,8 @@
 // It keeps the order of the batch, holds no state and runs anywhere: in the
 // agent, to send less; in the publisher, to keep a store to some meters. It
 // works in place (a stage.InPlacer), and remembers what it decided for the
-// name at each position of the last batch, so that a batch shaped like the
-// one before costs a string comparison a measurement.
+// names it saw lately, so that a name seen before costs a string
+// comparison.
 package selectstage
 
 import (

@@ -36,8 +36,8 @@
 // "MiB/s"). It works in place (a stage.InPlacer: in a chain, it changes the
 // measurements where they are rather than copy them), keeps the order of
 // the batch, holds no state and runs in the agent or the publisher. It
-// remembers which positions of the last batch it selected, so that a batch
-// shaped like the one before costs a string comparison a measurement.
+// remembers which names it selected lately, so that a name seen before
+// costs a string comparison.
 package unit
 
 import (
@@ -79,7 +79,7 @@ type Unit struct {
 	convert        bool
 	factor, offset float64
 	rename         map[string]string
-	hint           hint.Matches // meters.Match and not meterkit's own, by position
+	hint           hint.Matches // meters.Match and not meterkit's own, by name
 }
 
 // New makes the stage.

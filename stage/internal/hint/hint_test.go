@@ -1,6 +1,7 @@
 package hint
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -10,29 +11,43 @@ func TestMatchesRemembersByPositionAndName(t *testing.T) {
 	if _, found := h.Get(0, "cpu.util"); found {
 		t.Fatal("found in an empty cache")
 	}
-	h.Put(2, "cpu.util", true)
-	if ok, found := h.Get(2, "cpu.util"); !found || !ok {
-		t.Fatalf("Get(2, cpu.util) = %v, %v; want true, true", ok, found)
+	h.Put(0, "cpu.util", true)
+	h.Put(1, "cpu.time", false)
+	for _, c := range []struct {
+		i        int
+		name     string
+		ok, find bool
+	}{
+		{0, "cpu.util", true, true},
+		{0, strings.Clone("cpu.util"), true, true}, // the same name in other bytes
+		{1, "cpu.time", false, true},
+		{5, "cpu.util", true, true}, // elsewhere in the batch
+		{1, "memory.used", false, false},
+		{2, "", false, false},
+	} {
+		ok, found := h.Get(c.i, c.name)
+		if ok != c.ok || found != c.find {
+			t.Errorf("Get(%d, %q) = %v, %v; want %v, %v", c.i, c.name, ok, found, c.ok, c.find)
+		}
 	}
-	// The same name in other bytes is the same name.
-	if ok, found := h.Get(2, strings.Clone("cpu.util")); !found || !ok {
-		t.Fatalf("Get(2, a copy of cpu.util) = %v, %v; want true, true", ok, found)
+	// Many names: each one found is found with its own answer.
+	for i := range 5000 {
+		h.Put(i%100, "m"+strconv.Itoa(i), i%2 == 0)
 	}
-	if _, found := h.Get(2, "cpu.time"); found {
-		t.Fatal("found another name at position 2")
+	hits := 0
+	for i := range 5000 {
+		if ok, found := h.Get(i%100, "m"+strconv.Itoa(i)); found {
+			hits++
+			if ok != (i%2 == 0) {
+				t.Fatalf("m%d: %v, the answer of another name", i, ok)
+			}
+		}
 	}
-	if _, found := h.Get(1, "cpu.util"); found {
-		t.Fatal("found at position 1, never put")
+	if hits == 0 || hits > size+100 {
+		t.Fatalf("%d of 5000 names found, with %d entries and 100 positions", hits, size)
 	}
-	if _, found := h.Get(1, ""); found {
-		t.Fatal("found the empty name at position 1, never put")
-	}
-	h.Put(2, "cpu.time", false)
-	if ok, found := h.Get(2, "cpu.time"); !found || ok {
-		t.Fatalf("Get(2, cpu.time) = %v, %v; want false, true", ok, found)
-	}
-	if allocs := testing.AllocsPerRun(100, func() { h.Put(1, "x", true); h.Get(1, "x") }); allocs != 0 {
-		t.Fatalf("%v allocations once grown", allocs)
+	if allocs := testing.AllocsPerRun(100, func() { h.Put(3, "x", true); h.Get(3, "x") }); allocs != 0 {
+		t.Fatalf("%v allocations once made", allocs)
 	}
 }
 
