@@ -289,9 +289,7 @@ func (l *Levels) append1(out []meter.Measurement, i int, m *meter.Measurement, d
 // dropped). The series at position i in the last batch is tried first.
 func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *series {
 	if s := l.hint[i]; s != nil && !s.gone && s.is(m) {
-		// Only selected measurements have a hint.
-		l.newest = max(l.newest, m.Time.UnixNano())
-		return s
+		return s // only selected measurements have a hint; step notes the time
 	}
 	ok, found := l.sel.Get(i, m.Name)
 	if !found {
@@ -315,6 +313,7 @@ func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *series {
 func (l *Levels) step(s *series, m *meter.Measurement) (from, to meter.Level) {
 	if t := m.Time.UnixNano(); t > s.seen {
 		s.seen = t
+		l.newest = max(l.newest, t)
 	}
 	from = s.level
 	to = l.level(from, m.Value)

@@ -188,12 +188,12 @@ func (u *Unit) convert1(m *meter.Measurement) bool {
 		if m.Kind != meter.Delta {
 			v += u.offset
 		}
-		if math.IsInf(v, 0) || math.IsNaN(v) {
+		if v-v != 0 { // ±Inf or NaN
 			return false
 		}
 		m.Value = v
 	}
-	if u.to != "" {
+	if u.to != "" && !hint.Same(m.Unit, u.to) {
 		m.Unit = u.to
 	}
 	if u.rename != nil {
