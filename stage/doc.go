@@ -59,6 +59,10 @@
 //     and in, stored by the composer with the batch that holds its output.
 //   - [Ticker]: output without input (a window closing).
 //   - [Namer]: the stage's name in a chain, given by [Named].
+//   - [InPlacer]: the stage also works in a batch its caller owns, without
+//     copying it (select, unit, levels); found by a type assertion on the
+//     stage itself, not through wrappers. A [Chain] is always one: the agent
+//     and the publisher stage their own buffer of valid measurements.
 //
 // # Composing
 //
