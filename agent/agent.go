@@ -241,7 +241,7 @@ func (a *Agent) addAck(source string, ms []meter.Measurement, pa *pushAck) error
 		a.batchLocked(m, now, &big)
 	}
 	if a.stages != nil && len(a.valid) > 0 {
-		a.stageLocked(source, now, &big)
+		a.stageLocked(source, ms, now, &big)
 	}
 	budget := a.budget
 	if a.pushing != nil {
@@ -308,30 +308,67 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) 
 // stageLocked runs a collection's valid measurements through the stages
 // and batches their output. A broken stage (an error) is logged and
 // counted, and the collection goes on unstaged: nothing accepted is lost.
-func (a *Agent) stageLocked(source string, now time.Time, big *oversized) {
-	out, err := a.stages.Process(context.Background(), a.valid, a.staged[:0])
+// Stages that work in place (a chain always does) work in a.valid itself;
+// after an error there, a.valid is made again from ms, the collection.
+func (a *Agent) stageLocked(source string, ms []meter.Measurement, now time.Time, big *oversized) {
+	var out []meter.Measurement
+	var err error
+	ip, inPlace := a.stages.(stage.InPlacer)
+	if inPlace {
+		out, err = ip.ProcessInPlace(context.Background(), a.valid)
+	} else {
+		out, err = a.stages.Process(context.Background(), a.valid, a.staged[:0])
+	}
+	in := len(a.valid)
 	if err != nil {
 		a.c.stageErrors.Add(1)
 		a.log.Error("a stage failed; the collection goes on unstaged", "driver", source, "err", err)
-		out = append(out[:0], a.valid...)
+		if inPlace {
+			clear(a.valid)
+			a.valid = a.validAgain(a.valid[:0], ms, now)
+			out = a.valid
+		} else {
+			out = append(out[:0], a.valid...)
+		}
 	}
-	a.c.staged.Add(uint64(len(a.valid)))
+	a.c.staged.Add(uint64(in))
 	a.c.stagedOut.Add(uint64(len(out)))
 	whole := a.keepWholeLocked(out) // state.go
 	if whole {
 		a.checkpointLocked() // before a flush that takes the last of out
 	}
-	for _, m := range out {
-		a.batchLocked(m, now, big)
+	for i := range out {
+		a.batchLocked(out[i], now, big)
 	}
 	if !whole {
 		a.checkpointLocked()
 	}
 	// Keep the buffers, not what they point to.
-	clear(a.valid)
 	clear(out)
-	a.valid, a.staged = a.valid[:0], out[:0]
+	if inPlace {
+		a.valid = out[:0] // it may have grown
+	} else {
+		clear(a.valid)
+		a.valid, a.staged = a.valid[:0], out[:0]
+	}
 	a.commitIdleLocked()
+}
+
+// validAgain appends the valid measurements of ms to dst, completed as
+// addAck completes them, without counting or logging the others again.
+func (a *Agent) validAgain(dst, ms []meter.Measurement, now time.Time) []meter.Measurement {
+	for _, m := range ms {
+		if m.Host == "" {
+			m.Host = a.cfg.host
+		}
+		if m.Time.IsZero() {
+			m.Time = now
+		}
+		if m.Validate() == nil {
+			dst = append(dst, m)
+		}
+	}
+	return dst
 }
 
 // chain makes one stage of the stages given to WithStage.

@@ -66,6 +66,17 @@ func rssKiB() int {
 // runs select + unit + levels in the agent and select + unit in the
 // publisher (benchStages), every measurement kept; compare it with
 // sealed=false at the same inflight, same run (target: at least 80%).
+//
+// The frame=64KiB variants run the plain and the stages paths with frames
+// of at most 64 KiB (nanomsg.WithMaxFrameSize on both ends), the largest
+// mangos takes from its message pools instead of allocating on each send
+// and receive. A batch of hostBatch is 52 KB on the wire, and 75 KB with
+// the stages (levels' meterkit.state label adds 23 bytes a measurement):
+// with the default limit only the stages' frames cross that line, and the
+// garbage of two 75 KB buffers a batch keeps the collector, and its write
+// barriers, busy. With the limit, the agent cuts the stages' batches by
+// bytes (about 870 measurements a frame); the batch age is 5 ms there, so
+// that the last partial batch does not wait a second.
 func BenchmarkAgentToPublisherTCP(b *testing.B) {
 	for _, sealed := range []bool{false, true} {
 		for _, inflight := range []int{1, 2, 4} {
@@ -84,7 +95,23 @@ func BenchmarkAgentToPublisherTCP(b *testing.B) {
 			benchAgentToPublisher(b, inflight, benchPath{stages: true})
 		})
 	}
+	for _, stages := range []bool{false, true} {
+		for _, inflight := range []int{1, 4} {
+			name := "plain"
+			if stages {
+				name = "stages"
+			}
+			b.Run(fmt.Sprintf("frame=64KiB/%s/inflight=%d", name, inflight), func(b *testing.B) {
+				benchAgentToPublisher(b, inflight, benchPath{stages: stages, frame: benchFrame})
+			})
+		}
+	}
 }
+
+// benchFrame is the frame limit of the frame=64KiB variants: the largest
+// mangos v3 pools (a message under 65,536 bytes, with the 4 bytes of the
+// REQ/REP header on receipt), less some room.
+const benchFrame = 64<<10 - 64
 
 // benchStages are the stages of the stages variant, as -stages files
 // would give them: the agent's keep every meter of hostBatch, convert the
@@ -115,6 +142,7 @@ type benchPath struct {
 	sealed bool // seal and open every envelope
 	spools bool // spool on both sides
 	stages bool // run benchStages on both sides
+	frame  int  // the frame limit on both sides; the default when 0
 }
 
 func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
@@ -124,14 +152,18 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	}
 	addr := "tcp://" + l.Addr().String()
 	l.Close()
-	recv, send, err := benchPair(addr, inflight, path.sealed)
+	recv, send, err := benchPair(addr, inflight, path.sealed, path.frame)
 	if err != nil {
 		b.Fatal(err)
 	}
 	popts := []publisher.Option{publisher.WithLogger(quiet), publisher.WithSink("discard", sink.Discard),
 		publisher.WithWorkers(inflight)}
+	age := time.Second
+	if path.frame > 0 {
+		age = 5 * time.Millisecond // batches cut by bytes: the last one is partial
+	}
 	aopts := []agent.Option{agent.WithLogger(quiet), agent.WithHost("bench-host"), agent.WithTenant("acme"),
-		agent.WithBatch(1000, time.Second), agent.WithInFlight(inflight), agent.WithQueue(64)}
+		agent.WithBatch(1000, age), agent.WithInFlight(inflight), agent.WithQueue(64)}
 	if path.spools {
 		popts = append(popts, publisher.WithSpool(b.TempDir()))
 		aopts = append(aopts, agent.WithSpool(b.TempDir()))
@@ -163,7 +195,7 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	for a.Stats().AckedMeasurements < 20_000 {
 		time.Sleep(time.Millisecond)
 	}
-	rssBefore := rssKiB()
+	rssBefore, batchesBefore := rssKiB(), a.Stats().Batches
 	b.ReportAllocs()
 	b.ResetTimer()
 	// Whole batches only, so that no partial batch waits for its age.
@@ -181,6 +213,7 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(batches*len(batch))/b.Elapsed().Seconds(), "measurements/s")
+	b.ReportMetric(float64(batches*len(batch))/float64(a.Stats().Batches-batchesBefore), "measurements/batch")
 	b.ReportMetric(float64(rssKiB()-rssBefore), "RSS-growth-KiB")
 	b.ReportMetric(float64(rssKiB()), "RSS-KiB")
 	stopAgent()
@@ -203,13 +236,14 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 }
 
 // benchPair listens at addr and dials it, sealing with a fresh key of
-// tenant acme when sealed.
-func benchPair(addr string, inflight int, sealed bool) (transport.Receiver, transport.Sender, error) {
-	recv, err := nanomsg.Listen(addr, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
+// tenant acme when sealed, with frames up to frame bytes (the default when
+// 0).
+func benchPair(addr string, inflight int, sealed bool, frame int) (transport.Receiver, transport.Sender, error) {
+	recv, err := nanomsg.Listen(addr, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight), nanomsg.WithMaxFrameSize(frame))
 	if err != nil {
 		return nil, nil, err
 	}
-	send, err := nanomsg.Dial([]string{addr}, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight))
+	send, err := nanomsg.Dial([]string{addr}, nanomsg.WithLogger(quiet), nanomsg.WithConcurrency(inflight), nanomsg.WithMaxFrameSize(frame))
 	if err != nil {
 		recv.Close()
 		return nil, nil, err

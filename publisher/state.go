@@ -295,16 +295,36 @@ func (w *worker) stageLocked(ctx context.Context, env *transport.Envelope, outOf
 			return w.batch, false
 		}
 	}
-	out, err := p.stages.Process(w.stageCtx(ctx, env, outOfOrder), w.batch, w.staged[:0])
+	// Stages that work in place (a chain always does) work in w.batch
+	// itself; after an error there, w.batch is made again from env.
+	in := uint64(len(w.batch))
+	sctx := w.stageCtx(ctx, env, outOfOrder)
+	ip, inPlace := p.stages.(stage.InPlacer)
+	var out []meter.Measurement
+	var err error
+	if inPlace {
+		out, err = ip.ProcessInPlace(sctx, w.batch)
+	} else {
+		out, err = p.stages.Process(sctx, w.batch, w.staged[:0])
+	}
 	if err != nil {
-		clear(out)
-		w.staged = out[:0]
 		p.c.stageErrors.Add(1)
 		w.log.Error("a stage failed; the batch goes on unstaged", "err", err)
+		if inPlace {
+			clear(w.batch)
+			w.batch = validAgain(w.batch[:0], env)
+		} else {
+			clear(out)
+			w.staged = out[:0]
+		}
 		return w.batch, true
 	}
-	w.staged = out
-	in, n := uint64(len(w.batch)), uint64(len(out))
+	if inPlace {
+		w.batch = out // it may have grown
+	} else {
+		w.staged = out
+	}
+	n := uint64(len(out))
 	p.c.staged.Add(in)
 	p.c.stagedOut.Add(n)
 	if n < in {

@@ -178,6 +178,17 @@ func (w *worker) stage(ctx context.Context, env *transport.Envelope, key string)
 	return batch, false
 }
 
+// validAgain appends env's valid measurements to dst, as validate does,
+// without counting or logging the others again.
+func validAgain(dst []meter.Measurement, env *transport.Envelope) []meter.Measurement {
+	for i := range env.Measurements {
+		if env.Measurements[i].Validate() == nil {
+			dst = append(dst, env.Measurements[i])
+		}
+	}
+	return dst
+}
+
 // filtered acknowledges a batch the stages reduced to nothing: nothing to
 // spool or write, but its seq is recorded (in the spool, when there is
 // one) so that a resend is a duplicate.

@@ -17,6 +17,9 @@ import (
 // itself a Stage. It reuses its internal buffers from batch to batch, so that
 // once warm it allocates nothing of its own. It keeps the measurements of the
 // last batch in those buffers until the next one; it never reads them again.
+// A run of stages that are [InPlacer]s works in one copy of the batch, in
+// out itself when they end the chain: select + unit + levels copy each
+// measurement once.
 //
 // The chain has the capabilities its stages have, found with [As]:
 //
@@ -35,6 +38,9 @@ import (
 //     and runs what it makes through the stages after it.
 //   - StatsReporter, always: In and Out count the chain's own input and
 //     output; the other counters are the sums of its stages'.
+//   - InPlacer, always: ProcessInPlace runs the stages in the caller's
+//     batch, with a buffer of the chain between stages that are not
+//     InPlacers.
 //
 // A batch whose [Origin] is marked OutOfOrder passes the chain's
 // [OrderSensitive] stages unchanged (a nested chain skips its own);
@@ -43,13 +49,15 @@ import (
 // Chain panics if a stage is nil or two stateful stages have the same key:
 // these are programming errors (a configuration loader checks names first).
 func Chain(stages ...Stage) Stage {
-	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages)), ordered: make([]bool, len(stages))}
+	c := &chain{stages: append([]Stage(nil), stages...), keys: make([]string, len(stages)), ordered: make([]bool, len(stages)),
+		inPlace: make([]InPlacer, len(stages)), tailInPlace: make([]bool, len(stages))}
 	var stateful, ticking bool
 	seen := map[string]bool{}
 	for i, s := range stages {
 		if s == nil {
 			panic("stage: Chain: stage " + strconv.Itoa(i+1) + " is nil")
 		}
+		c.inPlace[i], _ = s.(InPlacer)
 		key := Name(s)
 		if key == "" {
 			key = "#" + strconv.Itoa(i+1)
@@ -71,6 +79,12 @@ func Chain(stages ...Stage) Stage {
 			ticking = true
 		}
 	}
+	for i := len(stages) - 2; i >= 0; i-- {
+		c.tailInPlace[i] = c.inPlace[i+1] != nil && c.tailInPlace[i+1]
+	}
+	if len(stages) > 0 {
+		c.tailInPlace[len(stages)-1] = true
+	}
 	switch {
 	case stateful && ticking:
 		return &statefulTickingChain{c}
@@ -83,21 +97,23 @@ func Chain(stages ...Stage) Stage {
 }
 
 type chain struct {
-	stages  []Stage
-	keys    []string
-	ordered []bool // stage i is OrderSensitive: skipped for a batch out of order
-	anyOrd  bool   // a stage is, or holds one that is, order-sensitive
-	bufs    [2][]meter.Measurement
-	tick    []meter.Measurement
-	in      atomic.Uint64
-	out     atomic.Uint64
-	closed  bool
+	stages      []Stage
+	inPlace     []InPlacer // stages[i] when it is one, or nil
+	tailInPlace []bool     // every stage after stages[i] is an InPlacer
+	keys        []string
+	ordered     []bool // stage i is OrderSensitive: skipped for a batch out of order
+	anyOrd      bool   // a stage is, or holds one that is, order-sensitive
+	bufs        [2][]meter.Measurement
+	tick        []meter.Measurement
+	in          atomic.Uint64
+	out         atomic.Uint64
+	closed      bool
 }
 
 func (c *chain) Process(ctx context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
 	c.in.Add(uint64(len(in)))
 	n := len(out)
-	out, err := c.run(ctx, 0, in, out)
+	out, err := c.run(ctx, 0, in, false, out, n)
 	if err != nil {
 		return out[:n], err
 	}
@@ -105,13 +121,33 @@ func (c *chain) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 	return out, nil
 }
 
-// run runs stages[from:] on in, appending the result to out.
-func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) ([]meter.Measurement, error) {
-	if from >= len(c.stages) {
-		return append(out, in...), nil
+func (c *chain) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
+	c.in.Add(uint64(len(ms)))
+	out, err := c.run(ctx, 0, ms, true, ms, 0)
+	if err != nil {
+		return ms[:0], err
 	}
-	cur := in
-	k := 0 // the buffer the next stage writes: never the one cur is
+	c.out.Add(uint64(len(out)))
+	return out, nil
+}
+
+// Where run's current batch is.
+const (
+	inCaller = -1 // the caller's input: read only
+	inDst    = 2  // dst[n:]: the output, owned
+	// 0 and 1: c.bufs[0] and c.bufs[1], owned
+)
+
+// run runs stages[from:] on cur and returns dst[:n] followed by their
+// output. cur is dst[n:] when inPlace, else the caller's, which run never
+// changes. Each stage that is an InPlacer works where the batch is, unless
+// that is the caller's input; another stage copies it into dst when only
+// InPlacers follow, else into the chain buffer the batch is not in.
+func (c *chain) run(ctx context.Context, from int, cur []meter.Measurement, inPlace bool, dst []meter.Measurement, n int) ([]meter.Measurement, error) {
+	at := inCaller
+	if inPlace {
+		at = inDst
+	}
 	skip := false
 	if c.anyOrd {
 		o, _ := OriginFrom(ctx)
@@ -119,34 +155,62 @@ func (c *chain) run(ctx context.Context, from int, in, out []meter.Measurement) 
 	}
 	for i := from; i < len(c.stages); i++ {
 		if err := ctx.Err(); err != nil {
-			return out, err
+			return dst[:n], err
 		}
 		if skip && c.ordered[i] {
-			if i == len(c.stages)-1 {
-				return append(out, cur...), nil
-			}
 			continue // cur passes unchanged
 		}
-		if i == len(c.stages)-1 {
-			n := len(out)
-			res, err := c.stages[i].Process(ctx, cur, out)
+		if ip := c.inPlace[i]; ip != nil && at != inCaller {
+			res, err := ip.ProcessInPlace(ctx, cur)
 			if err != nil {
-				return out[:n], c.wrap(i, err)
+				return dst[:n], c.wrap(i, err)
 			}
-			return res, nil
+			if at == inDst {
+				dst = adopt(dst, n, res)
+				cur = dst[n:]
+			} else {
+				c.bufs[at], cur = res, res
+			}
+			continue
+		}
+		if c.tailInPlace[i] && at != inDst {
+			res, err := c.stages[i].Process(ctx, cur, dst[:n])
+			if err != nil {
+				return dst[:n], c.wrap(i, err)
+			}
+			dst, cur, at = res, res[n:], inDst
+			continue
 		}
 		// Alternate between the two buffers: stage i reads one and writes
 		// the other, never the one it reads.
-		b := &c.bufs[k%2]
-		k++
-		res, err := c.stages[i].Process(ctx, cur, (*b)[:0])
-		if err != nil {
-			return out, c.wrap(i, err)
+		k := 0
+		if at == 0 {
+			k = 1
 		}
-		*b = res
-		cur = res
+		res, err := c.stages[i].Process(ctx, cur, c.bufs[k][:0])
+		if err != nil {
+			return dst[:n], c.wrap(i, err)
+		}
+		c.bufs[k], cur, at = res, res, k
 	}
-	return out, nil // not reached
+	if at != inDst {
+		dst = append(dst[:n], cur...)
+	}
+	return dst, nil
+}
+
+// adopt returns dst[:n] followed by res, the output of an InPlacer given
+// dst[n:]: dst itself when res is still where dst[n:] was.
+func adopt(dst []meter.Measurement, n int, res []meter.Measurement) []meter.Measurement {
+	switch {
+	case len(res) == 0:
+		return dst[:n]
+	case n == 0:
+		return res
+	case n < cap(dst) && &dst[:n+1][n] == &res[0]:
+		return dst[:n+len(res)]
+	}
+	return append(dst[:n], res...)
 }
 
 func (c *chain) orderSensitive() bool { return c.anyOrd }
@@ -246,7 +310,7 @@ func (c *chain) tickAll(ctx context.Context, now time.Time, out []meter.Measurem
 		if len(c.tick) == 0 {
 			continue
 		}
-		if out, err = c.run(ctx, i+1, c.tick, out); err != nil {
+		if out, err = c.run(ctx, i+1, c.tick, false, out, len(out)); err != nil {
 			return out[:n], err
 		}
 	}

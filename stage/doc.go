@@ -71,6 +71,10 @@
 //     sequence order; the publisher marks a batch that comes out of order
 //     in its [Origin], and a chain skips such stages for it.
 //   - [Namer]: the stage's name in a chain, given by [Named].
+//   - [InPlacer]: the stage also works in a batch its caller owns, without
+//     copying it (select, unit, levels); found by a type assertion on the
+//     stage itself, not through wrappers. A [Chain] is always one: the agent
+//     and the publisher stage their own buffer of valid measurements.
 //
 // # Composing
 //

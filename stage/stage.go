@@ -166,6 +166,9 @@ func Named(name string, s Stage) Stage {
 	if s == nil {
 		panic("stage: Named: nil stage")
 	}
+	if _, ok := s.(InPlacer); ok {
+		return &namedInPlace{named{name: name, s: s}}
+	}
 	return &named{name: name, s: s}
 }
 

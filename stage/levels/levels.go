@@ -73,6 +73,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/stage"
+	"github.com/meterkit/meter/stage/internal/hint"
 )
 
 func init() { stage.Register("levels", Open) }
@@ -118,20 +119,23 @@ type Levels struct {
 	h      maphash.Hash
 	series map[uint64]*series
 	count  int
-	hint   []*series // the series at each position of the last batch
-	newest int64     // the latest measurement time seen, unix ns
-	swept  int64     // newest at the last sweep
+	hint   []*series           // the series at each position of the last batch
+	sel    hint.Matches        // whether the stage selects a name
+	rest   []meter.Measurement // the rest of a batch while ProcessInPlace inserts a change
+	newest int64               // the latest measurement time seen, unix ns
+	swept  int64               // newest at the last sweep
 }
 
 // series is one series' identity, level and cached label slices.
 type series struct {
-	name, host, resource, project, user string
-	labels                              []meter.Label // without meter.StateLabel
+	// What each measurement reads first, in its first cache line.
+	gone                                bool // forgotten: hints must not use it
 	level                               meter.Level
-	seen                                int64            // unix ns of its latest measurement
+	seen                                int64 // unix ns of its latest measurement
+	name, host, resource, project, user string
+	labels                              []meter.Label    // without meter.StateLabel
 	out                                 [4][]meter.Label // labels with meterkit.state, per level, made once
 	next                                *series          // same hash
-	gone                                bool             // forgotten: hints must not use it
 }
 
 // New makes the stage.
@@ -208,50 +212,115 @@ func (l *Levels) Process(ctx context.Context, in, out []meter.Measurement) ([]me
 	}
 	n := len(out)
 	dropped := 0
-	if cap(l.hint) < len(in) {
-		l.hint = make([]*series, len(in))
-	}
-	hint := l.hint[:len(in)]
+	l.begin(len(in))
 	for i := range in {
-		m := &in[i]
-		if !l.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
-			out = append(out, *m)
-			hint[i] = nil
+		out = l.append1(out, i, &in[i], &dropped)
+	}
+	l.end(len(in), len(out)-n, dropped)
+	return out, nil
+}
+
+// ProcessInPlace labels the selected measurements of ms where they are, and
+// inserts a state change after each one that changed its level.
+func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
+	if err := ctx.Err(); err != nil {
+		return ms[:0], err
+	}
+	in, dropped := len(ms), 0
+	l.begin(in)
+	for i := range ms {
+		m := &ms[i]
+		s := l.seriesAt(i, m, &dropped)
+		if s == nil {
 			continue
 		}
-		t := m.Time.UnixNano()
-		if t > l.newest {
-			l.newest = t
-		}
-		s := hint[i]
-		if s == nil || s.gone || !s.is(m) {
-			if s = l.lookup(m); s == nil {
-				out = append(out, *m)
-				dropped++
-				hint[i] = nil
-				continue
-			}
-			hint[i] = s
-		}
-		if t > s.seen {
-			s.seen = t
-		}
-		from := s.level
-		to := l.level(from, m.Value)
-		s.level = to
-		c := *m
-		c.Labels = s.labelsFor(to)
-		out = append(out, c)
+		from, to := l.step(s, m)
+		m.Labels = s.labelsFor(to)
 		if to != from {
-			out = append(out, change(m, from, to))
+			// The change goes right after m: the rest of the batch moves
+			// aside, and comes back after it (changes are rare).
+			ch := change(m, from, to)
+			l.rest = append(l.rest[:0], ms[i+1:]...)
+			ms = append(ms[:i+1], ch)
+			for j := range l.rest {
+				ms = l.append1(ms, i+1+j, &l.rest[j], &dropped)
+			}
+			clear(l.rest)
+			break
 		}
 	}
+	l.end(in, len(ms), dropped)
+	return ms, nil
+}
+
+// begin readies the hints for a batch of n.
+func (l *Levels) begin(n int) {
+	if cap(l.hint) < n {
+		l.hint = make([]*series, n)
+	}
+	l.hint = l.hint[:n]
+}
+
+// end sweeps when it is time, and counts a batch.
+func (l *Levels) end(in, out, dropped int) {
 	if l.newest-l.swept > l.forgetAfter/2 {
 		l.sweep()
 	}
-	l.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(out) - n), Dropped: uint64(dropped)})
+	l.Count(stage.Stats{In: uint64(in), Out: uint64(out), Dropped: uint64(dropped)})
 	l.SetSeries(l.count)
-	return out, nil
+}
+
+// append1 appends m, at position i of its batch, labelled when selected,
+// and its state change if it made one.
+func (l *Levels) append1(out []meter.Measurement, i int, m *meter.Measurement, dropped *int) []meter.Measurement {
+	s := l.seriesAt(i, m, dropped)
+	out = append(out, *m)
+	if s == nil {
+		return out
+	}
+	from, to := l.step(s, m)
+	out[len(out)-1].Labels = s.labelsFor(to)
+	if to != from {
+		out = append(out, change(m, from, to))
+	}
+	return out
+}
+
+// seriesAt returns the series of m, at position i of its batch, or nil
+// when the stage does not select m or holds too many series (counted in
+// dropped). The series at position i in the last batch is tried first.
+func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *series {
+	if s := l.hint[i]; s != nil && !s.gone && s.is(m) {
+		return s // only selected measurements have a hint; step notes the time
+	}
+	ok, found := l.sel.Get(i, m.Name)
+	if !found {
+		ok = l.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)
+		l.sel.Put(i, m.Name, ok)
+	}
+	if !ok {
+		l.hint[i] = nil
+		return nil
+	}
+	l.newest = max(l.newest, m.Time.UnixNano())
+	s := l.lookup(m)
+	if s == nil {
+		*dropped++
+	}
+	l.hint[i] = s
+	return s
+}
+
+// step moves s's level on with m, and returns the levels before and after.
+func (l *Levels) step(s *series, m *meter.Measurement) (from, to meter.Level) {
+	if t := m.Time.UnixNano(); t > s.seen {
+		s.seen = t
+		l.newest = max(l.newest, t)
+	}
+	from = s.level
+	to = l.level(from, m.Value)
+	s.level = to
+	return from, to
 }
 
 // level returns the level of a series at from after value v.
@@ -289,7 +358,8 @@ func change(m *meter.Measurement, from, to meter.Level) meter.Measurement {
 
 // is reports whether m belongs to s.
 func (s *series) is(m *meter.Measurement) bool {
-	if s.name != m.Name || s.host != m.Host || s.resource != m.ResourceID || s.project != m.ProjectID || s.user != m.UserID {
+	if !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
+		!hint.Same(s.project, m.ProjectID) || !hint.Same(s.user, m.UserID) {
 		return false
 	}
 	j := 0
@@ -297,7 +367,7 @@ func (s *series) is(m *meter.Measurement) bool {
 		if lb.Key == meter.StateLabel {
 			continue
 		}
-		if j >= len(s.labels) || s.labels[j] != lb {
+		if j >= len(s.labels) || !hint.Same(s.labels[j].Key, lb.Key) || !hint.Same(s.labels[j].Value, lb.Value) {
 			return false
 		}
 		j++

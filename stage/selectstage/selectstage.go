@@ -19,7 +19,10 @@
 //	|        | in Stats as filtered                                      |
 //
 // It keeps the order of the batch, holds no state and runs anywhere: in the
-// agent, to send less; in the publisher, to keep a store to some meters.
+// agent, to send less; in the publisher, to keep a store to some meters. It
+// works in place (a stage.InPlacer), and remembers what it decided for the
+// names it saw lately, so that a name seen before costs a string
+// comparison.
 package selectstage
 
 import (
@@ -29,6 +32,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/stage"
+	"github.com/meterkit/meter/stage/internal/hint"
 )
 
 func init() { stage.Register("select", Open) }
@@ -43,6 +47,7 @@ type Config struct {
 type Select struct {
 	stage.Counters
 	meters stage.Meters
+	hint   hint.Matches
 }
 
 // New makes the stage.
@@ -66,11 +71,39 @@ func Open(cfg meter.Config) (stage.Stage, error) {
 func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
 	n := len(out)
 	for i := range in {
-		if s.meters.Match(in[i].Name) {
+		if s.match(i, in[i].Name) {
 			out = append(out, in[i])
 		}
 	}
-	kept := len(out) - n
-	s.Count(stage.Stats{In: uint64(len(in)), Out: uint64(kept), Filtered: uint64(len(in) - kept)})
+	s.count(len(in), len(out)-n)
 	return out, nil
+}
+
+// ProcessInPlace keeps in ms the measurements the stage's meters select.
+func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
+	k := 0
+	for i := range ms {
+		if s.match(i, ms[i].Name) {
+			if k != i {
+				ms[k] = ms[i]
+			}
+			k++
+		}
+	}
+	clear(ms[k:]) // what it dropped, moved or not
+	s.count(len(ms), k)
+	return ms[:k], nil
+}
+
+func (s *Select) match(i int, name string) bool {
+	ok, found := s.hint.Get(i, name)
+	if !found {
+		ok = s.meters.Match(name)
+		s.hint.Put(i, name, ok)
+	}
+	return ok
+}
+
+func (s *Select) count(in, kept int) {
+	s.Count(stage.Stats{In: uint64(in), Out: uint64(kept), Filtered: uint64(in - kept)})
 }

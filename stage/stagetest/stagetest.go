@@ -47,6 +47,10 @@ var sentinel = meter.Label{Key: "stagetest.sentinel", Value: "appended to a slic
 //     given and Out those returned.
 //   - Wrapped: the capabilities found with stage.As on the stage are found
 //     through a wrapper too.
+//   - InPlace: if the stage is a stage.InPlacer, a fresh stage's
+//     ProcessInPlace returns for each batch what Process returned, leaves
+//     the label slices of the batch as they were and counts the same, and
+//     stage.Named forwards it.
 //   - State: if the stage is a Checkpointer, it is a Restorer, and a fresh
 //     stage restored from its state after half the batches returns for the
 //     other half, and then from Tick (for a Ticker), what the first stage
@@ -111,6 +115,12 @@ func Run(t *testing.T, f stage.Factory, cfg meter.Config, batches ...[]meter.Mea
 		fatal(t, checkStats(a, batches, outA), nil)
 	})
 	t.Run("Wrapped", func(t *testing.T) { fatal(t, checkWrapped(a), nil) })
+	if _, ok := a.(stage.InPlacer); ok {
+		t.Run("InPlace", func(t *testing.T) {
+			fatal(t, err, errRun)
+			fatal(t, checkInPlace(f, cfg, batches, outA), nil)
+		})
+	}
 	if _, ok := stage.As[stage.Checkpointer](a); ok {
 		t.Run("State", func(t *testing.T) {
 			fatal(t, err, errRun)

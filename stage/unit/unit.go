@@ -33,8 +33,11 @@
 // The known factors convert between B, kB, MB, GB, TB, PB, KiB, MiB, GiB,
 // TiB, PiB; bit, kbit, Mbit, Gbit and the byte units; ns, us (µs), ms, s,
 // min, h, d; and rates of these with the same denominator ("B/s" to
-// "MiB/s"). It works in place, keeps the order of the batch, holds no state
-// and runs in the agent or the publisher.
+// "MiB/s"). It works in place (a stage.InPlacer: in a chain, it changes the
+// measurements where they are rather than copy them), keeps the order of
+// the batch, holds no state and runs in the agent or the publisher. It
+// remembers which names it selected lately, so that a name seen before
+// costs a string comparison.
 package unit
 
 import (
@@ -46,6 +49,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/stage"
+	"github.com/meterkit/meter/stage/internal/hint"
 )
 
 func init() { stage.Register("unit", Open) }
@@ -75,6 +79,7 @@ type Unit struct {
 	convert        bool
 	factor, offset float64
 	rename         map[string]string
+	hint           hint.Matches // meters.Match and not meterkit's own, by name
 }
 
 // New makes the stage.
@@ -130,33 +135,73 @@ func (u *Unit) Process(_ context.Context, in, out []meter.Measurement) ([]meter.
 	dropped := 0
 	for i := range in {
 		m := &in[i]
-		if (u.from != "" && m.Unit != u.from) || !u.meters.Match(m.Name) || strings.HasPrefix(m.Name, meter.ReservedPrefix) {
+		if !u.selects(i, m) {
 			out = append(out, *m)
 			continue
 		}
-		c := *m
-		if u.convert {
-			c.Value *= u.factor
-			if c.Kind != meter.Delta {
-				c.Value += u.offset
-			}
-			if math.IsInf(c.Value, 0) || math.IsNaN(c.Value) {
-				dropped++
-				continue
-			}
+		out = append(out, *m)
+		if !u.convert1(&out[len(out)-1]) {
+			out = out[:len(out)-1]
+			dropped++
 		}
-		if u.to != "" {
-			c.Unit = u.to
-		}
-		if u.rename != nil {
-			if to, ok := u.rename[c.Name]; ok {
-				c.Name = to
-			}
-		}
-		out = append(out, c)
 	}
 	u.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(out) - n), Dropped: uint64(dropped)})
 	return out, nil
+}
+
+// ProcessInPlace converts the selected measurements of ms where they are.
+func (u *Unit) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
+	k := 0
+	for i := range ms {
+		m := &ms[i]
+		if u.selects(i, m) && !u.convert1(m) {
+			continue // dropped
+		}
+		if k != i {
+			ms[k] = *m
+		}
+		k++
+	}
+	clear(ms[k:])
+	u.Count(stage.Stats{In: uint64(len(ms)), Out: uint64(k), Dropped: uint64(len(ms) - k)})
+	return ms[:k], nil
+}
+
+// selects reports whether m, at position i of its batch, is the stage's.
+func (u *Unit) selects(i int, m *meter.Measurement) bool {
+	if u.from != "" && !hint.Same(m.Unit, u.from) {
+		return false
+	}
+	ok, found := u.hint.Get(i, m.Name)
+	if !found {
+		ok = u.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)
+		u.hint.Put(i, m.Name, ok)
+	}
+	return ok
+}
+
+// convert1 converts m, and reports false for a value out of range, which
+// is dropped.
+func (u *Unit) convert1(m *meter.Measurement) bool {
+	if u.convert {
+		v := m.Value * u.factor
+		if m.Kind != meter.Delta {
+			v += u.offset
+		}
+		if v-v != 0 { // ±Inf or NaN
+			return false
+		}
+		m.Value = v
+	}
+	if u.to != "" && !hint.Same(m.Unit, u.to) {
+		m.Unit = u.to
+	}
+	if u.rename != nil {
+		if to, ok := u.rename[m.Name]; ok {
+			m.Name = to
+		}
+	}
+	return true
 }
 
 // scales holds the known units, each with its size in a base unit of its
