@@ -404,6 +404,19 @@ func TestNotificationFromOsloMessaging(t *testing.T) {
 	deleted := got[key{"instance", "compute.instance.delete.end"}]
 	state, _ := deleted.Label("state")
 	require.Equal(t, "deleted", state)
+	// What the Gnocchi sink makes the instance and volume resources of.
+	created := got[key{"memory", "compute.instance.create.end"}]
+	for k, v := range map[string]string{"gnocchi.resource_type": "instance", "image_ref": "0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d",
+		"display_name": "web-1", "flavor_id": "2", "flavor_name": "m1.small"} {
+		got, _ := created.Label(k)
+		require.Equal(t, v, got, k)
+	}
+	require.Equal(t, "compute-01", created.Host)
+	vol := got[key{"volume.size", "volume.create.end"}]
+	for k, v := range map[string]string{"gnocchi.resource_type": "volume", "display_name": "data-1", "volume_type": "lvm"} {
+		got, _ := vol.Label(k)
+		require.Equal(t, v, got, k)
+	}
 
 	s := d.Stats()
 	require.Equal(t, uint64(6), s.Consumed)
