@@ -499,7 +499,7 @@ func TestNotificationDrivertest(t *testing.T) {
 			bound = true
 		}
 		return r.publishRaw(ctx, "openstack", body)
-	})
+	}, drivertest.WithRedelivery()) // acked to RabbitMQ only once durable: what was not comes again
 }
 
 // publisherStub answers the agent's batches over a transport.Pipe: "retry"
