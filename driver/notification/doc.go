@@ -78,4 +78,12 @@
 // (driver.SpoolRequirer), so that the agent refuses to run it without one.
 // Batches holding its measurements are never dropped to make room; when the
 // spool is full of them, the driver waits (the broker keeps the messages).
+//
+// # Counters
+//
+// Stats counts messages consumed, acknowledged, rejected (malformed),
+// unmatched (no definition), redelivered by the broker and recognised as
+// already durable (Duplicates; the agent counts those its spool
+// recognised, PushDuplicates), among others; Push logs them every
+// Config.StatsEvery and when it returns.
 package notification
