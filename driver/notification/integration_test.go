@@ -3,6 +3,7 @@
 package notification
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -487,7 +488,7 @@ func TestNotificationDrivertest(t *testing.T) {
 		RetryInterval: driver.Duration(200 * time.Millisecond)})
 	require.NoError(t, err)
 	f := func(c driver.Config) (driver.Driver, error) { return New(c) }
-	bound := false
+	bound, sent := false, 0
 	drivertest.RunPush(t, f, cfg, func(ctx context.Context) error {
 		if !bound { // the first Push declares and binds the queue
 			for !r.bound(queue, "openstack") {
@@ -498,7 +499,12 @@ func TestNotificationDrivertest(t *testing.T) {
 			}
 			bound = true
 		}
-		return r.publishRaw(ctx, "openstack", body)
+		// A message id of its own each time, as the services send: the
+		// driver acknowledges a redelivered id it already made durable
+		// without delivering it again.
+		sent++
+		id := fmt.Sprintf("0d9c8b7a-6f5e-4d3c-2b1a-%012d", sent)
+		return r.publishRaw(ctx, "openstack", bytes.ReplaceAll(body, []byte("0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"), []byte(id)))
 	}, drivertest.WithRedelivery()) // acked to RabbitMQ only once durable: what was not comes again
 }
 
