@@ -24,7 +24,10 @@
 // A push source (driver.Pusher) is checked with RunPush instead, given a
 // Trigger that makes the source receive something: it checks deliveries,
 // acknowledgements given late or with an error, back-pressure (deliver
-// blocking until ctx ends) and leaks.
+// blocking until ctx ends) and leaks; with WithRedelivery, for a source
+// whose upstream redelivers (a message queue), that what was never
+// acknowledged as durable comes again: the source acknowledged upstream
+// only after the agent's ack.
 //
 // This package is what meterkit runs on its own drivers (see
 // github.com/meterkit/meter/driver/host).

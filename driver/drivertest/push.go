@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,21 @@ const AckDelay = 20 * time.Millisecond
 // called once per check that needs a delivery.
 type Trigger func(ctx context.Context) error
 
+// PushOption adds a check to RunPush.
+type PushOption func(*pushOptions)
+
+type pushOptions struct {
+	redelivers bool
+}
+
+// WithRedelivery adds the Redelivery check, for a source whose upstream
+// redelivers what it did not acknowledge (a message queue): a delivery
+// whose ack never said durable, because Push's ctx ended first (the agent
+// stopped or died), must come again from the next Push, without a new
+// trigger. A source that acknowledged upstream on receipt, before the
+// agent's ack, fails it.
+func WithRedelivery() PushOption { return func(o *pushOptions) { o.redelivers = true } }
+
 // RunPush checks that the driver made by f from cfg keeps the contract of
 // driver.Pusher, in subtests of t:
 //
@@ -39,6 +55,11 @@ type Trigger func(ctx context.Context) error
 //   - Dropped: a delivery acknowledged with an error wrapping
 //     driver.ErrNotDelivered does not stop the source: it delivers again
 //     after the next trigger.
+//   - Redelivery (with WithRedelivery only): a delivery not yet
+//     acknowledged when Push's ctx ends, then acknowledged with an error
+//     wrapping driver.ErrNotDelivered, is delivered again by the next
+//     Push (same Key, or the same measurements when it has none): the
+//     source acknowledged upstream only once the ack said durable.
 //   - BackPressure: while deliver blocks (the agent has no room), Push
 //     returns within CancelGrace once its ctx ends.
 //   - LateAcks: acknowledgements that come after Push returned (the spool
@@ -51,9 +72,13 @@ type Trigger func(ctx context.Context) error
 //
 // Like Run, RunPush makes one driver, never runs two Push calls at once, and
 // must not be called from a parallel test.
-func RunPush(t *testing.T, f driver.Factory, cfg driver.Config, trigger Trigger) {
+func RunPush(t *testing.T, f driver.Factory, cfg driver.Config, trigger Trigger, opts ...PushOption) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
+	var o pushOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 
 	var p driver.Pusher
 	var d driver.Driver
@@ -106,6 +131,9 @@ func RunPush(t *testing.T, f driver.Factory, cfg driver.Config, trigger Trigger)
 		r = startPush(p, func(ms []meter.Measurement, ack func(error)) (bool, func(error)) { return false, nil })
 		return r.deliverOnce("Dropped (the delivery after one acknowledged with an error)", trigger)
 	})
+	if o.redelivers {
+		check("Redelivery", func() (bool, error) { return redelivery(p, trigger, CollectTimeout) })
+	}
 	check("BackPressure", func() (bool, error) {
 		r := startPush(p, func(ms []meter.Measurement, ack func(error)) (bool, func(error)) {
 			return true, nil // block in deliver until Push's ctx ends
@@ -185,6 +213,101 @@ func RunPush(t *testing.T, f driver.Factory, cfg driver.Config, trigger Trigger)
 	})
 }
 
+// redelivery checks that a delivery whose ack did not say durable before
+// Push's ctx ended comes again from the next Push within wait.
+func redelivery(p driver.Pusher, trigger Trigger, wait time.Duration) (stuck bool, err error) {
+	var mu sync.Mutex
+	var held []func(error)
+	r := startPush(p, func(ms []meter.Measurement, ack func(error)) (bool, func(error)) {
+		if ack != nil {
+			mu.Lock()
+			held = append(held, ack)
+			mu.Unlock()
+		}
+		return false, func(error) {} // no ack before Push's ctx ends
+	})
+	stop := func(r *pushRun, what string) (bool, error) {
+		r.cancel()
+		if !r.wait(CancelGrace) {
+			return true, fmt.Errorf("drivertest: Redelivery: %s: Push had not returned %v after its ctx ended", what, CancelGrace)
+		}
+		r.acks.Wait()
+		return false, r.err()
+	}
+	if err := triggerNow(trigger); err != nil {
+		s, _ := stop(r, "first Push")
+		return s, fmt.Errorf("drivertest: Redelivery: %w", err)
+	}
+	select {
+	case <-r.delivered:
+	case <-r.done:
+		return false, r.returned("Redelivery")
+	case <-time.After(CollectTimeout):
+		s, serr := stop(r, "first Push")
+		return s, errors.Join(fmt.Errorf("drivertest: Redelivery: Push delivered nothing within %v of the trigger", CollectTimeout), serr)
+	}
+	if s, err := stop(r, "first Push"); s || err != nil {
+		return s, err
+	}
+	// The agent stopped before the delivery was durable: it says so.
+	mu.Lock()
+	for _, ack := range held {
+		ack(fmt.Errorf("drivertest: agent stopped: %w", driver.ErrNotDelivered))
+	}
+	mu.Unlock()
+	r.mu.Lock()
+	first, firstKey := r.batches[0], r.keys[0]
+	r.mu.Unlock()
+
+	// The next Push acknowledges as the agent would; it is stopped only
+	// once those acks were given, so that nothing is left to come back.
+	var acked atomic.Int64
+	again := startPush(p, func(_ []meter.Measurement, ack func(error)) (bool, func(error)) {
+		return false, func(error) {
+			if ack != nil {
+				ack(nil)
+			}
+			acked.Add(1)
+		}
+	})
+	deadline := time.After(wait)
+	for {
+		select {
+		case <-again.delivered:
+		case <-again.done:
+			return false, again.returned("Redelivery (the Push after)")
+		case <-deadline:
+			s, serr := stop(again, "the Push after")
+			return s, errors.Join(fmt.Errorf("drivertest: Redelivery: a delivery that was never acknowledged as durable (Push's ctx ended "+
+				"first, then its ack said driver.ErrNotDelivered) did not come again from the next Push within %v: acknowledge "+
+				"upstream only in the ack callback, once it says nil", wait), serr)
+		}
+		again.mu.Lock()
+		found := false
+		for i, ms := range again.batches {
+			if firstKey != "" && again.keys[i] == firstKey || firstKey == "" && sameMeasurements(ms, first) {
+				found = true
+			}
+		}
+		n := int64(len(again.batches))
+		again.mu.Unlock()
+		if found {
+			for end := time.Now().Add(CancelGrace); acked.Load() < n && time.Now().Before(end); {
+				time.Sleep(AckDelay / 4)
+			}
+			return stop(again, "the Push after")
+		}
+	}
+}
+
+// sameMeasurements reports whether a and b hold the same measurements,
+// times aside (a source may stamp a redelivery anew).
+func sameMeasurements(a, b []meter.Measurement) bool {
+	return slices.EqualFunc(a, b, func(x, y meter.Measurement) bool {
+		return x.Name == y.Name && x.ResourceID == y.ResourceID && x.Value == y.Value && slices.Equal(x.Labels, y.Labels)
+	})
+}
+
 // pushRun is one Push call under test.
 type pushRun struct {
 	cancel    context.CancelFunc
@@ -197,6 +320,7 @@ type pushRun struct {
 
 	mu        sync.Mutex
 	batches   [][]meter.Measurement // one per deliver call
+	keys      []string              // their Delivery.Key
 	held      []func(error)
 	late      int
 	pushErr   error
@@ -236,6 +360,7 @@ func (r *pushRun) deliver(d driver.Delivery) {
 		return
 	}
 	r.batches = append(r.batches, slices.Clone(ms))
+	r.keys = append(r.keys, d.Key)
 	block, ackWith := r.policy(ms, ack)
 	if block && ack != nil {
 		r.held = append(r.held, ack)

@@ -2,6 +2,8 @@ package drivertest
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -92,4 +94,83 @@ func TestPushChecksFailBrokenSources(t *testing.T) {
 		r.deliver(driver.Delivery{Measurements: []meter.Measurement{{Name: "x"}}}) // as a goroutine left behind would
 		require.Equal(t, 1, r.lateCalls())
 	})
+}
+
+// broker is a message queue's consumer: a message stays unacknowledged
+// until its ack says durable, and what is unacknowledged when Push returns
+// goes back to the queue, as RabbitMQ redelivers it. The broken variant
+// acknowledges upstream as soon as it receives.
+type broker struct {
+	in       chan string
+	ackEarly bool
+	sent     atomic.Int64
+	mu       sync.Mutex
+	unacked  map[string]bool
+}
+
+func newBroker(ackEarly bool) *broker {
+	return &broker{in: make(chan string, 16), ackEarly: ackEarly, unacked: map[string]bool{}}
+}
+
+func (b *broker) Collect(context.Context) ([]meter.Measurement, error) { return nil, nil }
+
+func (b *broker) Push(ctx context.Context, deliver driver.Deliver) error {
+	defer func() { // the channel closes: the broker requeues what is unacknowledged
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for id := range b.unacked {
+			b.in <- id
+		}
+		clear(b.unacked)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case id := <-b.in:
+			b.mu.Lock()
+			if !b.ackEarly {
+				b.unacked[id] = true
+			}
+			b.mu.Unlock()
+			deliver(driver.Delivery{Key: id,
+				Measurements: []meter.Measurement{{Name: "notification", Kind: meter.Gauge, Unit: "message", Value: 1,
+					Labels: []meter.Label{{Key: "message_id", Value: id}}}},
+				Ack: func(err error) {
+					if err != nil {
+						return // left unacknowledged: redelivered once the channel closes
+					}
+					b.mu.Lock()
+					delete(b.unacked, id)
+					b.mu.Unlock()
+				}})
+		}
+	}
+}
+
+func (b *broker) trigger(ctx context.Context) error {
+	select {
+	case b.in <- fmt.Sprintf("m-%d", b.sent.Add(1)):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestRunPushRedeliveryPassesAQueue(t *testing.T) {
+	b := newBroker(false)
+	RunPush(t, factory(b), driver.Config{}, b.trigger, WithRedelivery())
+}
+
+func TestRedeliveryFailsASourceThatAcksOnReceipt(t *testing.T) {
+	b := newBroker(true)
+	stuck, err := redelivery(b, b.trigger, time.Second)
+	require.False(t, stuck)
+	require.ErrorContains(t, err, "did not come again from the next Push")
+
+	g := newBroker(false)
+	stuck, err = redelivery(g, g.trigger, time.Second)
+	require.False(t, stuck)
+	require.NoError(t, err)
+	require.Empty(t, g.in, "the redelivery was acknowledged")
 }

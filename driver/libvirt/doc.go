@@ -58,7 +58,9 @@
 // ("vda", "tap3f5c0e2a-1b"), as in Ceilometer's resource ids. The labels:
 //
 //	instance  instance_name (libvirt domain name), display_name (nova:name),
-//	          flavor (nova:flavor name); the last two only with Nova metadata
+//	          flavor (nova:flavor name), image_ref (the Glance image's uuid
+//	          of <nova:root type="image">, absent for an instance booted
+//	          from a volume); all but the first only with Nova metadata
 //	vcpus     the number of virtual CPUs, on cpu (for a rate per vCPU)
 //	disk      instance labels, instance_id (<uuid>), disk_name (target)
 //	vnic      instance labels, instance_id (<uuid>), vnic_name (target), mac
@@ -111,7 +113,7 @@
 // # Domain XML cache
 //
 // A domain's XML (DomainGetXMLDesc) is parsed into its disks, vNICs,
-// owner and labels once and kept per UUID: it is read again when the
+// owner and labels (Nova's metadata with them) once and kept per UUID: it is read again when the
 // domain's id changes (it was restarted, and may have other devices), when
 // statistics name a device the XML did not list (a hot-plugged disk or
 // vNIC), and after metadata_refresh. Entries of domains no longer listed

@@ -58,6 +58,13 @@ type novaInstance struct {
 			UUID string `xml:"uuid,attr"`
 		} `xml:"project"`
 	} `xml:"owner"`
+	// Root is the instance's root disk: type "image" with the Glance
+	// image's uuid for an instance booted from an image; absent for one
+	// booted from a volume.
+	Root struct {
+		Type string `xml:"type,attr"`
+		UUID string `xml:"uuid,attr"`
+	} `xml:"root"`
 }
 
 // device is a disk or vNIC of a domain with its resource id and labels,
@@ -107,6 +114,9 @@ func parseDomain(desc string) (*domainMeta, error) {
 		}
 		if n.Flavor.Name != "" {
 			inst = append(inst, meter.Label{Key: "flavor", Value: n.Flavor.Name})
+		}
+		if n.Root.Type == "image" && n.Root.UUID != "" {
+			inst = append(inst, meter.Label{Key: "image_ref", Value: n.Root.UUID})
 		}
 		break
 	}

@@ -43,11 +43,11 @@ func Example() {
 		fmt.Println()
 	}
 	// Output:
-	// cpu 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 1.23456789012e+11 ns project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small vcpus=1
-	// vcpus 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 1 vcpu project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small
-	// memory 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 2048 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small
-	// memory.usage 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 527.34375 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small
-	// memory.resident 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 683.59375 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small
-	// disk.device.read.bytes 6f1b2c3d-0a1b-4c5d-8e9f-000000000001-vda 409600 B project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small instance_id=6f1b2c3d-0a1b-4c5d-8e9f-000000000001 disk_name=vda
-	// disk.device.read.requests 6f1b2c3d-0a1b-4c5d-8e9f-000000000001-vda 100 request project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small instance_id=6f1b2c3d-0a1b-4c5d-8e9f-000000000001 disk_name=vda
+	// cpu 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 1.23456789012e+11 ns project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001 vcpus=1
+	// vcpus 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 1 vcpu project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001
+	// memory 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 2048 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001
+	// memory.usage 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 527.34375 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001
+	// memory.resident 6f1b2c3d-0a1b-4c5d-8e9f-000000000001 683.59375 MB project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001
+	// disk.device.read.bytes 6f1b2c3d-0a1b-4c5d-8e9f-000000000001-vda 409600 B project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001 instance_id=6f1b2c3d-0a1b-4c5d-8e9f-000000000001 disk_name=vda
+	// disk.device.read.requests 6f1b2c3d-0a1b-4c5d-8e9f-000000000001-vda 100 request project=0f1e2d3c4b5a69788796a5b4c3d2e1f0 instance_name=instance-00000001 display_name=web-1 flavor=m1.small image_ref=9d1f2c3a-0000-4000-8000-000000000001 instance_id=6f1b2c3d-0a1b-4c5d-8e9f-000000000001 disk_name=vda
 }

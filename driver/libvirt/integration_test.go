@@ -163,6 +163,7 @@ func labels(m meter.Measurement) map[string]string {
 // instance is what the node file says of one domain.
 type instance struct {
 	name, uuid, display, flavor, user, project string
+	image                                      string // <nova:root type="image" uuid=…>
 	state                                      string
 	disks                                      []string
 	nics                                       map[string]string // target dev -> MAC
@@ -174,11 +175,12 @@ const (
 )
 
 var instances = []instance{
-	{"instance-00000001", "6f1b2c3d-0a1b-4c5d-8e9f-000000000001", "web-1", "m1.small", userA, projectA, "running",
+	{"instance-00000001", "6f1b2c3d-0a1b-4c5d-8e9f-000000000001", "web-1", "m1.small", userA, projectA, "9d1f2c3a-0000-4000-8000-000000000001", "running",
 		[]string{"vda", "vdb", "vdc"}, map[string]string{"tap0a1b2c3d-01": "fa:16:3e:00:00:01", "tap0a1b2c3d-02": "fa:16:3e:00:00:02"}},
-	{"instance-00000002", "6f1b2c3d-0a1b-4c5d-8e9f-000000000002", "db-1", "m1.medium", "b1b2c3d4e5f60718293a4b5c6d7e8f90", "1f1e2d3c4b5a69788796a5b4c3d2e1f0", "running",
+	{"instance-00000002", "6f1b2c3d-0a1b-4c5d-8e9f-000000000002", "db-1", "m1.medium", "b1b2c3d4e5f60718293a4b5c6d7e8f90", "1f1e2d3c4b5a69788796a5b4c3d2e1f0",
+		"9d1f2c3a-0000-4000-8000-000000000002", "running",
 		[]string{"vda", "vdb"}, map[string]string{"tap0a1b2c3d-03": "fa:16:3e:00:00:03"}},
-	{"instance-00000003", "6f1b2c3d-0a1b-4c5d-8e9f-000000000003", "paused-1", "m1.tiny", userA, projectA, "paused",
+	{"instance-00000003", "6f1b2c3d-0a1b-4c5d-8e9f-000000000003", "paused-1", "m1.tiny", userA, projectA, "9d1f2c3a-0000-4000-8000-000000000001", "paused",
 		[]string{"vda"}, map[string]string{"tap0a1b2c3d-04": "fa:16:3e:00:00:04"}},
 }
 
@@ -234,6 +236,7 @@ func TestLibvirtMeters(t *testing.T) {
 			require.Equal(t, in.name, l["instance_name"], m.Name)
 			require.Equal(t, in.display, l["display_name"], m.Name)
 			require.Equal(t, in.flavor, l["flavor"], m.Name)
+			require.Equal(t, in.image, l["image_ref"], m.Name)
 		}
 		// cpu: virsh prints seconds with one decimal.
 		cpu := find(t, ms, "cpu", in.uuid)

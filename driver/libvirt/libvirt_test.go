@@ -56,18 +56,19 @@ func TestParseDomain(t *testing.T) {
 	require.Equal(t, id, m.uuid)
 	require.Equal(t, "0f1e2d3c4b5a69788796a5b4c3d2e1f0", m.project)
 	require.Equal(t, "a1b2c3d4e5f60718293a4b5c6d7e8f90", m.user)
-	inst := []meter.Label{{Key: "instance_name", Value: "instance-00000001"}, {Key: "display_name", Value: "web-1"}, {Key: "flavor", Value: "m1.small"}}
+	inst := []meter.Label{{Key: "instance_name", Value: "instance-00000001"}, {Key: "display_name", Value: "web-1"},
+		{Key: "flavor", Value: "m1.small"}, {Key: "image_ref", Value: "9d1f2c3a-0000-4000-8000-000000000001"}}
 	require.Equal(t, inst, m.instLabels)
-	require.Equal(t, append(inst[:3:3], meter.Label{Key: "vcpus", Value: "2"}), m.cpuLabelsFor(2))
+	require.Equal(t, append(inst[:4:4], meter.Label{Key: "vcpus", Value: "2"}), m.cpuLabelsFor(2))
 	require.Equal(t, inst, m.instLabels, "cpu labels must not write into the instance labels")
 
 	require.Len(t, m.disks, 3)
 	require.Equal(t, "vdb", m.disks[1].name)
 	require.Equal(t, id+"-vdb", m.disks[1].resource)
-	require.Equal(t, append(inst[:3:3], meter.Label{Key: "instance_id", Value: id}, meter.Label{Key: "disk_name", Value: "vdb"}), m.disks[1].labels)
+	require.Equal(t, append(inst[:4:4], meter.Label{Key: "instance_id", Value: id}, meter.Label{Key: "disk_name", Value: "vdb"}), m.disks[1].labels)
 	require.Len(t, m.nics, 2)
 	require.Equal(t, "instance-00000001-"+id+"-tap0a1b2c3d-02", m.nics[1].resource)
-	require.Equal(t, append(inst[:3:3], meter.Label{Key: "instance_id", Value: id},
+	require.Equal(t, append(inst[:4:4], meter.Label{Key: "instance_id", Value: id},
 		meter.Label{Key: "vnic_name", Value: "tap0a1b2c3d-02"}, meter.Label{Key: "mac", Value: "fa:16:3e:00:00:02"}), m.nics[1].labels)
 }
 
@@ -91,6 +92,17 @@ func TestParseDomainPlain(t *testing.T) {
 	require.Len(t, m.nics, 1)
 	require.Equal(t, "web-00000000-0000-4000-8000-000000000001-vnet3", m.nics[0].resource)
 	require.Equal(t, "vnet3", m.nics[0].labels[len(m.nics[0].labels)-1].Value, "no mac label without a MAC")
+
+	// Nova's metadata of an instance booted from a volume: <nova:root>
+	// has no image (Nova leaves the element out), so no image_ref.
+	m, err = parseDomain(`<domain type='kvm'><name>instance-00000009</name><uuid>00000000-0000-4000-8000-000000000009</uuid>
+<metadata><nova:instance xmlns:nova="http://openstack.org/xmlns/libvirt/nova/1.1"><nova:name>vol-booted</nova:name>
+<nova:flavor name="m1.small"/><nova:owner><nova:user uuid="u1">u</nova:user><nova:project uuid="p1">p</nova:project></nova:owner>
+<nova:root type="volume" uuid="11111111-0000-4000-8000-000000000001"/></nova:instance></metadata></domain>`)
+	require.NoError(t, err)
+	require.Equal(t, []meter.Label{{Key: "instance_name", Value: "instance-00000009"}, {Key: "display_name", Value: "vol-booted"},
+		{Key: "flavor", Value: "m1.small"}}, m.instLabels)
+	require.Equal(t, "p1", m.project)
 
 	_, err = parseDomain(`<domain><name>x</name></domain>`)
 	require.Error(t, err)

@@ -44,6 +44,9 @@ type definitionYAML struct {
 	Host       string            `yaml:"host"`
 	Timestamp  string            `yaml:"timestamp"`
 	Labels     map[string]string `yaml:"labels"`
+	// ConstantLabels are labels whose values are the strings given, the
+	// same for every measurement of the definition.
+	ConstantLabels map[string]string `yaml:"constant_labels"`
 }
 
 // definition is one parsed meter definition.
@@ -63,9 +66,12 @@ type definition struct {
 	labels     []labelPath // sorted by key
 }
 
+// labelPath is a label read from the notification at path, or, when path
+// is nil, a constant label of value.
 type labelPath struct {
-	key  string
-	path *jsonpath.Path
+	key   string
+	path  *jsonpath.Path
+	value string
 }
 
 // Definitions is a parsed set of meter definitions.
@@ -76,7 +82,12 @@ type Definitions struct{ defs []definition }
 // name, event_type (glob patterns; '!' excludes), type (gauge, cumulative,
 // delta), unit, volume (a JSONPath or a number), resource_id, and
 // optionally project_id, user_id, host, timestamp (default $.timestamp, the
-// notification's) and labels (name: JSONPath).
+// notification's), labels (name: JSONPath) and constant_labels (name:
+// value, the same on every measurement of the definition, such as
+// gnocchi.resource_type, which tells the Gnocchi sink the type of the
+// resource to create). A label key is not empty, not message_id or
+// event_type (the driver sets those), not prefixed "meterkit." (meterkit's
+// own) and in labels or constant_labels, not both.
 func ParseDefinitions(b []byte) (*Definitions, error) {
 	var f definitionsFile
 	dec := yaml.NewDecoder(strings.NewReader(string(b)))
@@ -168,17 +179,40 @@ func (y *definitionYAML) parse() (definition, error) {
 		}
 	}
 	for k, v := range y.Labels {
-		if k == "" || k == LabelMessageID || k == LabelEventType {
-			return d, fmt.Errorf("labels: key %q is empty or reserved", k)
+		if err := labelKey("labels", k); err != nil {
+			return d, err
 		}
 		p, err := parsePath("labels."+k, v)
 		if err != nil {
 			return d, err
 		}
-		d.labels = append(d.labels, labelPath{k, p})
+		d.labels = append(d.labels, labelPath{key: k, path: p})
+	}
+	for k, v := range y.ConstantLabels {
+		if err := labelKey("constant_labels", k); err != nil {
+			return d, err
+		}
+		if _, ok := y.Labels[k]; ok {
+			return d, fmt.Errorf("constant_labels: %q is in labels too", k)
+		}
+		if len(k) > meter.MaxLabelKeyLen || len(v) > meter.MaxLabelValueLen {
+			return d, fmt.Errorf("constant_labels: %q: key over %d or value over %d bytes", k, meter.MaxLabelKeyLen, meter.MaxLabelValueLen)
+		}
+		d.labels = append(d.labels, labelPath{key: k, value: v})
 	}
 	slices.SortFunc(d.labels, func(a, b labelPath) int { return strings.Compare(a.key, b.key) })
 	return d, nil
+}
+
+// labelKey checks a label key of a definition.
+func labelKey(field, k string) error {
+	switch {
+	case k == "" || k == LabelMessageID || k == LabelEventType:
+		return fmt.Errorf("%s: key %q is empty or reserved", field, k)
+	case strings.HasPrefix(k, meter.ReservedPrefix):
+		return fmt.Errorf("%s: key %q: labels prefixed %q are meterkit's own", field, k, meter.ReservedPrefix)
+	}
+	return nil
 }
 
 func parsePath(field, s string) (*jsonpath.Path, error) {
@@ -272,7 +306,9 @@ func (d *definition) measure(n map[string]any) (meter.Measurement, error) {
 		m.Time = t
 	}
 	for _, l := range d.labels {
-		if v, ok := str(l.path, n); ok {
+		if l.path == nil {
+			m.Labels = append(m.Labels, meter.Label{Key: l.key, Value: l.value})
+		} else if v, ok := str(l.path, n); ok {
 			m.Labels = append(m.Labels, meter.Label{Key: l.key, Value: v})
 		}
 	}

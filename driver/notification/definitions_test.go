@@ -66,7 +66,8 @@ func TestNovaInstanceExists(t *testing.T) {
 			{Key: "display_name", Value: "web-1"},
 			{Key: "flavor_id", Value: "2"},
 			{Key: "flavor_name", Value: "m1.small"},
-			{Key: "image_ref", Value: "http://controller:9292/images/0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d"},
+			{Key: "gnocchi.resource_type", Value: "instance"}, // a constant label
+			{Key: "image_ref", Value: "0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d"},
 			{Key: "state", Value: "active"},
 			{Key: LabelEventType, Value: "compute.instance.exists"},
 			{Key: LabelMessageID, Value: "5f7b1c2e-8a3d-4e6f-9b0a-1c2d3e4f5a6b"},
@@ -92,6 +93,8 @@ func TestCinderVolumeExists(t *testing.T) {
 	require.Equal(t, "6c3b2a1d-0e9f-4a8b-b7c6-5d4e3f2a1b0c", vt)
 	id, _ := m.Label(LabelMessageID)
 	require.Equal(t, "0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a", id)
+	typ, _ := m.Label("gnocchi.resource_type")
+	require.Equal(t, "volume", typ)
 }
 
 func TestGlanceImageUploadLegacy(t *testing.T) {
@@ -108,6 +111,45 @@ func TestGlanceImageUploadLegacy(t *testing.T) {
 	require.Empty(t, m.Host, "left to the agent")
 	df, _ := m.Label("disk_format")
 	require.Equal(t, "qcow2", df)
+	typ, _ := m.Label("gnocchi.resource_type")
+	require.Equal(t, "image", typ)
+}
+
+// TestConstantLabels: constant_labels are the same on every measurement
+// of a definition, sorted in among the labels read from the notification,
+// whether or not the notification has anything else.
+func TestConstantLabels(t *testing.T) {
+	ds, err := ParseDefinitions([]byte(`
+metric:
+  - name: switch.port.up
+    event_type: switch.port.*
+    type: gauge
+    volume: 1
+    resource_id: $.payload.port
+    labels: {port: $.payload.port, speed: $.payload.speed}
+    constant_labels: {gnocchi.resource_type: switch_port, site: "lab 1"}
+`))
+	require.NoError(t, err)
+	n := map[string]any{"event_type": "switch.port.up", "message_id": "m-9", "timestamp": "2026-11-30 10:00:00",
+		"payload": map[string]any{"port": "ge-0/0/1"}}
+	ms, matched, err := ds.Measure(n, nil)
+	require.NoError(t, err)
+	require.Equal(t, 1, matched)
+	require.Len(t, ms, 1)
+	require.Equal(t, []meter.Label{{Key: "gnocchi.resource_type", Value: "switch_port"}, {Key: "port", Value: "ge-0/0/1"},
+		{Key: "site", Value: "lab 1"}, {Key: LabelEventType, Value: "switch.port.up"}, {Key: LabelMessageID, Value: "m-9"}}, ms[0].Labels)
+
+	// The shipped definitions: every measurement names its Gnocchi type.
+	for _, f := range []struct{ file, typ string }{{"nova-compute.instance.exists.json", "instance"},
+		{"cinder-volume.exists.json", "volume"}, {"glance-image.upload.json", "image"}} {
+		ms, _ := measureFile(t, defaults(t), f.file)
+		require.NotEmpty(t, ms)
+		for _, m := range ms {
+			typ, ok := m.Label("gnocchi.resource_type")
+			require.True(t, ok, "%s: %s", f.file, m.Name)
+			require.Equal(t, f.typ, typ, "%s: %s", f.file, m.Name)
+		}
+	}
 }
 
 func TestEventTypePatterns(t *testing.T) {
@@ -180,15 +222,21 @@ func TestDecodeMalformed(t *testing.T) {
 
 func TestParseDefinitionsErrors(t *testing.T) {
 	for name, y := range map[string]string{
-		"empty":        "metric: []",
-		"unknown key":  "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, colour: red}]",
-		"no name":      "metric: [{event_type: x, type: gauge, volume: 1, resource_id: $.a}]",
-		"bad kind":     "metric: [{name: a, event_type: x, type: counter, volume: 1, resource_id: $.a}]",
-		"bad path":     "metric: [{name: a, event_type: x, type: gauge, volume: '$.[', resource_id: $.a}]",
-		"bad volume":   "metric: [{name: a, event_type: x, type: gauge, volume: size, resource_id: $.a}]",
-		"no resource":  "metric: [{name: a, event_type: x, type: gauge, volume: 1}]",
-		"only exclude": "metric: [{name: a, event_type: '!x', type: gauge, volume: 1, resource_id: $.a}]",
-		"reserved":     "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, labels: {message_id: $.b}}]",
+		"empty":              "metric: []",
+		"unknown key":        "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, colour: red}]",
+		"no name":            "metric: [{event_type: x, type: gauge, volume: 1, resource_id: $.a}]",
+		"bad kind":           "metric: [{name: a, event_type: x, type: counter, volume: 1, resource_id: $.a}]",
+		"bad path":           "metric: [{name: a, event_type: x, type: gauge, volume: '$.[', resource_id: $.a}]",
+		"bad volume":         "metric: [{name: a, event_type: x, type: gauge, volume: size, resource_id: $.a}]",
+		"no resource":        "metric: [{name: a, event_type: x, type: gauge, volume: 1}]",
+		"only exclude":       "metric: [{name: a, event_type: '!x', type: gauge, volume: 1, resource_id: $.a}]",
+		"reserved":           "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, labels: {message_id: $.b}}]",
+		"meterkit.":          "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, labels: {meterkit.state: $.b}}]",
+		"const reserved":     "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, constant_labels: {event_type: x}}]",
+		"const meterkit.":    "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, constant_labels: {meterkit.state: ok}}]",
+		"const and path":     "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, labels: {k: $.b}, constant_labels: {k: v}}]",
+		"const empty key":    "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, constant_labels: {'': v}}]",
+		"const not a string": "metric: [{name: a, event_type: x, type: gauge, volume: 1, resource_id: $.a, constant_labels: {k: [1]}}]",
 	} {
 		_, err := ParseDefinitions([]byte(y))
 		require.Error(t, err, name)

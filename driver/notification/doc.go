@@ -28,11 +28,24 @@
 // meter, the event types it applies to (glob patterns, '!' to exclude), its
 // kind and unit, and RFC 9535 JSONPath queries (github.com/theory/jsonpath)
 // over the notification for the volume (or a constant), resource_id,
-// project_id, user_id, host, timestamp and labels. The shipped set
-// (DefaultDefinitions) has instance, memory, vcpus and disk.root.size from
-// compute.instance.* (but create.start and update), volume.size from
-// Cinder's volume events and image.size from image.upload, .update and
-// .delete. Every measurement carries the labels message_id and event_type.
+// project_id, user_id, host, timestamp and labels, and constant_labels
+// whose values are fixed strings. The shipped set (DefaultDefinitions) has
+// instance, memory, vcpus and disk.root.size from compute.instance.* (but
+// create.start and update), volume.size from Cinder's volume events and
+// image.size from image.upload, .update and .delete. Every measurement
+// carries the labels message_id and event_type.
+//
+// # Gnocchi
+//
+// The shipped definitions set the constant label gnocchi.resource_type, so
+// that the Gnocchi sink creates resources of Ceilometer's types: instance
+// for the four Nova meters (attributes display_name, flavor_id,
+// flavor_name, image_ref from the payload, host from Host), volume for
+// volume.size (display_name, volume_type), image for image.size (name,
+// container_format, disk_format); see gnocchi.DefaultResourceTypes. The
+// types must exist, as ceilometer-upgrade creates them. Other sinks keep
+// the label as any other (a Riemann attribute, Ceilometer
+// resource_metadata).
 // A matching definition whose volume or resource id is missing in the
 // notification makes no measurement (counted as Incomplete, logged).
 //
@@ -65,4 +78,12 @@
 // (driver.SpoolRequirer), so that the agent refuses to run it without one.
 // Batches holding its measurements are never dropped to make room; when the
 // spool is full of them, the driver waits (the broker keeps the messages).
+//
+// # Counters
+//
+// Stats counts messages consumed, acknowledged, rejected (malformed),
+// unmatched (no definition), redelivered by the broker and recognised as
+// already durable (Duplicates; the agent counts those its spool
+// recognised, PushDuplicates), among others; Push logs them every
+// Config.StatsEvery and when it returns.
 package notification

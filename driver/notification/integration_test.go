@@ -3,6 +3,7 @@
 package notification
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -252,6 +253,7 @@ func instancePayload(state string, memory, vcpus, root float64) map[string]any {
 		"memory_mb": memory, "vcpus": vcpus, "root_gb": root, "ephemeral_gb": 0, "disk_gb": root,
 		"state": state, "state_description": "", "availability_zone": "nova",
 		"image_ref_url": "http://controller:9292/images/0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d",
+		"image_meta":    map[string]any{"base_image_ref": "0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d", "container_format": "bare", "disk_format": "qcow2"},
 		"created_at":    "2026-11-30 09:00:00+00:00", "launched_at": "2026-11-30T09:00:20.000000",
 		"terminated_at": "", "deleted_at": "", "metadata": map[string]any{},
 	}
@@ -403,6 +405,19 @@ func TestNotificationFromOsloMessaging(t *testing.T) {
 	deleted := got[key{"instance", "compute.instance.delete.end"}]
 	state, _ := deleted.Label("state")
 	require.Equal(t, "deleted", state)
+	// What the Gnocchi sink makes the instance and volume resources of.
+	created := got[key{"memory", "compute.instance.create.end"}]
+	for k, v := range map[string]string{"gnocchi.resource_type": "instance", "image_ref": "0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d",
+		"display_name": "web-1", "flavor_id": "2", "flavor_name": "m1.small"} {
+		got, _ := created.Label(k)
+		require.Equal(t, v, got, k)
+	}
+	require.Equal(t, "compute-01", created.Host)
+	vol := got[key{"volume.size", "volume.create.end"}]
+	for k, v := range map[string]string{"gnocchi.resource_type": "volume", "display_name": "data-1", "volume_type": "lvm"} {
+		got, _ := vol.Label(k)
+		require.Equal(t, v, got, k)
+	}
 
 	s := d.Stats()
 	require.Equal(t, uint64(6), s.Consumed)
@@ -473,7 +488,7 @@ func TestNotificationDrivertest(t *testing.T) {
 		RetryInterval: driver.Duration(200 * time.Millisecond)})
 	require.NoError(t, err)
 	f := func(c driver.Config) (driver.Driver, error) { return New(c) }
-	bound := false
+	bound, sent := false, 0
 	drivertest.RunPush(t, f, cfg, func(ctx context.Context) error {
 		if !bound { // the first Push declares and binds the queue
 			for !r.bound(queue, "openstack") {
@@ -484,8 +499,13 @@ func TestNotificationDrivertest(t *testing.T) {
 			}
 			bound = true
 		}
-		return r.publishRaw(ctx, "openstack", body)
-	})
+		// A message id of its own each time, as the services send: the
+		// driver acknowledges a redelivered id it already made durable
+		// without delivering it again.
+		sent++
+		id := fmt.Sprintf("0d9c8b7a-6f5e-4d3c-2b1a-%012d", sent)
+		return r.publishRaw(ctx, "openstack", bytes.ReplaceAll(body, []byte("0d9c8b7a-6f5e-4d3c-2b1a-0f9e8d7c6b5a"), []byte(id)))
+	}, drivertest.WithRedelivery()) // acked to RabbitMQ only once durable: what was not comes again
 }
 
 // publisherStub answers the agent's batches over a transport.Pipe: "retry"

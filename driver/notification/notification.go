@@ -18,6 +18,7 @@ import (
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
 	"github.com/meterkit/meter/internal/service"
+	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/internal/tlsfiles"
 )
 
@@ -34,6 +35,7 @@ const (
 	DefaultRetryInterval = 5 * time.Second
 	DefaultDialTimeout   = 10 * time.Second
 	DefaultRecentIDs     = 10000
+	DefaultStatsEvery    = time.Minute
 )
 
 // DefaultExchanges are the control exchanges the driver binds its queue to
@@ -99,6 +101,10 @@ type Config struct {
 	// without being delivered again. The window lives in memory: after a
 	// restart of the agent, a redelivery is delivered again.
 	RecentIDs int `json:"recent_ids,omitempty"`
+	// StatsEvery is how often Push logs the driver's counters (Stats) as a
+	// "notification stats" line, DefaultStatsEvery by default; it logs
+	// them once more when it returns.
+	StatsEvery driver.Duration `json:"stats_every,omitempty"`
 }
 
 // Driver consumes OpenStack notifications and delivers them as
@@ -178,6 +184,12 @@ func NewDriver(c Config, log *slog.Logger) (*Driver, error) {
 	if c.MaxLength < 0 || c.MessageTTL < 0 {
 		return nil, errors.New("notification: max_length and message_ttl must not be negative")
 	}
+	switch {
+	case c.StatsEvery < 0:
+		return nil, fmt.Errorf("notification: stats_every %v must not be negative", time.Duration(c.StatsEvery))
+	case c.StatsEvery == 0:
+		c.StatsEvery = driver.Duration(DefaultStatsEvery)
+	}
 	src := defaultDefinitions
 	if c.Definitions != "" {
 		if src, err = os.ReadFile(c.Definitions); err != nil {
@@ -215,6 +227,14 @@ func (d *Driver) Collect(context.Context) ([]meter.Measurement, error) { return 
 // is counted, logged and rejected without requeue; one that no definition
 // matches is acknowledged and counted. Push returns nil when ctx ends.
 func (d *Driver) Push(ctx context.Context, deliver driver.Deliver) error {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		statslog.Every(ctx, d.log, "notification stats", time.Duration(d.cfg.StatsEvery), func() slog.LogValuer { return d.Stats() })
+	})
+	defer func() {
+		wg.Wait()
+		d.log.Info("notification stats", slog.Any("", d.Stats()))
+	}()
 	for {
 		err := d.session(ctx, deliver)
 		if ctx.Err() != nil {

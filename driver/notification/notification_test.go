@@ -1,9 +1,15 @@
 package notification
 
 import (
+	"bytes"
+	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -43,6 +49,7 @@ func TestCredentialsFileAndTLS(t *testing.T) {
 		"missing creds":    {CredentialsFile: filepath.Join(dir, "nope")},
 		"definitions":      {Definitions: filepath.Join(dir, "nope.yaml")},
 		"negative":         {MaxLength: -1},
+		"stats_every":      {StatsEvery: -1},
 	} {
 		_, err := NewDriver(c, nil)
 		require.Error(t, err, name)
@@ -71,4 +78,44 @@ func TestRecentWindow(t *testing.T) {
 	require.True(t, r.has("b"))
 	require.True(t, r.has("c"))
 	require.Len(t, r.ids, 2)
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestPushLogsItsStats: while Push runs (here against no broker at all),
+// the counters are logged every StatsEvery, and once more when it returns.
+func TestPushLogsItsStats(t *testing.T) {
+	var out syncBuffer
+	d, err := NewDriver(Config{URL: "amqp://guest:guest@127.0.0.1:1/", RetryInterval: driver.Duration(10 * time.Millisecond),
+		StatsEvery: driver.Duration(40 * time.Millisecond)}, slog.New(slog.NewTextHandler(&out, nil)))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Push(ctx, func(driver.Delivery) { t.Error("nothing to deliver") }) }()
+	require.Eventually(t, func() bool { return strings.Count(out.String(), `msg="notification stats"`) >= 2 },
+		5*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	last := lines[len(lines)-1]
+	require.Contains(t, last, `msg="notification stats"`, "logged when Push returns")
+	require.Contains(t, last, "consumed=0 acked=0 rejected=0 unmatched=0")
+	require.Regexp(t, `reconnects=[1-9]`, last)
+	require.NotZero(t, d.Stats().Reconnects)
 }

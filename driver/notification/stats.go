@@ -14,7 +14,10 @@ type counters struct {
 }
 
 // Stats counts what the driver did since it was made. It is an
-// [slog.LogValuer] whose keys are in the struct tags.
+// [slog.LogValuer] whose keys are in the struct tags: Push logs it every
+// Config.StatsEvery as the "notification stats" line, and once more when it
+// returns. Redeliveries recognised by the agent's spool are counted by the
+// agent (agent Stats.PushDuplicates), those recognised here in Duplicates.
 type Stats struct {
 	Consumed     uint64 `log:"consumed"`     // messages received from the broker
 	Acked        uint64 `log:"acked"`        // messages acknowledged: durable, or nothing to measure

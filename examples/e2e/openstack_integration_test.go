@@ -200,6 +200,8 @@ func instanceExists(id string) novaNote {
 			"state": "active", "state_description": "", "availability_zone": "nova",
 			"created_at": "2026-11-30 09:00:00+00:00", "launched_at": "2026-11-30T09:00:20.000000",
 			"terminated_at": "", "deleted_at": "", "metadata": map[string]any{},
+			"image_ref_url": "http://controller:9292/images/0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d",
+			"image_meta":    map[string]any{"base_image_ref": "0e4b1c6a-2d3f-4a5b-9c8d-7e6f5a4b3c2d", "container_format": "bare", "disk_format": "qcow2"},
 		}}
 }
 

@@ -34,13 +34,16 @@
 //	measure value, timestamp     Value; Time in UTC (Gnocchi reads zoneless times as UTC)
 //	metric unit                  Unit, given when the metric is created (create_metrics=true)
 //	metric archive policy        WithArchivePolicy / archive_policy=, when the metric is created
-//	resource type                when created: the label gnocchi.resource_type (ResourceTypeLabel);
-//	                             else the first ResourceType whose meters match (WithResourceTypes;
-//	                             by default DefaultResourceTypes: instance, instance_disk and
-//	                             instance_network_interface for driver/libvirt's meters);
-//	                             else WithResourceType / resource_type= (default "generic")
+//	resource type                when created: the label gnocchi.resource_type (ResourceTypeLabel;
+//	                             driver/notification's shipped definitions set it: instance,
+//	                             volume, image); else the first ResourceType whose meters match
+//	                             (WithResourceTypes; by default DefaultResourceTypes: instance,
+//	                             instance_disk and instance_network_interface for
+//	                             driver/libvirt's meters); else WithResourceType /
+//	                             resource_type= (default "generic")
 //	resource project_id, user_id ProjectID, UserID of the first measurement of the resource
-//	resource attributes          those of the ResourceType, from its labels (with defaults);
+//	resource attributes          those of the ResourceType of that name, from its labels (with
+//	                             defaults; "flavor|flavor_name": the first label present);
 //	                             for other types the labels named by WithResourceAttributes /
 //	                             resource_attrs= ("host" falls back to Host); other labels are
 //	                             not stored.

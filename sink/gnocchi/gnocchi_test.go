@@ -34,10 +34,41 @@ type fakeGnocchi struct {
 	fail      int    // status for the next batch posts, when not 0
 	failBody  string // its body
 	refuse    string // resource id whose creation is refused with 400
-	// required lists, per resource type, the attributes a creation must
-	// give (as Gnocchi's resource types say), and makes types not listed
-	// unknown (404) once set.
-	required map[string][]string
+	// types are the resource types Gnocchi knows, each with its
+	// attributes ("required" or "optional", "uuid" added for attributes of
+	// type uuid). Once set, a creation is refused as Gnocchi refuses it: a
+	// type not listed (404), a required attribute missing, an attribute
+	// the type does not have or a uuid attribute that is not one (400).
+	types map[string]map[string]string
+}
+
+// checkAttributes says why Gnocchi would refuse body as a resource of a
+// type with attrs, or "".
+func checkAttributes(attrs map[string]string, body map[string]any) string {
+	for k, spec := range attrs {
+		v, ok := body[k]
+		if !ok {
+			if strings.HasPrefix(spec, "required") {
+				return "required key not provided @ data['" + k + "']"
+			}
+			continue
+		}
+		if strings.HasSuffix(spec, "uuid") {
+			if s, _ := v.(string); len(strings.ReplaceAll(s, "-", "")) != 32 {
+				return "not a valid value for dictionary value @ data['" + k + "']"
+			}
+		}
+	}
+	for k := range body {
+		switch k {
+		case "id", "project_id", "user_id", "started_at", "ended_at":
+			continue
+		}
+		if _, ok := attrs[k]; !ok {
+			return "extra keys not allowed @ data['" + k + "']"
+		}
+	}
+	return ""
 }
 
 func newFakeGnocchi(t *testing.T, auth func(*http.Request) bool) *fakeGnocchi {
@@ -126,17 +157,15 @@ func (g *fakeGnocchi) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		typ := strings.TrimPrefix(r.URL.Path, "/v1/resource/")
-		if g.required != nil {
-			req, ok := g.required[typ]
+		if g.types != nil {
+			attrs, ok := g.types[typ]
 			if !ok {
 				http.Error(w, `{"description": "Resource type `+typ+` does not exist"}`, http.StatusNotFound)
 				return
 			}
-			for _, k := range req {
-				if _, ok := body[k]; !ok {
-					http.Error(w, `{"description": "Invalid input: required key not provided @ data['`+k+`']"}`, http.StatusBadRequest)
-					return
-				}
+			if why := checkAttributes(attrs, body); why != "" {
+				http.Error(w, `{"description": "Invalid input: `+why+`"}`, http.StatusBadRequest)
+				return
 			}
 		}
 		body["type"] = typ

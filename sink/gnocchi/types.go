@@ -32,9 +32,12 @@ type ResourceType struct {
 	// another driver's "cpu" stays generic).
 	IfLabel string
 	// Attributes maps each attribute of a created resource to the label it
-	// takes its value from; the attribute "host" falls back to the
-	// measurement's Host. A label the measurement lacks leaves the
-	// attribute out, unless Defaults gives it a value.
+	// takes its value from, or to labels separated by "|" of which the
+	// first the measurement carries gives it ("flavor|flavor_name": the
+	// libvirt driver's label, else the notification driver's); the
+	// attribute "host" falls back to the measurement's Host. A label the
+	// measurement lacks leaves the attribute out, unless Defaults gives it
+	// a value.
 	Attributes map[string]string
 	// Defaults are attribute values for labels the measurement lacks: a
 	// required attribute the source cannot know (libvirt cannot know the
@@ -42,30 +45,36 @@ type ResourceType struct {
 	Defaults map[string]string
 }
 
-// DefaultResourceTypes are the resource types of Ceilometer's
-// gnocchi_resources.yaml for the meters of driver/libvirt (measurements
-// labelled instance_name), with the attributes that Ceilometer's
-// ceilometer-upgrade step creates the types with:
+// DefaultResourceTypes are resource types of Ceilometer's
+// gnocchi_resources.yaml, with the attributes that Ceilometer's
+// ceilometer-upgrade step creates the types with: those for the meters of
+// driver/libvirt (measurements labelled instance_name), and those the
+// shipped meter definitions of driver/notification name with the label
+// gnocchi.resource_type (ResourceTypeLabel):
 //
 //	type                        meters                                      attributes (label)
-//	instance                    cpu, vcpus, memory, memory.usage,           host (Host), display_name, flavor_name (flavor),
-//	                            memory.resident                             flavor_id, image_ref, server_group
+//	instance                    cpu, vcpus, memory, memory.usage,           host (Host), display_name, flavor_name (flavor, else
+//	                            memory.resident; labelled instance          flavor_name), flavor_id, image_ref, server_group
 //	instance_disk               disk.device.*                               name (disk_name), instance_id
 //	instance_network_interface  network.incoming.*, network.outgoing.*      name (vnic_name), instance_id
+//	volume                      labelled volume                             display_name, volume_type, image_id, instance_id
+//	image                       labelled image                              name, container_format, disk_format
 //
 // The required ones (instance: flavor_id, flavor_name, host, display_name;
-// the others: name, instance_id) are created empty when their label is
-// missing: Nova's metadata in the domain XML has no flavor id (Ceilometer
-// asks Nova's API for it), and a domain without Nova metadata has no
-// display name or flavor. image_ref and server_group are left out when
-// missing. The types must exist in Gnocchi: ceilometer-upgrade makes them.
+// instance_disk and instance_network_interface: name, instance_id; image:
+// name, container_format, disk_format) are created empty when their label
+// is missing: Nova's metadata in the domain XML has no flavor id
+// (Ceilometer asks Nova's API for it), and a domain without Nova metadata
+// has no display name or flavor. The optional ones are left out when
+// their label is missing. The types must exist in Gnocchi:
+// ceilometer-upgrade makes them.
 func DefaultResourceTypes() []ResourceType {
 	return []ResourceType{
 		{
 			Name:    "instance",
 			Meters:  []string{"cpu", "vcpus", "memory", "memory.usage", "memory.resident"},
 			IfLabel: "instance_name",
-			Attributes: map[string]string{"host": "host", "display_name": "display_name", "flavor_name": "flavor",
+			Attributes: map[string]string{"host": "host", "display_name": "display_name", "flavor_name": "flavor|flavor_name",
 				"flavor_id": "flavor_id", "image_ref": "image_ref", "server_group": "server_group"},
 			Defaults: map[string]string{"display_name": "", "flavor_name": "", "flavor_id": ""},
 		},
@@ -82,6 +91,16 @@ func DefaultResourceTypes() []ResourceType {
 			IfLabel:    "instance_name",
 			Attributes: map[string]string{"name": "vnic_name", "instance_id": "instance_id"},
 			Defaults:   map[string]string{"name": ""},
+		},
+		{
+			Name: "volume",
+			Attributes: map[string]string{"display_name": "display_name", "volume_type": "volume_type",
+				"image_id": "image_id", "instance_id": "instance_id"},
+		},
+		{
+			Name:       "image",
+			Attributes: map[string]string{"name": "name", "container_format": "container_format", "disk_format": "disk_format"},
+			Defaults:   map[string]string{"name": "", "container_format": "", "disk_format": ""},
 		},
 	}
 }
@@ -108,8 +127,13 @@ func WithResourceTypes(types ...ResourceType) Option {
 				if attr == "" || attr == "id" || attr == "project_id" || attr == "user_id" {
 					return fmt.Errorf("WithResourceTypes: type %s: %q cannot be a label attribute", t.Name, attr)
 				}
-				if strings.HasPrefix(label, meter.ReservedPrefix) {
-					return fmt.Errorf("WithResourceTypes: type %s: attribute %s: labels prefixed %q are meterkit's own and never stored", t.Name, attr, meter.ReservedPrefix)
+				for l := range strings.SplitSeq(label, "|") {
+					if l == "" && label != "" {
+						return fmt.Errorf("WithResourceTypes: type %s: attribute %s: empty label in %q", t.Name, attr, label)
+					}
+					if strings.HasPrefix(l, meter.ReservedPrefix) {
+						return fmt.Errorf("WithResourceTypes: type %s: attribute %s: labels prefixed %q are meterkit's own and never stored", t.Name, attr, meter.ReservedPrefix)
+					}
 				}
 			}
 			t.Meters = slices.Clone(t.Meters)
@@ -152,8 +176,10 @@ func (s *Sink) typeOf(m *meter.Measurement) (string, map[string]any) {
 		return name, attributes(m, s.cfg.attrs, nil)
 	}
 	return rt.Name, attributes(m, slices.Collect(maps.Keys(rt.Attributes)), func(attr string) (string, bool) {
-		if v, ok := m.Label(rt.Attributes[attr]); ok {
-			return v, true
+		for l := range strings.SplitSeq(rt.Attributes[attr], "|") {
+			if v, ok := m.Label(l); ok {
+				return v, true
+			}
 		}
 		if attr == "host" && rt.Attributes[attr] == "host" && m.Host != "" {
 			return m.Host, true
