@@ -142,7 +142,7 @@ func startSink(t *testing.T) (*web.Sink, string) {
 	t.Helper()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -260,7 +260,7 @@ func download(t *testing.T, ctx context.Context, dir, sel string) []byte {
 func TestBrowserFiveHundredSeries(t *testing.T) {
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	defer s.Close(context.Background())
 	start := time.Now().Add(-10 * time.Minute)
 	batch := make([]meter.Measurement, 500)
@@ -287,7 +287,7 @@ func ptr[T any](v T) *T { return &v }
 func TestBrowserHostsSearchAndPaging(t *testing.T) {
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	defer s.Close(context.Background())
 	batch := make([]meter.Measurement, 120)
 	for i := range batch {
