@@ -157,6 +157,16 @@ func TestReconfigureStartsAddedSinks(t *testing.T) {
 	code, _ := getBody(t, "http://"+view+"/")
 	require.Equal(t, 200, code, "served before its first batch")
 
+	// Replaced in place by one on the same address (a reload that changed
+	// max_bytes): the old one is closed first, so the new one can bind.
+	w1, err := web.New(web.WithAddr(view), web.WithMaxBytes(1<<20))
+	require.NoError(t, err)
+	require.NoError(t, p.Reconfigure(ctx, publisher.WithSink("rec", &rec), publisher.WithSink("view", w1)))
+	require.Equal(t, view, w1.Addr(), "the new sink serves")
+	code, _ = getBody(t, "http://"+view+"/")
+	require.Equal(t, 200, code)
+	w = w1
+
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	defer taken.Close()
