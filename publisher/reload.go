@@ -113,14 +113,16 @@ func (p *Publisher) reportDetached() {
 //     stages it keeps; then the old ones are closed. No WithStage means no
 //     stages.
 //
-// While Run runs, a new sink that has something to start (sink.Starter) is
-// started after the one it replaces was closed; when it cannot start,
-// Reconfigure keeps it and returns the error with the others (a sink/web
-// Sink starts again on its next write).
+// While Run runs, a sink that has something to start (sink.Starter) is
+// started: one of a new name before anything changes, one that replaces
+// another after that one was closed (so that it may take its address;
+// when it cannot start, it is logged and stays, and sink/web's starts
+// again on its next write).
 //
 // A batch in hand goes to the sinks it was given to. Reconfigure fails,
 // changing nothing, when the options are wrong, a new lane cannot be made
-// in the spool, or the new stages cannot take the old state; and after
+// in the spool, a sink of a new name cannot start (the error wraps
+// ErrSinkStart), or the new stages cannot take the old state; and after
 // Close. It is safe to call concurrently with everything else.
 func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	var c config
@@ -164,6 +166,12 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 			}
 		}
 	}
+	if err := p.startAdded(ctx, c.sinks, byName); err != nil {
+		for _, n := range added {
+			p.spool.sp.Detach(n)
+		}
+		return err
+	}
 	newStages := chain(c.stages)
 	p.stageMu.Lock()
 	oldStages := p.stages
@@ -186,27 +194,24 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	}
 	next := make([]*guardedSink, 0, len(c.sinks))
 	var start []*guardedSink
-	var fresh []*guardedSink // a new sink value under a new or known name: to start when Run runs
 	for _, ns := range c.sinks {
 		g := byName[ns.name]
 		switch {
 		case g == nil:
 			g = newGuardedSink(ns.name, ns.s)
 			start = append(start, g)
-			fresh = append(fresh, g)
 			p.log.Info("sink added", "sink", ns.name, "lane", slices.Contains(added, ns.name))
 		case g.sinkIs(ns.s):
 		default:
 			if err := g.swap(ctx, ns.s); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: close replaced sink %q: %w", ns.name, err))
 			}
-			fresh = append(fresh, g)
+			p.startReplaced(ctx, g)
 			p.log.Info("sink replaced in place; its lane and figures go on", "sink", ns.name)
 		}
 		delete(byName, ns.name)
 		next = append(next, g)
 	}
-	errs = append(errs, p.startFresh(ctx, fresh))
 	p.rl.sinksMu.Lock()
 	p.sinks = next
 	p.rl.sinksMu.Unlock()

@@ -11,6 +11,7 @@ import (
 // ErrSinkStart is what Run's error wraps, with the sink's own error, when a
 // sink could not start (sink.Starter): the publisher did not receive. A
 // program tells "could not start" from a failure in the run with errors.Is.
+// Reconfigure's error wraps it too when a sink it would add cannot start.
 var ErrSinkStart = errors.New("publisher: a sink could not start")
 
 // startSinks starts, in order, every sink that has something to start
@@ -42,18 +43,34 @@ func startSink(ctx context.Context, name string, s sink.Sink) error {
 	return nil
 }
 
-// startFresh starts the sinks a Reconfigure added or put in place, when
-// Run runs (else Run starts them), each under its write lock so that Start
-// never runs alongside its Write.
-func (p *Publisher) startFresh(ctx context.Context, fresh []*guardedSink) error {
+// startAdded starts, when Run runs (else Run starts them), the sinks of
+// sinks whose names are not in use: before Reconfigure changes anything,
+// so that one that cannot start fails it. Nothing writes them yet.
+func (p *Publisher) startAdded(ctx context.Context, sinks []namedSink, inUse map[string]*guardedSink) error {
 	if !p.running.Load() {
 		return nil
 	}
-	var errs []error
-	for _, g := range fresh {
-		g.mu.Lock()
-		errs = append(errs, startSink(ctx, g.name, g.s))
-		g.mu.Unlock()
+	for _, ns := range sinks {
+		if inUse[ns.name] == nil {
+			if err := startSink(ctx, ns.name, ns.s); err != nil {
+				return err
+			}
+		}
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// startReplaced starts, when Run runs, the sink Reconfigure put in g's
+// place, under g's write lock so that Start never runs alongside its
+// Write. A failure is logged: the sink is in place already.
+func (p *Publisher) startReplaced(ctx context.Context, g *guardedSink) {
+	if !p.running.Load() {
+		return
+	}
+	g.mu.Lock()
+	err := startSink(ctx, g.name, g.s)
+	g.mu.Unlock()
+	if err != nil {
+		p.log.Error("sink replaced in place could not start", "sink", g.name, "err", err)
+	}
 }

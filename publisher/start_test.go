@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -144,10 +145,13 @@ func TestRunFailsWhenASinkCannotStart(t *testing.T) {
 }
 
 // A web sink added by Reconfigure while Run runs serves before its first
-// batch; one that cannot start is kept, and the error says which.
+// batch; one that cannot start fails Reconfigure, which changes nothing;
+// one replaced in place starts once the one it replaces is closed.
 func TestReconfigureStartsAddedSinks(t *testing.T) {
 	var rec sink.Recorder
-	_, p, cancel, done := tcpPublisher(t, publisher.WithSink("rec", &rec))
+	var logs lockedBuffer
+	_, p, cancel, done := tcpPublisher(t, publisher.WithSink("rec", &rec),
+		publisher.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	require.Eventually(t, p.Serving, 5*time.Second, 5*time.Millisecond)
 	view := freeLoopback(t)
 	w, err := web.New(web.WithAddr(view))
@@ -175,15 +179,27 @@ func TestReconfigureStartsAddedSinks(t *testing.T) {
 	err = p.Reconfigure(ctx, publisher.WithSink("rec", &rec), publisher.WithSink("view", w), publisher.WithSink("view2", w2))
 	require.ErrorIs(t, err, publisher.ErrSinkStart)
 	require.ErrorContains(t, err, `sink "view2"`)
-	names := []string{}
-	for _, s := range p.SinkStats() {
-		names = append(names, s.Name)
+	names := func() []string {
+		var n []string
+		for _, s := range p.SinkStats() {
+			n = append(n, s.Name)
+		}
+		return n
 	}
-	require.Equal(t, []string{"rec", "view", "view2"}, names, "kept")
+	require.Equal(t, []string{"rec", "view"}, names(), "a refused Reconfigure changes nothing")
+	require.NoError(t, w2.Close(ctx), "what a refused Reconfigure did not take is the caller's")
+
+	// One that replaces another and cannot start is logged and stays.
+	w3, err := web.New(web.WithAddr(taken.Addr().String()))
+	require.NoError(t, err)
+	require.NoError(t, p.Reconfigure(ctx, publisher.WithSink("rec", &rec), publisher.WithSink("view", w3)))
+	require.Equal(t, []string{"rec", "view"}, names())
+	require.Contains(t, logs.String(), `sink replaced in place could not start`)
+	require.Contains(t, logs.String(), `sink=view`)
+	_, err = net.DialTimeout("tcp", view, time.Second)
+	require.Error(t, err, "the sink it replaced was closed")
 
 	cancel()
 	require.NoError(t, <-done)
 	require.NoError(t, p.Close(ctx))
-	_, err = net.DialTimeout("tcp", view, time.Second)
-	require.Error(t, err, "Close stopped the added sink")
 }
