@@ -224,6 +224,11 @@ func TestBrowserLiveView(t *testing.T) {
 	require.Equal(t, `time_utc,"'=SUM(1,2)"`, lines[0])
 	require.Regexp(t, `^\d{4}-\d\d-\d\dT[0-9:.]+Z,-1$`, lines[len(lines)-1])
 
+	// Local time, with UTC shown beside it.
+	clock, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('clock').textContent`))
+	require.NoError(t, err)
+	require.Regexp(t, `\d:\d\d:\d\d.* local, \d\d:\d\d:\d\d UTC`, clock)
+
 	require.Empty(t, errs(), "JavaScript errors")
 
 	// The level change is in the feed, as Atom.
