@@ -25,6 +25,9 @@ func (p *Publisher) startSinks(ctx context.Context) error {
 	defer p.rl.mu.Unlock()
 	for _, g := range p.sinkList() {
 		if err := startSink(ctx, g.name, g.s); err != nil {
+			if ctx.Err() != nil {
+				return nil // Run ends as it does when its ctx ends: nothing failed
+			}
 			return err
 		}
 	}

@@ -203,3 +203,22 @@ func TestReconfigureStartsAddedSinks(t *testing.T) {
 	require.NoError(t, <-done)
 	require.NoError(t, p.Close(ctx))
 }
+
+// ctxStarter is a sink whose Start heeds its ctx, as one that resolves a
+// name does.
+type ctxStarter struct{ sink.Recorder }
+
+func (s *ctxStarter) Start(ctx context.Context) error { return ctx.Err() }
+
+// Run with a ctx that ended returns nil, as it does without sinks to
+// start, even when the start of a sink was cut short by it.
+func TestRunWithEndedCtxDoesNotFailTheStart(t *testing.T) {
+	nr, err := nanomsg.Listen("tcp://127.0.0.1:0", nanomsg.WithLogger(quiet))
+	require.NoError(t, err)
+	p, err := publisher.New(nr, publisher.WithLogger(quiet), publisher.WithSink("s", &ctxStarter{}))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.NoError(t, p.Run(ctx))
+	require.NoError(t, p.Close(context.Background()))
+}
