@@ -99,7 +99,11 @@
 //
 // # Lifecycle
 //
-// Run blocks until its context ends or Close is called, finishes the
+// Run first starts the sinks that have something to start ([sink.Starter],
+// found below wrappers as read-only capabilities are: sink/web's server),
+// so that the live view serves before the first batch and a port in use
+// fails Run at once, with an error wrapping [ErrSinkStart] that names the
+// sink. Then it blocks until its context ends or Close is called, finishes the
 // envelopes in hand and drains the spool lanes within the drain timeout,
 // and returns. Close stops Run and waits for it to return (within Close's
 // context), then closes the receiver, the sinks and the spool, in that

@@ -102,9 +102,12 @@ func New(r transport.Receiver, opts ...Option) (*Publisher, error) {
 
 // Run works on envelopes until ctx ends or Close is called, then finishes
 // the ones in hand and delivers what the spool lanes hold (within the drain
-// timeout, and within Close's ctx) and returns nil. It returns an error only
-// if the receiver fails for good. Run may be called once, and not after
-// Close.
+// timeout, and within Close's ctx) and returns nil. Before it receives, it
+// starts the sinks that have something to start (sink.Starter, such as
+// sink/web's server) and, when one cannot, returns an error wrapping
+// ErrSinkStart that names the sink, without receiving; Close stops those
+// started. Otherwise it returns an error only if the receiver fails for
+// good. Run may be called once, and not after Close.
 func (p *Publisher) Run(ctx context.Context) error {
 	if !p.running.CompareAndSwap(false, true) {
 		return errors.New("publisher: Run called twice")
@@ -114,6 +117,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 	case <-p.quit:
 		return errors.New("publisher: Run after Close")
 	default:
+	}
+	if err := p.startSinks(ctx); err != nil {
+		return err
 	}
 	ctx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

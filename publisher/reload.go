@@ -113,9 +113,16 @@ func (p *Publisher) reportDetached() {
 //     stages it keeps; then the old ones are closed. No WithStage means no
 //     stages.
 //
+// While Run runs, a sink that has something to start (sink.Starter) is
+// started: one of a new name before anything changes, one that replaces
+// another after that one was closed (so that it may take its address;
+// when it cannot start, it is logged and stays, and sink/web's starts
+// again on its next write).
+//
 // A batch in hand goes to the sinks it was given to. Reconfigure fails,
 // changing nothing, when the options are wrong, a new lane cannot be made
-// in the spool, or the new stages cannot take the old state; and after
+// in the spool, a sink of a new name cannot start (the error wraps
+// ErrSinkStart), or the new stages cannot take the old state; and after
 // Close. It is safe to call concurrently with everything else.
 func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	var c config
@@ -158,6 +165,12 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 				added = append(added, ns.name)
 			}
 		}
+	}
+	if err := p.startAdded(ctx, c.sinks, byName); err != nil {
+		for _, n := range added {
+			p.spool.sp.Detach(n)
+		}
+		return err
 	}
 	newStages := chain(c.stages)
 	nc := p.cfg
@@ -205,6 +218,7 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 			if err := g.swap(ctx, ns.s); err != nil {
 				errs = append(errs, fmt.Errorf("publisher: close replaced sink %q: %w", ns.name, err))
 			}
+			p.startReplaced(ctx, g)
 			p.log.Info("sink replaced in place; its lane and figures go on", "sink", ns.name)
 		}
 		delete(byName, ns.name)

@@ -36,6 +36,9 @@
 // that keeps exactly the inner sink's capabilities, routed through the
 // wrapper. Read-only capabilities (stats, connection state) survive any
 // wrapper that has an Unwrap() Sink method, as errors do; [As] finds them.
+// So does [Starter], a sink with something to start before the first batch
+// (a server): the publisher's Run starts it before it receives, and Close
+// stops it.
 // [Fanout] offers a capability only where every child allows it, and never
 // receipts (see its documentation).
 package sink

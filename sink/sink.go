@@ -97,7 +97,7 @@ type fanout struct {
 // the rest twice in the others. Give each store its own publisher.WithSink
 // for exactly-once: the publisher reconciles each sink on its own. Fanout
 // has no Unwrap: read-only capabilities of its children are not found
-// through it.
+// through it. It is a [Starter] that starts those of its children that are.
 func Fanout(sinks ...Sink) Sink {
 	return withCapabilities(&fanout{sinks: slices.Clone(sinks)})
 }

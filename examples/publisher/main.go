@@ -215,18 +215,6 @@ func run() int {
 		}
 		logger.Info("serving /metrics, /healthz and /readyz", "addr", srv.Addr().String())
 	}
-	// A sink that serves (web://, the live view) starts with the run, not
-	// with its first batch, and a port in use stops the start; Close
-	// stops it with the publisher.
-	for _, s := range parts.Sinks {
-		if st, ok := s.Sink.(interface{ Start() error }); ok {
-			if err := st.Start(); err != nil {
-				_ = p.Close(context.Background())
-				logger.Error("could not start", "sink", s.Name, "err", err)
-				return exitStart
-			}
-		}
-	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background()) // serves until the publisher stopped
 	httpDone := make(chan struct{})
 	go func() {
@@ -253,8 +241,11 @@ func run() int {
 			logger.Warn("could not tell systemd the publisher is ready", "err", err)
 		}
 	}()
-	if err := p.Run(ctx); err != nil {
-		logger.Error("run", "err", err)
+	// Run starts the sinks that serve (web://, the live view) before it
+	// receives: a port in use stops the start.
+	runErr := p.Run(ctx)
+	if runErr != nil && !errors.Is(runErr, publisher.ErrSinkStart) {
+		logger.Error("run", "err", runErr)
 	}
 	readyStop()
 	<-readyDone
@@ -266,6 +257,10 @@ func run() int {
 	}
 	stopHTTP()
 	<-httpDone
+	if errors.Is(runErr, publisher.ErrSinkStart) {
+		logger.Error("could not start", "err", runErr)
+		return exitStart
+	}
 	logger.Info("transport", "frames", nr.Stats())
 	if sr != nil {
 		logger.Info("sealing", "envelopes", sr.Stats())

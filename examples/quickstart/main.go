@@ -109,7 +109,7 @@ func liveView(addr string) (*web.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := view.Start(); err == nil {
+	if err := view.Start(context.Background()); err == nil {
 		return view, nil
 	}
 	_ = view.Close(context.Background())
@@ -121,7 +121,7 @@ func liveView(addr string) (*web.Sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := view.Start(); err != nil {
+	if err := view.Start(context.Background()); err != nil {
 		return nil, err
 	}
 	return view, nil

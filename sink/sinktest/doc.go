@@ -72,6 +72,9 @@
 //     Stored): Stored says 0 for a batch never written, then 2 and 5 as the
 //     batch is written in two parts with WriteFrom, and 0 for another
 //     batch; a sink that keeps no receipts answers sink.ErrNoReceipts.
+//   - Start (for a sink.Starter, such as sink/web's): Start returns nil,
+//     and so does a second Start; the sink takes a Write and closes; Start
+//     after Close fails with an error wrapping sink.ErrClosed.
 //   - NoGoroutineLeak: every goroutine started since Run began has ended,
 //     the sinks being closed and the rules' cleanups run. Goroutines that
 //     ran before Run (a store the test started first) are not counted.

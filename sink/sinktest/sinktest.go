@@ -143,6 +143,13 @@ func needReceipts(_ *Harness, s sink.Sink) string {
 	return ""
 }
 
+func needStarter(_ *Harness, s sink.Sink) string {
+	if _, ok := s.(sink.Starter); !ok {
+		return fmt.Sprintf("%T has no Start method (nothing to start)", s)
+	}
+	return ""
+}
+
 var rules = []rule{
 	{"WriteReadBack", needRead, checkReadBack},
 	{"BatchNotRetained", needRead, checkNotRetained},
@@ -156,6 +163,7 @@ var rules = []rule{
 	{"NamedWriteTwice", needNamed, checkNamedTwice},
 	{"NamedWriteFrom", needNamed, checkNamedFrom},
 	{"Receipts", needReceipts, checkReceipts},
+	{"Start", needStarter, checkStart},
 }
 
 // Run checks that the sinks h.New makes keep the contract of sink.Sink, in
@@ -1019,4 +1027,49 @@ func compare(h *Harness, want, got []meter.Measurement) error {
 		section("read back", g)
 	}
 	return errors.New(b.String())
+}
+
+// start calls Start with a WriteTimeout deadline.
+func start(s sink.Sink) result {
+	ctx, cancel := context.WithTimeout(context.Background(), WriteTimeout)
+	defer cancel()
+	st := s.(sink.Starter)
+	return call(WriteTimeout+CancelGrace, func() error { return st.Start(ctx) })
+}
+
+// checkStart starts a sink twice (the second Start does nothing), writes
+// to it and closes it; Start after Close fails with an error wrapping
+// sink.ErrClosed. NoGoroutineLeak then checks that Close stopped what Start
+// started.
+func checkStart(t *testing.T, h *Harness) error {
+	s, err := newSink(t, h)
+	if err != nil {
+		return err
+	}
+	for _, what := range []string{"Start", "a second Start"} {
+		r := start(s)
+		if err := r.plain(what); err != nil {
+			return closeAfter(s, err)
+		}
+		if r.err != nil {
+			return closeAfter(s, fmt.Errorf("sinktest: %s failed: %w", what, r.err))
+		}
+	}
+	if err := write(s, Batch("a")); err != nil {
+		return closeAfter(s, err)
+	}
+	if err := closeOnce(s); err != nil {
+		return fmt.Errorf("sinktest: Close of a started sink: %w", err)
+	}
+	r := start(s)
+	if err := r.plain("Start after Close"); err != nil {
+		return err
+	}
+	switch {
+	case r.err == nil:
+		return errors.New("sinktest: Start after Close returned nil; want an error wrapping sink.ErrClosed")
+	case !errors.Is(r.err, sink.ErrClosed):
+		return fmt.Errorf("sinktest: Start after Close returned %q, which does not wrap sink.ErrClosed", r.err)
+	}
+	return nil
 }

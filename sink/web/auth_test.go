@@ -70,7 +70,7 @@ func TestUsersFile(t *testing.T) {
 	require.NoError(t, os.WriteFile(users, []byte("# viewers\n\n"+bcryptLine(t, "alice", "wonder land")+bob), 0o600))
 	s, srv := servedAuth(t, web.WithUsersFile(users))
 	require.Equal(t, http.StatusServiceUnavailable, request(t, srv, "Basic "+b64("alice:wonder land")), "the users file is read by Start")
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	for auth, want := range map[string]int{
 		"":                                   http.StatusUnauthorized,
 		"Basic " + b64("alice:wonder land"):  http.StatusOK,
@@ -100,7 +100,7 @@ func TestUsersFile(t *testing.T) {
 	token := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(token, []byte("t0ken\n"), 0o600))
 	both, srv2 := servedAuth(t, web.WithUsersFile(users), web.WithTokenFile(token))
-	require.NoError(t, both.Start())
+	require.NoError(t, both.Start(t.Context()))
 	require.Equal(t, http.StatusOK, request(t, srv2, "Bearer t0ken"))
 	require.Equal(t, http.StatusOK, request(t, srv2, "Basic "+b64("anyone:t0ken")))
 	require.Equal(t, http.StatusOK, request(t, srv2, "Basic "+b64("alice:new password")))
@@ -137,7 +137,7 @@ func TestUsersFileRefused(t *testing.T) {
 			require.NoError(t, os.Chmod(path, tc.mode))
 			s, err := web.New(web.WithUsersFile(path))
 			require.NoError(t, err, "New reads nothing")
-			err = s.Start()
+			err = s.Start(t.Context())
 			require.ErrorContains(t, err, tc.want)
 			if tc.mode != 0o600 {
 				require.ErrorIs(t, err, web.ErrCredentialFileMode)
@@ -153,10 +153,10 @@ func TestUsersFileRefused(t *testing.T) {
 	require.NoError(t, os.WriteFile(token, []byte("t0ken"), 0o644))
 	s, err := web.New(web.WithTokenFile(token))
 	require.NoError(t, err)
-	require.ErrorIs(t, s.Start(), web.ErrCredentialFileMode)
+	require.ErrorIs(t, s.Start(t.Context()), web.ErrCredentialFileMode)
 	dirAsFile, err := web.New(web.WithTokenFile(dir))
 	require.NoError(t, err)
-	require.ErrorContains(t, dirAsFile.Start(), "not a regular file")
+	require.ErrorContains(t, dirAsFile.Start(t.Context()), "not a regular file")
 }
 
 // A token rotated in its file is taken without a restart: by a rename over
@@ -167,7 +167,7 @@ func TestTokenFileRotation(t *testing.T) {
 	token := filepath.Join(dir, "token")
 	require.NoError(t, os.WriteFile(token, []byte("first-token\n"), 0o600))
 	s, srv := servedAuth(t, web.WithTokenFile(token))
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	require.Equal(t, http.StatusOK, request(t, srv, "Bearer first-token"))
 
 	writeAtomically(t, token, "second-token\n")
@@ -211,7 +211,7 @@ func TestTokenRotationEndsStreams(t *testing.T) {
 	require.NoError(t, os.WriteFile(token, []byte("old-token"), 0o600))
 	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithTokenFile(token))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	defer s.Close(context.Background())
 	ctx := context.Background()
 

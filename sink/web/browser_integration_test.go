@@ -142,7 +142,7 @@ func startSink(t *testing.T) (*web.Sink, string) {
 	t.Helper()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -224,6 +224,11 @@ func TestBrowserLiveView(t *testing.T) {
 	require.Equal(t, `time_utc,"'=SUM(1,2)"`, lines[0])
 	require.Regexp(t, `^\d{4}-\d\d-\d\dT[0-9:.]+Z,-1$`, lines[len(lines)-1])
 
+	// Local time, with UTC shown beside it.
+	clock, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('clock').textContent`))
+	require.NoError(t, err)
+	require.Regexp(t, `\d:\d\d:\d\d.* local, \d\d:\d\d:\d\d UTC`, clock)
+
 	require.Empty(t, errs(), "JavaScript errors")
 
 	// The level change is in the feed, as Atom.
@@ -260,7 +265,7 @@ func download(t *testing.T, ctx context.Context, dir, sel string) []byte {
 func TestBrowserFiveHundredSeries(t *testing.T) {
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	defer s.Close(context.Background())
 	start := time.Now().Add(-10 * time.Minute)
 	batch := make([]meter.Measurement, 500)
@@ -287,7 +292,7 @@ func ptr[T any](v T) *T { return &v }
 func TestBrowserHostsSearchAndPaging(t *testing.T) {
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	defer s.Close(context.Background())
 	batch := make([]meter.Measurement, 120)
 	for i := range batch {

@@ -99,7 +99,7 @@ func collectHost(ctx context.Context, t *testing.T, s *web.Sink, ds map[driver.D
 func TestBrowserHostDashboard(t *testing.T) {
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx, cancel := context.WithCancel(context.Background())
 	collected := make(chan int, 1)
 	var wg sync.WaitGroup

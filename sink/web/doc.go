@@ -7,8 +7,9 @@
 //	s, err := sink.Open(ctx, "web://127.0.0.1:7070")
 //
 // Opening does no I/O, so a configuration check can validate the URL. The
-// server starts with Start, or on the first Write, and Close stops it, event
-// streams included.
+// server starts with Start (the Sink is a sink.Starter: a publisher's Run
+// starts it before it receives, and fails when the port is taken), or else
+// on the first Write, and Close stops it, event streams included.
 //
 // # Memory
 //

@@ -326,7 +326,7 @@ func TestAuth(t *testing.T) {
 		return resp.StatusCode
 	}
 	require.Equal(t, http.StatusServiceUnavailable, do("Bearer s3cret"), "the token file is read by Start")
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	for auth, want := range map[string]int{
 		"":                              http.StatusUnauthorized,
 		"Bearer wrong":                  http.StatusUnauthorized,
@@ -376,7 +376,7 @@ func TestLifecycle(t *testing.T) {
 	_, err = net.Dial("tcp", addr)
 	require.Error(t, err, "closed")
 	require.NoError(t, s.Close(ctx))
-	require.Error(t, w.Start())
+	require.Error(t, w.Start(t.Context()))
 }
 
 // The event stream sends series and points as they are written, resumes
@@ -386,7 +386,7 @@ func TestEvents(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx := context.Background()
 	base := "http://" + s.Addr()
 	require.NoError(t, s.Write(ctx, []meter.Measurement{gauge("before", "h", "", 1, t0)}))
@@ -445,7 +445,7 @@ func TestStalledStreamDoesNotBlockWrite(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithMaxBytes(1<<20))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx := context.Background()
 	conn, err := net.Dial("tcp", s.Addr())
 	require.NoError(t, err)
@@ -550,7 +550,7 @@ func TestEventsResumeAfterEviction(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"), web.WithMaxBytes(64<<10))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx := context.Background()
 	batch := make([]meter.Measurement, 100)
 	for i := range 100 {
@@ -617,7 +617,7 @@ func TestEventsOneHost(t *testing.T) {
 	defer http.DefaultClient.CloseIdleConnections()
 	s, err := web.New(web.WithAddr("127.0.0.1:0"))
 	require.NoError(t, err)
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 	ctx := context.Background()
 	require.NoError(t, s.Write(ctx, []meter.Measurement{
 		gauge("cpu.util", "a", "", 1, t0), gauge("cpu.util", "b", "", 2, t0), gauge("cpu.util", "a", "", 3, t0.Add(time.Second)),

@@ -222,12 +222,14 @@ func openURL(_ context.Context, u *url.URL) (sink.Sink, error) {
 	return New(opts...)
 }
 
+var _ sink.Starter = (*Sink)(nil)
+
 // Write stores batch. The first Write starts the server, if the Sink has an
 // address and Start was not called; when the server cannot start, Write
 // stores nothing and returns the error, to be retried.
 func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	if s.cfg.addr != "" && !s.started.Load() {
-		if err := s.Start(); err != nil {
+		if err := s.Start(ctx); err != nil {
 			return err
 		}
 	}
@@ -251,12 +253,14 @@ func (s *Sink) Write(ctx context.Context, batch []meter.Measurement) error {
 	return nil
 }
 
-// Start reads the token and users files, if any, and starts the server on the Sink's
-// address, if it has one and it is not running yet; it returns once the
-// address is bound. Close stops it. A Sink served through Handler with
-// WithTokenFile or WithUsersFile needs Start too: until then it refuses every
-// request.
-func (s *Sink) Start() error {
+// Start reads the token and users files, if any, and starts the server on
+// the Sink's address, if it has one and it is not running yet; it returns
+// once the address is bound, ctx bounding the resolving and binding only.
+// Close stops it. It makes the Sink a sink.Starter: a publisher's Run calls
+// it before it receives, so the page is served before the first batch. A
+// Sink served through Handler with WithTokenFile or WithUsersFile needs
+// Start too: until then it refuses every request.
+func (s *Sink) Start(ctx context.Context) error {
 	s.srvMu.Lock()
 	defer s.srvMu.Unlock()
 	s.mu.RLock()
@@ -276,7 +280,8 @@ func (s *Sink) Start() error {
 	if s.cfg.addr == "" {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.addr)
 	if err != nil {
 		return fmt.Errorf("web: listen: %w", err)
 	}

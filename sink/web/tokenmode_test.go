@@ -19,12 +19,12 @@ func TestTokenFileMode(t *testing.T) {
 	s, err := web.New(web.WithTokenFile(tokenFile))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close(t.Context()) })
-	err = s.Start()
+	err = s.Start(t.Context())
 	require.ErrorIs(t, err, web.ErrCredentialFileMode)
 	require.ErrorContains(t, err, "token file "+tokenFile)
 	require.ErrorContains(t, err, "mode 0644")
 	require.ErrorContains(t, err, "chmod 600 "+tokenFile)
 
 	require.NoError(t, os.Chmod(tokenFile, 0o600))
-	require.NoError(t, s.Start())
+	require.NoError(t, s.Start(t.Context()))
 }
