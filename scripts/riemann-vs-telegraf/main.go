@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command riemann-vs-telegraf measures the Riemann path of meterkit against
 // Telegraf's, into the same counting Riemann server in one run:
 //
@@ -109,8 +111,8 @@ func main() {
 	flag.StringVar(&c.telegraf, "telegraf", "", "the Telegraf binary")
 	flag.StringVar(&c.agent, "agent", "", "the examples/agent binary")
 	flag.StringVar(&c.publisher, "publisher", "", "the examples/publisher binary")
-	flag.StringVar(&c.lpgen, "lpgen", "", "the lpgen binary (./scripts/riemann-vs-telegraf/lpgen)")
-	flag.StringVar(&c.counter, "riemanncount", "", "the riemanncount binary (./scripts/riemann-vs-telegraf/riemanncount)")
+	flag.StringVar(&c.lpgen, "lpgen", "", "the lpgen binary (scripts/riemann-vs-telegraf/lpgen/main.go)")
+	flag.StringVar(&c.counter, "riemanncount", "", "the riemanncount binary (scripts/riemann-vs-telegraf/riemanncount/main.go)")
 	flag.IntVar(&c.runs, "runs", 3, "runs (each measures both pipelines)")
 	flag.DurationVar(&c.duration, "duration", 30*time.Second, "measured span of one pipeline in one run")
 	flag.DurationVar(&c.warmup, "warmup", 5*time.Second, "time from a pipeline's start to the measured span")

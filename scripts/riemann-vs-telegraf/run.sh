@@ -12,6 +12,8 @@
 # Telegraf v1.37.2 is built once from the Go module proxy with custom build
 # tags into $CACHE (default /var/tmp/meterkit-rvt), outside the repository.
 # Everything is built with CGO_ENABLED=0, as Telegraf builds its releases.
+# The three Go files here are programs built from their file (go:build
+# ignore), not packages of the module.
 set -eu
 
 TELEGRAF_VERSION=${TELEGRAF_VERSION:-v1.37.2}
@@ -35,9 +37,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$repo" && go build -o "$work/agent" ./examples/agent &&
 	go build -o "$work/publisher" ./examples/publisher &&
-	go build -o "$work/lpgen" ./scripts/riemann-vs-telegraf/lpgen &&
-	go build -o "$work/riemanncount" ./scripts/riemann-vs-telegraf/riemanncount &&
-	go build -o "$work/rvt" ./scripts/riemann-vs-telegraf)
+	go build -o "$work/lpgen" scripts/riemann-vs-telegraf/lpgen/main.go &&
+	go build -o "$work/riemanncount" scripts/riemann-vs-telegraf/riemanncount/main.go &&
+	go build -o "$work/rvt" scripts/riemann-vs-telegraf/main.go)
 
 echo "telegraf: $TELEGRAF_VERSION ($bin/telegraf, tags $TAGS)"
 echo "meterkit: $(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown), $(go version)"

@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command lpgen writes InfluxDB line protocol to a TCP address (Telegraf's
 // socket_listener) as fast as the reader takes it, or at -rate lines a
 // second. Each line is one gauge, shaped like the synthetic driver's
@@ -8,7 +10,7 @@
 // with values numbered 1, 2, 3, … over -slots resources. Every second it
 // prints the lines written so far on standard error.
 //
-//	go run ./scripts/riemann-vs-telegraf/lpgen -addr 127.0.0.1:8094
+//	go run scripts/riemann-vs-telegraf/lpgen/main.go -addr 127.0.0.1:8094
 package main
 
 import (

@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command riemanncount is a Riemann server that counts the events it
 // receives: sink/riemann/riemanntest (the protocol as the real server
 // speaks it over TCP, each Msg answered ok=true), listening on -addr, with a
@@ -13,7 +15,7 @@
 // not counted: at most one Msg per connection per tick (a few hundred events
 // in a tick of hundreds of thousands), and the same for every client.
 //
-//	go run ./scripts/riemann-vs-telegraf/riemanncount -addr 127.0.0.1:5555
+//	go run scripts/riemann-vs-telegraf/riemanncount/main.go -addr 127.0.0.1:5555
 package main
 
 import (
