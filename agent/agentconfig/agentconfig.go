@@ -73,6 +73,7 @@ type Instance struct {
 	key      string     // drivers[2]
 	node     *yaml.Node // the item
 	settings *yaml.Node // its settings mapping
+	secrets  string     // digest of the files its settings name (*_file), when read
 }
 
 type legacyEntry struct {
@@ -244,7 +245,17 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.stampSecrets()
 	return c, nil
+}
+
+// stampSecrets notes, for each instance, the contents of the secret files
+// its settings name, as they are now: Reload rebuilds an instance whose
+// files changed since (a rotated community or password).
+func (c *Config) stampSecrets() {
+	for i := range c.Drivers {
+		c.Drivers[i].secrets = yamlfile.SecretsDigest(c.Drivers[i].Settings)
+	}
 }
 
 func (c *Config) errorAt(root *yaml.Node, path, format string, args ...any) error {
@@ -332,6 +343,7 @@ func (c *Config) Override(fs *flag.FlagSet) error {
 			errs = append(errs, fmt.Errorf("-%s: %w", fl.Name, err))
 		}
 	})
+	c.stampSecrets()
 	return errors.Join(errs...)
 }
 

@@ -56,8 +56,9 @@ type Sink struct {
 	URL  string
 	Line int // where it is in the file; 0 if from a flag
 
-	key  string
-	node *yaml.Node
+	key     string
+	node    *yaml.Node
+	secrets string // digest of the files its URL names (password_file=, ...), when read
 }
 
 type file struct {
@@ -209,7 +210,23 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.stampSecrets()
 	return c, nil
+}
+
+// selfReloading are, by sink scheme, the secret files a sink reads again by
+// itself when they change (the web sink's token and users files), which a
+// reload must not rebuild it for: it would lose its history.
+var selfReloading = map[string][]string{"web": {"token_file", "users_file"}}
+
+// stampSecrets notes, for each sink, the contents of the secret files its
+// URL names, as they are now: Reload rebuilds a sink whose files changed
+// since (a rotated password_file= or clouds_file=).
+func (c *Config) stampSecrets() {
+	for i := range c.Sinks {
+		scheme, _, _ := strings.Cut(c.Sinks[i].URL, "://")
+		c.Sinks[i].secrets = yamlfile.URLSecretsDigest(c.Sinks[i].URL, selfReloading[scheme])
+	}
 }
 
 // redacted is the URL without its password, as the sink's default name.
@@ -234,6 +251,7 @@ func (c *Config) Override(fs *flag.FlagSet) error {
 			errs = append(errs, fmt.Errorf("-%s: %w", fl.Name, err))
 		}
 	})
+	c.stampSecrets()
 	return errors.Join(errs...)
 }
 
