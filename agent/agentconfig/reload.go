@@ -37,7 +37,7 @@ func (c *Config) Reload(p *Parts, next *Config) (*Parts, []string, error) {
 		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(reloadable, ", "))
 	}
 	var changes []string
-	np := &Parts{}
+	np := &Parts{Self: p.Self} // self_metrics needs a restart: the same driver goes on
 	old := map[string]int{}
 	for i, in := range c.Drivers {
 		old[in.Name] = i
@@ -125,6 +125,9 @@ func driverOptions(p *Parts) []agent.Option {
 		}
 		opts = append(opts, agent.WithDriver(d.Name, d.Driver, dopts...))
 	}
+	if p.Self != nil {
+		opts = append(opts, agent.WithDriver(SelfMetricsName, p.Self, agent.Interval(p.Self.Every)))
+	}
 	return opts
 }
 
@@ -162,6 +165,7 @@ func (c *Config) restartKeys(next *Config) []string {
 	diff("queue", c.Queue != next.Queue)
 	diff("stats_every", c.StatsEvery != next.StatsEvery)
 	diff("http", c.HTTP != next.HTTP)
+	diff("self_metrics", c.SelfMetrics != next.SelfMetrics)
 	diff("log.level", c.Log.Level != next.Log.Level)
 	diff("log.format", c.Log.Format != next.Log.Format)
 	return keys
