@@ -13,7 +13,7 @@ import (
 
 // reloadable are the keys a running agent takes from a file read again
 // (Reload); a change to any other needs a restart.
-var reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)"}
+var reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)", "the secret files the drivers' settings name (their contents)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.

@@ -13,7 +13,7 @@ import (
 
 // reloadable are the keys a running publisher takes from a file read again
 // (Reload); a change to any other needs a restart.
-var reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)"}
+var reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)", "the secret files the sinks' URLs name (their contents)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.
