@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -347,6 +349,10 @@ func (c *Config) Open(ctx context.Context) (*Parts, error) {
 			errs = append(errs, f.Errorf(at, key, "unknown sink scheme %q (registered: %s)", u.Scheme, strings.Join(schemes, ", ")))
 			continue
 		}
+		if err := checkURLFiles(u); err != nil {
+			errs = append(errs, f.Wrap(at, key, err))
+			continue
+		}
 		sk, err := sink.Open(ctx, s.URL)
 		if err != nil {
 			errs = append(errs, f.Wrap(at, key, err))
@@ -398,6 +404,37 @@ func (p *Parts) Close(ctx context.Context) {
 	if p.Stage != nil {
 		yamlfile.CloseStage(p.Stage)
 	}
+}
+
+// checkURLFiles checks the files a sink's URL names in parameters ending in
+// _file, which some sinks read only when they start (the web sink's
+// token_file= and users_file=): each must be a regular file only its owner
+// may read or write, as the secret files are, but for a clouds_file=
+// (clouds.yaml), which only has to be a file. So -check, and the start,
+// fail on them rather than the first write.
+func checkURLFiles(u *url.URL) error {
+	q := u.Query()
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !strings.HasSuffix(k, "_file") {
+			continue
+		}
+		for _, p := range q[k] {
+			var err error
+			if k == "clouds_file" {
+				var fi os.FileInfo
+				if fi, err = os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+					err = fmt.Errorf("%s is not a regular file", p)
+				}
+			} else {
+				err = service.CheckSecretFile(p)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=: %w", k, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkHTTP checks the self-metrics address: empty (none) or host:port.
