@@ -31,21 +31,22 @@ type Config struct {
 	File       string // the file it was read from; "" for none
 	Deprecated bool   // the file was the older per-driver settings map
 
-	Connect    []string      // publisher addresses (publishers.connect)
-	Tenant     string        // publishers.tenant
-	KeyFile    string        // publishers.key_file: seal with Tenant's key
-	TLS        TLS           // publishers.tls
-	ID         string        // id (default: the host name)
-	Spool      string        // spool: directory of the durable spool
-	Batch      int           // batch.size
-	BatchAge   time.Duration // batch.age
-	Queue      int           // queue: batches waiting in memory
-	StatsEvery time.Duration // stats_every (0: never)
-	HTTP       string        // http: host:port of /metrics, /healthz and /readyz ("": none)
-	Interval   time.Duration // interval: of instances that give none
-	Drivers    []Instance    // drivers
-	StagesFile string        // stages_file: a YAML stage list (stage/stagefile)
-	Log        Log           // log: level and format (-log-level, -log-format)
+	Connect     []string      // publisher addresses (publishers.connect)
+	Tenant      string        // publishers.tenant
+	KeyFile     string        // publishers.key_file: seal with Tenant's key
+	TLS         TLS           // publishers.tls
+	ID          string        // id (default: the host name)
+	Spool       string        // spool: directory of the durable spool
+	Batch       int           // batch.size
+	BatchAge    time.Duration // batch.age
+	Queue       int           // queue: batches waiting in memory
+	StatsEvery  time.Duration // stats_every (0: never)
+	HTTP        string        // http: host:port of /metrics, /healthz and /readyz ("": none)
+	SelfMetrics time.Duration // self_metrics: send the agent's own counters this often (0: never)
+	Interval    time.Duration // interval: of instances that give none
+	Drivers     []Instance    // drivers
+	StagesFile  string        // stages_file: a YAML stage list (stage/stagefile)
+	Log         Log           // log: level and format (-log-level, -log-format)
 
 	f      *yamlfile.File
 	stages []yamlfile.Stage
@@ -73,6 +74,7 @@ type Instance struct {
 	key      string     // drivers[2]
 	node     *yaml.Node // the item
 	settings *yaml.Node // its settings mapping
+	secrets  string     // digest of the files its settings name (*_file), when read
 }
 
 type legacyEntry struct {
@@ -94,11 +96,12 @@ type file struct {
 		Size int           `yaml:"size"`
 		Age  time.Duration `yaml:"age"`
 	} `yaml:"batch"`
-	Queue      int            `yaml:"queue"`
-	StatsEvery *time.Duration `yaml:"stats_every"`
-	HTTP       string         `yaml:"http"`
-	Interval   time.Duration  `yaml:"interval"`
-	Drivers    []struct {
+	Queue       int            `yaml:"queue"`
+	StatsEvery  *time.Duration `yaml:"stats_every"`
+	HTTP        string         `yaml:"http"`
+	SelfMetrics time.Duration  `yaml:"self_metrics"`
+	Interval    time.Duration  `yaml:"interval"`
+	Drivers     []struct {
 		Name     string        `yaml:"name"`
 		Type     string        `yaml:"type"`
 		Interval time.Duration `yaml:"interval"`
@@ -189,10 +192,11 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if v.Interval != 0 {
 		c.Interval = v.Interval
 	}
+	c.SelfMetrics = v.SelfMetrics
 	for _, d := range []struct {
 		key string
 		v   time.Duration
-	}{{"batch.age", v.Batch.Age}, {"stats_every", c.StatsEvery}, {"interval", v.Interval}} {
+	}{{"batch.age", v.Batch.Age}, {"stats_every", c.StatsEvery}, {"interval", v.Interval}, {"self_metrics", v.SelfMetrics}} {
 		if d.v < 0 {
 			errs = append(errs, c.errorAt(root, d.key, "want a positive duration, got %v", d.v))
 		}
@@ -210,6 +214,10 @@ func decode(f *yamlfile.File) (*Config, error) {
 			}
 			if in.Name == "" {
 				in.Name = in.Type
+			}
+			if in.Name == SelfMetricsName {
+				errs = append(errs, f.Errorf(item, key+".name", "%q is the name of the instance that self_metrics: adds: give this one another name", in.Name))
+				continue
 			}
 			if line, dup := seen[in.Name]; dup {
 				errs = append(errs, f.Errorf(item, key+".name", "an instance named %q is already at line %d: give each a name of its own", in.Name, line))
@@ -244,7 +252,17 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.stampSecrets()
 	return c, nil
+}
+
+// stampSecrets notes, for each instance, the contents of the secret files
+// its settings name, as they are now: Reload rebuilds an instance whose
+// files changed since (a rotated community or password).
+func (c *Config) stampSecrets() {
+	for i := range c.Drivers {
+		c.Drivers[i].secrets = yamlfile.SecretsDigest(c.Drivers[i].Settings)
+	}
 }
 
 func (c *Config) errorAt(root *yaml.Node, path, format string, args ...any) error {
@@ -332,6 +350,7 @@ func (c *Config) Override(fs *flag.FlagSet) error {
 			errs = append(errs, fmt.Errorf("-%s: %w", fl.Name, err))
 		}
 	})
+	c.stampSecrets()
 	return errors.Join(errs...)
 }
 
@@ -396,7 +415,8 @@ func (c *Config) set(name, v string) error {
 // Parts are the drivers and stages a Config names, opened.
 type Parts struct {
 	Drivers []Driver
-	Stage   stage.Stage // nil: no stages
+	Stage   stage.Stage  // nil: no stages
+	Self    *SelfMetrics // self_metrics:, to Bind once the agent is made; nil: off
 }
 
 // Driver is one opened instance.
@@ -458,6 +478,9 @@ func (c *Config) Open() (*Parts, error) {
 		errs = append(errs, err)
 	}
 	p.Stage = st
+	if c.SelfMetrics > 0 {
+		p.Self = &SelfMetrics{Every: c.SelfMetrics}
+	}
 	if err := errors.Join(errs...); err != nil {
 		p.Close()
 		return nil, err
@@ -484,14 +507,7 @@ func (c *Config) Options(p *Parts) []agent.Option {
 	if p.Stage != nil {
 		opts = append(opts, agent.WithStage(p.Stage))
 	}
-	for _, d := range p.Drivers {
-		dopts := []agent.DriverOption{agent.Interval(d.Interval)}
-		if d.Timeout > 0 {
-			dopts = append(dopts, agent.Timeout(d.Timeout))
-		}
-		opts = append(opts, agent.WithDriver(d.Name, d.Driver, dopts...))
-	}
-	return opts
+	return append(opts, driverOptions(p)...)
 }
 
 // Close closes the opened drivers and stages that hold resources; for a

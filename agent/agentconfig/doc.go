@@ -33,4 +33,11 @@
 //
 // Flags given on a command line replace the file's values (see
 // Config.Override); lists replace, they do not merge.
+//
+// A running agent takes a file read again (SIGHUP) through Config.Reload:
+// the instances whose type, settings and secret files (the contents of the
+// *_file settings) did not change are kept, the others opened anew; keys
+// that need a restart make it refuse. self_metrics: adds an instance,
+// SelfMetrics, that sends the agent's own counters as meterkit.agent.*
+// measurements.
 package agentconfig

@@ -79,3 +79,23 @@ func TestKeyReferenceMatchesTheSchema(t *testing.T) {
 		require.True(t, slices.Contains(schema, k), "docs/operating.md's \"Agent keys\" lists %q, which the agent's config file does not have", k)
 	}
 }
+
+// commentedSetting is a line of a sample that is a setting commented out
+// ("# id: web-01", "  #   ca: /etc/..", "  # - name: switch-1"), not prose.
+var commentedSetting = regexp.MustCompile(`(?m)^( *)# ( *(?:- )?[a-z_]+:(?: .*)?)$`)
+
+// The sample's settings, those commented out too, are keys of the schema
+// (so of the key reference above): the sample with every setting
+// uncommented still decodes strictly.
+func TestSampleKeysAreInTheSchema(t *testing.T) {
+	b, err := os.ReadFile("../../examples/agent/agent.yaml")
+	require.NoError(t, err)
+	uncommented := commentedSetting.ReplaceAll(b, []byte("$1$2"))
+	require.Greater(t, len(commentedSetting.FindAll(b, -1)), 5, "the sample has settings commented out")
+	_, err = Parse("uncommented.yaml", uncommented)
+	require.NoError(t, err, "%s", uncommented)
+	_, err = Parse("misspelt.yaml", append(uncommented, []byte("\n# bogus_key: 1\n")...))
+	require.NoError(t, err, "prose and other comments are left alone")
+	_, err = Parse("misspelt.yaml", commentedSetting.ReplaceAll(append(b, []byte("\n# bogus_key: 1\n")...), []byte("$1$2")))
+	require.ErrorContains(t, err, "bogus_key", "the check fails on a commented key the schema does not have")
+}

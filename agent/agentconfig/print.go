@@ -66,14 +66,15 @@ type printed struct {
 		Size int    `yaml:"size"`
 		Age  string `yaml:"age"`
 	} `yaml:"batch"`
-	Queue      int           `yaml:"queue,omitempty"`
-	StatsEvery string        `yaml:"stats_every"`
-	HTTP       string        `yaml:"http,omitempty"`
-	Interval   string        `yaml:"interval"`
-	Log        Log           `yaml:"log"`
-	Drivers    []printedInst `yaml:"drivers"`
-	Stages     []any         `yaml:"stages,omitempty"`
-	StagesFile string        `yaml:"stages_file,omitempty"`
+	Queue       int           `yaml:"queue,omitempty"`
+	StatsEvery  string        `yaml:"stats_every"`
+	HTTP        string        `yaml:"http,omitempty"`
+	SelfMetrics string        `yaml:"self_metrics,omitempty"`
+	Interval    string        `yaml:"interval"`
+	Log         Log           `yaml:"log"`
+	Drivers     []printedInst `yaml:"drivers"`
+	Stages      []any         `yaml:"stages,omitempty"`
+	StagesFile  string        `yaml:"stages_file,omitempty"`
 }
 
 type printedInst struct {
@@ -103,7 +104,7 @@ func (c *Config) WriteYAML(w io.Writer) error {
 	}
 	p.ID, p.Spool, p.Queue, p.HTTP, p.Log, p.StagesFile = c.ID, c.Spool, c.Queue, c.HTTP, c.Log, c.StagesFile
 	p.Batch.Size, p.Batch.Age = c.Batch, c.BatchAge.String()
-	p.StatsEvery, p.Interval = c.StatsEvery.String(), c.Interval.String()
+	p.StatsEvery, p.Interval, p.SelfMetrics = c.StatsEvery.String(), c.Interval.String(), durationOrEmpty(c.SelfMetrics)
 	for _, in := range c.Drivers {
 		pi := printedInst{Name: in.Name, Type: in.Type, Interval: durationOrEmpty(in.Interval), Timeout: durationOrEmpty(in.Timeout)}
 		s, err := settingsValue(in.Settings)

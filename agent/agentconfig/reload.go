@@ -13,7 +13,7 @@ import (
 
 // reloadable are the keys a running agent takes from a file read again
 // (Reload); a change to any other needs a restart.
-var reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)"}
+var reloadable = []string{"interval", "drivers", "stages", "stages_file", "publishers.key_file (the file's keys; its path needs a restart)", "the secret files the drivers' settings name (their contents)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.
@@ -25,7 +25,10 @@ var ErrRestart = errors.New("agentconfig: changed keys need a restart")
 // settings did not change are those of p, the same values (so that
 // agent.Reconfigure keeps them running with their state; a stage whose
 // name is kept with other settings starts fresh), and the others newly
-// opened; and a line for each change. It fails, opening nothing, with an
+// opened; and a line for each change. A secret file an instance's settings
+// name (community_file, password_file, ...) whose content differs from when
+// c was read counts as a change of its settings: the instance is rebuilt,
+// and reads the rotated secret. It fails, opening nothing, with an
 // error wrapping ErrRestart and naming the keys, when a key that needs a
 // restart changed (all but interval, drivers, stages and stages_file), or
 // with Open's errors.
@@ -34,7 +37,7 @@ func (c *Config) Reload(p *Parts, next *Config) (*Parts, []string, error) {
 		return nil, nil, fmt.Errorf("%w: %s (reloadable: %s)", ErrRestart, strings.Join(keys, ", "), strings.Join(reloadable, ", "))
 	}
 	var changes []string
-	np := &Parts{}
+	np := &Parts{Self: p.Self} // self_metrics needs a restart: the same driver goes on
 	old := map[string]int{}
 	for i, in := range c.Drivers {
 		old[in.Name] = i
@@ -66,7 +69,9 @@ func (c *Config) Reload(p *Parts, next *Config) (*Parts, []string, error) {
 		}
 		opened.Drivers = append(opened.Drivers, op.Drivers...)
 		np.Drivers = append(np.Drivers, op.Drivers...)
-		if _, ok := old[in.Name]; ok {
+		if i, ok := old[in.Name]; ok && c.Drivers[i].Type == in.Type && yamlfile.SameConfig(c.Drivers[i].Settings, in.Settings) {
+			changes = append(changes, fmt.Sprintf("drivers: %s: a secret file it names changed (rebuilt)", in.Name))
+		} else if ok {
 			changes = append(changes, fmt.Sprintf("drivers: %s: type or settings changed (rebuilt)", in.Name))
 		} else {
 			changes = append(changes, fmt.Sprintf("drivers: %s: added (%s)", in.Name, in.Type))
@@ -120,6 +125,9 @@ func driverOptions(p *Parts) []agent.Option {
 		}
 		opts = append(opts, agent.WithDriver(d.Name, d.Driver, dopts...))
 	}
+	if p.Self != nil {
+		opts = append(opts, agent.WithDriver(SelfMetricsName, p.Self, agent.Interval(p.Self.Every)))
+	}
 	return opts
 }
 
@@ -131,9 +139,11 @@ func (c *Config) interval(in Instance) time.Duration {
 }
 
 // sameInstance reports whether two instances open the same driver: the
-// same type and settings (the schedule may differ).
+// same type and settings, and the same contents of the secret files the
+// settings name, as they were when each config was read (the schedule may
+// differ).
 func sameInstance(a, b Instance) bool {
-	return a.Name == b.Name && a.Type == b.Type && yamlfile.SameConfig(a.Settings, b.Settings)
+	return a.Name == b.Name && a.Type == b.Type && yamlfile.SameConfig(a.Settings, b.Settings) && a.secrets == b.secrets
 }
 
 // restartKeys lists the keys that changed from c to next and need a restart.
@@ -155,6 +165,9 @@ func (c *Config) restartKeys(next *Config) []string {
 	diff("queue", c.Queue != next.Queue)
 	diff("stats_every", c.StatsEvery != next.StatsEvery)
 	diff("http", c.HTTP != next.HTTP)
+	diff("self_metrics", c.SelfMetrics != next.SelfMetrics)
+	diff("log.level", c.Log.Level != next.Log.Level)
+	diff("log.format", c.Log.Format != next.Log.Format)
 	return keys
 }
 

@@ -167,6 +167,9 @@ func run() int {
 		return exitStart
 	}
 	defer a.Close(context.Background()) // closes s
+	if parts.Self != nil {
+		parts.Self.Bind(a.Stats) // self_metrics: meterkit.agent.* measurements
+	}
 	srv := agenthttp.New(a,
 		agenthttp.WithStaleAfter(3*cfg.BatchAge+agent.DefaultSendTimeout),
 		agenthttp.WithStats("meterkit_transport_", nanomsg.SenderStats{}, func() any { return ns.Stats() }))

@@ -19,7 +19,7 @@ import (
 
 // reloader applies the config file, read again on SIGHUP with the same
 // flags over it, to the running agent: the drivers and stages (see
-// agentconfig.Reloadable); a changed key that needs a restart, or a file
+// agentconfig.Config.Reload); a changed key that needs a restart, or a file
 // that does not load, is refused and the running config stays.
 type reloader struct {
 	file  string

@@ -19,7 +19,7 @@ import (
 // reloader applies, on SIGHUP, the key file read again (with -keys, as
 // before there was a config file) and the config file read again with the
 // same flags over it: the sinks and stages (see
-// publisherconfig.Reloadable). A changed key that needs a restart, or a
+// publisherconfig.Config.Reload). A changed key that needs a restart, or a
 // file that does not load, is refused and the running config stays.
 type reloader struct {
 	file  string

@@ -21,22 +21,11 @@ var ErrSecretMode = errors.New("secret file permissions too open")
 // the mode found and the command that fixes it. Trailing white space (the
 // newline an editor adds) is removed; an empty secret is an error.
 func ReadSecret(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openSecret(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat() // the file opened, so that it cannot be swapped after the check
-	if err != nil {
-		return "", err
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("secret file %s is not a regular file (%v)", path, fi.Mode().Type())
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("%w: %s has mode %04o, which lets group or others read or write it; run: chmod 600 %s",
-			ErrSecretMode, path, perm, path)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, MaxSecretSize+1))
 	if err != nil {
 		return "", fmt.Errorf("read secret file %s: %w", path, err)
@@ -49,4 +38,39 @@ func ReadSecret(path string) (string, error) {
 		return "", fmt.Errorf("secret file %s is empty", path)
 	}
 	return s, nil
+}
+
+// CheckSecretFile checks, as ReadSecret does but without reading it, that
+// path is a regular file that the program can open and that only its owner
+// may read or write: for -check, about a file a part reads only later.
+func CheckSecretFile(path string) error {
+	f, err := openSecret(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// openSecret opens the secret file at path, refusing one that is not
+// regular or that group or others may read or write.
+func openSecret(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat() // the file opened, so that it cannot be swapped after the check
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("secret file %s is not a regular file (%v)", path, fi.Mode().Type())
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s has mode %04o, which lets group or others read or write it; run: chmod 600 %s",
+			ErrSecretMode, path, perm, path)
+	}
+	return f, nil
 }

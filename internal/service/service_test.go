@@ -35,6 +35,14 @@ func TestReadSecret(t *testing.T) {
 	require.ErrorContains(t, err, "not a regular file")
 	_, err = ReadSecret(filepath.Join(dir, "missing"))
 	require.ErrorIs(t, err, os.ErrNotExist)
+
+	// CheckSecretFile: the same checks, nothing read.
+	require.ErrorIs(t, CheckSecretFile(p), ErrSecretMode)
+	require.NoError(t, os.Chmod(p, 0o600))
+	require.NoError(t, CheckSecretFile(p))
+	require.NoError(t, CheckSecretFile(empty), "not read: an empty file is the part's to refuse")
+	require.ErrorContains(t, CheckSecretFile(dir), "not a regular file")
+	require.ErrorIs(t, CheckSecretFile(filepath.Join(dir, "missing")), os.ErrNotExist)
 }
 
 func TestRedact(t *testing.T) {

@@ -22,4 +22,9 @@
 // replace, they do not merge. A relative path in the file (keys, tls files,
 // spool, stages_file) is relative to the file's directory; a sink's URL is
 // left as it is.
+//
+// A running publisher takes a file read again (SIGHUP) through
+// Config.Reload: the sinks whose name, URL and secret files (the contents
+// of the files its *_file= parameters name) did not change are kept, the
+// others opened anew; keys that need a restart make it refuse.
 package publisherconfig

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,8 +59,9 @@ type Sink struct {
 	URL  string
 	Line int // where it is in the file; 0 if from a flag
 
-	key  string
-	node *yaml.Node
+	key     string
+	node    *yaml.Node
+	secrets string // digest of the files its URL names (password_file=, ...), when read
 }
 
 type file struct {
@@ -214,7 +217,23 @@ func decode(f *yamlfile.File) (*Config, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	c.stampSecrets()
 	return c, nil
+}
+
+// selfReloading are, by sink scheme, the secret files a sink reads again by
+// itself when they change (the web sink's token and users files), which a
+// reload must not rebuild it for: it would lose its history.
+var selfReloading = map[string][]string{"web": {"token_file", "users_file"}}
+
+// stampSecrets notes, for each sink, the contents of the secret files its
+// URL names, as they are now: Reload rebuilds a sink whose files changed
+// since (a rotated password_file= or clouds_file=).
+func (c *Config) stampSecrets() {
+	for i := range c.Sinks {
+		scheme, _, _ := strings.Cut(c.Sinks[i].URL, "://")
+		c.Sinks[i].secrets = yamlfile.URLSecretsDigest(c.Sinks[i].URL, selfReloading[scheme])
+	}
 }
 
 // redacted is the URL without its password, as the sink's default name.
@@ -239,6 +258,7 @@ func (c *Config) Override(fs *flag.FlagSet) error {
 			errs = append(errs, fmt.Errorf("-%s: %w", fl.Name, err))
 		}
 	})
+	c.stampSecrets()
 	return errors.Join(errs...)
 }
 
@@ -336,6 +356,10 @@ func (c *Config) Open(ctx context.Context) (*Parts, error) {
 			errs = append(errs, f.Errorf(at, key, "unknown sink scheme %q (registered: %s)", u.Scheme, strings.Join(schemes, ", ")))
 			continue
 		}
+		if err := checkURLFiles(u); err != nil {
+			errs = append(errs, f.Wrap(at, key, err))
+			continue
+		}
 		sk, err := sink.Open(ctx, s.URL)
 		if err != nil {
 			errs = append(errs, f.Wrap(at, key, err))
@@ -390,6 +414,37 @@ func (p *Parts) Close(ctx context.Context) {
 	if p.Stage != nil {
 		yamlfile.CloseStage(p.Stage)
 	}
+}
+
+// checkURLFiles checks the files a sink's URL names in parameters ending in
+// _file, which some sinks read only when they start (the web sink's
+// token_file= and users_file=): each must be a regular file only its owner
+// may read or write, as the secret files are, but for a clouds_file=
+// (clouds.yaml), which only has to be a file. So -check, and the start,
+// fail on them rather than the first write.
+func checkURLFiles(u *url.URL) error {
+	q := u.Query()
+	var errs []error
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !strings.HasSuffix(k, "_file") {
+			continue
+		}
+		for _, p := range q[k] {
+			var err error
+			if k == "clouds_file" {
+				var fi os.FileInfo
+				if fi, err = os.Stat(p); err == nil && !fi.Mode().IsRegular() {
+					err = fmt.Errorf("%s is not a regular file", p)
+				}
+			} else {
+				err = service.CheckSecretFile(p)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s=: %w", k, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // checkHTTP checks the self-metrics address: empty (none) or host:port.

@@ -13,7 +13,7 @@ import (
 
 // reloadable are the keys a running publisher takes from a file read again
 // (Reload); a change to any other needs a restart.
-var reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)"}
+var reloadable = []string{"sinks", "stages", "stages_file", "keys (the file's keys; its path needs a restart)", "the secret files the sinks' URLs name (their contents)"}
 
 // ErrRestart marks a Reload refused because keys that need a restart
 // changed.
@@ -21,11 +21,15 @@ var ErrRestart = errors.New("publisherconfig: changed keys need a restart")
 
 // Reload prepares the change from c, the configuration a publisher runs
 // with the parts p, to next, the file read again (with the same flags over
-// it): it returns the parts of next, in which the sinks whose name and URL
-// did not change and the stages whose settings did not change are those of
+// it): it returns the parts of next, in which the sinks whose name, URL and
+// secret files did not change and the stages whose settings did not change are those of
 // p, the same values (so that publisher.Reconfigure keeps them running; a
 // stage whose name is kept with other settings starts fresh), and the
-// others newly opened; and a line for each change. It fails, opening
+// others newly opened; and a line for each change. A secret file a sink's
+// URL names (password_file=, clouds_file=) whose content differs from when
+// c was read counts as a change of its URL: the sink is rebuilt, and reads
+// the rotated secret (but for the web sink's token_file= and users_file=,
+// which it reads again by itself). It fails, opening
 // nothing, with an error wrapping ErrRestart and naming the keys, when a
 // key that needs a restart changed (all but sinks, stages and stages_file),
 // or with Open's errors.
@@ -43,7 +47,7 @@ func (c *Config) Reload(ctx context.Context, p *Parts, next *Config) (*Parts, []
 	var opened Parts
 	for _, s := range next.Sinks {
 		i, ok := old[s.Name]
-		if ok && c.Sinks[i].URL == s.URL {
+		if ok && c.Sinks[i].URL == s.URL && c.Sinks[i].secrets == s.secrets {
 			np.Sinks = append(np.Sinks, p.Sinks[i])
 			continue
 		}
@@ -57,7 +61,9 @@ func (c *Config) Reload(ctx context.Context, p *Parts, next *Config) (*Parts, []
 		}
 		opened.Sinks = append(opened.Sinks, op.Sinks...)
 		np.Sinks = append(np.Sinks, op.Sinks...)
-		if ok {
+		if ok && c.Sinks[i].URL == s.URL {
+			changes = append(changes, fmt.Sprintf("sinks: %s: a secret file its URL names changed (rebuilt; its lane goes on)", s.Name))
+		} else if ok {
 			changes = append(changes, fmt.Sprintf("sinks: %s: URL changed (rebuilt; its lane goes on)", s.Name))
 		} else {
 			changes = append(changes, fmt.Sprintf("sinks: %s: added", s.Name))
@@ -125,6 +131,8 @@ func (c *Config) restartKeys(next *Config) []string {
 	diff("spool", c.Spool != next.Spool)
 	diff("stats_every", c.StatsEvery != next.StatsEvery)
 	diff("http", c.HTTP != next.HTTP)
+	diff("log.level", c.Log.Level != next.Log.Level)
+	diff("log.format", c.Log.Format != next.Log.Format)
 	return keys
 }
 
