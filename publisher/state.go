@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/meterkit/meter"
@@ -66,6 +67,9 @@ type stageState struct {
 	tickBuf   []meter.Measurement
 	agent     string // "publisher/<id>"
 	seq       uint64 // the last sequence number of the publisher's own batches
+	// counted are the stages in use, for Stats to read without stageMu
+	// (stagestats.go).
+	counted atomic.Pointer[stageBox]
 }
 
 // newStageState finds what the stages need of the publisher, and refuses a
@@ -82,16 +86,18 @@ func newStageState(c *config, stages stage.Stage) (*stageState, error) {
 		c.tickEvery = DefaultTickInterval
 	}
 	st := &stageState{agent: "publisher/" + c.id, last: map[string]uint64{}}
+	st.counted.Store(&stageBox{stages})
 	if stages == nil {
 		return st, nil
 	}
-	if cp, ok := stage.As[stage.Checkpointer](stages); ok {
+	k := keyed(stages)
+	if cp, ok := stage.As[stage.Checkpointer](k); ok {
 		if c.spoolDir == "" {
 			return nil, fmt.Errorf("publisher: stage %s keeps state (a stage.Checkpointer) and needs WithSpool, "+
 				"where its state is committed with each batch it stages; give WithSpool or remove the stage", statefulName(c.stages))
 		}
 		st.cp = cp
-		st.r, _ = stage.As[stage.Restorer](stages)
+		st.r, _ = stage.As[stage.Restorer](k)
 	}
 	st.ordered = stage.IsOrderSensitive(stages)
 	if o, ok := stage.As[stage.OrderSensitive](stages); ok && o.OrderSensitive() {
@@ -118,6 +124,7 @@ func (st *stageState) replace(c *config, stages stage.Stage) error {
 		}
 	}
 	st.cp, st.r, st.ordered, st.whole, st.ticker = n.cp, n.r, n.ordered, n.whole, n.ticker
+	st.counted.Store(&stageBox{stages})
 	st.committed = committed
 	return nil
 }
@@ -397,4 +404,17 @@ func (p *Publisher) tick(ctx context.Context, now time.Time) {
 	}
 	p.c.ticked.Add(uint64(len(out)))
 	p.c.spooled.Add(uint64(len(out)))
+}
+
+// keyed returns the stage whose state is that of s keyed by name: a chain
+// of s alone when s has a name (one named stage keeps its state under its
+// name, as in a chain, so that an edit to a chain of several finds it, in
+// Reconfigure as after a restart), s itself otherwise (a chain, or one
+// unnamed stage whose state is its own). newStageState and carryState use
+// the same form.
+func keyed(s stage.Stage) stage.Stage {
+	if stage.Name(s) != "" {
+		return stage.Chain(s)
+	}
+	return s
 }

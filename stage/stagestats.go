@@ -1,6 +1,9 @@
 package stage
 
-import "log/slog"
+import (
+	"log/slog"
+	"strconv"
+)
 
 // StageStats is one stage's counters, under the key a [Chain] knows it by.
 type StageStats struct {
@@ -17,7 +20,10 @@ func (s StageStats) LogValue() slog.Value { return s.Stats.LogValue() }
 // StatsByStage returns the counters of each stage of s that counts (a
 // [StatsReporter]), in order: for a [Chain], one per such stage of the
 // chain, under its key (a nested chain counts as one stage, with its sums);
-// for any other stage, its own, under its name or "#1". It returns nil for
+// for any other stage, its own, under its name or "#1". The names are
+// unique: when two stages of a chain have the same name (stateless ones
+// may), the second one's is followed by its position ("select#3"). It
+// returns nil for
 // nil s or a stage that counts nothing. Like Stats, it may be called
 // concurrently with Process.
 func StatsByStage(s Stage) []StageStats {
@@ -43,7 +49,14 @@ func (c *chain) stageStats() []StageStats {
 	var out []StageStats
 	for i, s := range c.stages {
 		if r, ok := As[StatsReporter](s); ok {
-			out = append(out, StageStats{Name: c.keys[i], Stats: r.Stats()})
+			name := c.keys[i]
+			for _, o := range out {
+				if o.Name == name {
+					name += "#" + strconv.Itoa(i+1)
+					break
+				}
+			}
+			out = append(out, StageStats{Name: name, Stats: r.Stats()})
 		}
 	}
 	return out

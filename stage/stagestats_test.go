@@ -33,6 +33,22 @@ func TestStatsByStage(t *testing.T) {
 	require.Equal(t, uint64(2), got[2].Stats.In, "the nested chain's own input")
 	require.Equal(t, uint64(1), got[2].Stats.Series, "and its stages' sums")
 
+	// Two stateless stages of one name: the second goes by its position too.
+	twice := stage.Chain(stage.Named("select", &counting{}), stage.Named("select", &counting{}))
+	names := []string{}
+	for _, s := range stage.StatsByStage(twice) {
+		names = append(names, s.Name)
+	}
+	require.Equal(t, []string{"select", "select#2"}, names)
+
 	// Through a wrapper, as a composer sees a named chain.
 	require.Equal(t, got, stage.StatsByStage(stage.Named("all", c)))
+}
+
+// counting is a stateless stage that counts.
+type counting struct{ stage.Counters }
+
+func (c *counting) Process(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
+	c.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(in))})
+	return append(out, in...), nil
 }
