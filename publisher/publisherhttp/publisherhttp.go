@@ -10,8 +10,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/meterkit/meter/internal/selfmetrics"
-	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/stage"
 )
 
 // Option configures New.
