@@ -48,7 +48,10 @@ func (p *Publisher) OwnAgent() string { return p.st.agent }
 // checkpoint of the stages, as stage.Chain writes it: each stateful stage's
 // state under its name) and "own_seq" (the last sequence number of the
 // publisher's own batches); bucket stage_order holds, per source (tenant
-// NUL agent), the last sequence staged through the order-sensitive stages.
+// NUL agent), the last sequence staged through the order-sensitive stages
+// and when (two big-endian uint64s: the sequence, the unix ns; a spool of
+// an earlier release holds the sequence alone), a source forgotten
+// (order.go) deleted in the transaction of the next batch.
 // All are written in the transaction of the batch they go with.
 const bucketStage, bucketStageOrder = "stage", "stage_order"
 
@@ -63,6 +66,12 @@ type stageState struct {
 	ordered   bool   // a stage is order-sensitive: the order of each source is tracked
 	whole     bool   // the stages are one order-sensitive stage: skipped whole out of order
 	last      map[string]uint64
+	lastAt    map[string]int64 // when each source's last sequence was staged (unix ns)
+	prevAt    int64            // lastAt of the source order changed last, for unorder
+	bounds    orderBounds      // order.go
+	pruneAt   int64            // the next time prune looks at every source
+	forgot    []string         // sources forgotten that the spool still holds: deleted with the next commit
+	forgotten atomic.Uint64    // sources forgotten, for Stats.OrderForgotten
 	ticker    stage.Ticker
 	tickBuf   []meter.Measurement
 	agent     string // "publisher/<id>"
@@ -85,7 +94,7 @@ func newStageState(c *config, stages stage.Stage) (*stageState, error) {
 	if c.tickEvery == 0 {
 		c.tickEvery = DefaultTickInterval
 	}
-	st := &stageState{agent: "publisher/" + c.id, last: map[string]uint64{}}
+	st := &stageState{agent: "publisher/" + c.id, last: map[string]uint64{}, lastAt: map[string]int64{}, bounds: defaultOrderBounds}
 	st.counted.Store(&stageBox{stages})
 	if stages == nil {
 		return st, nil
@@ -151,9 +160,10 @@ func (st *stageState) load(sp *spool, log interface{ Error(string, ...any) }) er
 		if v := tx.Get([]string{bucketStage}, keyOwnSeq); len(v) == 8 {
 			st.seq = binary.BigEndian.Uint64(v)
 		}
+		now := st.bounds.now().UnixNano()
 		return tx.ForEach([]string{bucketStageOrder}, func(k, v []byte) error {
-			if len(v) == 8 {
-				st.last[string(k)] = binary.BigEndian.Uint64(v)
+			if seq, at, ok := parseOrder(v, now); ok {
+				st.last[string(k)], st.lastAt[string(k)] = seq, at
 			}
 			return nil
 		})
@@ -193,22 +203,29 @@ func (st *stageState) rollback(log interface{ Error(string, ...any) }) {
 }
 
 // order reports whether the batch seq of source key comes in order, and
-// records it when it does. Called with stageMu held.
+// records it when it does; then it forgets the sources silent too long
+// (prune, order.go). Called with stageMu held.
 func (st *stageState) order(key string, seq uint64) (inOrder bool, prev uint64, had bool) {
 	prev, had = st.last[key]
 	if had && seq <= prev {
 		return false, prev, had
 	}
+	now := st.bounds.now().UnixNano()
 	st.last[key] = seq
+	st.prevAt, st.lastAt[key] = st.lastAt[key], now
+	if n := st.prune(now); n > 0 {
+		st.forgotten.Add(uint64(n))
+	}
 	return true, prev, had
 }
 
 // unorder forgets that seq was staged, after a failure.
 func (st *stageState) unorder(key string, prev uint64, had bool) {
 	if had {
-		st.last[key] = prev
+		st.last[key], st.lastAt[key] = prev, st.prevAt
 	} else {
 		delete(st.last, key)
+		delete(st.lastAt, key)
 	}
 }
 
@@ -221,8 +238,16 @@ func (st *stageState) meta(state []byte, key string, seq uint64, inOrder bool) f
 				return err
 			}
 		}
+		for _, k := range st.forgot {
+			if _, back := st.last[k]; back {
+				continue // staged again since: its put is below
+			}
+			if err := tx.Delete([]string{bucketStageOrder}, []byte(k)); err != nil {
+				return err
+			}
+		}
 		if inOrder && st.ordered {
-			return tx.Put([]string{bucketStageOrder}, []byte(key), u64(seq))
+			return tx.Put([]string{bucketStageOrder}, []byte(key), orderValue(seq, st.lastAt[key]))
 		}
 		return nil
 	}
@@ -285,6 +310,7 @@ func (w *worker) handleStateful(ctx context.Context, env *transport.Envelope, ke
 		return ack, true
 	}
 	st.committed = state
+	st.forgot = st.forgot[:0] // deleted from the spool with this batch
 	return ack, true
 }
 

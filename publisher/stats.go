@@ -65,6 +65,10 @@ type Stats struct {
 	// Ticked counts the measurements the stages made without input
 	// (stage.Ticker), sent as batches of the publisher's own identity.
 	Ticked uint64 `log:"ticked"`
+	// OrderForgotten counts the sources (tenant, agent) whose order the
+	// publisher forgot: silent for a day, or the longest silent past
+	// 100,000 sources. A forgotten source's next batch is in order.
+	OrderForgotten uint64 `log:"order_forgotten"`
 	// Stages are the counters of each stage that counts (in, out, dropped,
 	// resets, late, series, …: stage.Stats), by its name in the chain
 	// (stage.StatsByStage), for the stages in use now. The stats line
@@ -93,7 +97,7 @@ func (p *Publisher) Stats() Stats {
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), Filtered: c.filtered.Load(),
 		FilteredEnvelopes: c.filteredEnvelopes.Load(), StageErrors: c.stageErrors.Load(),
 		OutOfOrder: c.outOfOrder.Load(), Ticked: c.ticked.Load(),
-		Stages: p.stageStats(),
+		OrderForgotten: p.st.forgotten.Load(), Stages: p.stageStats(),
 	}
 	st.Pending = p.pending()
 	return st
