@@ -157,6 +157,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		stop:        make(chan struct{}),
 		runDone:     make(chan struct{}),
 	}
+	a.rl.stages.Store(&stageBox{a.stages}) // for Stats (stagestats.go)
 	recycle := func(env *transport.Envelope) { a.putBuf(env.Measurements) }
 	// Batches go to the wire as they are stored when the sender can take
 	// them so (transport.RawSender): no decoding and encoding again.

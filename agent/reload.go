@@ -18,6 +18,8 @@ type reloadState struct {
 	mu  sync.Mutex    // serialises Reconfigure; guards run and cfg.drivers
 	run *driverRunner // Run's driver goroutines; nil when none run
 	ran bool          // Run started its drivers: later changes go to run, or fail
+	// stages are the stages in use, for Stats (stagestats.go).
+	stages atomic.Pointer[stageBox]
 }
 
 // driverRunner starts and stops the driver goroutines of one Run.
@@ -156,6 +158,7 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 		return fmt.Errorf("agent: Reconfigure: %w", err)
 	}
 	a.stages = newStages
+	a.rl.stages.Store(&stageBox{newStages})
 	if !same(oldStages, newStages) {
 		a.restateLocked(c.stages) // state.go
 	}
@@ -281,11 +284,14 @@ func same(a, b any) bool {
 }
 
 // carryState restores the state of the stages in use into the new ones,
-// by key, unless they are the same.
+// by key, unless they are the same. Both go by their keyed form (see
+// keyed), so that one named stage's state reaches the stage of that name
+// in a chain, and back.
 func carryState(old, next stage.Stage) error {
 	if old == nil || next == nil || same(old, next) {
 		return nil
 	}
+	old, next = keyed(old), keyed(next)
 	cp, ok := stage.As[stage.Checkpointer](old)
 	if !ok {
 		return nil

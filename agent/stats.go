@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/meterkit/meter/internal/statslog"
+	"github.com/meterkit/meter/stage"
 )
 
 type counters struct {
@@ -49,6 +50,13 @@ type Stats struct {
 	FailedMeasurements   uint64 `log:"failed"`
 	Refusals             uint64 `log:"refusals"`        // answers that the publisher's configuration refuses this agent (see Refused)
 	PushDuplicates       uint64 `log:"push_duplicates"` // push deliveries whose key the spool already held: acknowledged, not stored again
+	// Stages are the counters of each stage that counts (in, out, dropped,
+	// resets, late, series, …: stage.Stats), by its name in the chain
+	// (stage.StatsByStage), for the stages in use now. The stats line
+	// writes them after the other keys, as group "stages" (such as
+	// stages.rate.resets=1); /metrics (agenthttp) as meterkit_stage_…
+	// labelled stage.
+	Stages []stage.StageStats
 }
 
 // Stats returns a snapshot of the agent's counters.
@@ -67,8 +75,11 @@ func (a *Agent) Stats() Stats {
 		Oversized: c.oversized.Load(), Split: c.split.Load(),
 		Failed: c.failed.Load(), FailedMeasurements: c.failedMeasurements.Load(),
 		Refusals: c.refusals.Load(), PushDuplicates: c.pushDuplicates.Load(),
+		Stages: a.stageStats(),
 	}
 }
 
 // LogValue returns the counters as the "agent stats" line writes them.
-func (s Stats) LogValue() slog.Value { return statslog.Value(s) }
+func (s Stats) LogValue() slog.Value {
+	return statslog.WithGroup(statslog.Value(s), "stages", stageAttrs(s.Stages))
+}

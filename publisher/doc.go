@@ -55,7 +55,9 @@
 // for its agent (several batches in flight, a resend after a failover)
 // passes them unchanged, counted in [Stats].OutOfOrder; the other stages
 // still run on it. The last sequence of each agent is committed with the
-// state.
+// state; an agent silent for a day is forgotten (and, past 100,000 agents,
+// the longest silent), counted in [Stats].OrderForgotten: its next batch
+// is in order, whatever its sequence.
 //
 // # The publisher's own batches
 //

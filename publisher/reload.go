@@ -291,11 +291,14 @@ func (g *guardedSink) swap(ctx context.Context, s sink.Sink) error {
 }
 
 // carryState restores the state of the stages in use into the new ones,
-// by key, unless they are the same.
+// by key, unless they are the same. Both go by their keyed form (see
+// keyed), so that one named stage's state reaches the stage of that name
+// in a chain, and back.
 func carryState(old, next stage.Stage) error {
 	if old == nil || next == nil || same(old, next) {
 		return nil
 	}
+	old, next = keyed(old), keyed(next)
 	cp, ok := stage.As[stage.Checkpointer](old)
 	if !ok {
 		return nil

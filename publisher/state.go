@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/meterkit/meter"
@@ -47,7 +48,10 @@ func (p *Publisher) OwnAgent() string { return p.st.agent }
 // checkpoint of the stages, as stage.Chain writes it: each stateful stage's
 // state under its name) and "own_seq" (the last sequence number of the
 // publisher's own batches); bucket stage_order holds, per source (tenant
-// NUL agent), the last sequence staged through the order-sensitive stages.
+// NUL agent), the last sequence staged through the order-sensitive stages
+// and when (two big-endian uint64s: the sequence, the unix ns; a spool of
+// an earlier release holds the sequence alone), a source forgotten
+// (order.go) deleted in the transaction of the next batch.
 // All are written in the transaction of the batch they go with.
 const bucketStage, bucketStageOrder = "stage", "stage_order"
 
@@ -62,10 +66,19 @@ type stageState struct {
 	ordered   bool   // a stage is order-sensitive: the order of each source is tracked
 	whole     bool   // the stages are one order-sensitive stage: skipped whole out of order
 	last      map[string]uint64
+	lastAt    map[string]int64 // when each source's last sequence was staged (unix ns)
+	prevAt    int64            // lastAt of the source order changed last, for unorder
+	bounds    orderBounds      // order.go
+	pruneAt   int64            // the next time prune looks at every source
+	forgot    []string         // sources forgotten that the spool still holds: deleted with the next commit
+	forgotten atomic.Uint64    // sources forgotten, for Stats.OrderForgotten
 	ticker    stage.Ticker
 	tickBuf   []meter.Measurement
 	agent     string // "publisher/<id>"
 	seq       uint64 // the last sequence number of the publisher's own batches
+	// counted are the stages in use, for Stats to read without stageMu
+	// (stagestats.go).
+	counted atomic.Pointer[stageBox]
 }
 
 // newStageState finds what the stages need of the publisher, and refuses a
@@ -81,17 +94,19 @@ func newStageState(c *config, stages stage.Stage) (*stageState, error) {
 	if c.tickEvery == 0 {
 		c.tickEvery = DefaultTickInterval
 	}
-	st := &stageState{agent: "publisher/" + c.id, last: map[string]uint64{}}
+	st := &stageState{agent: "publisher/" + c.id, last: map[string]uint64{}, lastAt: map[string]int64{}, bounds: defaultOrderBounds}
+	st.counted.Store(&stageBox{stages})
 	if stages == nil {
 		return st, nil
 	}
-	if cp, ok := stage.As[stage.Checkpointer](stages); ok {
+	k := keyed(stages)
+	if cp, ok := stage.As[stage.Checkpointer](k); ok {
 		if c.spoolDir == "" {
 			return nil, fmt.Errorf("publisher: stage %s keeps state (a stage.Checkpointer) and needs WithSpool, "+
 				"where its state is committed with each batch it stages; give WithSpool or remove the stage", statefulName(c.stages))
 		}
 		st.cp = cp
-		st.r, _ = stage.As[stage.Restorer](stages)
+		st.r, _ = stage.As[stage.Restorer](k)
 	}
 	st.ordered = stage.IsOrderSensitive(stages)
 	if o, ok := stage.As[stage.OrderSensitive](stages); ok && o.OrderSensitive() {
@@ -118,6 +133,7 @@ func (st *stageState) replace(c *config, stages stage.Stage) error {
 		}
 	}
 	st.cp, st.r, st.ordered, st.whole, st.ticker = n.cp, n.r, n.ordered, n.whole, n.ticker
+	st.counted.Store(&stageBox{stages})
 	st.committed = committed
 	return nil
 }
@@ -144,9 +160,10 @@ func (st *stageState) load(sp *spool, log interface{ Error(string, ...any) }) er
 		if v := tx.Get([]string{bucketStage}, keyOwnSeq); len(v) == 8 {
 			st.seq = binary.BigEndian.Uint64(v)
 		}
+		now := st.bounds.now().UnixNano()
 		return tx.ForEach([]string{bucketStageOrder}, func(k, v []byte) error {
-			if len(v) == 8 {
-				st.last[string(k)] = binary.BigEndian.Uint64(v)
+			if seq, at, ok := parseOrder(v, now); ok {
+				st.last[string(k)], st.lastAt[string(k)] = seq, at
 			}
 			return nil
 		})
@@ -186,22 +203,29 @@ func (st *stageState) rollback(log interface{ Error(string, ...any) }) {
 }
 
 // order reports whether the batch seq of source key comes in order, and
-// records it when it does. Called with stageMu held.
+// records it when it does; then it forgets the sources silent too long
+// (prune, order.go). Called with stageMu held.
 func (st *stageState) order(key string, seq uint64) (inOrder bool, prev uint64, had bool) {
 	prev, had = st.last[key]
 	if had && seq <= prev {
 		return false, prev, had
 	}
+	now := st.bounds.now().UnixNano()
 	st.last[key] = seq
+	st.prevAt, st.lastAt[key] = st.lastAt[key], now
+	if n := st.prune(now); n > 0 {
+		st.forgotten.Add(uint64(n))
+	}
 	return true, prev, had
 }
 
 // unorder forgets that seq was staged, after a failure.
 func (st *stageState) unorder(key string, prev uint64, had bool) {
 	if had {
-		st.last[key] = prev
+		st.last[key], st.lastAt[key] = prev, st.prevAt
 	} else {
 		delete(st.last, key)
+		delete(st.lastAt, key)
 	}
 }
 
@@ -214,8 +238,16 @@ func (st *stageState) meta(state []byte, key string, seq uint64, inOrder bool) f
 				return err
 			}
 		}
+		for _, k := range st.forgot {
+			if _, back := st.last[k]; back {
+				continue // staged again since: its put is below
+			}
+			if err := tx.Delete([]string{bucketStageOrder}, []byte(k)); err != nil {
+				return err
+			}
+		}
 		if inOrder && st.ordered {
-			return tx.Put([]string{bucketStageOrder}, []byte(key), u64(seq))
+			return tx.Put([]string{bucketStageOrder}, []byte(key), orderValue(seq, st.lastAt[key]))
 		}
 		return nil
 	}
@@ -278,6 +310,7 @@ func (w *worker) handleStateful(ctx context.Context, env *transport.Envelope, ke
 		return ack, true
 	}
 	st.committed = state
+	st.forgot = st.forgot[:0] // deleted from the spool with this batch
 	return ack, true
 }
 
@@ -417,4 +450,17 @@ func (p *Publisher) tick(ctx context.Context, now time.Time) {
 	}
 	p.c.ticked.Add(uint64(len(out)))
 	p.c.spooled.Add(uint64(len(out)))
+}
+
+// keyed returns the stage whose state is that of s keyed by name: a chain
+// of s alone when s has a name (one named stage keeps its state under its
+// name, as in a chain, so that an edit to a chain of several finds it, in
+// Reconfigure as after a restart), s itself otherwise (a chain, or one
+// unnamed stage whose state is its own). newStageState and carryState use
+// the same form.
+func keyed(s stage.Stage) stage.Stage {
+	if stage.Name(s) != "" {
+		return stage.Chain(s)
+	}
+	return s
 }

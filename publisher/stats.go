@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meterkit/meter/internal/statslog"
+	"github.com/meterkit/meter/stage"
 )
 
 type counters struct {
@@ -64,10 +65,23 @@ type Stats struct {
 	// Ticked counts the measurements the stages made without input
 	// (stage.Ticker), sent as batches of the publisher's own identity.
 	Ticked uint64 `log:"ticked"`
+	// OrderForgotten counts the sources (tenant, agent) whose order the
+	// publisher forgot: silent for a day, or the longest silent past
+	// 100,000 sources. A forgotten source's next batch is in order.
+	OrderForgotten uint64 `log:"order_forgotten"`
+	// Stages are the counters of each stage that counts (in, out, dropped,
+	// resets, late, series, …: stage.Stats), by its name in the chain
+	// (stage.StatsByStage), for the stages in use now. The stats line
+	// writes them after the other keys, as group "stages" (such as
+	// stages.stale.series=12); /metrics (publisherhttp) as
+	// meterkit_stage_… labelled stage.
+	Stages []stage.StageStats
 }
 
 // LogValue returns the counters as the "publisher stats" line writes them.
-func (s Stats) LogValue() slog.Value { return statslog.Value(s) }
+func (s Stats) LogValue() slog.Value {
+	return statslog.WithGroup(statslog.Value(s), "stages", stageAttrs(s.Stages))
+}
 
 // Stats returns a snapshot of the publisher's counters.
 func (p *Publisher) Stats() Stats {
@@ -83,6 +97,7 @@ func (p *Publisher) Stats() Stats {
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), Filtered: c.filtered.Load(),
 		FilteredEnvelopes: c.filteredEnvelopes.Load(), StageErrors: c.stageErrors.Load(),
 		OutOfOrder: c.outOfOrder.Load(), Ticked: c.ticked.Load(),
+		OrderForgotten: p.st.forgotten.Load(), Stages: p.stageStats(),
 	}
 	st.Pending = p.pending()
 	return st

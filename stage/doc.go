@@ -54,7 +54,9 @@
 //   - io.Closer: a stage that holds resources releases them in Close,
 //     called once no batch will follow; a second Close does no harm.
 //   - [StatsReporter]: Stats() returns the stage's [Stats] (in, out,
-//     filtered, dropped, ...), for the composer's stats line.
+//     filtered, dropped, ...), for the composer's stats line; the agent
+//     and the publisher report each stage's under its name
+//     ([StatsByStage]) in their Stats and on /metrics.
 //   - [Checkpointer] and [Restorer]: a stateful stage's state as bytes, out
 //     and in. The agent commits the checkpoint of its chain in the spool
 //     transaction of the batch that holds a collection's last output, and

@@ -81,14 +81,14 @@ type StatsReporter interface {
 // the ones that do not apply to it. They are an slog.LogValuer, for the
 // composers' periodic stats line.
 type Stats struct {
-	In       uint64 `log:"in"`       // measurements given to Process
-	Out      uint64 `log:"out"`      // measurements appended to out, by Process and Tick
-	Filtered uint64 `log:"filtered"` // measurements removed on purpose: dropped by select, inputs an arithmetic was told to drop
-	Dropped  uint64 `log:"dropped"`  // measurements the stage could not process: removed (a result out of range) or, past a memory bound, passed on unstaged
-	Missing  uint64 `log:"missing"`  // outputs not made because one of their inputs was missing (arithmetic)
-	Resets   uint64 `log:"resets"`   // counter resets seen (rate, delta)
-	Late     uint64 `log:"late"`     // measurements too late for their window (aggregate)
-	Series   uint64 `log:"series"`   // series held in memory now, for a stage with per-series state
+	In       uint64 `log:"in"`           // measurements given to Process
+	Out      uint64 `log:"out"`          // measurements appended to out, by Process and Tick
+	Filtered uint64 `log:"filtered"`     // measurements removed on purpose: dropped by select, inputs an arithmetic was told to drop
+	Dropped  uint64 `log:"dropped"`      // measurements the stage could not process: removed (a result out of range) or, past a memory bound, passed on unstaged
+	Missing  uint64 `log:"missing"`      // outputs not made because one of their inputs was missing (arithmetic)
+	Resets   uint64 `log:"resets"`       // counter resets seen (rate, delta)
+	Late     uint64 `log:"late"`         // measurements too late for their window (aggregate)
+	Series   uint64 `log:"series,gauge"` // series held in memory now, for a stage with per-series state
 }
 
 // LogValue returns the counters as a group, for slog.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/internal/selfmetrics"
+	"github.com/meterkit/meter/stage"
 )
 
 // Option configures New.
@@ -69,6 +70,7 @@ func New(a *agent.Agent, opts ...Option) *Server {
 	s := &Server{a: a, staleAfter: c.staleAfter}
 	cs := append([]prometheus.Collector{
 		selfmetrics.Single("meterkit_agent_", agent.Stats{}, help, func() any { return a.Stats() }),
+		selfmetrics.Stages(func() []stage.StageStats { return a.Stats().Stages }),
 		selfmetrics.Func(func(ch chan<- prometheus.Metric) {
 			v := 0.0
 			if a.Refused() != nil {

@@ -7,7 +7,10 @@
 //     (queued_batches, queued_bytes) as gauges meterkit_agent_KEY, KEY being
 //     the key of the "agent stats" log line; meterkit_agent_refused (1 while
 //     a publisher refuses the agent); meterkit_agent_oldest_batch_age_seconds
-//     (the age of the oldest batch not yet acknowledged); the stats given with WithStats (the
+//     (the age of the oldest batch not yet acknowledged); per stage
+//     (agent.Stats.Stages, label stage="NAME") meterkit_stage_in_total,
+//     _out_total, _filtered_total, _dropped_total, _missing_total,
+//     _resets_total, _late_total and the gauge meterkit_stage_series; the stats given with WithStats (the
 //     transport's, as meterkit_transport_…); and the Go runtime's and the
 //     process's metrics. The figures are read from Stats at each scrape.
 //   - /healthz: 200 while the process serves.

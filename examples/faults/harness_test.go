@@ -136,9 +136,10 @@ func newHarness(t *testing.T) *harness {
 // make it countable again: a side that skipped its stages shows as loss.
 // Stateful stages run too, their state in the spools: levels in the agent
 // (its changes selected away at once, so that the agent sends what it
-// collected) and levels and
-// aggregate in the publisher (its windows are counted apart, by
-// TestPublisherWithAggregateKilled).
+// collected) and levels, aggregate and stale in the publisher (its windows
+// are counted apart, by TestPublisherWithAggregateKilled; its changes,
+// as an agent fails over or a publisher restarts, are other meters, which
+// the counts leave out).
 const (
 	agentStages = `
 - type: select
@@ -169,6 +170,8 @@ const (
   window: 1s
   lateness: 5s
   functions: [sum, count]
+- type: stale
+  after: 3s
 `
 )
 

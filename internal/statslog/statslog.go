@@ -145,3 +145,17 @@ func Every(ctx context.Context, log *slog.Logger, msg string, d time.Duration, s
 		}
 	}
 }
+
+// WithGroup returns v, a group value such as Value returns, with a group
+// attribute key of attrs after its own; v as it is when attrs is empty. The
+// agent and the publisher add their stages' counters so (key "stages", one
+// group per stage), after the keys of the line that scripts read.
+func WithGroup(v slog.Value, key string, attrs []slog.Attr) slog.Value {
+	if len(attrs) == 0 || v.Kind() != slog.KindGroup {
+		return v
+	}
+	own := v.Group()
+	all := make([]slog.Attr, 0, len(own)+1)
+	all = append(all, own...)
+	return slog.GroupValue(append(all, slog.Attr{Key: key, Value: slog.GroupValue(attrs...)})...)
+}

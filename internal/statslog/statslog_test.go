@@ -92,3 +92,15 @@ func TestFields(t *testing.T) {
 	require.PanicsWithValue(t, `statslog: statslog_test.bad.N: unknown tag option "counter"`,
 		func() { statslog.Fields(reflect.TypeFor[bad]()) })
 }
+
+func TestWithGroup(t *testing.T) {
+	type s struct {
+		A uint64 `log:"a"`
+	}
+	v := statslog.Value(s{A: 1})
+	require.Equal(t, v, statslog.WithGroup(v, "stages", nil), "nothing to add")
+	got := statslog.WithGroup(v, "stages", []slog.Attr{slog.Group("rate", slog.Uint64("in", 2))})
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("m", slog.Any("", got))
+	require.Contains(t, b.String(), " a=1 stages.rate.in=2\n")
+}

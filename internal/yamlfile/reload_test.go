@@ -70,10 +70,10 @@ func TestReopenStagesKeepsTheStateOfUnchangedStagesOnly(t *testing.T) {
 	cp, _ := stage.As[stage.Checkpointer](next)
 	state, err := cp.Checkpoint()
 	require.NoError(t, err)
-	require.JSONEq(t, `{"same": "Mw==", "changed": "MA=="}`, string(state),
+	require.JSONEq(t, `{"same": 3, "changed": 0}`, string(state),
 		"the unchanged stage has its count (3), the changed one starts at 0")
 	require.NoError(t, r.Restore(b))
 	state, err = cp.Checkpoint()
 	require.NoError(t, err)
-	require.JSONEq(t, `{"same": "Mw==", "changed": "Mw=="}`, string(state), "a later Restore reaches every stage")
+	require.JSONEq(t, `{"same": 3, "changed": 3}`, string(state), "a later Restore reaches every stage")
 }

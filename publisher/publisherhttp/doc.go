@@ -11,6 +11,10 @@
 //     meterkit_sink_last_success_timestamp_seconds, meterkit_sink_failing
 //     and meterkit_sink_detached (1 for the spool lane of a sink no longer
 //     configured, kept: its pending figures say what waits for it);
+//     per stage (publisher.Stats.Stages, label stage="NAME")
+//     meterkit_stage_in_total, _out_total, _filtered_total,
+//     _dropped_total, _missing_total, _resets_total, _late_total and the
+//     gauge meterkit_stage_series;
 //     the stats given with WithStats (the transport's, as
 //     meterkit_transport_…); and the Go runtime's and the process's
 //     metrics. The figures are read at each scrape.

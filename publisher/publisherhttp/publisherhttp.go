@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterkit/meter/internal/selfmetrics"
 	"github.com/meterkit/meter/publisher"
+	"github.com/meterkit/meter/stage"
 )
 
 // Option configures New.
@@ -88,6 +89,7 @@ func New(p *publisher.Publisher, opts ...Option) *Server {
 			func(key string) string { return key + " of the publisher stats line (publisher.Stats)" },
 			func() any { return p.Stats() }),
 		sinks, sinkState,
+		selfmetrics.Stages(func() []stage.StageStats { return p.Stats().Stages }),
 	}, c.extra...)
 	return &Server{p: p, reg: selfmetrics.NewRegistry(cs...)}
 }

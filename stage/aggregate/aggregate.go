@@ -73,7 +73,10 @@
 //
 // At most max_series windows are open at once (default 100000, each a
 // group's window); a point that would open one more is left out of the
-// aggregates and counted as dropped.
+// aggregates and counted as dropped. A window is forgotten once final (see
+// above), whether or not its group goes on, so an idle group is held for
+// one window plus `lateness` at most: the stage needs no forget_after
+// setting (the name the per-series stages give theirs).
 package aggregate
 
 import (

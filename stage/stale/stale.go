@@ -13,7 +13,11 @@
 // reports nothing. A host is the pair (tenant, agent id) of the envelope;
 // it is seen when a batch of at least one measurement from it reaches
 // Process, by arrival time (the stage's clock, not the measurements' time:
-// a host whose agent replays an old spool is alive).
+// a host whose agent replays an old spool is alive). A batch of a
+// publisher's own identity (agent "publisher/<id>", the output of stages
+// made without input) is no host: it comes only when there is output, so
+// its silence means nothing; the stage passes it through and records
+// nothing.
 //
 // Process passes its input through unchanged, in order, and appends after
 // it a change to ok when the batch comes from a host reported stale. Tick,
@@ -63,8 +67,9 @@
 //
 // # Memory
 //
-// At most max_hosts hosts are held (default 100000; the batches of further
-// hosts pass with no record, counted as dropped), and a host silent for
+// At most max_series hosts (the setting the other stateful stages have) are
+// held (default 100000; the batches of further hosts pass with no record,
+// counted as dropped), and a host silent for
 // forget_after (default 7 days, and more than `after`) is forgotten, after
 // it was reported stale: if it comes back it is a new host, and no change
 // to ok is reported for it (the store's last word for it stays stale, or
@@ -77,6 +82,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meterkit/meter"
@@ -89,12 +95,16 @@ func init() { stage.Register("stale", Open) }
 // reports: the series whose level changes is the agent itself.
 const StateMeter = "meterkit.agent"
 
+// OwnAgentPrefix begins the agent id of a publisher's own batches
+// ("publisher/<id>"): the stage never takes them for a host.
+const OwnAgentPrefix = "publisher/"
+
 // TenantLabel is the label holding the host's tenant, when it has one.
 const TenantLabel = "tenant"
 
 // Defaults of the memory bounds.
 const (
-	DefaultMaxHosts    = 100000
+	DefaultMaxSeries   = 100000
 	DefaultForgetAfter = 7 * 24 * time.Hour
 )
 
@@ -103,8 +113,8 @@ type Config struct {
 	// After is how long a host may send nothing before it is reported
 	// stale; required.
 	After meter.Duration `json:"after"`
-	// MaxHosts bounds the hosts held; DefaultMaxHosts when 0.
-	MaxHosts int `json:"max_hosts,omitempty"`
+	// MaxSeries bounds the hosts held; DefaultMaxSeries when 0.
+	MaxSeries int `json:"max_series,omitempty"`
 	// ForgetAfter is how long a host may send nothing before it is
 	// forgotten; DefaultForgetAfter when 0, and more than After.
 	ForgetAfter meter.Duration `json:"forget_after,omitempty"`
@@ -128,7 +138,7 @@ type Stale struct {
 	stage.Counters
 	after       int64 // ns
 	forgetAfter int64 // ns
-	maxHosts    int
+	maxSeries   int
 	clock       func() time.Time
 	start       int64 // unix ns of the stage's making: no stale before start+after
 
@@ -150,12 +160,12 @@ func New(c Config, opts ...Option) (*Stale, error) {
 	if c.After <= 0 {
 		return nil, fmt.Errorf("stale: after: %v; required, a duration above 0 such as 5m (three or more collection intervals)", time.Duration(c.After))
 	}
-	s := &Stale{after: int64(c.After), forgetAfter: int64(c.ForgetAfter), maxHosts: c.MaxHosts, clock: time.Now, hosts: map[key]*host{}}
+	s := &Stale{after: int64(c.After), forgetAfter: int64(c.ForgetAfter), maxSeries: c.MaxSeries, clock: time.Now, hosts: map[key]*host{}}
 	switch {
-	case c.MaxHosts < 0:
-		return nil, fmt.Errorf("stale: max_hosts: %d; want 0 (the default, %d) or more", c.MaxHosts, DefaultMaxHosts)
-	case c.MaxHosts == 0:
-		s.maxHosts = DefaultMaxHosts
+	case c.MaxSeries < 0:
+		return nil, fmt.Errorf("stale: max_series: %d; want 0 (the default, %d) or more", c.MaxSeries, DefaultMaxSeries)
+	case c.MaxSeries == 0:
+		s.maxSeries = DefaultMaxSeries
 	}
 	switch {
 	case c.ForgetAfter < 0:
@@ -199,13 +209,14 @@ func (s *Stale) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 		s.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(in)), Dropped: uint64(len(in))})
 		return out, nil
 	}
-	if len(in) == 0 {
+	if len(in) == 0 || strings.HasPrefix(o.Agent, OwnAgentPrefix) {
+		s.Count(stage.Stats{In: uint64(len(in)), Out: uint64(len(in))})
 		return out, nil
 	}
 	var dropped uint64
 	k := key{o.Tenant, o.Agent}
 	h := s.hosts[k]
-	if h == nil && len(s.hosts) >= s.maxHosts {
+	if h == nil && len(s.hosts) >= s.maxSeries {
 		dropped = uint64(len(in))
 	} else {
 		if h == nil {
@@ -308,7 +319,7 @@ func (s *Stale) Checkpoint() ([]byte, error) {
 }
 
 // Restore replaces the hosts held with those of a checkpoint. Past
-// max_hosts it keeps those that arrived last. It does not move the start
+// max_series it keeps those that arrived last. It does not move the start
 // of the stage: nothing is reported stale until `after` has passed since
 // the stage was made.
 func (s *Stale) Restore(b []byte) error {
@@ -319,7 +330,7 @@ func (s *Stale) Restore(b []byte) error {
 	if st.Version != 1 {
 		return fmt.Errorf("stale: restore: state version %d; this stage reads version 1", st.Version)
 	}
-	hosts := make(map[key]*host, min(len(st.Hosts), s.maxHosts))
+	hosts := make(map[key]*host, min(len(st.Hosts), s.maxSeries))
 	for i, hs := range st.Hosts {
 		k := key{hs.Tenant, hs.Agent}
 		if hs.Agent == "" {
@@ -330,7 +341,7 @@ func (s *Stale) Restore(b []byte) error {
 		}
 		hosts[k] = &host{key: k, last: hs.Last, stale: hs.Stale}
 	}
-	if len(hosts) > s.maxHosts {
+	if len(hosts) > s.maxSeries {
 		all := make([]*host, 0, len(hosts))
 		for _, h := range hosts {
 			all = append(all, h)
@@ -338,10 +349,10 @@ func (s *Stale) Restore(b []byte) error {
 		slices.SortFunc(all, func(a, b *host) int {
 			return cmp.Or(cmp.Compare(b.last, a.last), cmp.Compare(a.tenant, b.tenant), cmp.Compare(a.agent, b.agent))
 		})
-		for _, h := range all[s.maxHosts:] {
+		for _, h := range all[s.maxSeries:] {
 			delete(hosts, h.key)
 		}
-		s.Count(stage.Stats{Dropped: uint64(len(all) - s.maxHosts)})
+		s.Count(stage.Stats{Dropped: uint64(len(all) - s.maxSeries)})
 	}
 	s.hosts = hosts
 	s.SetSeries(len(s.hosts))

@@ -173,7 +173,7 @@ func TestStaleWithoutOriginPassesThroughAndCounts(t *testing.T) {
 
 func TestStaleBoundsItsHosts(t *testing.T) {
 	clk := &clock{t0}
-	s := newStale(t, stale.Config{After: meter.Duration(time.Minute), MaxHosts: 2, ForgetAfter: meter.Duration(time.Hour)}, clk)
+	s := newStale(t, stale.Config{After: meter.Duration(time.Minute), MaxSeries: 2, ForgetAfter: meter.Duration(time.Hour)}, clk)
 	process(t, s, from("", "a", 1), batch("a", t0))
 	process(t, s, from("", "b", 1), batch("b", t0))
 	require.Empty(t, process(t, s, from("", "c", 1), batch("c", t0)), "a third host passes, unrecorded")
@@ -195,7 +195,7 @@ func TestStaleBoundsItsHosts(t *testing.T) {
 	require.Equal(t, uint64(2), s.Stats().Series)
 	require.Equal(t, uint64(4), s.Stats().Dropped, "a did not fit")
 
-	// A checkpoint of more hosts than max_hosts keeps those that arrived last.
+	// A checkpoint of more hosts than max_series keeps those that arrived last.
 	big := newStale(t, stale.Config{After: meter.Duration(time.Minute)}, clk)
 	for i, h := range []string{"h1", "h2", "h3"} {
 		clk.t = t0.Add(time.Duration(i) * time.Second)
@@ -203,7 +203,7 @@ func TestStaleBoundsItsHosts(t *testing.T) {
 	}
 	state, err := big.Checkpoint()
 	require.NoError(t, err)
-	small := newStale(t, stale.Config{After: meter.Duration(time.Minute), MaxHosts: 2}, clk)
+	small := newStale(t, stale.Config{After: meter.Duration(time.Minute), MaxSeries: 2}, clk)
 	require.NoError(t, small.Restore(state))
 	got := tick(t, small, t0.Add(time.Hour))
 	require.Len(t, got, 2)
@@ -232,7 +232,7 @@ func TestStaleConfig(t *testing.T) {
 	}{
 		{`{}`, "stale: after: 0s; required"},
 		{`{"after": "-1m"}`, "stale: after: -1m0s; required"},
-		{`{"after": "1m", "max_hosts": -1}`, "stale: max_hosts: -1"},
+		{`{"after": "1m", "max_series": -1}`, "stale: max_series: -1"},
 		{`{"after": "1m", "forget_after": "-1s"}`, "stale: forget_after: -1s"},
 		{`{"after": "1m", "forget_after": "1m"}`, "stale: forget_after (1m0s) must be more than after (1m0s)"},
 		{`{"after": "1m", "afer": "1m"}`, `stale: config: json: unknown field "afer"`},
@@ -252,4 +252,13 @@ func TestStaleConformance(t *testing.T) {
 	c, err := meter.ConfigFrom(map[string]any{"after": "1m"})
 	require.NoError(t, err)
 	stagetest.Run(t, stale.Open, c)
+}
+
+func TestStaleIgnoresPublisherBatches(t *testing.T) {
+	clk := &clock{t0}
+	s := newStale(t, stale.Config{After: meter.Duration(time.Minute)}, clk)
+	own := stale.OwnAgentPrefix + "p1"
+	require.Empty(t, process(t, s, from("", own, 1), batch(own, t0)), "a publisher's own batch passes, no change")
+	require.Equal(t, uint64(0), s.Stats().Series, "it is no host")
+	require.Empty(t, tick(t, s, t0.Add(time.Hour)), "so it never goes stale")
 }
