@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// This file holds the collection schedule and the age flusher: what wakes
+// the agent when it is idle. An agent on every compute node is paid for
+// thousands of times, so an idle one wakes as little as it can:
+//
+//   - One timer wakes every polled driver that is due: drivers sharing an
+//     interval (or whose intervals are multiples of one another) are woken
+//     together, on one grid. The grid starts at one random offset per agent
+//     (the jitter), so that agents started together do not collect in step,
+//     while one agent's drivers do.
+//   - Each driver has a worker goroutine made once, which runs its
+//     collections: they run concurrently, each with its own deadline, and a
+//     driver still collecting when it is due again skips that turn (a slow
+//     driver delays only itself).
+//   - A collection's deadline is a context of our own (collectCtx) cancelled
+//     by a timer each worker makes once and re-arms: no timer or goroutine
+//     is made per collection.
+//   - The age flusher sleeps until a batch is opened, then wakes once, when
+//     that batch is due.
+
+// scheduler runs the polled drivers.
+type scheduler struct {
+	a       *Agent
+	workers []*worker
+}
+
+// worker runs one driver's collections, one at a time.
+type worker struct {
+	s     schedule
+	next  time.Time     // when it is due next (the scheduler's)
+	wake  chan struct{} // the scheduler's signal to collect once
+	busy  atomic.Bool   // a collection is running (set by the scheduler, cleared by the worker)
+	cur   atomic.Pointer[collectCtx]
+	timer *time.Timer // cancels cur at its deadline; made once
+}
+
+// schedOffset returns the agent's offset of the first collections: up to
+// the jitter's fraction of the shortest interval, at most a second.
+func schedOffset(jitter float64, ss []schedule) time.Duration {
+	shortest := time.Duration(0)
+	for _, s := range ss {
+		if shortest == 0 || s.interval < shortest {
+			shortest = s.interval
+		}
+	}
+	j := min(time.Duration(jitter*float64(shortest)), time.Second)
+	if j <= 0 {
+		return 0
+	}
+	return time.Duration(rand.Int64N(int64(j)))
+}
+
+// runScheduled runs the polled drivers in ss until ctx ends, and returns
+// once every worker has returned (or, for a driver that ignores its
+// context, once the scheduler has stopped: the caller bounds the wait).
+func (a *Agent) runScheduled(ctx context.Context, ss []schedule, wg *sync.WaitGroup) {
+	if len(ss) == 0 {
+		return
+	}
+	sc := &scheduler{a: a}
+	start := time.Now().Add(schedOffset(a.cfg.jitter, ss))
+	for _, s := range ss {
+		w := &worker{s: s, next: start, wake: make(chan struct{}, 1)}
+		w.timer = time.AfterFunc(time.Hour, w.expire)
+		w.timer.Stop()
+		sc.workers = append(sc.workers, w)
+		wg.Go(func() { sc.work(ctx, w) })
+	}
+	wg.Go(func() { sc.run(ctx) })
+}
+
+// run wakes the workers that are due, with one timer.
+func (sc *scheduler) run(ctx context.Context) {
+	t := time.NewTimer(time.Until(sc.earliest()))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			for _, w := range sc.workers {
+				if c := w.cur.Load(); c != nil {
+					c.cancel(ctx.Err())
+				}
+			}
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		for _, w := range sc.workers {
+			if w.next.After(now) {
+				continue
+			}
+			if w.busy.CompareAndSwap(false, true) {
+				w.wake <- struct{}{} // never blocks: the worker is idle and the buffer empty
+			}
+			// The next turn on the grid (skipping those missed).
+			for !w.next.After(now) {
+				w.next = w.next.Add(w.s.interval)
+			}
+		}
+		t.Reset(time.Until(sc.earliest()))
+	}
+}
+
+func (sc *scheduler) earliest() time.Time {
+	e := sc.workers[0].next
+	for _, w := range sc.workers[1:] {
+		if w.next.Before(e) {
+			e = w.next
+		}
+	}
+	return e
+}
+
+// work runs w's collections when the scheduler says, until ctx ends.
+func (sc *scheduler) work(ctx context.Context, w *worker) {
+	defer w.timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-w.wake:
+		}
+		c := &collectCtx{parent: ctx, deadline: time.Now().Add(w.s.timeout)}
+		w.cur.Store(c)
+		if err := ctx.Err(); err != nil { // ended between the wake-up and the Store
+			c.cancel(err)
+		}
+		w.timer.Reset(w.s.timeout)
+		sc.a.collect(ctx, c, w.s)
+		w.timer.Stop()
+		w.cur.Store(nil)
+		w.busy.Store(false)
+	}
+}
+
+// expire cancels the running collection once its deadline has passed. A
+// timer that fired late, for a collection since replaced, finds the new
+// one's deadline still ahead and leaves it alone.
+func (w *worker) expire() {
+	if c := w.cur.Load(); c != nil && !time.Now().Before(c.deadline) {
+		c.cancel(context.DeadlineExceeded)
+	}
+}
+
+// collectCtx is one collection's context: its parent's values, a deadline,
+// and a Done channel made only when the driver asks for it. It is
+// cancelled by its worker's timer at the deadline, or by the scheduler
+// when the parent ends.
+type collectCtx struct {
+	parent   context.Context
+	deadline time.Time
+	mu       sync.Mutex
+	done     chan struct{}
+	err      error
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (c *collectCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c *collectCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		if c.err != nil {
+			return closedChan
+		}
+		c.done = make(chan struct{})
+	}
+	return c.done
+}
+
+func (c *collectCtx) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+func (c *collectCtx) Value(key any) any { return c.parent.Value(key) }
+
+func (c *collectCtx) cancel(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		return
+	}
+	c.err = err
+	if c.done != nil {
+		close(c.done)
+	}
+}
+
+// ageFlusher sends a partial batch once its oldest measurement is
+// batchAge old. It sleeps until a batch is opened (a.aged), and returns
+// when ctx ends.
+func (a *Agent) ageFlusher(ctx context.Context) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.aged:
+		}
+		for {
+			a.mu.Lock()
+			open, since := len(a.cur) > 0, a.curSince
+			a.mu.Unlock()
+			if !open {
+				break
+			}
+			if wait := a.cfg.batchAge - time.Since(since); wait > 0 {
+				t.Reset(wait)
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				continue
+			}
+			a.mu.Lock()
+			if len(a.cur) > 0 && time.Since(a.curSince) >= a.cfg.batchAge {
+				a.flushLocked()
+			}
+			a.mu.Unlock()
+		}
+	}
+}
