@@ -94,10 +94,12 @@ func (sc *scheduler) run(ctx context.Context) {
 		case <-t.C:
 		}
 		now := time.Now()
+		due := 0
 		for _, w := range sc.workers {
 			if w.next.After(now) {
 				continue
 			}
+			due++
 			if w.busy.CompareAndSwap(false, true) {
 				w.wake <- struct{}{} // never blocks: the worker is idle and the buffer empty
 			}
@@ -106,9 +108,16 @@ func (sc *scheduler) run(ctx context.Context) {
 				w.next = w.next.Add(w.s.interval)
 			}
 		}
+		if testHookWake != nil {
+			testHookWake(due)
+		}
 		t.Reset(time.Until(sc.earliest()))
 	}
 }
+
+// testHookWake, set by tests only, is told how many drivers were due at
+// each wake-up of the scheduler.
+var testHookWake func(due int)
 
 func (sc *scheduler) earliest() time.Time {
 	e := sc.workers[0].next
