@@ -1,8 +1,10 @@
 // Command compare-telegraf runs the reference agent and Telegraf side by
 // side with equivalent host inputs and prints what each costs per
 // collection cycle: CPU time (the sum of the first field of
-// /proc/PID/task/*/schedstat) and resident memory (VmRSS, the largest
-// seen). It is started by run.sh next to it, which builds the binaries:
+// /proc/PID/task/*/schedstat) and resident memory: the largest over the
+// run (VmHWM, the kernel's high-water mark of VmRSS, start-up included)
+// and the steady one (the median of VmRSS sampled every 250 ms after the
+// warm-up). It is started by run.sh next to it, which builds the binaries:
 //
 //	scripts/compare-telegraf/run.sh              # 3 runs of 60 s
 //	RUNS=1 DURATION=10s scripts/compare-telegraf/run.sh
@@ -121,6 +123,7 @@ type runConfig struct {
 type cost struct {
 	cpuPerCycle float64 // ms
 	rssMax      float64 // MB
+	rssSteady   float64 // MB
 }
 
 type result struct {
@@ -128,10 +131,13 @@ type result struct {
 }
 
 func (r result) String() string {
-	return fmt.Sprintf("telegraf %.2f ms/cycle %.1f MB | agent %.2f ms/cycle %.1f MB (cpu %.2fx, rss %.2fx) | agent -http %.2f ms/cycle %.1f MB (cpu %.2fx, rss %.2fx)",
-		r.telegraf.cpuPerCycle, r.telegraf.rssMax,
-		r.agent.cpuPerCycle, r.agent.rssMax, r.agent.cpuPerCycle/r.telegraf.cpuPerCycle, r.agent.rssMax/r.telegraf.rssMax,
-		r.agentHTTP.cpuPerCycle, r.agentHTTP.rssMax, r.agentHTTP.cpuPerCycle/r.telegraf.cpuPerCycle, r.agentHTTP.rssMax/r.telegraf.rssMax)
+	t := r.telegraf
+	f := func(c cost) string {
+		return fmt.Sprintf("%.2f ms/cycle (%.2fx), RSS max %.1f MB (%.2fx) steady %.1f MB (%.2fx)", c.cpuPerCycle, c.cpuPerCycle/t.cpuPerCycle,
+			c.rssMax, c.rssMax/t.rssMax, c.rssSteady, c.rssSteady/t.rssSteady)
+	}
+	return fmt.Sprintf("\n  telegraf   %.2f ms/cycle, RSS max %.1f MB steady %.1f MB\n  agent      %s\n  agent-http %s",
+		t.cpuPerCycle, t.rssMax, t.rssSteady, f(r.agent), f(r.agentHTTP))
 }
 
 // median takes the median of each figure on its own.
@@ -147,10 +153,14 @@ func median(rs []result) result {
 		}
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
+	of := func(c func(result) cost) cost {
+		return cost{med(func(r result) float64 { return c(r).cpuPerCycle }), med(func(r result) float64 { return c(r).rssMax }),
+			med(func(r result) float64 { return c(r).rssSteady })}
+	}
 	return result{
-		telegraf:  cost{med(func(r result) float64 { return r.telegraf.cpuPerCycle }), med(func(r result) float64 { return r.telegraf.rssMax })},
-		agent:     cost{med(func(r result) float64 { return r.agent.cpuPerCycle }), med(func(r result) float64 { return r.agent.rssMax })},
-		agentHTTP: cost{med(func(r result) float64 { return r.agentHTTP.cpuPerCycle }), med(func(r result) float64 { return r.agentHTTP.rssMax })},
+		telegraf:  of(func(r result) cost { return r.telegraf }),
+		agent:     of(func(r result) cost { return r.agent }),
+		agentHTTP: of(func(r result) cost { return r.agentHTTP }),
 	}
 }
 
@@ -258,14 +268,16 @@ func run(c runConfig) (result, error) {
 	all = append(all, tg)
 	measured := []*proc{tg, plain.agent, withHTTP.agent}
 
-	rss := make([]float64, len(measured))
-	sampleRSS := func() error {
+	rss := make([][]float64, len(measured)) // after the warm-up
+	sampleRSS := func(warm bool) error {
 		for i, p := range measured {
-			v, err := vmRSS(p.cmd.Process.Pid)
+			v, err := status(p.cmd.Process.Pid, "VmRSS:")
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
-			rss[i] = max(rss[i], v)
+			if warm {
+				rss[i] = append(rss[i], v)
+			}
 		}
 		return nil
 	}
@@ -276,7 +288,7 @@ func run(c runConfig) (result, error) {
 	var t0 time.Time
 	nextScrape := begin.Add(c.warmup)
 	for now := begin; now.Sub(begin) < c.duration; now = <-tick.C {
-		if err := sampleRSS(); err != nil {
+		if err := sampleRSS(cpu0 != nil); err != nil {
 			return result{}, err
 		}
 		if cpu0 == nil && now.Sub(begin) >= c.warmup {
@@ -299,9 +311,17 @@ func run(c runConfig) (result, error) {
 	cycles := float64(time.Since(t0)) / float64(c.interval)
 	var r result
 	costs := []*cost{&r.telegraf, &r.agent, &r.agentHTTP}
-	for i := range measured {
+	for i, p := range measured {
 		costs[i].cpuPerCycle = (cpu1[i] - cpu0[i]) / 1e6 / cycles
-		costs[i].rssMax = rss[i] / 1024
+		hwm, err := status(p.cmd.Process.Pid, "VmHWM:")
+		if err != nil {
+			return result{}, fmt.Errorf("%s: %w", p.name, err)
+		}
+		costs[i].rssMax = hwm / 1024
+		slices.Sort(rss[i])
+		if n := len(rss[i]); n > 0 {
+			costs[i].rssSteady = rss[i][n/2] / 1024
+		}
 	}
 	// Stop, then check that every cycle was delivered.
 	elapsed := time.Since(begin)
@@ -421,21 +441,21 @@ func schedCPU(pid int) (float64, error) {
 	return sum, nil
 }
 
-// vmRSS returns the process's resident set in kB.
-func vmRSS(pid int) (float64, error) {
+// status returns a field of /proc/PID/status in kB, such as "VmRSS:".
+func status(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			f := strings.Fields(v)
 			if len(f) > 0 {
 				return strconv.ParseFloat(f[0], 64)
 			}
 		}
 	}
-	return 0, errors.New("no VmRSS")
+	return 0, fmt.Errorf("no %s in /proc/%d/status", field, pid)
 }
 
 func scrapeOnce(addr string) error {
