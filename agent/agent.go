@@ -644,7 +644,7 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 		if attempt > 0 {
 			a.c.resent.Add(1)
 		}
-		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
+		sctx, cancel := withTimeout(ctx, a.cfg.sendTimeout) // no timer made per send (schedule.go)
 		var err error
 		if env == nil {
 			err = a.raw.SendRaw(sctx, sl.frame, seq)

@@ -22,8 +22,9 @@ import (
 //     driver still collecting when it is due again skips that turn (a slow
 //     driver delays only itself).
 //   - A collection's deadline is a context of our own (collectCtx) cancelled
-//     by a timer each worker makes once and re-arms: no timer or goroutine
-//     is made per collection.
+//     by a timer each worker makes once and re-arms (deadliner): no timer or
+//     goroutine is made per collection. Sends take their deadline the same
+//     way (withTimeout), from a pool of deadliners.
 //   - The age flusher sleeps until a batch is opened, then wakes once, when
 //     that batch is due.
 
@@ -35,12 +36,11 @@ type scheduler struct {
 
 // worker runs one driver's collections, one at a time.
 type worker struct {
-	s     schedule
-	next  time.Time     // when it is due next (the scheduler's)
-	wake  chan struct{} // the scheduler's signal to collect once
-	busy  atomic.Bool   // a collection is running (set by the scheduler, cleared by the worker)
-	cur   atomic.Pointer[collectCtx]
-	timer *time.Timer // cancels cur at its deadline; made once
+	s    schedule
+	next time.Time     // when it is due next (the scheduler's)
+	wake chan struct{} // the scheduler's signal to collect once
+	busy atomic.Bool   // a collection is running (set by the scheduler, cleared by the worker)
+	dl   *deadliner
 }
 
 // schedOffset returns the agent's offset of the first collections: up to
@@ -69,9 +69,7 @@ func (a *Agent) runScheduled(ctx context.Context, ss []schedule, wg *sync.WaitGr
 	sc := &scheduler{a: a}
 	start := time.Now().Add(schedOffset(a.cfg.jitter, ss))
 	for _, s := range ss {
-		w := &worker{s: s, next: start, wake: make(chan struct{}, 1)}
-		w.timer = time.AfterFunc(time.Hour, w.expire)
-		w.timer.Stop()
+		w := &worker{s: s, next: start, wake: make(chan struct{}, 1), dl: newDeadliner()}
 		sc.workers = append(sc.workers, w)
 		wg.Go(func() { sc.work(ctx, w) })
 	}
@@ -85,11 +83,6 @@ func (sc *scheduler) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			for _, w := range sc.workers {
-				if c := w.cur.Load(); c != nil {
-					c.cancel(ctx.Err())
-				}
-			}
 			return
 		case <-t.C:
 		}
@@ -131,45 +124,120 @@ func (sc *scheduler) earliest() time.Time {
 
 // work runs w's collections when the scheduler says, until ctx ends.
 func (sc *scheduler) work(ctx context.Context, w *worker) {
-	defer w.timer.Stop()
+	defer w.dl.timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-w.wake:
 		}
-		c := &collectCtx{parent: ctx, deadline: time.Now().Add(w.s.timeout)}
-		w.cur.Store(c)
-		if err := ctx.Err(); err != nil { // ended between the wake-up and the Store
-			c.cancel(err)
-		}
-		w.timer.Reset(w.s.timeout)
+		c, done := w.dl.start(ctx, w.s.timeout)
 		sc.a.collect(ctx, c, w.s)
-		w.timer.Stop()
-		w.cur.Store(nil)
+		done()
 		w.busy.Store(false)
 	}
 }
 
-// expire cancels the running collection once its deadline has passed. A
-// timer that fired late, for a collection since replaced, finds the new
+// deadliner gives contexts with a deadline, one at a time, cancelled at
+// the deadline by one timer made once and re-armed.
+type deadliner struct {
+	timer *time.Timer
+	cur   atomic.Pointer[collectCtx]
+}
+
+func newDeadliner() *deadliner {
+	d := &deadliner{}
+	d.timer = time.AfterFunc(time.Hour, d.expire)
+	d.timer.Stop()
+	return d
+}
+
+// start returns a context that ends timeout from now, or when parent ends,
+// and the function that ends it (as context.WithTimeout's cancel does)
+// and makes d ready for the next one.
+func (d *deadliner) start(parent context.Context, timeout time.Duration) (*collectCtx, func()) {
+	c := &collectCtx{parent: parent, deadline: time.Now().Add(timeout)}
+	d.cur.Store(c)
+	stopParent := func() bool { return false }
+	if parent.Done() != nil {
+		stopParent = context.AfterFunc(parent, func() { c.cancel(parent.Err()) })
+	}
+	d.timer.Reset(timeout)
+	return c, func() {
+		d.timer.Stop()
+		stopParent()
+		d.cur.Store(nil)
+		c.cancel(context.Canceled)
+	}
+}
+
+// expire cancels the current context once its deadline has passed. A
+// timer that fired late, for a context since replaced, finds the new
 // one's deadline still ahead and leaves it alone.
-func (w *worker) expire() {
-	if c := w.cur.Load(); c != nil && !time.Now().Before(c.deadline) {
+func (d *deadliner) expire() {
+	if c := d.cur.Load(); c != nil && !time.Now().Before(c.deadline) {
 		c.cancel(context.DeadlineExceeded)
 	}
 }
 
-// collectCtx is one collection's context: its parent's values, a deadline,
-// and a Done channel made only when the driver asks for it. It is
-// cancelled by its worker's timer at the deadline, or by the scheduler
-// when the parent ends.
+// deadliners are the senders' deadliners (withTimeout).
+var deadliners sync.Pool // of *deadliner
+
+// withTimeout is context.WithTimeout without a timer made per call: the
+// agent sends every batch with one.
+func withTimeout(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	d, ok := deadliners.Get().(*deadliner)
+	if !ok {
+		d = newDeadliner()
+	}
+	c, done := d.start(parent, timeout)
+	var once sync.Once
+	return c, func() {
+		once.Do(func() {
+			done()
+			deadliners.Put(d)
+		})
+	}
+}
+
+// collectCtx is a context with a deadline (see deadliner): its parent's
+// values, and a Done channel made only when asked for. Functions given to
+// AfterFunc (as context.AfterFunc and the contexts derived from it do) run
+// when it ends, without a goroutine waiting for it.
 type collectCtx struct {
 	parent   context.Context
 	deadline time.Time
 	mu       sync.Mutex
 	done     chan struct{}
 	err      error
+	after    []*afterFunc
+}
+
+type afterFunc struct {
+	f       func()
+	stopped bool
+}
+
+// AfterFunc runs f in its own goroutine once c ends, unless stop is called
+// first (context.AfterFunc's contract).
+func (c *collectCtx) AfterFunc(f func()) (stop func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err != nil {
+		go f()
+		return func() bool { return false }
+	}
+	a := &afterFunc{f: f}
+	c.after = append(c.after, a)
+	return func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if a.stopped {
+			return false
+		}
+		a.stopped = true
+		return true
+	}
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -206,6 +274,13 @@ func (c *collectCtx) cancel(err error) {
 	if c.done != nil {
 		close(c.done)
 	}
+	for _, a := range c.after {
+		if !a.stopped {
+			a.stopped = true
+			go a.f()
+		}
+	}
+	c.after = nil
 }
 
 // ageFlusher sends a partial batch once its oldest measurement is

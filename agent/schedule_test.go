@@ -215,3 +215,39 @@ func TestCollectCtx(t *testing.T) {
 	c2.cancel(context.Canceled)
 	<-child.Done()
 }
+
+// withTimeout behaves as context.WithTimeout: it ends at the deadline, when
+// its parent ends, or when cancelled, and what is derived from it ends
+// with it, without a goroutine waiting.
+func TestWithTimeout(t *testing.T) {
+	ctx, cancel := withTimeout(context.Background(), 20*time.Millisecond)
+	dl, ok := ctx.Deadline()
+	require.True(t, ok)
+	require.WithinDuration(t, time.Now().Add(20*time.Millisecond), dl, 10*time.Millisecond)
+	child, stopChild := context.WithCancel(ctx)
+	defer stopChild()
+	var ran atomic.Bool
+	afterDone := make(chan struct{})
+	context.AfterFunc(ctx, func() { ran.Store(true); close(afterDone) })
+	stopped := context.AfterFunc(ctx, func() { t.Error("a stopped AfterFunc ran") })
+	require.True(t, stopped())
+	<-ctx.Done()
+	require.ErrorIs(t, ctx.Err(), context.DeadlineExceeded)
+	<-child.Done()
+	<-afterDone
+	require.True(t, ran.Load())
+	cancel()
+	cancel() // twice is fine
+
+	parent, stopParent := context.WithCancel(context.Background())
+	ctx, cancel = withTimeout(parent, time.Hour)
+	stopParent()
+	<-ctx.Done()
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+	cancel()
+
+	ctx, cancel = withTimeout(context.Background(), time.Hour)
+	cancel()
+	<-ctx.Done()
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+}
