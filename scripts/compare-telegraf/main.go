@@ -1,3 +1,5 @@
+//go:build ignore
+
 // Command compare-telegraf runs the reference agent and Telegraf side by
 // side with equivalent host inputs and prints what each costs per
 // collection cycle: CPU time (the sum of the first field of
@@ -17,7 +19,8 @@
 // -warmup after the start to the end of the run. Each agent is then
 // stopped, and its counters and its publisher's are checked: every cycle
 // collected, every measurement acknowledged and written. It prints each
-// run and the medians, and the ratios against Telegraf.
+// run and the medians, and the ratios against Telegraf. (It is built from
+// its file, as run.sh does, and is not a package of the module.)
 package main
 
 import (

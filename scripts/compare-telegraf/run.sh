@@ -35,7 +35,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$repo" && go build -o "$work/agent" ./examples/agent &&
 	go build -o "$work/publisher" ./examples/publisher &&
-	go build -o "$work/compare" ./scripts/compare-telegraf)
+	go build -o "$work/compare" scripts/compare-telegraf/main.go)
 
 echo "telegraf: $TELEGRAF_VERSION ($bin/telegraf)"
 echo "agent: $(cd "$repo" && git describe --always --dirty 2>/dev/null || echo unknown), $(go version)"
