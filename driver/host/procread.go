@@ -160,3 +160,29 @@ func parseMeminfo(b []byte) (meminfo, bool) {
 	}
 	return mi, true
 }
+
+// Close closes the descriptor the driver keeps open on /proc. (Each host
+// driver that reads through a procFile is an io.Closer: the agent's
+// owner closes drivers it stops using, such as on a reload.)
+func (d *cpuDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/meminfo.
+func (d *memoryDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/meminfo.
+func (d *swapDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/loadavg.
+func (d *loadDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/uptime.
+func (d *uptimeDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/diskstats.
+func (d *diskDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on /proc/net/dev.
+func (d *networkDriver) Close() error { d.file.close(); return nil }
+
+// Close closes the descriptor kept open on the mount table.
+func (d *fsDriver) Close() error { d.table.file.close(); return nil }

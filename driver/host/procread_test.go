@@ -1,10 +1,12 @@
 package host
 
 import (
+	"io"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 )
 
 func TestFields(t *testing.T) {
@@ -82,4 +84,44 @@ func TestMountTableParsedOnceWhileUnchanged(t *testing.T) {
 	require.Equal(t, `/mnt/my\040disk`, ms[4].raw)
 	require.Equal(t, "ext4", ms[4].fstype)
 	require.Equal(t, "/dev/vdc", ms[4].source)
+}
+
+// Every driver that keeps a descriptor open closes it, and Close may be
+// called twice.
+func TestDriversCloseTheirFiles(t *testing.T) {
+	for _, name := range names {
+		d := open(t, name, fixtureConfig(name))
+		if fd, ok := d.(*fsDriver); ok {
+			fd.statfs = func(string, *unix.Statfs_t) error { return nil }
+		}
+		collect(t, d)
+		c, ok := d.(io.Closer)
+		if name == "processes" {
+			require.False(t, ok, "processes keeps nothing open")
+			continue
+		}
+		require.True(t, ok, name)
+		require.NoError(t, c.Close(), name)
+		require.NoError(t, c.Close(), name)
+		var f *procFile
+		switch d := d.(type) {
+		case *cpuDriver:
+			f = d.file
+		case *memoryDriver:
+			f = d.file
+		case *swapDriver:
+			f = d.file
+		case *loadDriver:
+			f = d.file
+		case *uptimeDriver:
+			f = d.file
+		case *diskDriver:
+			f = d.file
+		case *networkDriver:
+			f = d.file
+		case *fsDriver:
+			f = d.table.file
+		}
+		require.Equal(t, -1, f.fd, name)
+	}
 }
