@@ -60,6 +60,7 @@ type Agent struct {
 	inflight map[uint64][]*pushAck // without a spool: the acks of queued batches, by Seq
 
 	running   atomic.Bool
+	aged      chan struct{} // signalled when a batch is opened: wakes the age flusher (schedule.go)
 	stop      chan struct{} // closed by Close: Run stops as if its context ended
 	runDone   chan struct{} // closed when Run returns
 	closeOnce sync.Once
@@ -154,6 +155,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		stages:      chain(c.stages),
 		sender:      s,
 		log:         c.logger.With("agent", c.id),
+		aged:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
 		runDone:     make(chan struct{}),
 	}
@@ -295,6 +297,7 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) 
 	}
 	if len(a.cur) == 0 {
 		a.curSince = now
+		signal(a.aged)
 	}
 	a.cur = append(a.cur, m)
 	a.curBytes += size
@@ -509,7 +512,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelSend()
 
 	var drivers, senders sync.WaitGroup
-	a.startDrivers(ctx, &drivers)
+	a.startDrivers(ctx, &drivers) // reload.go, schedule.go
 	for range a.cfg.inFlight {
 		senders.Go(func() { a.runSender(sendCtx) })
 	}
@@ -573,59 +576,10 @@ func (a *Agent) logStats(ctx context.Context) {
 	statslog.Every(ctx, a.log, "agent stats", a.cfg.statsEvery, func() slog.LogValuer { return a.Stats() })
 }
 
-// ageFlusher sends a partial batch once its oldest measurement is
-// batchAge old. It returns when ctx ends.
-func (a *Agent) ageFlusher(ctx context.Context) {
-	tick := max(a.cfg.batchAge/4, time.Millisecond)
-	t := time.NewTicker(tick)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			a.mu.Lock()
-			if len(a.cur) > 0 && now.Sub(a.curSince) >= a.cfg.batchAge {
-				a.flushLocked()
-			}
-			a.mu.Unlock()
-		}
-	}
-}
-
-func (a *Agent) runDriver(ctx context.Context, s schedule) {
-	// The first collection comes soon, spread by at most a second so that
-	// drivers started together do not collect in step; later ones keep the
-	// interval, each spread by the jitter.
-	first := time.Duration(0)
-	if j := min(time.Duration(a.cfg.jitter*float64(s.interval)), time.Second); j > 0 {
-		first = time.Duration(rand.Int64N(int64(j)))
-	}
-	t := time.NewTimer(first)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.stop: // Reconfigure: stopped between collections
-			return
-		case <-t.C:
-		}
-		start := time.Now()
-		a.collect(ctx, s)
-		next := s.interval - time.Since(start)
-		if j := a.cfg.jitter * float64(s.interval); j > 0 {
-			next += time.Duration((rand.Float64() - 0.5) * j)
-		}
-		t.Reset(max(next, 0))
-	}
-}
-
-// collect runs one collection, recovering a panic so that one broken
-// driver cannot take the agent down; the driver is tried again next interval.
-func (a *Agent) collect(ctx context.Context, s schedule) {
-	cctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
+// collect runs one collection with cctx, its deadline, recovering a panic
+// so that one broken driver cannot take the agent down; the driver is tried
+// again next interval.
+func (a *Agent) collect(ctx, cctx context.Context, s schedule) {
 	start := time.Now()
 	var ms []meter.Measurement
 	var err error
@@ -737,7 +691,7 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 		if attempt > 0 {
 			a.c.resent.Add(1)
 		}
-		sctx, cancel := context.WithTimeout(ctx, a.cfg.sendTimeout)
+		sctx, cancel := withTimeout(ctx, a.cfg.sendTimeout) // no timer made per send (schedule.go)
 		var err error
 		if env == nil {
 			err = a.raw.SendRaw(sctx, sl.frame, seq)

@@ -1,9 +1,11 @@
 // Package agent runs drivers and delivers what they measure.
 //
-// An [Agent] calls each driver on its own interval, spread by jitter, with
-// the collection timeout as ctx's deadline. A driver that panics is
-// recovered, logged with its stack and called again at its next interval; a
-// slow driver delays only itself. Measurements without a host or time get the
+// An [Agent] calls each driver on its own interval, with the collection
+// timeout as ctx's deadline. Drivers that are due together are woken by one
+// timer, on a grid offset once per agent by the jitter, and collected
+// concurrently; a driver still collecting when it is due again skips that
+// turn, so a slow driver delays only itself. A driver that panics is
+// recovered, logged with its stack and called again at its next interval. Measurements without a host or time get the
 // agent's; invalid ones are dropped, counted and logged with the driver's
 // name.
 //

@@ -161,9 +161,12 @@ func WithInFlight(n int) Option {
 	return func(c *config) error { return setDefault(&c.inFlight, "WithInFlight", n, 1) }
 }
 
-// WithJitter spreads each driver's collections by up to this fraction of its
-// interval (default 0.1), so that many agents do not collect in step. A
-// fraction is neither a count nor a duration: 0 is no jitter.
+// WithJitter offsets the agent's collections by a random time of up to this
+// fraction of its shortest driver interval, at most a second (default 0.1),
+// so that many agents do not collect in step. The offset is drawn once per
+// Run: one agent's drivers keep collecting together, each on its interval,
+// woken by one timer. A fraction is neither a count nor a duration: 0 is no
+// jitter.
 func WithJitter(fraction float64) Option {
 	return func(c *config) error {
 		if fraction < 0 || fraction > 1 {

@@ -26,6 +26,7 @@ type reloadState struct {
 type driverRunner struct {
 	ctx     context.Context
 	wg      *sync.WaitGroup
+	sched   *scheduler // wakes the polled drivers (schedule.go)
 	running map[string]*runningDriver
 }
 
@@ -43,7 +44,9 @@ func (a *Agent) startDrivers(ctx context.Context, wg *sync.WaitGroup) {
 	a.rl.mu.Lock()
 	defer a.rl.mu.Unlock()
 	a.rl.ran = true
-	a.rl.run = &driverRunner{ctx: ctx, wg: wg, running: map[string]*runningDriver{}}
+	sc := newScheduler(a, a.cfg.drivers)
+	wg.Go(func() { sc.run(ctx) })
+	a.rl.run = &driverRunner{ctx: ctx, wg: wg, sched: sc, running: map[string]*runningDriver{}}
 	for _, s := range a.cfg.drivers {
 		a.startDriverLocked(s, nil)
 	}
@@ -80,7 +83,9 @@ func (a *Agent) startDriverLocked(s schedule, after <-chan struct{}) {
 		if p, ok := s.d.(driver.Pusher); ok {
 			a.runPush(ctx, s, p)
 		} else {
-			a.runDriver(ctx, s)
+			w := r.sched.add(s)
+			r.sched.work(ctx, w)
+			r.sched.remove(w)
 		}
 		if rd.close.Load() {
 			a.closeDriver(s)

@@ -1,12 +1,12 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"time"
-
-	"github.com/prometheus/procfs"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
@@ -39,22 +39,34 @@ var cpuModeLabels = func() (ls [len(cpuModes)][]meter.Label) {
 	return ls
 }()
 
-func cpuModeValues(s *procfs.CPUStat) [len(cpuModes)]float64 {
-	return [...]float64{s.User, s.Nice, s.System, s.Idle, s.Iowait, s.IRQ, s.SoftIRQ, s.Steal}
+// cpuSeconds are one CPU's times in seconds, in the order of cpuModes.
+type cpuSeconds [len(cpuModes)]float64
+
+// cpuSlot is one CPU's times in a snapshot; ok when it was listed.
+type cpuSlot struct {
+	t  cpuSeconds
+	ok bool
 }
 
+// userHZ is the unit of /proc/stat's times: USER_HZ, 100 on every
+// architecture Linux exposes to user space.
+const userHZ = 100
+
+// maxCPUID bounds the CPU numbers the driver keeps a slot for.
+const maxCPUID = 1 << 16
+
 type cpuDriver struct {
-	fs        procfs.FS
-	path      string
+	file      *procFile
 	totalOnly bool
 
 	havePrev  bool
-	prevTotal procfs.CPUStat
-	prev      map[int64]procfs.CPUStat
+	prevTotal cpuSeconds
+	prev, cur []cpuSlot // by CPU number: the previous snapshot and this one
 
-	ids   []int64  // reused: sorted CPU numbers of one collection
-	names []string // "cpu0", "cpu1", ... made once per CPU number
-	out   []meter.Measurement
+	ids    []int    // reused: sorted CPU numbers of one collection
+	names  []string // "cpu0", "cpu1", ... made once per CPU number
+	fields [][]byte // reused
+	out    []meter.Measurement
 }
 
 func newCPU(cfg driver.Config) (driver.Driver, error) {
@@ -63,11 +75,10 @@ func newCPU(cfg driver.Config) (driver.Driver, error) {
 		return nil, err
 	}
 	root := orDefault(c.ProcRoot, DefaultProcRoot)
-	fsys, err := openProc("cpu", root)
-	if err != nil {
+	if _, err := openProc("cpu", root); err != nil {
 		return nil, err
 	}
-	return &cpuDriver{fs: fsys, path: procPath(root, "stat"), totalOnly: c.TotalOnly}, nil
+	return &cpuDriver{file: newProcFile(procPath(root, "stat")), totalOnly: c.TotalOnly}, nil
 }
 
 // Collect reads /proc/stat. cpu.util needs the previous collection's
@@ -76,48 +87,95 @@ func (d *cpuDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	st, err := d.fs.Stat()
+	b, err := d.file.read()
 	if err != nil {
-		return nil, readErr("cpu", d.path, err)
+		return nil, readErr("cpu", d.file.path, err)
+	}
+	total, err := d.parse(b)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	out := d.out[:0]
 	if d.havePrev {
-		out = appendCPUUtil(out, now, "total", &d.prevTotal, &st.CPUTotal)
+		out = appendCPUUtil(out, now, "total", &d.prevTotal, &total)
 	}
-	out = appendCPUTime(out, now, "total", &st.CPUTotal)
+	out = appendCPUTime(out, now, "total", &total)
 	if !d.totalOnly {
-		d.ids = d.ids[:0]
-		for id := range st.CPU {
-			d.ids = append(d.ids, id)
-		}
-		slices.Sort(d.ids)
 		for _, id := range d.ids {
-			cur := st.CPU[id]
+			cur := &d.cur[id].t
 			name := d.cpuName(id)
-			if prev, ok := d.prev[id]; ok && d.havePrev {
-				out = appendCPUUtil(out, now, name, &prev, &cur)
+			if id < len(d.prev) && d.prev[id].ok && d.havePrev {
+				out = appendCPUUtil(out, now, name, &d.prev[id].t, cur)
 			}
-			out = appendCPUTime(out, now, name, &cur)
+			out = appendCPUTime(out, now, name, cur)
 		}
 	}
-	d.havePrev, d.prevTotal, d.prev = true, st.CPUTotal, st.CPU
+	d.havePrev, d.prevTotal = true, total
+	d.prev, d.cur = d.cur, d.prev
 	d.out = out
 	return out, nil
 }
 
-func (d *cpuDriver) cpuName(id int64) string {
-	if id < 0 || id > 1<<16 {
-		return "cpu" + strconv.FormatInt(id, 10)
+// parse reads the cpu lines of /proc/stat: the total, returned, and each
+// CPU's into d.cur, their numbers sorted in d.ids.
+func (d *cpuDriver) parse(b []byte) (total cpuSeconds, err error) {
+	for i := range d.cur {
+		d.cur[i].ok = false
 	}
-	for int64(len(d.names)) <= id {
+	d.ids = d.ids[:0]
+	haveTotal := false
+	for line := range bytes.Lines(b) {
+		if !bytes.HasPrefix(line, []byte("cpu")) {
+			if haveTotal {
+				break // the cpu lines come first
+			}
+			continue
+		}
+		d.fields = fields(d.fields, line)
+		if len(d.fields) < 1+len(cpuModes) {
+			return total, fmt.Errorf("host: cpu: %s: too few fields in %q", d.file.path, bytes.TrimSpace(line))
+		}
+		var t cpuSeconds
+		for i := range t {
+			v, ok := parseUint(d.fields[1+i])
+			if !ok {
+				return total, fmt.Errorf("host: cpu: %s: cannot parse %q", d.file.path, bytes.TrimSpace(line))
+			}
+			t[i] = float64(v) / userHZ
+		}
+		key := d.fields[0]
+		if len(key) == 3 {
+			total, haveTotal = t, true
+			continue
+		}
+		n, ok := parseUint(key[3:])
+		if !ok || n > maxCPUID {
+			continue
+		}
+		id := int(n)
+		for len(d.cur) <= id {
+			d.cur = append(d.cur, cpuSlot{})
+		}
+		d.cur[id] = cpuSlot{t: t, ok: true}
+		d.ids = append(d.ids, id)
+	}
+	if !haveTotal {
+		return total, fmt.Errorf("host: cpu: %s: no cpu line", d.file.path)
+	}
+	slices.Sort(d.ids)
+	return total, nil
+}
+
+func (d *cpuDriver) cpuName(id int) string {
+	for len(d.names) <= id {
 		d.names = append(d.names, "cpu"+strconv.Itoa(len(d.names)))
 	}
 	return d.names[id]
 }
 
-func appendCPUTime(out []meter.Measurement, now time.Time, res string, s *procfs.CPUStat) []meter.Measurement {
-	for i, v := range cpuModeValues(s) {
+func appendCPUTime(out []meter.Measurement, now time.Time, res string, t *cpuSeconds) []meter.Measurement {
+	for i, v := range t {
 		out = append(out, cpuTime.m(now, res, v, cpuModeLabels[i]))
 	}
 	return out
@@ -127,9 +185,9 @@ func appendCPUTime(out []meter.Measurement, now time.Time, res string, s *procfs
 // share of time not spent idle or waiting for I/O. It appends nothing when
 // no time passed or the counters went backwards (a reset or a CPU that went
 // offline and came back).
-func appendCPUUtil(out []meter.Measurement, now time.Time, res string, prev, cur *procfs.CPUStat) []meter.Measurement {
+func appendCPUUtil(out []meter.Measurement, now time.Time, res string, prev, cur *cpuSeconds) []meter.Measurement {
 	var total, idle float64
-	p, c := cpuModeValues(prev), cpuModeValues(cur)
+	p, c := prev, cur
 	for i := range c {
 		delta := c[i] - p[i]
 		if delta < 0 {

@@ -1,7 +1,9 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -40,16 +42,17 @@ var (
 const sectorSize = 512
 
 type diskDriver struct {
-	fs         blockdevice.FS
-	path       string
+	file       *procFile
 	sysBlock   string
 	partitions bool
 	exclude    []string
 
 	// whole records, per device name seen, whether it is a whole disk
 	// (listed in /sys/block). It is rebuilt when an unknown name shows up.
-	whole map[string]bool
-	out   []meter.Measurement
+	whole  map[string]bool
+	names  map[string]string // device names met, so a collection allocates none
+	fields [][]byte
+	out    []meter.Measurement
 }
 
 func newDisk(cfg driver.Config) (driver.Driver, error) {
@@ -62,13 +65,12 @@ func newDisk(cfg driver.Config) (driver.Driver, error) {
 	if _, err := openProc("disk", proc); err != nil {
 		return nil, err
 	}
-	fsys, err := blockdevice.NewFS(proc, sys)
-	if err != nil {
+	if _, err := blockdevice.NewFS(proc, sys); err != nil {
 		return nil, errorfPath("disk", "sys_root", sys, err)
 	}
 	return &diskDriver{
-		fs:         fsys,
-		path:       procPath(proc, "diskstats"),
+		file:       newProcFile(procPath(proc, "diskstats")),
+		names:      map[string]string{},
 		sysBlock:   procPath(sys, "block"),
 		partitions: c.Partitions,
 		exclude:    c.ExcludePrefixes,
@@ -81,18 +83,40 @@ func (d *diskDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	stats, err := d.fs.ProcDiskstats()
+	b, err := d.file.read()
 	if err != nil {
-		return nil, readErr("disk", d.path, err)
+		return nil, readErr("disk", d.file.path, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	out := d.out[:0]
-	for i := range stats {
-		s := &stats[i]
-		name := s.DeviceName
+	for line := range bytes.Lines(b) {
+		// major minor name reads merged sectors ms writes merged sectors ms
+		// in-flight io-ms ...
+		d.fields = fields(d.fields, line)
+		if len(d.fields) < 14 {
+			d.out = out
+			return out, fmt.Errorf("host: disk: %s: too few fields in %q", d.file.path, bytes.TrimSpace(line))
+		}
+		var v [5]uint64 // reads, sectors read, writes, sectors written, io ms
+		for i, f := range [...]int{3, 5, 7, 9, 12} {
+			n, ok := parseUint(d.fields[f])
+			if !ok {
+				d.out = out
+				return out, fmt.Errorf("host: disk: %s: cannot parse %q", d.file.path, bytes.TrimSpace(line))
+			}
+			v[i] = n
+		}
+		name, ok := d.names[string(d.fields[2])]
+		if !ok {
+			if len(d.names) >= maxNames { // devices come and go: forget them all now and then
+				clear(d.names)
+			}
+			name = string(d.fields[2])
+			d.names[name] = name
+		}
 		if d.excluded(name) {
 			continue
 		}
@@ -107,11 +131,11 @@ func (d *diskDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 			}
 		}
 		out = append(out,
-			diskReadBytes.m(now, name, float64(s.ReadSectors*sectorSize), nil),
-			diskWriteBytes.m(now, name, float64(s.WriteSectors*sectorSize), nil),
-			diskReadOps.m(now, name, float64(s.ReadIOs), nil),
-			diskWriteOps.m(now, name, float64(s.WriteIOs), nil),
-			diskIOTime.m(now, name, float64(s.IOsTotalTicks)/1000, nil),
+			diskReadBytes.m(now, name, float64(v[1]*sectorSize), nil),
+			diskWriteBytes.m(now, name, float64(v[3]*sectorSize), nil),
+			diskReadOps.m(now, name, float64(v[0]), nil),
+			diskWriteOps.m(now, name, float64(v[2]), nil),
+			diskIOTime.m(now, name, float64(v[4])/1000, nil),
 		)
 	}
 	d.out = out

@@ -3,12 +3,11 @@ package host
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"io/fs"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/meterkit/meter"
@@ -54,17 +53,16 @@ var pseudoFSTypes = []string{
 }
 
 type fsDriver struct {
-	fs      procfs.FS
-	path    string
-	root    string
+	table   *mountTable
 	exclude []string
 	statfs  func(path string, st *unix.Statfs_t) error
 
-	keep   []bool               // reused: which mounts of one table to report
-	seen   map[string]struct{}  // reused: mount points met, newest first
-	labels map[string]*fsLabels // per mount point, kept while mounted
-	gen    uint64               // collection number, to drop unmounted entries
-	out    []meter.Measurement
+	keep    []bool               // which mounts of the table to report
+	keepGen uint64               // the table's generation keep was made for
+	seen    map[string]struct{}  // reused: mount points met, newest first
+	labels  map[string]*fsLabels // per mount point, kept while mounted
+	gen     uint64               // collection number, to drop unmounted entries
+	out     []meter.Measurement
 }
 
 // fsLabels caches one mount's labels, so a collection allocates none.
@@ -80,8 +78,7 @@ func newFilesystem(cfg driver.Config) (driver.Driver, error) {
 		return nil, err
 	}
 	proc := orDefault(c.ProcRoot, DefaultProcRoot)
-	fsys, err := openProc("filesystem", proc)
-	if err != nil {
+	if _, err := openProc("filesystem", proc); err != nil {
 		return nil, err
 	}
 	exclude := slices.Concat(pseudoFSTypes, c.ExcludeFSTypes)
@@ -89,9 +86,7 @@ func newFilesystem(cfg driver.Config) (driver.Driver, error) {
 		exclude = append(exclude, "tmpfs")
 	}
 	return &fsDriver{
-		fs:      fsys,
-		path:    procPath(proc, "self/mountinfo"),
-		root:    orDefault(c.Root, DefaultRoot),
+		table:   newMountTable(procPath(proc, "self/mountinfo"), orDefault(c.Root, DefaultRoot)),
 		exclude: exclude,
 		statfs:  unix.Statfs,
 		seen:    map[string]struct{}{},
@@ -110,25 +105,33 @@ func (d *fsDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	mounts, err := d.fs.GetMounts()
+	mounts, err := d.table.get()
 	if err != nil {
-		return nil, readErr("filesystem", d.path, err)
+		var perr *fs.PathError
+		if errors.As(err, &perr) {
+			return nil, readErr("filesystem", d.table.file.path, err)
+		}
+		return nil, err
 	}
-	// Newest mount wins: walk backwards, keep the first of each point.
-	d.keep = slices.Grow(d.keep[:0], len(mounts))[:len(mounts)]
-	clear(d.seen)
-	for i := len(mounts) - 1; i >= 0; i-- {
-		mi := mounts[i]
-		_, dup := d.seen[mi.MountPoint]
-		d.keep[i] = !dup && !slices.Contains(d.exclude, mi.FSType) && len(mi.MountPoint) <= meter.MaxIDLen
-		d.seen[mi.MountPoint] = struct{}{}
+	if d.keepGen != d.table.gen {
+		// Newest mount wins: walk backwards, keep the first of each point.
+		d.keep = slices.Grow(d.keep[:0], len(mounts))[:len(mounts)]
+		clear(d.seen)
+		for i := len(mounts) - 1; i >= 0; i-- {
+			mi := &mounts[i]
+			_, dup := d.seen[mi.raw]
+			d.keep[i] = !dup && !slices.Contains(d.exclude, mi.fstype) && len(mi.raw) <= meter.MaxIDLen
+			d.seen[mi.raw] = struct{}{}
+		}
+		d.keepGen = d.table.gen
 	}
 	d.gen++
 	now := time.Now()
 	out := d.out[:0]
 	var errs []error
 	var st unix.Statfs_t
-	for i, mi := range mounts {
+	for i := range mounts {
+		mi := &mounts[i]
 		if !d.keep[i] {
 			continue
 		}
@@ -136,10 +139,10 @@ func (d *fsDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 			d.out = out
 			return out, errors.Join(append(errs, err)...)
 		}
-		point := unescapeMount(mi.MountPoint)
-		if err := d.statfs(filepath.Join(d.root, point), &st); err != nil {
+		point := mi.point
+		if err := d.statfs(mi.path, &st); err != nil {
 			if !errors.Is(err, unix.ENOENT) { // unmounted since we read the table
-				errs = append(errs, errorfPath("filesystem", "statfs", filepath.Join(d.root, point), err))
+				errs = append(errs, errorfPath("filesystem", "statfs", mi.path, err))
 			}
 			continue
 		}
@@ -150,7 +153,7 @@ func (d *fsDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 		if bsize == 0 {
 			bsize = uint64(st.Bsize)
 		}
-		labels := d.labelsFor(point, mi.FSType, mi.Source)
+		labels := d.labelsFor(point, mi.fstype, mi.source)
 		out = append(out,
 			fsSize.m(now, point, float64(st.Blocks*bsize), labels),
 			fsUsed.m(now, point, float64((st.Blocks-min(st.Bfree, st.Blocks))*bsize), labels),

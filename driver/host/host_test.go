@@ -108,9 +108,7 @@ func TestCPU(t *testing.T) {
 
 	// Second snapshot: total 4 s passed, 2.2 s idle or iowait → 45 % busy;
 	// cpu0 1.5 s busy of 2 s → 75 %; cpu1 0.3 s busy of 2 s → 15 %.
-	fsys, err := openProc("cpu", "testdata/proc-later")
-	require.NoError(t, err)
-	d.(*cpuDriver).fs = fsys
+	d.(*cpuDriver).file = newProcFile("testdata/proc-later/stat")
 	want = slices.Concat(
 		[]point{{"cpu.util", "total", 45, ""}},
 		cpuTimes("total", 11, 1, 5.5, 82, 2.2, 0.6, 0.6, 1.1),
@@ -122,9 +120,7 @@ func TestCPU(t *testing.T) {
 	requirePoints(t, want, collect(t, d))
 
 	// Counters that did not move (or went back) give no utilisation.
-	fsys, err = openProc("cpu", fixtureProc)
-	require.NoError(t, err)
-	d.(*cpuDriver).fs = fsys
+	d.(*cpuDriver).file = newProcFile(fixtureProc + "/stat")
 	for _, m := range collect(t, d) {
 		require.NotEqual(t, "cpu.util", m.Name, "counters went backwards")
 	}
@@ -468,8 +464,7 @@ func TestDocTable(t *testing.T) {
 			emitted[m.Name] = m
 		}
 		if cd, ok := d.(*cpuDriver); ok { // cpu.util needs a second, later snapshot
-			cd.fs, err = openProc("cpu", "testdata/proc-later")
-			require.NoError(t, err)
+			cd.file = newProcFile("testdata/proc-later/stat")
 			for _, m := range collect(t, d) {
 				emitted[m.Name] = m
 			}

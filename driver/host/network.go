@@ -1,11 +1,12 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
-
-	"github.com/prometheus/procfs"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/driver"
@@ -32,13 +33,24 @@ var (
 )
 
 type networkDriver struct {
-	fs      procfs.FS
-	path    string
+	file    *procFile
 	exclude []string
 
-	ifaces []string // reused: sorted interface names of one collection
+	ifaces []netIface        // reused: the interfaces of one collection, sorted by name
+	names  map[string]string // interface names met, so a collection allocates none
+	fields [][]byte
 	out    []meter.Measurement
 }
+
+// netIface is one line of /proc/net/dev: the receive and transmit bytes,
+// packets, errors and drops.
+type netIface struct {
+	name string
+	v    [8]uint64
+}
+
+// maxNames bounds the caches of device and interface names.
+const maxNames = 4096
 
 func newNetwork(cfg driver.Config) (driver.Driver, error) {
 	var c NetworkConfig
@@ -46,11 +58,10 @@ func newNetwork(cfg driver.Config) (driver.Driver, error) {
 		return nil, err
 	}
 	root := orDefault(c.ProcRoot, DefaultProcRoot)
-	fsys, err := openProc("network", root)
-	if err != nil {
+	if _, err := openProc("network", root); err != nil {
 		return nil, err
 	}
-	return &networkDriver{fs: fsys, path: procPath(root, "net/dev"), exclude: c.Exclude}, nil
+	return &networkDriver{file: newProcFile(procPath(root, "net/dev")), exclude: c.Exclude, names: map[string]string{}}, nil
 }
 
 // Collect reads /proc/net/dev and reports interfaces sorted by name.
@@ -58,32 +69,68 @@ func (d *networkDriver) Collect(ctx context.Context) ([]meter.Measurement, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	nd, err := d.fs.NetDev()
+	b, err := d.file.read()
 	if err != nil {
-		return nil, readErr("network", d.path, err)
+		return nil, readErr("network", d.file.path, err)
 	}
-	d.ifaces = d.ifaces[:0]
-	for name := range nd {
-		if !slices.Contains(d.exclude, name) && len(name) <= meter.MaxIDLen {
-			d.ifaces = append(d.ifaces, name)
-		}
+	if err := d.parse(b); err != nil {
+		return nil, err
 	}
-	slices.Sort(d.ifaces)
 	now := time.Now()
 	out := d.out[:0]
-	for _, name := range d.ifaces {
-		l := nd[name]
+	for i := range d.ifaces {
+		name, l := d.ifaces[i].name, &d.ifaces[i].v
 		out = append(out,
-			netRxBytes.m(now, name, float64(l.RxBytes), nil),
-			netRxPackets.m(now, name, float64(l.RxPackets), nil),
-			netRxErrors.m(now, name, float64(l.RxErrors), nil),
-			netRxDrops.m(now, name, float64(l.RxDropped), nil),
-			netTxBytes.m(now, name, float64(l.TxBytes), nil),
-			netTxPackets.m(now, name, float64(l.TxPackets), nil),
-			netTxErrors.m(now, name, float64(l.TxErrors), nil),
-			netTxDrops.m(now, name, float64(l.TxDropped), nil),
+			netRxBytes.m(now, name, float64(l[0]), nil),
+			netRxPackets.m(now, name, float64(l[1]), nil),
+			netRxErrors.m(now, name, float64(l[2]), nil),
+			netRxDrops.m(now, name, float64(l[3]), nil),
+			netTxBytes.m(now, name, float64(l[4]), nil),
+			netTxPackets.m(now, name, float64(l[5]), nil),
+			netTxErrors.m(now, name, float64(l[6]), nil),
+			netTxDrops.m(now, name, float64(l[7]), nil),
 		)
 	}
 	d.out = out
 	return out, nil
+}
+
+// parse reads the interface lines of /proc/net/dev ("name: rx... tx...",
+// after two header lines) into d.ifaces, sorted by name.
+func (d *networkDriver) parse(b []byte) error {
+	d.ifaces = d.ifaces[:0]
+	for line := range bytes.Lines(b) {
+		name, rest, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue // a header line
+		}
+		name = bytes.TrimSpace(name)
+		d.fields = fields(d.fields, rest)
+		if len(d.fields) < 16 {
+			return fmt.Errorf("host: network: %s: too few fields in %q", d.file.path, bytes.TrimSpace(line))
+		}
+		var it netIface
+		for i, f := range [...]int{0, 1, 2, 3, 8, 9, 10, 11} {
+			v, ok := parseUint(d.fields[f])
+			if !ok {
+				return fmt.Errorf("host: network: %s: cannot parse %q", d.file.path, bytes.TrimSpace(line))
+			}
+			it.v[i] = v
+		}
+		s, ok := d.names[string(name)]
+		if !ok {
+			if len(d.names) >= maxNames {
+				clear(d.names)
+			}
+			s = string(name)
+			d.names[s] = s
+		}
+		if slices.Contains(d.exclude, s) || len(s) > meter.MaxIDLen {
+			continue
+		}
+		it.name = s
+		d.ifaces = append(d.ifaces, it)
+	}
+	slices.SortFunc(d.ifaces, func(a, b netIface) int { return strings.Compare(a.name, b.name) })
+	return nil
 }

@@ -66,14 +66,30 @@ func newProcDriver(name string, cfg driver.Config) (procDriver, error) {
 
 // ---- memory
 
-type memoryDriver struct{ procDriver }
+type memoryDriver struct {
+	procDriver
+	file *procFile
+}
 
 func newMemory(cfg driver.Config) (driver.Driver, error) {
 	p, err := newProcDriver("memory", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &memoryDriver{p}, nil
+	return &memoryDriver{p, newProcFile(procPath(p.root, "meminfo"))}, nil
+}
+
+// readMeminfo reads and parses /proc/meminfo through f for the named driver.
+func readMeminfo(name string, f *procFile) (meminfo, error) {
+	b, err := f.read()
+	if err != nil {
+		return meminfo{}, readErr(name, f.path, err)
+	}
+	mi, ok := parseMeminfo(b)
+	if !ok {
+		return meminfo{}, fmt.Errorf("host: %s: %s: cannot parse", name, f.path)
+	}
+	return mi, nil
 }
 
 // Collect reads /proc/meminfo. memory.used is total minus available: the
@@ -83,19 +99,18 @@ func (d *memoryDriver) Collect(ctx context.Context) ([]meter.Measurement, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	path := procPath(d.root, "meminfo")
-	mi, err := d.fs.Meminfo()
+	mi, err := readMeminfo(d.name, d.file)
 	if err != nil {
-		return nil, readErr(d.name, path, err)
+		return nil, err
 	}
-	if mi.MemTotalBytes == nil || mi.MemFreeBytes == nil {
-		return nil, fmt.Errorf("host: memory: %s: no MemTotal or MemFree line", path)
+	if mi.have&(haveTotal|haveFree) != haveTotal|haveFree {
+		return nil, fmt.Errorf("host: memory: %s: no MemTotal or MemFree line", d.file.path)
 	}
-	total, free := *mi.MemTotalBytes, *mi.MemFreeBytes
-	buffers, cached := deref(mi.BuffersBytes), deref(mi.CachedBytes)
+	total, free := mi.total, mi.free
+	buffers, cached := mi.buffers, mi.cached
 	avail := free + buffers + cached
-	if mi.MemAvailableBytes != nil {
-		avail = *mi.MemAvailableBytes
+	if mi.have&haveAvailable != 0 {
+		avail = mi.available
 	}
 	now := time.Now()
 	d.out = append(d.out[:0],
@@ -109,23 +124,19 @@ func (d *memoryDriver) Collect(ctx context.Context) ([]meter.Measurement, error)
 	return d.out, nil
 }
 
-func deref(p *uint64) uint64 {
-	if p == nil {
-		return 0
-	}
-	return *p
-}
-
 // ---- swap
 
-type swapDriver struct{ procDriver }
+type swapDriver struct {
+	procDriver
+	file *procFile
+}
 
 func newSwap(cfg driver.Config) (driver.Driver, error) {
 	p, err := newProcDriver("swap", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &swapDriver{p}, nil
+	return &swapDriver{p, newProcFile(procPath(p.root, "meminfo"))}, nil
 }
 
 // Collect reads SwapTotal and SwapFree from /proc/meminfo. A host without
@@ -134,15 +145,14 @@ func (d *swapDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	path := procPath(d.root, "meminfo")
-	mi, err := d.fs.Meminfo()
+	mi, err := readMeminfo(d.name, d.file)
 	if err != nil {
-		return nil, readErr(d.name, path, err)
+		return nil, err
 	}
-	if mi.SwapTotalBytes == nil || mi.SwapFreeBytes == nil {
-		return nil, fmt.Errorf("host: swap: %s: no SwapTotal or SwapFree line", path)
+	if mi.have&(haveSwapTotal|haveSwapFree) != haveSwapTotal|haveSwapFree {
+		return nil, fmt.Errorf("host: swap: %s: no SwapTotal or SwapFree line", d.file.path)
 	}
-	total, free := *mi.SwapTotalBytes, *mi.SwapFreeBytes
+	total, free := mi.swapTotal, mi.swapFree
 	now := time.Now()
 	d.out = append(d.out[:0],
 		swapTotal.m(now, "", float64(total), nil),
@@ -154,14 +164,18 @@ func (d *swapDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 
 // ---- load
 
-type loadDriver struct{ procDriver }
+type loadDriver struct {
+	procDriver
+	file   *procFile
+	fields [][]byte
+}
 
 func newLoad(cfg driver.Config) (driver.Driver, error) {
 	p, err := newProcDriver("load", cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &loadDriver{p}, nil
+	return &loadDriver{procDriver: p, file: newProcFile(procPath(p.root, "loadavg"))}, nil
 }
 
 // Collect reads the 1, 5 and 15 minute load averages from /proc/loadavg.
@@ -169,15 +183,26 @@ func (d *loadDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	la, err := d.fs.LoadAvg()
+	b, err := d.file.read()
 	if err != nil {
-		return nil, readErr(d.name, procPath(d.root, "loadavg"), err)
+		return nil, readErr(d.name, d.file.path, err)
+	}
+	d.fields = fields(d.fields, b)
+	var la [3]float64
+	for i := range la {
+		ok := i < len(d.fields)
+		if ok {
+			la[i], ok = parseDecimal(d.fields[i])
+		}
+		if !ok {
+			return nil, fmt.Errorf("host: load: %s: cannot parse %q", d.file.path, bytes.TrimSpace(b))
+		}
 	}
 	now := time.Now()
 	d.out = append(d.out[:0],
-		load1.m(now, "", la.Load1, nil),
-		load5.m(now, "", la.Load5, nil),
-		load15.m(now, "", la.Load15, nil),
+		load1.m(now, "", la[0], nil),
+		load5.m(now, "", la[1], nil),
+		load15.m(now, "", la[2], nil),
 	)
 	return d.out, nil
 }
@@ -186,8 +211,7 @@ func (d *loadDriver) Collect(ctx context.Context) ([]meter.Measurement, error) {
 
 type uptimeDriver struct {
 	procDriver
-	path string
-	buf  []byte
+	file *procFile
 }
 
 func newUptime(cfg driver.Config) (driver.Driver, error) {
@@ -195,7 +219,7 @@ func newUptime(cfg driver.Config) (driver.Driver, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &uptimeDriver{procDriver: p, path: procPath(p.root, "uptime")}, nil
+	return &uptimeDriver{procDriver: p, file: newProcFile(procPath(p.root, "uptime"))}, nil
 }
 
 // Collect reads the first field of /proc/uptime: seconds since boot.
@@ -203,14 +227,14 @@ func (d *uptimeDriver) Collect(ctx context.Context) ([]meter.Measurement, error)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	b, err := readFile(d.path, &d.buf)
+	b, err := d.file.read()
 	if err != nil {
-		return nil, readErr(d.name, d.path, err)
+		return nil, readErr(d.name, d.file.path, err)
 	}
 	field, _, _ := bytes.Cut(bytes.TrimSpace(b), []byte(" "))
 	v, ok := parseDecimal(field)
 	if !ok {
-		return nil, fmt.Errorf("host: uptime: %s: cannot parse %q as seconds", d.path, field)
+		return nil, fmt.Errorf("host: uptime: %s: cannot parse %q as seconds", d.file.path, field)
 	}
 	d.out = append(d.out[:0], uptimeSeconds.m(time.Now(), "", v, nil))
 	return d.out, nil

@@ -5,7 +5,6 @@ package registry
 
 import (
 	"fmt"
-	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -27,14 +26,27 @@ func New[T any](kind string) *Registry[T] {
 	return &Registry[T]{kind: kind, factories: map[string]func(meter.Config) (T, error){}}
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_.-]{0,62}$`)
+// validName reports whether name is a lower case letter followed by up to
+// 62 lower case letters, digits, '_', '.' or '-' (no regexp: registering
+// runs at start-up, in init functions).
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 63 || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, c := range []byte(name[1:]) {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // Register makes factory available by name. It panics if the name is
 // malformed (lower case letters, digits, '.', '_', '-', starting with a
 // letter, at most 63 bytes), if factory is nil, or if the name is taken:
 // these are programming errors, found at start-up.
 func (r *Registry[T]) Register(name string, factory func(meter.Config) (T, error)) {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		panic(fmt.Sprintf("%s: Register: malformed %s name %q", r.kind, r.kind, name))
 	}
 	if factory == nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -25,7 +26,7 @@ type Collector struct {
 	read   func() []Row
 }
 
-var validName = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+var validName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`) })
 
 // New returns a collector of the struct type of sample whose metrics are
 // named prefix + key (+ "_total" for counters); read returns the current
@@ -44,7 +45,7 @@ func New(prefix string, sample any, label string, help func(key string) string, 
 		if !f.Gauge {
 			name += "_total"
 		}
-		if !validName.MatchString(name) {
+		if !validName().MatchString(name) {
 			panic(fmt.Sprintf("selfmetrics: %s.%s gives the invalid metric name %q", t, f.Key, name))
 		}
 		h := f.Key

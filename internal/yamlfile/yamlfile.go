@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.yaml.in/yaml/v3"
 
@@ -56,13 +57,13 @@ func ParseWith[T any](name string, b []byte, decode func(*File) (T, error)) (T, 
 	return decode(f)
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = lazyRE(`^yaml: line (\d+): (.*)$`)
 
 // Parse parses b, the content of the file name.
 func Parse(name string, b []byte) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		if m := yamlLine().FindStringSubmatch(err.Error()); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			return nil, &Error{File: name, Line: line, Err: errors.New(m[2])}
 		}
@@ -151,9 +152,9 @@ func Keys(n *yaml.Node) []*yaml.Node {
 }
 
 var (
-	unknownField = regexp.MustCompile(`^line (\d+): field (\S+) not found in type .*$`)
-	cannot       = regexp.MustCompile(`^line (\d+): cannot unmarshal (!!\w+) ?(.*) into (\S+)$`)
-	anyLine      = regexp.MustCompile(`^line (\d+): (.*)$`)
+	unknownField = lazyRE(`^line (\d+): field (\S+) not found in type .*$`)
+	cannot       = lazyRE(`^line (\d+): cannot unmarshal (!!\w+) ?(.*) into (\S+)$`)
+	anyLine      = lazyRE(`^line (\d+): (.*)$`)
 )
 
 // Decode decodes n into v strictly: a key v has no field for, a value of the
@@ -176,12 +177,12 @@ func (f *File) Decode(n *yaml.Node, prefix string, v any) error {
 	var errs []error
 	for _, msg := range te.Errors {
 		switch {
-		case unknownField.MatchString(msg):
-			m := unknownField.FindStringSubmatch(msg)
+		case unknownField().MatchString(msg):
+			m := unknownField().FindStringSubmatch(msg)
 			line, _ := strconv.Atoi(m[1])
 			errs = append(errs, &Error{File: f.Name, Line: line, Key: paths.find(line, m[2]), Err: errors.New("unknown key")})
-		case cannot.MatchString(msg):
-			m := cannot.FindStringSubmatch(msg)
+		case cannot().MatchString(msg):
+			m := cannot().FindStringSubmatch(msg)
 			line, _ := strconv.Atoi(m[1])
 			var e error
 			switch {
@@ -193,8 +194,8 @@ func (f *File) Decode(n *yaml.Node, prefix string, v any) error {
 				e = fmt.Errorf("want %s, got %s", typeName(m[4]), m[3])
 			}
 			errs = append(errs, &Error{File: f.Name, Line: line, Key: paths.value(line, strings.Trim(m[3], "`")), Err: e})
-		case anyLine.MatchString(msg):
-			m := anyLine.FindStringSubmatch(msg)
+		case anyLine().MatchString(msg):
+			m := anyLine().FindStringSubmatch(msg)
 			line, _ := strconv.Atoi(m[1])
 			errs = append(errs, &Error{File: f.Name, Line: line, Key: paths.find(line, ""), Err: errors.New(m[2])})
 		default:
@@ -228,7 +229,7 @@ func decodeStrict(n *yaml.Node, v any) error {
 }
 
 func msgLine(msg string) int {
-	if m := anyLine.FindStringSubmatch(msg); m != nil {
+	if m := anyLine().FindStringSubmatch(msg); m != nil {
 		n, _ := strconv.Atoi(m[1])
 		return n
 	}
@@ -468,8 +469,8 @@ func (f *File) Config(n *yaml.Node, key string) (meter.Config, error) {
 }
 
 var (
-	jsonUnknown = regexp.MustCompile(`unknown field "([^"]+)"`)
-	jsonField   = regexp.MustCompile(`Go struct field (\S+) of type`)
+	jsonUnknown = lazyRE(`unknown field "([^"]+)"`)
+	jsonField   = lazyRE(`Go struct field (\S+) of type`)
 )
 
 // SettingsError maps err, from a factory that decoded the settings n (a
@@ -485,21 +486,21 @@ func (f *File) SettingsError(at, n *yaml.Node, key, settingsKey string, err erro
 	return f.Wrap(at, key, err)
 }
 
-var quoted = regexp.MustCompile(`"([^"]*)"`)
+var quoted = lazyRE(`"([^"]*)"`)
 
 // settingFor finds the key of n that msg is about, and its path.
 func settingFor(n *yaml.Node, prefix, msg string) (*yaml.Node, string) {
 	name := ""
-	if m := jsonUnknown.FindStringSubmatch(msg); m != nil {
+	if m := jsonUnknown().FindStringSubmatch(msg); m != nil {
 		name = m[1]
-	} else if m := jsonField.FindStringSubmatch(msg); m != nil {
+	} else if m := jsonField().FindStringSubmatch(msg); m != nil {
 		parts := strings.Split(m[1], ".")
 		name = parts[len(parts)-1]
 	}
 	if name != "" {
 		return find(n, prefix, func(k, _ *yaml.Node) bool { return k.Value == name })
 	}
-	for _, m := range quoted.FindAllStringSubmatch(msg, -1) {
+	for _, m := range quoted().FindAllStringSubmatch(msg, -1) {
 		if m[1] == "" {
 			continue
 		}
@@ -680,4 +681,10 @@ func (f *File) Path(p string) string {
 		return p
 	}
 	return filepath.Join(filepath.Dir(f.Name), p)
+}
+
+// lazyRE compiles expr the first time it is used: a program that reads no
+// file with an error pays nothing for these at start-up.
+func lazyRE(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

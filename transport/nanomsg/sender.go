@@ -200,16 +200,23 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 	if ctx.Done() != nil {
 		stop = context.AfterFunc(ctx, func() { _ = mc.Close() })
 	}
-	// A Send that waits long while no connection is up finds out why, and
-	// the reason is logged without waiting for ctx to end.
-	watchdog := time.AfterFunc(s.watch.delay, func() {
-		if !s.isClosed() && !s.Connected() {
-			s.notConnected()
-		}
-	})
+	// A Send that starts while no connection is up and waits long finds
+	// out why, and the reason is logged without waiting for ctx to end. (A
+	// connected Send, the usual one, arms no timer; one whose connection
+	// drops finds out why when it fails, through s.why.)
+	var watchdog *time.Timer
+	if !s.Connected() {
+		watchdog = time.AfterFunc(s.watch.delay, func() {
+			if !s.isClosed() && !s.Connected() {
+				s.notConnected()
+			}
+		})
+	}
 	drops := s.watch.detached.Load()
 	reply, err := s.roundTrip(ctx, mc, m)
-	watchdog.Stop()
+	if watchdog != nil {
+		watchdog.Stop()
+	}
 	drops = s.watch.detached.Load() - drops
 	if !stop() || err != nil && !isTimeout(err) {
 		_ = mc.Close() // cancelled, closed or broken: do not reuse
