@@ -15,10 +15,8 @@ import (
 func TestPreferredFrameSize(t *testing.T) {
 	noLeak(t)
 	f := newFixture(t)
-	nr, err := nanomsg.Listen("tcp://127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, nr.Close()) })
-	ns, err := nanomsg.Dial([]string{nr.Addr()})
+	// No peer: only what the Senders report is checked.
+	ns, err := nanomsg.Dial([]string{"tcp://127.0.0.1:1"}, nanomsg.WithLogger(quiet))
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, ns.Close()) })
 	snd := seal.NewSender(ns, mustSealer(t, "acme", f.acme1))
