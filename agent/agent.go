@@ -41,6 +41,8 @@ type Agent struct {
 	// (the sender's, or the publisher's when it said it is smaller) less
 	// the envelope's header.
 	budget   int
+	cut      int                 // the room batches are cut to: budget, or less (cutRoom, prefer.go)
+	prefer   int                 // the sender's preferred frame size (transport.FramePreferrer), 0 for none
 	limit    int                 // the frame limit budget comes from
 	header   int                 // the encoded size of an envelope without measurements
 	stages   stage.Stage         // nil without WithStage
@@ -151,6 +153,8 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		limit:       limit,
 		header:      len(head),
 		budget:      limit - len(head),
+		cut:         cutRoom(limit, preferredFrame(s), len(head)),
+		prefer:      preferredFrame(s),
 		cfg:         c,
 		stages:      chain(c.stages),
 		sender:      s,
@@ -292,7 +296,7 @@ func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) 
 		big.n++
 		return
 	}
-	if a.curBytes+size > a.budget {
+	if a.curBytes+size > a.cut {
 		a.flushLocked()
 	}
 	if len(a.cur) == 0 {
@@ -823,6 +827,7 @@ func (a *Agent) lowerLimit(limit uint64, err error) {
 	if lowered {
 		a.limit = int(limit)
 		a.budget = a.limit - a.header
+		a.cut = cutRoom(a.limit, a.prefer, a.header)
 	}
 	a.mu.Unlock()
 	if lowered {

@@ -20,8 +20,12 @@
 //
 // Batches are cut so that each encoded envelope fits the sender's frame
 // limit (transport.FrameLimiter; 4 MiB when it reports none), bytes first,
-// then count: a collection larger than a frame becomes several batches with
-// consecutive sequence numbers, in collection order. Only a measurement
+// then count, and to the frame size the sender prefers when that is
+// smaller (transport.FramePreferrer: nanomsg sends and receives frames
+// just under 64 KiB in pooled buffers, larger ones in fresh ones): a
+// collection larger than a frame becomes several batches with consecutive
+// sequence numbers, in collection order. A measurement larger than the
+// preferred size but within the limit goes alone in its batch. Only a measurement
 // larger than any frame is dropped, counted (Stats.Oversized) and logged
 // with its driver's name. A batch the sender or the publisher finds too
 // large is split in halves and the parts sent in its place (Stats.Split);

@@ -208,7 +208,7 @@ func (a *Agent) keepWholeLocked(out []meter.Measurement) bool {
 	for i := range out {
 		size += transport.MeasurementSize(&out[i], a.cfg.host)
 	}
-	if len(a.cur) > 0 && (len(a.cur)+len(out) > a.cfg.batchSize || a.curBytes+size > a.budget) {
+	if len(a.cur) > 0 && (len(a.cur)+len(out) > a.cfg.batchSize || a.curBytes+size > a.cut) {
 		a.flushLocked()
 	}
 	return len(out) <= a.cfg.batchSize && size <= a.budget

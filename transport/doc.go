@@ -69,7 +69,9 @@
 //
 // A Sender may report its frame limit (FrameLimiter); the agent cuts its
 // batches so that each encoded envelope fits, counting each measurement's
-// encoded size with MeasurementSize.
+// encoded size with MeasurementSize. A Sender may also report a smaller
+// frame size it sends more cheaply (FramePreferrer), which the agent cuts
+// its batches to as well.
 //
 // Delivery is at least once: an ack can be lost and the batch sent again,
 // so a publisher drops an envelope whose (Tenant, Agent, Seq) it has already

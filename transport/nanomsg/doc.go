@@ -62,7 +62,11 @@
 // WithMaxFrameSize (4 MiB by default) bounds a frame: a Sender does not send
 // a larger envelope (Sender.MaxFrameSize reports the limit, as
 // transport.FrameLimiter) and a Receiver rejects one; WithLimits bounds what the
-// decoder accepts inside a frame (see transport.Limits).
+// decoder accepts inside a frame (see transport.Limits). Frames just under
+// 64 KiB are sent and received in mangos's pooled buffers, larger ones in
+// fresh ones: Sender.PreferredFrameSize reports that size (or the limit
+// when smaller), as transport.FramePreferrer, and the agent cuts its
+// batches to it.
 //
 // # Performance
 //
