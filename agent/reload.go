@@ -45,11 +45,13 @@ func (a *Agent) startDrivers(ctx context.Context, wg *sync.WaitGroup) {
 	defer a.rl.mu.Unlock()
 	a.rl.ran = true
 	sc := newScheduler(a, a.cfg.drivers)
-	wg.Go(func() { sc.run(ctx) })
 	a.rl.run = &driverRunner{ctx: ctx, wg: wg, sched: sc, running: map[string]*runningDriver{}}
 	for _, s := range a.cfg.drivers {
 		a.startDriverLocked(s, nil)
 	}
+	// After every driver is on the grid, so that the first turn wakes them
+	// together.
+	wg.Go(func() { sc.run(ctx) })
 }
 
 // stopDrivers forgets the driver goroutines: Run waits for them, which end
@@ -70,6 +72,11 @@ func (a *Agent) startDriverLocked(s schedule, after <-chan struct{}) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	rd := &runningDriver{stop: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
 	s.stop = rd.stop
+	_, push := s.d.(driver.Pusher)
+	var w *worker
+	if !push && after == nil {
+		w = r.sched.add(s) // on the grid now (at Run's start, with the others)
+	}
 	r.wg.Go(func() {
 		defer close(rd.done)
 		defer cancel()
@@ -83,7 +90,9 @@ func (a *Agent) startDriverLocked(s schedule, after <-chan struct{}) {
 		if p, ok := s.d.(driver.Pusher); ok {
 			a.runPush(ctx, s, p)
 		} else {
-			w := r.sched.add(s)
+			if w == nil {
+				w = r.sched.add(s)
+			}
 			r.sched.work(ctx, w)
 			r.sched.remove(w)
 		}
