@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/meterkit/meter/driver"
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/stage"
 )
 
@@ -167,26 +168,26 @@ func (a *Agent) Reconfigure(ctx context.Context, opts ...Option) error {
 		return ErrStopped
 	}
 	oldStages := a.stages
-	if err := carryState(oldStages, newStages); err != nil {
+	if err := stagestate.Carry(oldStages, newStages); err != nil {
 		a.mu.Unlock()
 		return fmt.Errorf("agent: Reconfigure: %w", err)
 	}
 	a.stages = newStages
 	a.rl.stages.Store(&stageBox{newStages})
-	if !same(oldStages, newStages) {
+	if !stagestate.Same(oldStages, newStages) {
 		a.restateLocked(c.stages) // state.go
 	}
 	a.mu.Unlock()
 	var errs []error
 	var stopped []*runningDriver
-	if oldStages != nil && !same(oldStages, newStages) {
+	if oldStages != nil && !stagestate.Same(oldStages, newStages) {
 		if cl, ok := stage.As[io.Closer](oldStages); ok {
 			if err := cl.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("agent: close replaced stages: %w", err))
 			}
 		}
 	}
-	if !same(oldStages, newStages) {
+	if !stagestate.Same(oldStages, newStages) {
 		a.log.Info("stages replaced")
 	}
 
@@ -285,41 +286,4 @@ func (a *Agent) closeDriver(s schedule) {
 }
 
 // sameDriver reports whether a and b are the same driver value.
-func sameDriver(a, b driver.Driver) bool { return same(a, b) }
-
-// same reports whether a and b are the same value; values of types that
-// cannot be compared (where == would panic) are never the same.
-func same(a, b any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
-}
-
-// carryState restores the state of the stages in use into the new ones,
-// by key, unless they are the same. Both go by their keyed form (see
-// keyed), so that one named stage's state reaches the stage of that name
-// in a chain, and back.
-func carryState(old, next stage.Stage) error {
-	if old == nil || next == nil || same(old, next) {
-		return nil
-	}
-	old, next = keyed(old), keyed(next)
-	cp, ok := stage.As[stage.Checkpointer](old)
-	if !ok {
-		return nil
-	}
-	r, ok := stage.As[stage.Restorer](next)
-	if !ok {
-		return nil
-	}
-	b, err := cp.Checkpoint()
-	if err != nil {
-		return fmt.Errorf("checkpoint the stages in use: %w", err)
-	}
-	if err := r.Restore(b); err != nil {
-		return fmt.Errorf("give the new stages the state of those in use: %w", err)
-	}
-	return nil
-}
+func sameDriver(a, b driver.Driver) bool { return stagestate.Same(a, b) }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/internal/spool"
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
 )
@@ -51,7 +52,7 @@ func newStageState(stages []stage.Stage) *stageState {
 	if len(stages) > 1 {
 		ch = stage.Chain(stages...)
 	}
-	ch = keyed(ch)
+	ch = stagestate.Keyed(ch)
 	cp, ok := stage.As[stage.Checkpointer](ch)
 	if !ok {
 		return nil
@@ -223,16 +224,4 @@ func (st *stageState) put(tx spool.Tx) error {
 		return fmt.Errorf("stage state: %w", err)
 	}
 	return nil
-}
-
-// keyed returns the stage whose state is that of s keyed by name: a chain
-// of s alone when s has a name (one named stage keeps its state under its
-// name, as in a chain, so that an edit to a chain of several finds it),
-// s itself otherwise (a chain, or one unnamed stage whose state is its
-// own). newStageState and carryState use the same form.
-func keyed(s stage.Stage) stage.Stage {
-	if stage.Name(s) != "" {
-		return stage.Chain(s)
-	}
-	return s
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	ispool "github.com/meterkit/meter/internal/spool"
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/stage"
 )
@@ -183,7 +184,7 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	}
 	p.stageMu.Lock()
 	oldStages := p.stages
-	err := carryState(oldStages, newStages)
+	err := stagestate.Carry(oldStages, newStages)
 	if err == nil {
 		err = p.st.replace(&nc, newStages) // state.go
 	}
@@ -198,7 +199,7 @@ func (p *Publisher) Reconfigure(ctx context.Context, opts ...Option) error {
 	p.stageMu.Unlock()
 
 	var errs []error
-	if oldStages != nil && !same(oldStages, newStages) {
+	if oldStages != nil && !stagestate.Same(oldStages, newStages) {
 		if cl, ok := stage.As[io.Closer](oldStages); ok {
 			errs = append(errs, cl.Close())
 		}
@@ -277,7 +278,7 @@ func (p *Publisher) retire(ctx context.Context, g *guardedSink) error {
 
 // sinkIs reports whether s is the sink in use. Only Reconfigure changes
 // g.s, holding p.rl.mu as the caller does: no lock of g is needed.
-func (g *guardedSink) sinkIs(s sink.Sink) bool { return same(g.s, s) }
+func (g *guardedSink) sinkIs(s sink.Sink) bool { return stagestate.Same(g.s, s) }
 
 // swap puts s in the place of the sink in use, after the write in hand,
 // and closes the old one.
@@ -288,33 +289,6 @@ func (g *guardedSink) swap(ctx context.Context, s sink.Sink) error {
 	g.s, g.named, g.receipts, g.flusher = s, n.named, n.receipts, n.flusher
 	g.mu.Unlock()
 	return old.Close(ctx)
-}
-
-// carryState restores the state of the stages in use into the new ones,
-// by key, unless they are the same. Both go by their keyed form (see
-// keyed), so that one named stage's state reaches the stage of that name
-// in a chain, and back.
-func carryState(old, next stage.Stage) error {
-	if old == nil || next == nil || same(old, next) {
-		return nil
-	}
-	old, next = keyed(old), keyed(next)
-	cp, ok := stage.As[stage.Checkpointer](old)
-	if !ok {
-		return nil
-	}
-	r, ok := stage.As[stage.Restorer](next)
-	if !ok {
-		return nil
-	}
-	b, err := cp.Checkpoint()
-	if err != nil {
-		return fmt.Errorf("checkpoint the stages in use: %w", err)
-	}
-	if err := r.Restore(b); err != nil {
-		return fmt.Errorf("give the new stages the state of those in use: %w", err)
-	}
-	return nil
 }
 
 // appendDetached appends the figures of the spool's detached lanes.
@@ -331,14 +305,4 @@ func (p *Publisher) appendDetached(out []SinkStats) []SinkStats {
 			Pending: uint64(m), PendingBatches: uint64(b)})
 	}
 	return out
-}
-
-// same reports whether a and b are the same value; values of types that
-// cannot be compared (where == would panic) are never the same.
-func same(a, b any) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	return va.Type() == vb.Type() && va.Comparable() && vb.Comparable() && a == b
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meterkit/meter"
 	ispool "github.com/meterkit/meter/internal/spool"
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/sink"
 	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/transport"
@@ -99,7 +100,7 @@ func newStageState(c *config, stages stage.Stage) (*stageState, error) {
 	if stages == nil {
 		return st, nil
 	}
-	k := keyed(stages)
+	k := stagestate.Keyed(stages)
 	if cp, ok := stage.As[stage.Checkpointer](k); ok {
 		if c.spoolDir == "" {
 			return nil, fmt.Errorf("publisher: stage %s keeps state (a stage.Checkpointer) and needs WithSpool, "+
@@ -450,17 +451,4 @@ func (p *Publisher) tick(ctx context.Context, now time.Time) {
 	}
 	p.c.ticked.Add(uint64(len(out)))
 	p.c.spooled.Add(uint64(len(out)))
-}
-
-// keyed returns the stage whose state is that of s keyed by name: a chain
-// of s alone when s has a name (one named stage keeps its state under its
-// name, as in a chain, so that an edit to a chain of several finds it, in
-// Reconfigure as after a restart), s itself otherwise (a chain, or one
-// unnamed stage whose state is its own). newStageState and carryState use
-// the same form.
-func keyed(s stage.Stage) stage.Stage {
-	if stage.Name(s) != "" {
-		return stage.Chain(s)
-	}
-	return s
 }
