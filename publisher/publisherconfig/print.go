@@ -5,9 +5,8 @@ import (
 	"io"
 	"log/slog"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/meterkit/meter/internal/service"
+	"github.com/meterkit/meter/internal/yamlfile"
 )
 
 // Log holds the log settings: log: {level, format} in the file, -log-level
@@ -18,26 +17,11 @@ type Log struct {
 }
 
 // over returns l with the values o gives.
-func (l Log) over(o Log) Log {
-	if o.Level != "" {
-		l.Level = o.Level
-	}
-	if o.Format != "" {
-		l.Format = o.Format
-	}
-	return l
-}
+func (l Log) over(o Log) Log { return Log(service.LogSettings(l).Over(service.LogSettings(o))) }
 
 // check returns the errors of l, each made by at from its key.
 func (l Log) check(at func(key string, err error) error) []error {
-	var errs []error
-	if err := checkLevel(l.Level); err != nil {
-		errs = append(errs, at("log.level", err))
-	}
-	if err := service.CheckFormat(l.Format); err != nil {
-		errs = append(errs, at("log.format", err))
-	}
-	return errs
+	return service.LogSettings(l).Check(at)
 }
 
 func checkLevel(s string) error { _, err := service.ParseLevel(s); return err }
@@ -95,17 +79,13 @@ func (c *Config) WriteYAML(w io.Writer) error {
 	for _, s := range c.Sinks {
 		p.Sinks = append(p.Sinks, printedSink{Name: service.RedactURL(s.Name), URL: service.RedactURL(s.URL)})
 	}
-	for _, st := range c.stages {
-		var v any
-		if err := st.Node.Decode(&v); err != nil {
-			return fmt.Errorf("publisherconfig: %s: %w", st.Key, err)
-		}
-		p.Stages = append(p.Stages, service.Redact(v))
-	}
-	enc := yaml.NewEncoder(w)
-	enc.SetIndent(2)
-	if err := enc.Encode(&p); err != nil {
+	stages, err := yamlfile.RedactedStages(c.stages)
+	if err != nil {
 		return fmt.Errorf("publisherconfig: %w", err)
 	}
-	return enc.Close()
+	p.Stages = stages
+	if err := yamlfile.Write(w, &p); err != nil {
+		return fmt.Errorf("publisherconfig: %w", err)
+	}
+	return nil
 }
