@@ -78,22 +78,15 @@ func (c *Config) Reload(ctx context.Context, p *Parts, next *Config) (*Parts, []
 	if f == nil {
 		f = &yamlfile.File{Name: "-stages"}
 	}
-	prevSpecs, _, err := yamlfile.StageSpecs(c.f, c.stages, c.StagesFile)
-	prevOK := err == nil // else the running stages' file changed since: none is kept
-	nextSpecs, sf, err := yamlfile.StageSpecs(f, next.stages, next.StagesFile)
+	st, change, err := yamlfile.ReloadStages(p.Stage, c.f, c.stages, c.StagesFile, f, next.stages, next.StagesFile)
 	switch {
 	case err != nil:
 		errs = append(errs, err)
-	case prevOK && yamlfile.SameStages(prevSpecs, nextSpecs):
-		np.Stage = p.Stage
-	default:
-		st, err := sf.ReopenStages(prevSpecs, nextSpecs)
-		if err != nil {
-			errs = append(errs, err)
-			break
-		}
+	case change != "": // newly opened
 		np.Stage, opened.Stage = st, st
-		changes = append(changes, fmt.Sprintf("stages: %s (was %s)", stageNames(nextSpecs), stageNames(prevSpecs)))
+		changes = append(changes, change)
+	default:
+		np.Stage = st // p.Stage, kept
 	}
 	if err := errors.Join(errs...); err != nil {
 		opened.Close(ctx)
@@ -134,15 +127,4 @@ func (c *Config) restartKeys(next *Config) []string {
 	diff("log.level", c.Log.Level != next.Log.Level)
 	diff("log.format", c.Log.Format != next.Log.Format)
 	return keys
-}
-
-func stageNames(specs []yamlfile.Stage) string {
-	if len(specs) == 0 {
-		return "none"
-	}
-	names := make([]string, len(specs))
-	for i, s := range specs {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ",")
 }
