@@ -1,10 +1,6 @@
 package agent
 
-import (
-	"log/slog"
-
-	"github.com/meterkit/meter/stage"
-)
+import "github.com/meterkit/meter/stage"
 
 // stageBox holds the stages in use, for Stats to read without the agent's
 // lock; New and Reconfigure store it.
@@ -16,16 +12,4 @@ func (a *Agent) stageStats() []stage.StageStats {
 		return stage.StatsByStage(b.s)
 	}
 	return nil
-}
-
-// stageAttrs returns one group per stage, for the stats line.
-func stageAttrs(ss []stage.StageStats) []slog.Attr {
-	if len(ss) == 0 {
-		return nil
-	}
-	attrs := make([]slog.Attr, len(ss))
-	for i, s := range ss {
-		attrs[i] = slog.Attr{Key: s.Name, Value: s.Stats.LogValue()}
-	}
-	return attrs
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync/atomic"
 
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/stage"
 )
@@ -81,5 +82,5 @@ func (a *Agent) Stats() Stats {
 
 // LogValue returns the counters as the "agent stats" line writes them.
 func (s Stats) LogValue() slog.Value {
-	return statslog.WithGroup(statslog.Value(s), "stages", stageAttrs(s.Stages))
+	return statslog.WithGroup(statslog.Value(s), "stages", stagestate.Attrs(s.Stages))
 }

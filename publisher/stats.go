@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meterkit/meter/internal/stagestate"
 	"github.com/meterkit/meter/internal/statslog"
 	"github.com/meterkit/meter/stage"
 )
@@ -80,7 +81,7 @@ type Stats struct {
 
 // LogValue returns the counters as the "publisher stats" line writes them.
 func (s Stats) LogValue() slog.Value {
-	return statslog.WithGroup(statslog.Value(s), "stages", stageAttrs(s.Stages))
+	return statslog.WithGroup(statslog.Value(s), "stages", stagestate.Attrs(s.Stages))
 }
 
 // Stats returns a snapshot of the publisher's counters.

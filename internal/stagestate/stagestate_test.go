@@ -3,7 +3,9 @@ package stagestate_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/meterkit/meter"
@@ -100,4 +102,19 @@ func TestCarryLeavesAlone(t *testing.T) {
 		t.Fatal("Carry into a stage that refuses its state: no error")
 	}
 	t.Log(err)
+}
+
+func TestAttrs(t *testing.T) {
+	if got := stagestate.Attrs(nil); got != nil {
+		t.Errorf("Attrs(nil) = %v, want nil", got)
+	}
+	attrs := stagestate.Attrs([]stage.StageStats{{Name: "rate", Stats: stage.Stats{In: 4, Out: 3}}, {Name: "#2"}})
+	if len(attrs) != 2 || attrs[0].Key != "rate" || attrs[1].Key != "#2" {
+		t.Fatalf("Attrs keys: %v", attrs)
+	}
+	var b strings.Builder
+	slog.New(slog.NewTextHandler(&b, nil)).Info("stats", attrs[0])
+	if !strings.Contains(b.String(), "rate.in=4 rate.out=3 rate.filtered=0") {
+		t.Errorf("stats line %q lacks the stage's counters", b.String())
+	}
 }
