@@ -123,7 +123,8 @@ type Spool struct {
 	mu    sync.Mutex // guards lanes' entries and the fields below
 	lanes []*Lane
 	buf   []byte
-	stop  bool // no more appends: Next returns false once idle
+	ends  []int // where each batch of an append ends in buf
+	stop  bool  // no more appends: Next returns false once idle
 
 	marks     *bolt.DB
 	marksPath string
@@ -502,20 +503,62 @@ func header(v []byte) (count int, kept bool) {
 }
 
 func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) ([]Dropped, error) {
+	one := [1]*transport.Envelope{env}
+	return s.appendAll(one[:], meta, kept)
+}
+
+// AppendAll is Append for several batches that go together (the batches of
+// one collection's output, with the state that made them): all of envs and
+// meta are stored in one transaction, or none of them. The lane's bound is
+// kept for their total: the oldest batches are dropped to make room for
+// all of them, and when that is not enough (batches stored with AppendKept,
+// or envs larger than the bound) none is stored. Each batch keeps its own
+// entry, delivered on its own. No batch is stored for an empty envs; meta
+// still runs.
+func (s *Spool) AppendAll(envs []*transport.Envelope, meta func(Tx) error) ([]Dropped, error) {
+	if len(envs) == 0 {
+		if meta == nil {
+			return nil, nil
+		}
+		return nil, s.Update(meta)
+	}
+	return s.appendAll(envs, meta, false)
+}
+
+// batchNames names envs in errors: "batch 7" or "batches 7-9".
+func batchNames(envs []*transport.Envelope) string {
+	if len(envs) == 1 {
+		return fmt.Sprintf("batch %d", envs[0].Seq)
+	}
+	return fmt.Sprintf("batches %d-%d", envs[0].Seq, envs[len(envs)-1].Seq)
+}
+
+func (s *Spool) appendAll(envs []*transport.Envelope, meta func(Tx) error, kept bool) ([]Dropped, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var err error
-	h := uint32(len(env.Measurements))
-	if kept {
-		h |= keptBit
-	}
-	s.buf = binary.BigEndian.AppendUint32(s.buf[:0], h)
-	if s.buf, err = transport.AppendEnvelope(s.buf, env); err != nil {
-		return nil, fmt.Errorf("spool: encode batch %d: %w", env.Seq, err)
+	// Every batch is encoded into s.buf, one after the other; s.ends[i] is
+	// where batch i ends. The values given to bolt are slices of s.buf,
+	// taken once it no longer grows.
+	s.buf, s.ends = s.buf[:0], s.ends[:0]
+	for _, env := range envs {
+		h := uint32(len(env.Measurements))
+		if kept {
+			h |= keptBit
+		}
+		at := len(s.buf)
+		s.buf = binary.BigEndian.AppendUint32(s.buf, h)
+		if s.buf, err = transport.AppendEnvelope(s.buf, env); err != nil {
+			return nil, fmt.Errorf("spool: encode batch %d: %w", env.Seq, err)
+		}
+		if size := int64(len(s.buf) - at); size > s.max {
+			return nil, fmt.Errorf("spool: batch %d is %d bytes, over the spool bound of %d", env.Seq, size, s.max)
+		}
+		s.ends = append(s.ends, len(s.buf))
 	}
 	size := int64(len(s.buf))
 	if size > s.max {
-		return nil, fmt.Errorf("spool: batch %d is %d bytes, over the spool bound of %d", env.Seq, size, s.max)
+		return nil, fmt.Errorf("spool: %s are %d bytes together, over the spool bound of %d", batchNames(envs), size, s.max)
 	}
 	cut := make([][]int, len(s.lanes)) // per lane, the indexes of the entries dropped
 	var drops []Dropped
@@ -533,8 +576,12 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 			cut[i] = append(cut[i], n)
 		}
 		if !kept && l.bytes-freed+size > s.max {
-			return nil, fmt.Errorf("spool %s: batch %d (%d bytes) does not fit lane %q: %w (%d of %d bytes)",
-				s.path, env.Seq, size, l.name, ErrFull, l.keptBytes, s.max)
+			verb := "does"
+			if len(envs) > 1 {
+				verb = "do"
+			}
+			return nil, fmt.Errorf("spool %s: %s (%d bytes) %s not fit lane %q: %w (%d of %d bytes)",
+				s.path, batchNames(envs), size, verb, l.name, ErrFull, l.keptBytes, s.max)
 		}
 		if len(cut[i]) > 0 {
 			d.Batches = len(cut[i])
@@ -556,8 +603,12 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 						return err
 					}
 				}
-				if err := b.Put(u64(l.nextID), s.buf); err != nil {
-					return err
+				at := 0
+				for j, end := range s.ends {
+					if err := b.Put(u64(l.nextID+uint64(j)), s.buf[at:end:end]); err != nil {
+						return err
+					}
+					at = end
 				}
 			}
 			if meta != nil {
@@ -567,7 +618,7 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 		})
 	})
 	if err != nil {
-		return nil, fmt.Errorf("spool %s: write batch %d: %w", s.path, env.Seq, err)
+		return nil, fmt.Errorf("spool %s: write %s: %w", s.path, batchNames(envs), err)
 	}
 	now := time.Now()
 	for i, l := range s.lanes {
@@ -577,12 +628,17 @@ func (s *Spool) append(env *transport.Envelope, meta func(Tx) error, kept bool) 
 		for j := len(cut[i]) - 1; j >= 0; j-- {
 			l.unindex(cut[i][j])
 		}
-		l.entries = append(l.entries, entry{id: l.nextID, size: size, count: len(env.Measurements), kept: kept, at: now})
-		l.bytes += size
-		if kept {
-			l.keptBytes += size
+		at := 0
+		for j, end := range s.ends {
+			n := int64(end - at)
+			l.entries = append(l.entries, entry{id: l.nextID, size: n, count: len(envs[j].Measurements), kept: kept, at: now})
+			l.bytes += n
+			if kept {
+				l.keptBytes += n
+			}
+			l.nextID++
+			at = end
 		}
-		l.nextID++
 		signal(l.ready)
 	}
 	return drops, nil
