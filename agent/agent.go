@@ -344,12 +344,15 @@ func (a *Agent) stageLocked(source string, ms []meter.Measurement, now time.Time
 	whole := a.keepWholeLocked(out) // state.go
 	if whole {
 		a.checkpointLocked() // before a flush that takes the last of out
+	} else {
+		a.gatherLocked() // whole.go: its batches go into the spool together
 	}
 	for i := range out {
 		a.batchLocked(out[i], now, big)
 	}
 	if !whole {
 		a.checkpointLocked()
+		a.storeCutLocked()
 	}
 	// Keep the buffers, not what they point to.
 	clear(out)
@@ -414,6 +417,9 @@ func (a *Agent) flushLocked() {
 	a.registerAcks(env.Seq, acks)
 	seq := env.Seq
 	n := len(env.Measurements)
+	if len(acks) == 0 && a.holdLocked(env) { // whole.go
+		return
+	}
 	batches, measurements, err := a.q.push(env, a.header+size, a.keysLocked(acks), len(acks) > 0)
 	a.queuedLocked(seq, acks, err)
 	if err != nil {

@@ -38,6 +38,11 @@ type stageState struct {
 	// staging: between a collection's Process and the end of its
 	// batching, when the stages' state is ahead of what is batched.
 	staging bool
+	// gather: a collection's output larger than a batch is being batched;
+	// its batches are held, to be stored with the state in one
+	// transaction (whole.go).
+	gather bool
+	held   []*transport.Envelope
 }
 
 // newStageState finds the stateful stages of stages; it returns nil when
