@@ -57,15 +57,24 @@
 // levels, aggregate), keyed by their names in the chain, goes into the
 // spool (WithSpool) in the transaction of the batch holding the
 // collection's last output: a collection's output goes into one batch when
-// it fits (the batch before it is flushed first), and a collection staged
-// to nothing commits the state alone. At the next start the state is
+// it fits (the batch before it is flushed first); output larger than a
+// batch (more measurements than WithBatch's count, or more bytes than the
+// sender's preferred frame) is cut into batches, each within those limits
+// and numbered consecutively, that go into the spool all together with the
+// state, in one transaction (the spool's bound then holds for their total:
+// when it cannot make room for all of them, none is stored); and a
+// collection staged to nothing commits the state alone. So every part of a
+// collection's output is stored exactly once across a crash, whatever its
+// size. A push delivery's staged output is batched as the delivery's
+// acknowledgement requires instead (see push.go), a batch at a time. At
+// the next start the state is
 // restored, so a crash loses the output that had not reached the spool
 // together with the state that made it: the first collection of each
 // series after a restart is staged against the last point that reached the
 // spool (a rate covers the interval since then, counted once). A batch
-// the spool cannot store is dropped and counted, and the stages go back to
-// the state in the spool, so that the next rate or delta covers the
-// dropped interval too. A stage
+// (or a collection's batches) the spool cannot store is dropped and
+// counted, and the stages go back to the state in the spool, so that the
+// next rate or delta covers the dropped interval too. A stage
 // renamed or added starts fresh; one whose state cannot be read starts
 // fresh, logged. Without a spool the state lives in memory only, which the
 // agent logs once at start: after a restart the first collection of each

@@ -21,8 +21,9 @@ var keyStageState = []byte("stage_state")
 // commit with the next batch stored, and the chain that checkpoints it.
 //
 // The state after a collection's staging is committed with the flush that
-// holds that collection's last output (the whole output, unless it is
-// larger than a batch), so that a crash loses the output not
+// holds that collection's last output (the whole output; when it is larger
+// than a batch, all its batches are stored with the state in one
+// transaction, whole.go), so that a crash loses the output not
 // yet in the spool together with the state that made it: after a restart,
 // the first collection of a series is staged against the last point that
 // reached the spool (a rate covers the interval from there, counted once).
@@ -198,10 +199,12 @@ func (st *stageState) lost() {
 // keepWholeLocked flushes the current batch before a collection's staged
 // output out when out would not fit in it, and reports whether out then
 // goes into one batch: the state committed with that batch accounts for
-// exactly the output stored. Output larger than a batch is cut: its first
-// batches commit the state before the collection, and a crash between
-// them and the last one would stage that part again against the earlier
-// state. It does nothing without stateful stages and a spool.
+// exactly the output stored. Output larger than a batch is cut into
+// batches that are held and stored together with the state in one
+// transaction (gatherLocked, storeCutLocked; whole.go), except for a push
+// delivery's, whose batches are stored one at a time and the state with
+// the last: a crash between them stages the first part again. It does
+// nothing without stateful stages and a spool.
 func (a *Agent) keepWholeLocked(out []meter.Measurement) bool {
 	if a.state == nil || a.state.disk == nil {
 		return true
