@@ -287,6 +287,9 @@ func (a *Arithmetic) newGroup(k groupKey) int {
 		a.groups = append(a.groups, group{vals: make([]float64, len(a.vars)), at: make([]int, len(a.vars))})
 	}
 	g := &a.groups[len(a.groups)-1]
+	if len(g.at) != len(a.vars) { // one of the zero groups append grew the slice by
+		g.vals, g.at = make([]float64, len(a.vars)), make([]int, len(a.vars))
+	}
 	g.key = k
 	for i := range g.at {
 		g.at[i] = -1

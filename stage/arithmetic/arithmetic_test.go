@@ -2,6 +2,7 @@ package arithmetic_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -112,4 +113,25 @@ func TestArithmeticConformance(t *testing.T) {
 	c, err = meter.ConfigFrom(map[string]any{"expr": "$(disk.read.bytes) + $(disk.write.bytes)", "as": "disk.bytes", "drop_inputs": true})
 	require.NoError(t, err)
 	stagetest.Run(t, arithmetic.Open, c)
+}
+
+// Batches of many groups, one after the other: the groups of an earlier
+// batch are reused, including those the slice grew by and never filled.
+func TestArithmeticManyGroupsBatchAfterBatch(t *testing.T) {
+	a := open(t, map[string]any{"expr": "$(c) * 2", "as": "c2", "kind": "cumulative"})
+	for batch, n := range []int{3, 5, 200, 7, 300} {
+		in := make([]meter.Measurement, n)
+		for i := range in {
+			in[i] = g("c", "slot-"+strconv.Itoa(i), float64(batch*1000+i), batch)
+		}
+		out, err := a.Process(context.Background(), in, nil)
+		require.NoError(t, err, "batch %d", batch)
+		require.Len(t, out, 2*n, "batch %d: one output a group", batch)
+		for i := range n {
+			require.Equal(t, in[i], out[2*i])
+			require.Equal(t, "c2", out[2*i+1].Name)
+			require.Equal(t, 2*in[i].Value, out[2*i+1].Value, "batch %d slot %d", batch, i)
+			require.Equal(t, in[i].ResourceID, out[2*i+1].ResourceID)
+		}
+	}
 }
