@@ -78,6 +78,7 @@ func (h *harness) finish(agent *proc, run string, publishers []*proc, faults ...
 	require.Zero(h.t, c.lost, "lost: %v", c)
 	require.Zero(h.t, c.outside, "values outside 1..%d: %v", n, c)
 	require.Equal(h.t, int(n)+c.duplicated, c.received)
+	derivedOnce(h.t, h.store.Events(), run)
 	return c
 }
 
@@ -180,7 +181,7 @@ func TestAgentKilledWhilePublisherDown(t *testing.T) {
 		return true
 	}, patience, 10*time.Millisecond, "the restarted agent reports the batches left in its spool")
 	require.Positive(t, spooled)
-	require.Eventually(t, func() bool { return received(h.store, run1) >= spooled },
+	require.Eventually(t, func() bool { return received(h.store, run1)+derived(h.store.Events(), run1) >= spooled },
 		patience, 20*time.Millisecond, "the first run's spooled measurements arrive")
 	h.waitFlowing(run2, 1000)
 	sleep(time.Second)
@@ -198,7 +199,8 @@ func TestAgentKilledWhilePublisherDown(t *testing.T) {
 	require.Zero(t, c.lost, "gap in the first run: %v", c)
 	require.Zero(t, c.duplicated, "duplicated: %v", c)
 	require.Zero(t, c.outside, "%v", c)
-	require.Equal(t, spooled, c.received, "all that the spool held arrived, once")
+	require.Equal(t, spooled, c.received+derived(h.store.Events(), run1), "all that the spool held arrived, once")
+	derivedOnce(t, h.store.Events(), run1)
 }
 
 // 4. The store goes down for 2 s (it closes its listener and every

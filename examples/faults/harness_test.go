@@ -136,7 +136,12 @@ func newHarness(t *testing.T) *harness {
 // make it countable again: a side that skipped its stages shows as loss.
 // Stateful stages run too, their state in the spools: levels in the agent
 // (its changes selected away at once, so that the agent sends what it
-// collected) and levels, aggregate and stale in the publisher (its windows
+// collected), rate and delta in the agent over a cumulative made of each
+// slot's numbers, before levels, whose level label would start a new
+// series (their outputs are other meters, which the counts leave out and
+// derivedOnce checks: a collection's 600 measurements are six batches,
+// stored in one spool transaction with the stages' state), and
+// levels, aggregate and stale in the publisher (its windows
 // are counted apart, by TestPublisherWithAggregateKilled; its changes,
 // as an agent fails over or a publisher restarts, are other meters, which
 // the counts leave out).
@@ -148,16 +153,26 @@ const (
   meters: ["synthetic.seq"]
   factor: 2
   rename: {"synthetic.seq": "synthetic.staged"}
+- type: arithmetic
+  expr: "$(synthetic.staged)"
+  as: synthetic.cum
+  kind: cumulative
+- type: rate
+  meters: ["synthetic.cum"]
+  as: synthetic.rate
+- type: delta
+  meters: ["synthetic.cum"]
+  as: synthetic.delta
 - type: levels
   meters: ["synthetic.staged"]
   warning: 2000
 - type: select
   name: no-changes
-  meters: ["synthetic.*"]
+  meters: ["synthetic.*", "!synthetic.cum"]
 `
 	publisherStages = `
 - type: select
-  meters: ["synthetic.staged"]
+  meters: ["synthetic.staged", "synthetic.rate", "synthetic.delta"]
 - type: unit
   meters: ["synthetic.staged"]
   factor: 0.5
@@ -304,8 +319,8 @@ func stats(t *testing.T, p *proc) map[string]uint64 {
 }
 
 // agentProduced checks that a stopped agent drained cleanly (everything it
-// collected was acknowledged, nothing dropped) and returns how many
-// measurements it produced.
+// collected and its stages made was acknowledged, nothing dropped) and
+// returns how many measurements it produced.
 func agentProduced(t *testing.T, p *proc) uint64 {
 	t.Helper()
 	st := stats(t, p)
@@ -317,7 +332,7 @@ func agentProduced(t *testing.T, p *proc) uint64 {
 		require.NoError(t, err)
 		carried = n
 	}
-	require.Equal(t, st["Added"]+carried, st["AckedMeasurements"], "%s: stats %v", p.name, st)
+	require.Equal(t, st["StagedOut"]+carried, st["AckedMeasurements"], "%s: stats %v", p.name, st)
 	require.Zero(t, st["Dropped"]+st["Rejected"]+st["Unsent"]+st["Invalid"], "%s: stats %v", p.name, st)
 	require.Equal(t, st["Added"], st["Staged"], "%s: every collection went through the stages: stats %v", p.name, st)
 	require.Zero(t, st["StageErrors"], "%s: stats %v", p.name, st)
