@@ -207,6 +207,7 @@ func TestPublisherWithAggregateKilled(t *testing.T) {
 	}
 	c := count(h.store.Events(), run, int(n), faults...)
 	t.Logf("run %s: agent produced %d; store %v", run, n, c)
+	derivedOnce(t, h.store.Events(), run)
 	require.Zero(t, c.lost, "%v", c)
 	require.Zero(t, c.outside, "%v", c)
 	h.noDuplicates(c, restarted)
