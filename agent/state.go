@@ -220,7 +220,7 @@ func (a *Agent) keepWholeLocked(out []meter.Measurement) bool {
 	if len(a.cur) > 0 && (len(a.cur)+len(out) > a.cfg.batchSize || a.curBytes+size > a.cut) {
 		a.flushLocked()
 	}
-	return len(out) <= a.cfg.batchSize && size <= a.budget
+	return len(out) <= a.cfg.batchSize && size <= a.cut // what batchLocked puts in one batch
 }
 
 // put writes the pending state in tx, if it is not stored yet.

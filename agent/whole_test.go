@@ -3,6 +3,7 @@ package agent_test
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,9 +72,14 @@ const wholeBatch = 100
 
 func wholeAgent(t *testing.T, addr, dir string, opts ...agent.SpoolOption) *agent.Agent {
 	t.Helper()
+	return wholeAgentOf(t, addr, dir, wholeBatch, opts...)
+}
+
+func wholeAgentOf(t *testing.T, addr, dir string, batch int, opts ...agent.SpoolOption) *agent.Agent {
+	t.Helper()
 	a, err := agent.New(dialTCP(t, addr), agent.WithLogger(quiet), agent.WithHost("h"), agent.WithID("whole"),
 		agent.WithSpool(dir, append([]agent.SpoolOption{agent.SpoolSync(agent.SyncNever)}, opts...)...),
-		agent.WithBatch(wholeBatch, time.Hour), agent.WithStage(rateStage(t)))
+		agent.WithBatch(batch, time.Hour), agent.WithStage(rateStage(t)))
 	require.NoError(t, err)
 	return a
 }
@@ -168,4 +174,41 @@ func TestWholeCollectionNotStoredRollsBackState(t *testing.T) {
 	got.mu.Lock()
 	defer got.mu.Unlock()
 	require.Equal(t, map[float64]int{1.5: m}, tally(got.rates), "(130-100)/20 s: against the last points stored")
+}
+
+// The same when the output is cut by bytes, not by count: the rates of a
+// collection, more bytes than the mangos sender's preferred frame (64 KiB)
+// and far fewer than the batch count, are two batches, stored together
+// with the state; none is left open for a crash to lose.
+func TestWholeCollectionCutByBytesStoredWithItsState(t *testing.T) {
+	const n = 400
+	long := strings.Repeat("x", 200)
+	labelled := func(ms []meter.Measurement) []meter.Measurement {
+		for i := range ms {
+			ms[i].Labels = append(ms[i].Labels, meter.Label{Key: "pad", Value: long})
+		}
+		return ms
+	}
+	r := listenTCP(t, "tcp://127.0.0.1:0")
+	defer r.Close()
+	var got batchLog
+	stop := got.run(r)
+	defer stop()
+	dir := t.TempDir()
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Second)
+
+	a := wholeAgentOf(t, r.Addr(), dir, 100_000)
+	require.NoError(t, a.Add(labelled(series(n, 100, t0))...))
+	require.NoError(t, a.Add(labelled(series(n, 110, t0.Add(10*time.Second)))...))
+	st := a.Stats()
+	require.Greater(t, st.Batches, uint64(1), "the rates cut by bytes")
+	require.Equal(t, int(st.Batches), st.Queued, "all of them in the spool at once")
+	require.NoError(t, a.Close(context.Background()))
+
+	a = wholeAgentOf(t, r.Addr(), dir, 100_000)
+	require.NoError(t, a.Add(labelled(series(n, 130, t0.Add(20*time.Second)))...))
+	drain(t, a)
+	got.mu.Lock()
+	defer got.mu.Unlock()
+	require.Equal(t, map[float64]int{1: n, 2: n}, tally(got.rates), "every interval once, none twice, none left out")
 }
