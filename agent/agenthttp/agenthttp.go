@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,7 @@ type Option func(*config)
 
 type config struct {
 	staleAfter time.Duration
-	extra      []prometheus.Collector
+	extra      []func() prometheus.Collector // made with the registry
 }
 
 // WithStaleAfter sets how old the oldest batch not yet acknowledged
@@ -42,23 +43,31 @@ func WithStaleAfter(d time.Duration) Option {
 func WithStats(prefix string, sample any, read func() any) Option {
 	return func(c *config) {
 		help := func(key string) string { return fmt.Sprintf("%s of %T", key, sample) }
-		c.extra = append(c.extra, selfmetrics.Single(prefix, sample, help, read))
+		c.extra = append(c.extra, func() prometheus.Collector { return selfmetrics.Single(prefix, sample, help, read) })
 	}
 }
 
 // Server serves an agent's /metrics, /healthz and /readyz.
 type Server struct {
 	a          *agent.Agent
+	extra      []func() prometheus.Collector
+	regOnce    sync.Once
 	reg        *prometheus.Registry
 	staleAfter time.Duration
 	srv        *selfmetrics.Server
 }
 
-var oldestDesc = prometheus.NewDesc("meterkit_agent_oldest_batch_age_seconds",
-	"age of the oldest batch not yet acknowledged by a publisher (agent.Agent.OldestBatch), 0 when none waits", nil, nil)
+// newOldestDesc and newRefusedDesc describe the two gauges that are not
+// agent.Stats fields; they are made with the registry, not at init.
+func newOldestDesc() *prometheus.Desc {
+	return prometheus.NewDesc("meterkit_agent_oldest_batch_age_seconds",
+		"age of the oldest batch not yet acknowledged by a publisher (agent.Agent.OldestBatch), 0 when none waits", nil, nil)
+}
 
-var refusedDesc = prometheus.NewDesc("meterkit_agent_refused",
-	"1 while a publisher's configuration refuses this agent (agent.Refused), else 0", nil, nil)
+func newRefusedDesc() *prometheus.Desc {
+	return prometheus.NewDesc("meterkit_agent_refused",
+		"1 while a publisher's configuration refuses this agent (agent.Refused), else 0", nil, nil)
+}
 
 // New returns a server for a's figures. It serves once Listen and Run are
 // called.
@@ -67,32 +76,45 @@ func New(a *agent.Agent, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&c)
 	}
-	s := &Server{a: a, staleAfter: c.staleAfter}
-	cs := append([]prometheus.Collector{
-		selfmetrics.Single("meterkit_agent_", agent.Stats{}, help, func() any { return a.Stats() }),
-		selfmetrics.Stages(func() []stage.StageStats { return a.Stats().Stages }),
-		selfmetrics.Func(func(ch chan<- prometheus.Metric) {
-			v := 0.0
-			if a.Refused() != nil {
-				v = 1
-			}
-			ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.GaugeValue, v)
-		}, refusedDesc),
-		selfmetrics.Func(func(ch chan<- prometheus.Metric) {
-			ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age(a.OldestBatch(), time.Now()).Seconds())
-		}, oldestDesc),
-	}, c.extra...)
-	s.reg = selfmetrics.NewRegistry(cs...)
-	return s
+	return &Server{a: a, staleAfter: c.staleAfter, extra: c.extra}
+}
+
+// registry returns the server's registry, made at its first use: with the
+// endpoint off none is made (the Go and process collectors' set-up maps
+// about 2 MB of the executable).
+func (s *Server) registry() *prometheus.Registry {
+	s.regOnce.Do(func() {
+		a := s.a
+		refusedDesc, oldestDesc := newRefusedDesc(), newOldestDesc()
+		cs := []prometheus.Collector{
+			selfmetrics.Single("meterkit_agent_", agent.Stats{}, help, func() any { return a.Stats() }),
+			selfmetrics.Stages(func() []stage.StageStats { return a.Stats().Stages }),
+			selfmetrics.Func(func(ch chan<- prometheus.Metric) {
+				v := 0.0
+				if a.Refused() != nil {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(refusedDesc, prometheus.GaugeValue, v)
+			}, refusedDesc),
+			selfmetrics.Func(func(ch chan<- prometheus.Metric) {
+				ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age(a.OldestBatch(), time.Now()).Seconds())
+			}, oldestDesc),
+		}
+		for _, c := range s.extra {
+			cs = append(cs, c())
+		}
+		s.reg = selfmetrics.NewRegistry(cs...)
+	})
+	return s.reg
 }
 
 func help(key string) string { return fmt.Sprintf("%s of the agent stats line (agent.Stats)", key) }
 
 // Registry returns the server's registry, for more collectors.
-func (s *Server) Registry() *prometheus.Registry { return s.reg }
+func (s *Server) Registry() *prometheus.Registry { return s.registry() }
 
 // Handler returns the handler of /metrics, /healthz and /readyz.
-func (s *Server) Handler() http.Handler { return selfmetrics.Handler(s.reg, s.Ready) }
+func (s *Server) Handler() http.Handler { return selfmetrics.Handler(s.registry(), s.Ready) }
 
 // Ready returns nil when the agent is ready: no batch waits for a
 // publisher's acknowledgement, or the oldest that does is younger than the
