@@ -5,63 +5,19 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
+
+	"github.com/meterkit/meter/internal/yamlfile"
 )
 
-// schemaKeys lists the YAML keys of struct type t, dotted, a list's items
-// as KEY[].SUB; a yaml.Node or a scalar is a leaf.
-func schemaKeys(t reflect.Type, prefix string) []string {
-	var out []string
-	for f := range t.Fields() {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		key := prefix + name
-		ft := f.Type
-		for ft.Kind() == reflect.Pointer {
-			ft = ft.Elem()
-		}
-		out = append(out, key)
-		switch {
-		case ft == reflect.TypeFor[yaml.Node]() || ft == reflect.TypeFor[time.Duration]():
-		case ft.Kind() == reflect.Struct:
-			out = append(out[:len(out)-1], schemaKeys(ft, key+".")...)
-		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct && ft.Elem() != reflect.TypeFor[yaml.Node]():
-			out = append(out, schemaKeys(ft.Elem(), key+"[].")...)
-		}
-	}
-	return out
-}
+func schemaKeys(t reflect.Type, prefix string) []string { return yamlfile.SchemaKeys(t, prefix) }
 
-// docKeys reads the keys in the first column of the table under heading in
-// the markdown file.
 func docKeys(t *testing.T, path, heading string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	keys, err := yamlfile.DocKeys(path, heading)
 	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(b), "\n"+heading+"\n")
-	require.True(t, ok, "no %q in %s", heading, path)
-	if i := strings.Index(after, "\n#"); i >= 0 {
-		after = after[:i]
-	}
-	code := regexp.MustCompile("`([^`]+)`")
-	var keys []string
-	for line := range strings.SplitSeq(after, "\n") {
-		cells := strings.Split(line, "|")
-		if len(cells) < 3 || !strings.HasPrefix(line, "| `") {
-			continue
-		}
-		for _, m := range code.FindAllStringSubmatch(cells[1], -1) {
-			keys = append(keys, m[1])
-		}
-	}
-	require.NotEmpty(t, keys, "no key table under %q in %s", heading, path)
 	return keys
 }
 
