@@ -182,8 +182,8 @@ func (d *Delta) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 			d.tab.Skip(i)
 			continue
 		}
-		s, fresh := d.tab.Get(i, m)
-		if s == nil {
+		s, _, dv, step := d.tab.Advance(i, m)
+		if step == series.Unbounded {
 			out = append(out, *m)
 			dropped++
 			continue
@@ -193,22 +193,16 @@ func (d *Delta) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 		} else {
 			out = append(out, *m)
 		}
-		t, v := m.Time.UnixNano(), m.Value
-		if fresh {
-			s.T, s.V = t, v
+		switch step {
+		case series.First:
 			continue
-		}
-		dt, dv := t-s.T, v-s.V
-		switch {
-		case dt <= 0:
+		case series.Backward:
 			dropped++
 			continue
-		case dv < 0:
+		case series.Reset:
 			resets++
-			s.T, s.V = t, v
 			continue
 		}
-		s.T, s.V = t, v
 		name := d.as
 		if d.templ {
 			if s.OutName == "" {

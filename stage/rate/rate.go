@@ -249,8 +249,8 @@ func (r *Rate) Process(ctx context.Context, in, out []meter.Measurement) ([]mete
 			r.tab.Skip(i)
 			continue
 		}
-		s, fresh := r.tab.Get(i, m)
-		if s == nil {
+		s, dt, dv, step := r.tab.Advance(i, m)
+		if step == series.Unbounded {
 			out = append(out, *m)
 			dropped++
 			continue
@@ -260,22 +260,16 @@ func (r *Rate) Process(ctx context.Context, in, out []meter.Measurement) ([]mete
 		} else {
 			out = append(out, *m)
 		}
-		t, v := m.Time.UnixNano(), m.Value
-		if fresh {
-			s.T, s.V = t, v
+		switch step {
+		case series.First:
 			continue
-		}
-		dt, dv := t-s.T, v-s.V
-		switch {
-		case dt <= 0:
+		case series.Backward:
 			dropped++
 			continue
-		case dv < 0:
+		case series.Reset:
 			resets++
-			s.T, s.V = t, v
 			continue
 		}
-		s.T, s.V = t, v
 		if r.maxGap > 0 && dt > r.maxGap {
 			continue
 		}

@@ -82,6 +82,44 @@ func (t *Table) Get(i int, m *meter.Measurement) (s *Series, fresh bool) {
 	return s, fresh
 }
 
+// Step is what Advance found of a measurement against its series' last
+// point.
+type Step int
+
+const (
+	Unbounded Step = iota // no series: the table is full (the stage passes m on, counted dropped)
+	First                 // the series' first point: nothing to compare it with
+	Backward              // not later than the last point: dropped, the last point kept
+	Reset                 // a value below the last one: a counter reset
+	Advanced              // later and not lower: dt and dv are the step
+)
+
+// Advance is Get for a cumulative series: it moves the series of m (at
+// position i of the batch) to m's point, except a point not later than
+// the last one, and says what that step was. dt (ns) and dv are the step
+// when it is Advanced. Rate and delta both walk a cumulative this way.
+func (t *Table) Advance(i int, m *meter.Measurement) (s *Series, dt int64, dv float64, st Step) {
+	s, fresh := t.Get(i, m)
+	if s == nil {
+		return nil, 0, 0, Unbounded
+	}
+	tm, v := m.Time.UnixNano(), m.Value
+	if fresh {
+		s.T, s.V = tm, v
+		return s, 0, 0, First
+	}
+	dt, dv = tm-s.T, v-s.V
+	switch {
+	case dt <= 0:
+		return s, 0, 0, Backward
+	case dv < 0:
+		s.T, s.V = tm, v
+		return s, 0, 0, Reset
+	}
+	s.T, s.V = tm, v
+	return s, dt, dv, Advanced
+}
+
 // Skip notes that position i of the batch holds no series.
 func (t *Table) Skip(i int) { t.hint[i] = nil }
 

@@ -112,3 +112,32 @@ func FuzzTableRestore(f *testing.F) {
 		require.Equal(t, string(once), string(twice), "what a restored table gives out, it takes back the same")
 	})
 }
+
+// Advance walks a cumulative: the first point, a step, a point not later
+// than the last (kept out), a reset, and a series past the bound.
+func TestTableAdvance(t *testing.T) {
+	tab := New("", 1, time.Hour)
+	walk := func(m meter.Measurement) (int64, float64, Step) {
+		tab.Begin(1)
+		defer tab.End()
+		_, dt, dv, st := tab.Advance(0, &m)
+		return dt, dv, st
+	}
+	at := func(min int, v float64) meter.Measurement { m := point("r", min); m.Value = v; return m }
+	_, _, st := walk(at(0, 10))
+	require.Equal(t, First, st)
+	dt, dv, st := walk(at(1, 16))
+	require.Equal(t, Advanced, st)
+	require.Equal(t, int64(time.Minute), dt)
+	require.Equal(t, 6.0, dv)
+	_, _, st = walk(at(1, 20))
+	require.Equal(t, Backward, st, "not later than the last point")
+	_, _, st = walk(at(2, 3))
+	require.Equal(t, Reset, st)
+	dt, dv, st = walk(at(3, 5))
+	require.Equal(t, Advanced, st, "the reset's point is the last one")
+	require.Equal(t, int64(time.Minute), dt)
+	require.Equal(t, 2.0, dv)
+	_, _, st = walk(point("other", 3))
+	require.Equal(t, Unbounded, st, "one series at most")
+}
