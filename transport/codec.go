@@ -226,6 +226,15 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 	dst = appendString(dst, tagMUserID, m.UserID)
 	for i := range m.Labels {
 		l := &m.Labels[i]
+		if k, v := len(l.Key), len(l.Value); k != 0 && v != 0 && 4+k+v < 0x80 {
+			// The usual label, short key and value: every length is
+			// one byte.
+			dst = append(dst, tagMLabels, byte(4+k+v), tagLabelKey, byte(k))
+			dst = append(dst, l.Key...)
+			dst = append(dst, tagLabelValue, byte(v))
+			dst = append(dst, l.Value...)
+			continue
+		}
 		dst = append(dst, tagMLabels)
 		dst = appendVarint(dst, uint64(stringSize(l.Key)+stringSize(l.Value)))
 		dst = appendString(dst, tagLabelKey, l.Key)

@@ -608,3 +608,59 @@ func TestMeasurementSize(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, len(b), sum)
 }
+
+// TestLabelLengths crosses the one-byte-length shape the codec writes and
+// reads on a fast path with the general one: key and value lengths around
+// the 128-byte boundary of the label message, each checked byte for byte
+// against the generated code and decoded back.
+func TestLabelLengths(t *testing.T) {
+	lengths := []int{0, 1, 2, 60, 61, 62, 63, 64, 120, 121, 122, 123, 124, 125, 126, 127, 128, 200}
+	var d transport.Decoder
+	var got transport.Envelope
+	for _, k := range lengths {
+		for _, v := range lengths {
+			env := transport.Envelope{Version: transport.Version, Host: "h", Measurements: []meter.Measurement{{
+				Name: "m", Kind: meter.Gauge, Value: 1, Time: time.Unix(1, 0),
+				Labels: []meter.Label{{Key: strings.Repeat("k", k), Value: strings.Repeat("v", v)}, {Key: "b", Value: "c"}},
+			}}}
+			buf, err := transport.AppendEnvelope(nil, &env)
+			require.NoError(t, err)
+			pb, err := proto.Marshal(toPB(&env))
+			require.NoError(t, err)
+			require.Equal(t, string(pb), string(buf), "key %d, value %d bytes", k, v)
+			require.NoError(t, d.Decode(buf, &got), "key %d, value %d bytes", k, v)
+			require.Equal(t, normalize(env), decoded(&got), "key %d, value %d bytes", k, v)
+		}
+	}
+}
+
+// TestLabelShapes decodes label messages other encoders may write (fields
+// in another order, repeated, unknown, with long varints) as the generated
+// code does.
+func TestLabelShapes(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		label []byte // the Label message
+	}{
+		{"value first", []byte{0x12, 1, 'v', 0x0a, 1, 'k'}},
+		{"key only", []byte{0x0a, 2, 'k', 'k'}},
+		{"value only", []byte{0x12, 2, 'v', 'v'}},
+		{"key twice", []byte{0x0a, 1, 'a', 0x0a, 1, 'k'}},
+		{"two-byte key length", []byte{0x0a, 0x81, 0x00, 'k', 0x12, 1, 'v'}},
+		{"unknown field after", []byte{0x0a, 1, 'k', 0x12, 1, 'v', 0x18, 7}},
+		{"unknown field between", []byte{0x0a, 1, 'k', 0x18, 7, 0x12, 1, 'v'}},
+		{"empty", nil},
+		{"empty key and value", []byte{0x0a, 0, 0x12, 0}},
+	} {
+		frame := []byte{0x08, byte(transport.Version), 0x32, 1, 'h'} // version, host
+		m := []byte{0x0a, 1, 'm', 0x52, byte(len(c.label))}          // name, labels
+		m = append(m, c.label...)
+		frame = append(append(frame, 0x3a, byte(len(m))), m...)
+		var p wirepb.Envelope
+		require.NoError(t, proto.Unmarshal(frame, &p), c.name)
+		var d transport.Decoder
+		var got transport.Envelope
+		require.NoError(t, d.Decode(frame, &got), c.name)
+		require.Equal(t, fromPB(&p), decoded(&got), c.name)
+	}
+}

@@ -385,6 +385,17 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 				return st.fail(ErrTooLarge, "labels", i, tagOff, "more than "+strconv.Itoa(st.lim.MaxLabels)+" labels")
 			}
 			off += n
+			// The usual label, as our encoder writes it: key then value,
+			// each with a one-byte length.
+			if k := len(v) - 4; k >= 0 && v[0] == tagLabelKey && v[1] < 0x80 && int(v[1]) <= k &&
+				v[2+v[1]] == tagLabelValue && v[3+v[1]] < 0x80 && int(v[1])+int(v[3+v[1]]) == k && int(v[1]) <= st.lim.MaxStringLen &&
+				int(v[3+v[1]]) <= st.lim.MaxStringLen {
+				kl := int(v[1])
+				ks := off - len(v) + 2
+				vs := ks + kl + 2
+				st.d.labels = append(st.d.labels, meter.Label{Key: st.s[ks : ks+kl], Value: st.s[vs:off]})
+				continue
+			}
 			if err := st.label(i, len(st.d.labels)-labels, off-len(v), off); err != nil {
 				return err
 			}
