@@ -99,7 +99,7 @@ type Measurement struct {
 	Unit string
 	// Value is finite: NaN and ±Inf are rejected.
 	Value float64
-	// Time the value was observed. Required.
+	// Time the value was observed. Required, in the years 1970-2261 (UTC).
 	Time time.Time
 	// Host that produced the measurement; the agent fills it when empty.
 	Host string
@@ -142,6 +142,10 @@ func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Reason: fmt.Sprintf(format, args...)}
 }
 
+// endOf2261 is the Unix time of 2262-01-01T00:00:00Z: a valid Time is
+// before it (and the codec's nanoseconds reach into 2262).
+const endOf2261 = 9214646400
+
 // Validate reports the first thing wrong with m, as a *FieldError naming the
 // field, or nil. It does not allocate when m is valid.
 func (m *Measurement) Validate() error {
@@ -168,8 +172,11 @@ func (m *Measurement) Validate() error {
 	if m.Time.IsZero() {
 		return fieldErr("Time", "zero")
 	}
-	if y := m.Time.Year(); y < 1970 || y > 2261 {
-		return fieldErr("Time", "year %d out of range 1970-2261", y)
+	// The years 1970-2261 in UTC, checked on the Unix time: the year of
+	// a time takes a calendar computation, and this runs for every
+	// measurement on both sides.
+	if s := m.Time.Unix(); s < 0 || s >= endOf2261 {
+		return fieldErr("Time", "year %d out of range 1970-2261 (UTC)", m.Time.UTC().Year())
 	}
 	for _, f := range [...]struct {
 		name, v string

@@ -27,6 +27,15 @@ func TestValidateAccepts(t *testing.T) {
 	m.Unit = ""
 	m.Value = -1e300
 	require.NoError(t, m.Validate())
+	// The ends of the range, in UTC whatever the time's location.
+	for _, at := range []time.Time{
+		time.Unix(0, 0),
+		time.Date(2261, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+		time.Date(2262, 1, 1, 0, 30, 0, 0, time.FixedZone("+01", 3600)), // 2261 in UTC
+	} {
+		m.Time = at
+		require.NoError(t, m.Validate(), "%v", at)
+	}
 }
 
 func TestValidateRejects(t *testing.T) {
@@ -54,6 +63,11 @@ func TestValidateRejects(t *testing.T) {
 		{"-Inf", func(m *meter.Measurement) { m.Value = math.Inf(-1) }, "Value"},
 		{"zero time", func(m *meter.Measurement) { m.Time = time.Time{} }, "Time"},
 		{"time before 1970", func(m *meter.Measurement) { m.Time = time.Date(1969, 1, 1, 0, 0, 0, 0, time.UTC) }, "Time"},
+		{"time just before 1970", func(m *meter.Measurement) { m.Time = time.Unix(0, -1) }, "Time"},
+		{"time 1970 east of UTC", func(m *meter.Measurement) {
+			m.Time = time.Date(1970, 1, 1, 0, 30, 0, 0, time.FixedZone("+01", 3600)) // 1969 in UTC
+		}, "Time"},
+		{"time in 2262", func(m *meter.Measurement) { m.Time = time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC) }, "Time"},
 		{"long host", func(m *meter.Measurement) { m.Host = long(meter.MaxIDLen + 1) }, "Host"},
 		{"long resource", func(m *meter.Measurement) { m.ResourceID = long(meter.MaxIDLen + 1) }, "ResourceID"},
 		{"long project", func(m *meter.Measurement) { m.ProjectID = long(meter.MaxIDLen + 1) }, "ProjectID"},
