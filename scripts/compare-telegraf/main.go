@@ -4,9 +4,11 @@
 // side with equivalent host inputs and prints what each costs per
 // collection cycle: CPU time (the sum of the first field of
 // /proc/PID/task/*/schedstat) and resident memory: the largest over the
-// run (VmHWM, the kernel's high-water mark of VmRSS, start-up included)
-// and the steady one (the median of VmRSS sampled every 250 ms after the
-// warm-up). It is started by run.sh next to it, which builds the binaries:
+// run (VmHWM, the kernel's high-water mark of VmRSS, start-up included),
+// and from VmRSS sampled every 250 ms after the warm-up the steady one (the
+// median) and the largest while running; and the anonymous part of the
+// steady one (RssAnon: heap and stacks, what no file backs), the memory a
+// process needs whatever its binary's size. It is started by run.sh next to it, which builds the binaries:
 //
 //	scripts/compare-telegraf/run.sh              # 3 runs of 60 s
 //	RUNS=1 DURATION=10s scripts/compare-telegraf/run.sh
@@ -125,8 +127,10 @@ type runConfig struct {
 // cost is one process's figures.
 type cost struct {
 	cpuPerCycle float64 // ms
-	rssMax      float64 // MB
-	rssSteady   float64 // MB
+	rssMax      float64 // MB, VmHWM
+	rssSteady   float64 // MB, median VmRSS after the warm-up
+	rssRunMax   float64 // MB, largest VmRSS after the warm-up
+	anonSteady  float64 // MB, median RssAnon after the warm-up
 }
 
 type result struct {
@@ -136,11 +140,12 @@ type result struct {
 func (r result) String() string {
 	t := r.telegraf
 	f := func(c cost) string {
-		return fmt.Sprintf("%.2f ms/cycle (%.2fx), RSS max %.1f MB (%.2fx) steady %.1f MB (%.2fx)", c.cpuPerCycle, c.cpuPerCycle/t.cpuPerCycle,
-			c.rssMax, c.rssMax/t.rssMax, c.rssSteady, c.rssSteady/t.rssSteady)
+		return fmt.Sprintf("%.2f ms/cycle (%.2fx), RSS max %.1f MB (%.2fx) steady %.1f MB (%.2fx) running max %.1f MB (%.2fx) anon %.1f MB (%.2fx)",
+			c.cpuPerCycle, c.cpuPerCycle/t.cpuPerCycle, c.rssMax, c.rssMax/t.rssMax, c.rssSteady, c.rssSteady/t.rssSteady,
+			c.rssRunMax, c.rssRunMax/t.rssRunMax, c.anonSteady, c.anonSteady/t.anonSteady)
 	}
-	return fmt.Sprintf("\n  telegraf   %.2f ms/cycle, RSS max %.1f MB steady %.1f MB\n  agent      %s\n  agent-http %s",
-		t.cpuPerCycle, t.rssMax, t.rssSteady, f(r.agent), f(r.agentHTTP))
+	return fmt.Sprintf("\n  telegraf   %.2f ms/cycle, RSS max %.1f MB steady %.1f MB running max %.1f MB anon %.1f MB\n  agent      %s\n  agent-http %s",
+		t.cpuPerCycle, t.rssMax, t.rssSteady, t.rssRunMax, t.anonSteady, f(r.agent), f(r.agentHTTP))
 }
 
 // median takes the median of each figure on its own.
@@ -158,7 +163,8 @@ func median(rs []result) result {
 	}
 	of := func(c func(result) cost) cost {
 		return cost{med(func(r result) float64 { return c(r).cpuPerCycle }), med(func(r result) float64 { return c(r).rssMax }),
-			med(func(r result) float64 { return c(r).rssSteady })}
+			med(func(r result) float64 { return c(r).rssSteady }), med(func(r result) float64 { return c(r).rssRunMax }),
+			med(func(r result) float64 { return c(r).anonSteady })}
 	}
 	return result{
 		telegraf:  of(func(r result) cost { return r.telegraf }),
@@ -271,15 +277,21 @@ func run(c runConfig) (result, error) {
 	all = append(all, tg)
 	measured := []*proc{tg, plain.agent, withHTTP.agent}
 
-	rss := make([][]float64, len(measured)) // after the warm-up
+	rss := make([][]float64, len(measured))  // after the warm-up
+	anon := make([][]float64, len(measured)) // after the warm-up
 	sampleRSS := func(warm bool) error {
 		for i, p := range measured {
 			v, err := status(p.cmd.Process.Pid, "VmRSS:")
 			if err != nil {
 				return fmt.Errorf("%s: %w", p.name, err)
 			}
+			a, err := status(p.cmd.Process.Pid, "RssAnon:")
+			if err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
 			if warm {
 				rss[i] = append(rss[i], v)
+				anon[i] = append(anon[i], a)
 			}
 		}
 		return nil
@@ -324,6 +336,11 @@ func run(c runConfig) (result, error) {
 		slices.Sort(rss[i])
 		if n := len(rss[i]); n > 0 {
 			costs[i].rssSteady = rss[i][n/2] / 1024
+			costs[i].rssRunMax = rss[i][n-1] / 1024
+		}
+		slices.Sort(anon[i])
+		if n := len(anon[i]); n > 0 {
+			costs[i].anonSteady = anon[i][n/2] / 1024
 		}
 	}
 	// Stop, then check that every cycle was delivered.
