@@ -58,7 +58,6 @@ type printed struct {
 	Log         Log           `yaml:"log"`
 	Drivers     []printedInst `yaml:"drivers"`
 	Stages      []any         `yaml:"stages,omitempty"`
-	StagesFile  string        `yaml:"stages_file,omitempty"`
 }
 
 type printedInst struct {
@@ -74,7 +73,10 @@ type printedInst struct {
 // for -print-config. Secrets are replaced by REDACTED: settings whose name
 // says password, secret, token, community or credential (but not the
 // *_file settings that name a file holding one) and the password of any
-// URL. Paths are absolute where the file resolved them.
+// URL. Paths are absolute where the file resolved them. The stages of a stage file (stages_file:, -stages) are read
+// and printed as stages:, under a comment naming the file, so that the
+// output saved as a config file runs the same stages; an unreadable stage
+// file is an error.
 func (c *Config) WriteYAML(w io.Writer) error {
 	var p printed
 	p.Publishers.Connect = make([]string, len(c.Connect))
@@ -86,7 +88,7 @@ func (c *Config) WriteYAML(w io.Writer) error {
 		t := c.TLS
 		p.Publishers.TLS = &t
 	}
-	p.ID, p.Spool, p.Queue, p.HTTP, p.Log, p.StagesFile = c.ID, c.Spool, c.Queue, c.HTTP, c.Log, c.StagesFile
+	p.ID, p.Spool, p.Queue, p.HTTP, p.Log = c.ID, c.Spool, c.Queue, c.HTTP, c.Log
 	p.Batch.Size, p.Batch.Age = c.Batch, c.BatchAge.String()
 	p.StatsEvery, p.Interval, p.SelfMetrics = c.StatsEvery.String(), c.Interval.String(), durationOrEmpty(c.SelfMetrics)
 	for _, in := range c.Drivers {
@@ -98,12 +100,18 @@ func (c *Config) WriteYAML(w io.Writer) error {
 		pi.Settings = s
 		p.Drivers = append(p.Drivers, pi)
 	}
-	stages, err := yamlfile.RedactedStages(c.stages)
+	// The stages in effect, those of the stage file included: the output,
+	// saved as a config file, runs the same stages.
+	stages, err := yamlfile.StagesInEffect(c.f, c.stages, c.StagesFile)
 	if err != nil {
 		return fmt.Errorf("agentconfig: %w", err)
 	}
 	p.Stages = stages
-	if err := yamlfile.Write(w, &p); err != nil {
+	var notes map[string]string
+	if c.StagesFile != "" {
+		notes = map[string]string{"stages": "stages read from " + c.StagesFile}
+	}
+	if err := yamlfile.WriteNoted(w, &p, notes); err != nil {
 		return fmt.Errorf("agentconfig: %w", err)
 	}
 	return nil

@@ -16,9 +16,9 @@
 // stage, prints "FILE: ok" and exits 0, or prints each error and exits 2 (as
 // do bad flags); it connects to nothing and creates no file or spool.
 // -print-config prints the configuration in effect (file and flags) as
-// YAML with secrets redacted, -version the build, -list-drivers the drivers
-// this binary has; -log-level and -log-format json (log: in the file)
-// choose the logs. The older -config file, a JSON map of per-driver
+// YAML with secrets redacted (the stages a stage file holds included),
+// -version the build, -list-drivers the drivers this binary has;
+// -log-level and -log-format json (log: in the file) choose the logs. The older -config file, a JSON map of per-driver
 // settings ({"filesystem": {"exclude_fstypes": ["tmpfs"]}}), still works,
 // with a deprecation warning.
 //

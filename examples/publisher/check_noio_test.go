@@ -53,9 +53,10 @@ func newPeer(t *testing.T) *peer {
 
 // TestCheckDoesNoIO runs -check on a config naming a sink of every scheme
 // this binary has, each pointed at a peer that counts connections (Keystone
-// too, through a clouds.yaml), with a console file and a spool directory
-// that do not exist: it passes, no peer sees a connection or datagram, and
-// neither the file nor the spool is made.
+// too, through a clouds.yaml), with a console file that does not exist (in
+// a directory that does: -check stats it) and a spool directory that does
+// not: it passes, no peer sees a connection or datagram, and neither the
+// file nor the spool is made.
 func TestCheckDoesNoIO(t *testing.T) {
 	dir := t.TempDir()
 	p := newPeer(t)
@@ -66,6 +67,7 @@ func TestCheckDoesNoIO(t *testing.T) {
     region_name: RegionOne
 `, p.addr), 0o600))
 	_, port, _ := net.SplitHostPort(p.addr)
+	require.NoError(t, os.Mkdir(filepath.Join(dir, "out"), 0o755))
 	urls := map[string]string{
 		"console":          "console://" + filepath.Join(dir, "out", "measurements.jsonl") + "?format=json",
 		"riemann":          "riemann://" + p.addr + "?receipts=10m",
@@ -104,5 +106,8 @@ func TestCheckDoesNoIO(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	require.ElementsMatch(t, []string{"publisher.yaml", "clouds.yaml"}, names, "-check made a file or a spool")
+	require.ElementsMatch(t, []string{"publisher.yaml", "clouds.yaml", "out"}, names, "-check made a file or a spool")
+	entries, err = os.ReadDir(filepath.Join(dir, "out"))
+	require.NoError(t, err)
+	require.Empty(t, entries, "-check made the console sink's file")
 }

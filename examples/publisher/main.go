@@ -28,10 +28,12 @@
 // sinks (each a URL, or a block whose name: keys its spool lane) and stages;
 // a flag given on the command line replaces the file's value (-sink
 // replaces the file's sinks). -check reads the file and the files it names,
-// builds every sink and stage without opening the spool, prints "FILE: ok"
-// and exits 0, or prints each error and exits 2 (as do bad flags); it
-// connects to nothing and creates no file. -print-config prints the
-// configuration in effect as YAML with secrets redacted, -version the
+// builds every sink and stage without opening the spool, checks that the
+// directory of a console:///path sink's file exists and is writable,
+// prints "FILE: ok" and exits 0, or prints each error and exits 2 (as do
+// bad flags); it connects to nothing and creates no file. -print-config
+// prints the configuration in effect as YAML with secrets redacted (the
+// stages a stage file holds included), -version the
 // build; -log-level and -log-format json (log: in the file) choose the
 // logs:
 //

@@ -52,7 +52,6 @@ type printed struct {
 	Log          Log           `yaml:"log"`
 	Sinks        []printedSink `yaml:"sinks"`
 	Stages       []any         `yaml:"stages,omitempty"`
-	StagesFile   string        `yaml:"stages_file,omitempty"`
 }
 
 type printedSink struct {
@@ -65,10 +64,13 @@ type printedSink struct {
 // for -print-config. Secrets are replaced by REDACTED: the password of a
 // sink URL, URL parameters and stage settings whose name says password,
 // secret, token or credential (but not the *_file ones that name a file
-// holding one). Paths are absolute where the file resolved them.
+// holding one). Paths are absolute where the file resolved them. The stages of a stage file (stages_file:, -stages) are read
+// and printed as stages:, under a comment naming the file, so that the
+// output saved as a config file runs the same stages; an unreadable stage
+// file is an error.
 func (c *Config) WriteYAML(w io.Writer) error {
 	p := printed{Listen: service.RedactURL(c.Listen), Workers: c.Workers, Keys: c.Keys, Spool: c.Spool,
-		StatsEvery: c.StatsEvery.String(), HTTP: c.HTTP, Log: c.Log, StagesFile: c.StagesFile}
+		StatsEvery: c.StatsEvery.String(), HTTP: c.HTTP, Log: c.Log}
 	if c.TLS != (TLS{}) {
 		t := c.TLS
 		p.TLS = &t
@@ -79,12 +81,18 @@ func (c *Config) WriteYAML(w io.Writer) error {
 	for _, s := range c.Sinks {
 		p.Sinks = append(p.Sinks, printedSink{Name: service.RedactURL(s.Name), URL: service.RedactURL(s.URL)})
 	}
-	stages, err := yamlfile.RedactedStages(c.stages)
+	// The stages in effect, those of the stage file included: the output,
+	// saved as a config file, runs the same stages.
+	stages, err := yamlfile.StagesInEffect(c.f, c.stages, c.StagesFile)
 	if err != nil {
 		return fmt.Errorf("publisherconfig: %w", err)
 	}
 	p.Stages = stages
-	if err := yamlfile.Write(w, &p); err != nil {
+	var notes map[string]string
+	if c.StagesFile != "" {
+		notes = map[string]string{"stages": "stages read from " + c.StagesFile}
+	}
+	if err := yamlfile.WriteNoted(w, &p, notes); err != nil {
 		return fmt.Errorf("publisherconfig: %w", err)
 	}
 	return nil

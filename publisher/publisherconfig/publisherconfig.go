@@ -324,7 +324,10 @@ type Opened struct {
 // Open opens every sink (sink.Open) and stage the configuration names, and
 // reads the stage file it names. Errors name the file, line and key; all are
 // reported, joined. It opens no spool; whether a sink does I/O when opened
-// is its opener's business (the built-in ones connect on first use).
+// is its opener's business (the built-in ones connect on first use). It
+// checks the files a sink's URL names, and that the directory of a
+// console:///path sink's file exists and is writable (a stat and an
+// access(2) check: the file is not created).
 func (c *Config) Open(ctx context.Context) (*Parts, error) {
 	p := &Parts{}
 	var errs []error
@@ -357,6 +360,13 @@ func (c *Config) Open(ctx context.Context) (*Parts, error) {
 			continue
 		}
 		if err := checkURLFiles(u); err != nil {
+			errs = append(errs, f.Wrap(at, key, err))
+			continue
+		}
+		if err := checkConsoleDir(u); err != nil {
+			if s.node != nil { // from the file: its key does not say which URL
+				err = fmt.Errorf("%s: %w", redacted(s.URL), err)
+			}
 			errs = append(errs, f.Wrap(at, key, err))
 			continue
 		}
