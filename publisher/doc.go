@@ -105,8 +105,10 @@
 // found below wrappers as read-only capabilities are: sink/web's server),
 // so that the live view serves before the first batch and a port in use
 // fails Run at once, with an error wrapping [ErrSinkStart] that names the
-// sink. Then it blocks until its context ends or Close is called, finishes the
-// envelopes in hand and drains the spool lanes within the drain timeout,
+// sink. Then it receives: [Publisher.Serving] reports true and the channel
+// [Publisher.Ready] returns is closed, which a program waits on before it
+// tells its supervisor it is ready (systemd's READY=1). It blocks until its
+// context ends or Close is called, finishes the envelopes in hand and drains the spool lanes within the drain timeout,
 // and returns. Close stops Run and waits for it to return (within Close's
 // context), then closes the receiver, the sinks and the spool, in that
 // order: no sink is written after it was closed.

@@ -34,6 +34,7 @@ type Publisher struct {
 
 	running   atomic.Bool
 	serving   atomic.Bool   // Run's workers receive (Serving)
+	ready     readySignal   // closed when serving first becomes true (Ready, ready.go)
 	quit      chan struct{} // closed by Close: Run stops as if its ctx ended
 	abort     chan struct{} // closed by Close when its ctx ends first: Run stops at once
 	done      chan struct{} // closed when Run returns
@@ -161,7 +162,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { p.tickLoop(ctx) }) // state.go; a no-op while no stage ticks
 	errc := make(chan error, p.cfg.workers)
-	p.serving.Store(true)
+	p.startServing() // Serving and Ready (ready.go)
 	for range p.cfg.workers {
 		wg.Go(func() {
 			w := worker{p: p}

@@ -166,5 +166,6 @@ func (p *Publisher) SinkStats() []SinkStats {
 }
 
 // Serving reports whether Run is receiving envelopes: it was called, and
-// neither its ctx ended nor Close was called.
+// neither its ctx ended nor Close was called. Ready's channel is closed
+// the first time it becomes true.
 func (p *Publisher) Serving() bool { return p.serving.Load() }

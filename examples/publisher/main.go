@@ -228,16 +228,16 @@ func run() int {
 	logger.Info("publishing", "listen", cfg.Listen, "sinks", strings.Join(names, " "))
 	// READY=1 once Run receives, so that a unit ordered after this one (and
 	// /readyz) never sees a publisher that listens but does not yet answer.
+	// Ready is never closed when Run returns without receiving (a sink that
+	// cannot start): readyStop below ends the wait then.
 	readyCtx, readyStop := context.WithCancel(ctx)
 	readyDone := make(chan struct{})
 	go func() {
 		defer close(readyDone)
-		for !p.Serving() {
-			select {
-			case <-readyCtx.Done():
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
+		select {
+		case <-readyCtx.Done():
+			return
+		case <-p.Ready():
 		}
 		if _, err := publisherhttp.Notify("READY=1"); err != nil {
 			logger.Warn("could not tell systemd the publisher is ready", "err", err)
