@@ -121,7 +121,7 @@ type Delta struct {
 	pre, suf string // with $(name): as = pre + "$(name)" + suf
 	templ    bool
 	drop     bool
-	tab      *series.Table
+	tab      *series.Table[struct{}]
 }
 
 // New makes the stage.
@@ -155,7 +155,7 @@ func New(c Config) (*Delta, error) {
 		forget = DefaultForgetAfter
 	}
 	return &Delta{meters: c.Meters, as: c.As, pre: pre, suf: suf, templ: templ, drop: c.DropInput,
-		tab: series.New("", maxSeries, forget)}, nil
+		tab: series.New[struct{}]("", maxSeries, forget)}, nil
 }
 
 // Open makes the stage from its settings, for the registry.

@@ -180,7 +180,7 @@ type Rate struct {
 	percent bool
 	maxGap  int64 // ns; 0 none
 	drop    bool
-	tab     *series.Table
+	tab     *series.Table[struct{}]
 }
 
 // New makes the stage.
@@ -221,7 +221,7 @@ func New(c Config) (*Rate, error) {
 	case forget == 0:
 		forget = DefaultForgetAfter
 	}
-	r.tab = series.New(r.label, maxSeries, forget)
+	r.tab = series.New[struct{}](r.label, maxSeries, forget)
 	return r, nil
 }
 
