@@ -288,7 +288,7 @@ func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *entry {
 
 // step moves s's level on with m, and returns the levels before and after.
 func (l *Levels) step(s *entry, m *meter.Measurement) (from, to meter.Level) {
-	s.T = max(s.T, m.Time.UnixNano())
+	l.tab.Seen(s, m.Time.UnixNano())
 	from = meter.Level(s.V)
 	to = l.level(from, m.Value)
 	s.V = float64(to)

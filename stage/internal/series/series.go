@@ -81,22 +81,32 @@ func (t *Table[P]) Begin(n int) {
 // and whether it was made now (it then has no point yet); nil past the
 // bound.
 func (t *Table[P]) Get(i int, m *meter.Measurement) (s *Series[P], fresh bool) {
+	t.newest = max(t.newest, m.Time.UnixNano())
 	if s = t.Hinted(i, m); s != nil {
 		return s, false
 	}
-	return t.Find(i, m)
+	s, fresh = t.lookup(m)
+	t.hint[i] = s
+	return s, fresh
 }
 
 // Hinted returns the series of m, the measurement at position i of the
 // batch, when it is the one at i in the last batch, or nil: a stage that
 // selects measurements can try it before it matches m's name, when only
-// the measurements it selects have a series.
+// the measurements it selects have a series. It notes no time: the stage
+// calls Seen.
 func (t *Table[P]) Hinted(i int, m *meter.Measurement) *Series[P] {
-	if s := t.hint[i]; s != nil && !s.gone && t.is(s, m) {
-		t.newest = max(t.newest, m.Time.UnixNano())
+	if s := t.hint[i]; t.is(s, m) {
 		return s
 	}
 	return nil
+}
+
+// Seen notes that s was seen at tm (unix ns), in its T unless it was seen
+// later, for a stage that keeps a state in V rather than a last point.
+func (t *Table[P]) Seen(s *Series[P], tm int64) {
+	s.T = max(s.T, tm)
+	t.newest = max(t.newest, tm)
 }
 
 // Find is Get without the hint: it looks m up, makes its series when there
@@ -179,8 +189,9 @@ func (s *Series[P]) Name() string { return s.name }
 // caller must not change them.
 func (s *Series[P]) Labels() []meter.Label { return s.labels }
 
+// is reports whether m is of s, a series (not nil) not forgotten.
 func (t *Table[P]) is(s *Series[P], m *meter.Measurement) bool {
-	if !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
+	if s == nil || s.gone || !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
 		!hint.Same(s.project, m.ProjectID) || !hint.Same(s.user, m.UserID) {
 		return false
 	}

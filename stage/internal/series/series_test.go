@@ -144,20 +144,24 @@ func TestTableAdvance(t *testing.T) {
 
 // A stage that selects measurements tries the hint first, and looks up only
 // what it selects: Hinted finds the series at the same position only, and
-// notes the time only then; Find makes the hint.
+// notes no time (Seen does); Find notes the time and makes the hint.
 func TestTableHintedAndFind(t *testing.T) {
 	tab := New[int]("", 10, time.Hour)
 	a, b := point("a", 0), point("b", 0)
 	tab.Begin(2)
 	require.Nil(t, tab.Hinted(0, &a), "no hint yet")
-	require.Zero(t, tab.newest, "a miss notes no time: the stage may not select m")
 	sa, fresh := tab.Find(0, &a)
 	require.True(t, fresh)
+	require.Equal(t, a.Time.UnixNano(), tab.newest)
 	sa.P = 7
 	later := point("a", 5)
 	tab.Begin(2)
 	require.Same(t, sa, tab.Hinted(0, &later))
+	require.Equal(t, a.Time.UnixNano(), tab.newest)
+	tab.Seen(sa, later.Time.UnixNano())
+	tab.Seen(sa, a.Time.UnixNano())
 	require.Equal(t, later.Time.UnixNano(), tab.newest)
+	require.Equal(t, later.Time.UnixNano(), sa.T, "the latest time seen")
 	require.Nil(t, tab.Hinted(1, &later), "not the series at position 1")
 	require.Nil(t, tab.Hinted(0, &b), "not the series of b")
 	tab.Skip(0)
