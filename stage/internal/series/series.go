@@ -20,8 +20,7 @@ import (
 )
 
 // Series is one series' identity and last point, with room for what a stage
-// caches about it: P, of the stage's own type (struct{} when none), and the
-// fields after it.
+// caches about it: P, of the stage's own type.
 type Series[P any] struct {
 	gone bool // forgotten: hints must not use it
 
@@ -37,14 +36,6 @@ type Series[P any] struct {
 
 	// P is for the stage's own use, never checkpointed.
 	P P
-
-	// For the stage's own use, never checkpointed: the name made for the
-	// series, the unit last seen and the one made from it, a label value
-	// last seen and what it parsed to.
-	OutName       string
-	Unit, OutUnit string
-	Raw           string
-	N             float64
 }
 
 // Table holds the series, each with a P of the stage's own.
