@@ -72,13 +72,11 @@ func (t *Table[P]) Begin(n int) {
 // and whether it was made now (it then has no point yet); nil past the
 // bound.
 func (t *Table[P]) Get(i int, m *meter.Measurement) (s *Series[P], fresh bool) {
-	t.newest = max(t.newest, m.Time.UnixNano())
 	if s = t.Hinted(i, m); s != nil {
+		t.newest = max(t.newest, m.Time.UnixNano())
 		return s, false
 	}
-	s, fresh = t.lookup(m)
-	t.hint[i] = s
-	return s, fresh
+	return t.Find(i, m)
 }
 
 // Hinted returns the series of m, the measurement at position i of the
