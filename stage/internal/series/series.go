@@ -94,8 +94,10 @@ func (t *Table[P]) Hinted(i int, m *meter.Measurement) *Series[P] {
 // Seen notes that s was seen at tm (unix ns), in its T unless it was seen
 // later, for a stage that keeps a state in V rather than a last point.
 func (t *Table[P]) Seen(s *Series[P], tm int64) {
-	s.T = max(s.T, tm)
-	t.newest = max(t.newest, tm)
+	if tm > s.T { // else newest, never below a T, is not below tm either
+		s.T = tm
+		t.newest = max(t.newest, tm)
+	}
 }
 
 // Find is Get without the hint: it looks m up, makes its series when there
