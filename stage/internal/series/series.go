@@ -182,13 +182,16 @@ func (s *Series[P]) Labels() []meter.Label { return s.labels }
 
 // is reports whether m is of s, a series (not nil) not forgotten.
 func (t *Table[P]) is(s *Series[P], m *meter.Measurement) bool {
-	if s == nil || s.gone || !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
+	if s == nil || s.gone {
+		return false
+	}
+	if !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
 		!hint.Same(s.project, m.ProjectID) || !hint.Same(s.user, m.UserID) {
 		return false
 	}
-	j := 0
+	j, ignore := 0, t.ignore
 	for _, lb := range m.Labels {
-		if lb.Key == t.ignore {
+		if lb.Key == ignore {
 			continue
 		}
 		if j >= len(s.labels) || !hint.Same(s.labels[j].Key, lb.Key) || !hint.Same(s.labels[j].Value, lb.Value) {
