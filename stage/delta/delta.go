@@ -121,8 +121,12 @@ type Delta struct {
 	pre, suf string // with $(name): as = pre + "$(name)" + suf
 	templ    bool
 	drop     bool
-	tab      *series.Table
+	tab      *series.Table[cache]
 }
+
+// cache is what delta keeps of a series beside its last point, never
+// checkpointed: the name made for it.
+type cache struct{ OutName string }
 
 // New makes the stage.
 func New(c Config) (*Delta, error) {
@@ -155,7 +159,7 @@ func New(c Config) (*Delta, error) {
 		forget = DefaultForgetAfter
 	}
 	return &Delta{meters: c.Meters, as: c.As, pre: pre, suf: suf, templ: templ, drop: c.DropInput,
-		tab: series.New("", maxSeries, forget)}, nil
+		tab: series.New[cache]("", maxSeries, forget)}, nil
 }
 
 // Open makes the stage from its settings, for the registry.
@@ -205,10 +209,10 @@ func (d *Delta) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 		}
 		name := d.as
 		if d.templ {
-			if s.OutName == "" {
-				s.OutName = d.pre + m.Name + d.suf
+			if s.P.OutName == "" {
+				s.P.OutName = d.pre + m.Name + d.suf
 			}
-			name = s.OutName
+			name = s.P.OutName
 		}
 		if math.IsInf(dv, 0) || len(name) > meter.MaxNameLen {
 			dropped++

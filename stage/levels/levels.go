@@ -60,20 +60,18 @@
 package levels
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/stage"
 	"github.com/meterkit/meter/stage/internal/hint"
+	"github.com/meterkit/meter/stage/internal/series"
 )
 
 func init() { stage.Register("levels", Open) }
@@ -113,38 +111,26 @@ type Levels struct {
 	thr         [4]float64 // thr[1..3] times sign; +Inf when not set
 	hyst        float64
 	maxSeries   int
-	forgetAfter int64 // ns
+	forgetAfter time.Duration
 
-	seed   maphash.Seed
-	h      maphash.Hash
-	series map[uint64]*series
-	count  int
-	hint   []*series           // the series at each position of the last batch
-	sel    hint.Matches        // whether the stage selects a name
-	rest   []meter.Measurement // the rest of a batch while ProcessInPlace inserts a change
-	newest int64               // the latest measurement time seen, unix ns
-	swept  int64               // newest at the last sweep
+	// The series, without meterkit.state in their identity: V is the
+	// level, T the time of the latest measurement, P the labels.
+	tab  *series.Table[labelSets]
+	sel  hint.Matches        // whether the stage selects a name
+	rest []meter.Measurement // the rest of a batch while ProcessInPlace inserts a change
 }
 
-// series is one series' identity, level and cached label slices.
-type series struct {
-	// What each measurement reads first, in its first cache line.
-	gone                                bool // forgotten: hints must not use it
-	level                               meter.Level
-	seen                                int64 // unix ns of its latest measurement
-	name, host, resource, project, user string
-	labels                              []meter.Label    // without meter.StateLabel
-	out                                 [4][]meter.Label // labels with meterkit.state, per level, made once
-	next                                *series          // same hash
-}
+// labelSets are a series' labels with meterkit.state, per level, made once.
+type labelSets [4][]meter.Label
+
+type entry = series.Series[labelSets]
 
 // New makes the stage.
 func New(c Config) (*Levels, error) {
 	if c.Meters.IsZero() {
 		return nil, errors.New("levels: meters: required (a list of patterns such as [\"cpu.util\"])")
 	}
-	l := &Levels{meters: c.Meters, sign: 1, hyst: c.Hysteresis, maxSeries: c.MaxSeries, forgetAfter: int64(c.ForgetAfter),
-		seed: maphash.MakeSeed(), series: map[uint64]*series{}}
+	l := &Levels{meters: c.Meters, sign: 1, hyst: c.Hysteresis, maxSeries: c.MaxSeries, forgetAfter: time.Duration(c.ForgetAfter)}
 	switch c.Direction {
 	case "", "above":
 	case "below":
@@ -190,8 +176,9 @@ func New(c Config) (*Levels, error) {
 	case c.ForgetAfter < 0:
 		return nil, fmt.Errorf("levels: forget_after: %v; want 0 (the default, %v) or more", time.Duration(c.ForgetAfter), DefaultForgetAfter)
 	case c.ForgetAfter == 0:
-		l.forgetAfter = int64(DefaultForgetAfter)
+		l.forgetAfter = DefaultForgetAfter
 	}
+	l.tab = series.New[labelSets](meter.StateLabel, l.maxSeries, l.forgetAfter)
 	return l, nil
 }
 
@@ -212,7 +199,7 @@ func (l *Levels) Process(ctx context.Context, in, out []meter.Measurement) ([]me
 	}
 	n := len(out)
 	dropped := 0
-	l.begin(len(in))
+	l.tab.Begin(len(in))
 	for i := range in {
 		out = l.append1(out, i, &in[i], &dropped)
 	}
@@ -227,7 +214,7 @@ func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]
 		return ms[:0], err
 	}
 	in, dropped := len(ms), 0
-	l.begin(in)
+	l.tab.Begin(in)
 	for i := range ms {
 		m := &ms[i]
 		s := l.seriesAt(i, m, &dropped)
@@ -235,7 +222,7 @@ func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]
 			continue
 		}
 		from, to := l.step(s, m)
-		m.Labels = s.labelsFor(to)
+		m.Labels = labelsFor(s, to)
 		if to != from {
 			// The change goes right after m: the rest of the batch moves
 			// aside, and comes back after it (changes are rare).
@@ -253,21 +240,11 @@ func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]
 	return ms, nil
 }
 
-// begin readies the hints for a batch of n.
-func (l *Levels) begin(n int) {
-	if cap(l.hint) < n {
-		l.hint = make([]*series, n)
-	}
-	l.hint = l.hint[:n]
-}
-
 // end sweeps when it is time, and counts a batch.
 func (l *Levels) end(in, out, dropped int) {
-	if l.newest-l.swept > l.forgetAfter/2 {
-		l.sweep()
-	}
+	l.tab.End()
 	l.Count(stage.Stats{In: uint64(in), Out: uint64(out), Dropped: uint64(dropped)})
-	l.SetSeries(l.count)
+	l.SetSeries(l.tab.Len())
 }
 
 // append1 appends m, at position i of its batch, labelled when selected,
@@ -279,7 +256,7 @@ func (l *Levels) append1(out []meter.Measurement, i int, m *meter.Measurement, d
 		return out
 	}
 	from, to := l.step(s, m)
-	out[len(out)-1].Labels = s.labelsFor(to)
+	out[len(out)-1].Labels = labelsFor(s, to)
 	if to != from {
 		out = append(out, change(m, from, to))
 	}
@@ -289,9 +266,9 @@ func (l *Levels) append1(out []meter.Measurement, i int, m *meter.Measurement, d
 // seriesAt returns the series of m, at position i of its batch, or nil
 // when the stage does not select m or holds too many series (counted in
 // dropped). The series at position i in the last batch is tried first.
-func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *series {
-	if s := l.hint[i]; s != nil && !s.gone && s.is(m) {
-		return s // only selected measurements have a hint; step notes the time
+func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *entry {
+	if s := l.tab.Hinted(i, m); s != nil {
+		return s // only selected measurements have a hint
 	}
 	ok, found := l.sel.Get(i, m.Name)
 	if !found {
@@ -299,27 +276,22 @@ func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *series {
 		l.sel.Put(i, m.Name, ok)
 	}
 	if !ok {
-		l.hint[i] = nil
+		l.tab.Skip(i)
 		return nil
 	}
-	l.newest = max(l.newest, m.Time.UnixNano())
-	s := l.lookup(m)
+	s, _ := l.tab.Find(i, m) // a new series is at ok, V 0
 	if s == nil {
 		*dropped++
 	}
-	l.hint[i] = s
 	return s
 }
 
 // step moves s's level on with m, and returns the levels before and after.
-func (l *Levels) step(s *series, m *meter.Measurement) (from, to meter.Level) {
-	if t := m.Time.UnixNano(); t > s.seen {
-		s.seen = t
-		l.newest = max(l.newest, t)
-	}
-	from = s.level
+func (l *Levels) step(s *entry, m *meter.Measurement) (from, to meter.Level) {
+	l.tab.Seen(s, m.Time.UnixNano())
+	from = meter.Level(s.V)
 	to = l.level(from, m.Value)
-	s.level = to
+	s.V = float64(to)
 	return from, to
 }
 
@@ -356,110 +328,33 @@ func change(m *meter.Measurement, from, to meter.Level) meter.Measurement {
 	}
 }
 
-// is reports whether m belongs to s.
-func (s *series) is(m *meter.Measurement) bool {
-	if !hint.Same(s.name, m.Name) || !hint.Same(s.host, m.Host) || !hint.Same(s.resource, m.ResourceID) ||
-		!hint.Same(s.project, m.ProjectID) || !hint.Same(s.user, m.UserID) {
-		return false
-	}
-	j := 0
-	for _, lb := range m.Labels {
-		if lb.Key == meter.StateLabel {
-			continue
-		}
-		if j >= len(s.labels) || !hint.Same(s.labels[j].Key, lb.Key) || !hint.Same(s.labels[j].Value, lb.Value) {
-			return false
-		}
-		j++
-	}
-	return j == len(s.labels)
-}
-
 // labelsFor returns the series' labels with meterkit.state set to lv,
 // made once per level and never changed after.
-func (s *series) labelsFor(lv meter.Level) []meter.Label {
-	if s.out[lv] == nil {
-		ls := make([]meter.Label, len(s.labels), len(s.labels)+1)
-		copy(ls, s.labels)
-		s.out[lv] = append(ls, meter.Label{Key: meter.StateLabel, Value: lv.String()})
+func labelsFor(s *entry, lv meter.Level) []meter.Label {
+	if s.P[lv] == nil {
+		ls := make([]meter.Label, len(s.Labels()), len(s.Labels())+1)
+		copy(ls, s.Labels())
+		s.P[lv] = append(ls, meter.Label{Key: meter.StateLabel, Value: lv.String()})
 	}
-	return s.out[lv]
+	return s.P[lv]
 }
 
-func (l *Levels) hash(m *meter.Measurement) uint64 {
-	h := &l.h
-	h.SetSeed(l.seed)
-	for _, s := range [...]string{m.Name, m.Host, m.ResourceID, m.ProjectID, m.UserID} {
-		h.WriteString(s)
-		h.WriteByte(0)
-	}
-	for _, lb := range m.Labels {
-		if lb.Key == meter.StateLabel {
-			continue
-		}
-		h.WriteString(lb.Key)
-		h.WriteByte(0)
-		h.WriteString(lb.Value)
-		h.WriteByte(0)
-	}
-	return h.Sum64()
-}
+// OrderSensitive reports true: the hysteresis depends on the order of a
+// series' values (stage.OrderSensitive).
+func (l *Levels) OrderSensitive() bool { return true }
 
-// lookup finds m's series, or makes it; nil past the bound.
-func (l *Levels) lookup(m *meter.Measurement) *series {
-	k := l.hash(m)
-	first := l.series[k]
-	for s := first; s != nil; s = s.next {
-		if s.is(m) {
-			return s
-		}
-	}
-	if l.count >= l.maxSeries {
-		return nil
-	}
-	s := &series{name: m.Name, host: m.Host, resource: m.ResourceID, project: m.ProjectID, user: m.UserID, next: first}
-	for _, lb := range m.Labels {
-		if lb.Key != meter.StateLabel {
-			s.labels = append(s.labels, lb)
-		}
-	}
-	l.series[k] = s
-	l.count++
-	return s
-}
-
-// sweep forgets the series not seen for forgetAfter.
-func (l *Levels) sweep() {
-	l.swept = l.newest
-	cut := l.newest - l.forgetAfter
-	for k, first := range l.series {
-		var keep *series
-		for s := first; s != nil; {
-			next := s.next
-			if s.seen < cut {
-				s.gone = true
-				l.count--
-			} else {
-				s.next, keep = keep, s
-			}
-			s = next
-		}
-		if keep == nil {
-			delete(l.series, k)
-		} else {
-			l.series[k] = keep
-		}
-	}
-}
-
-// state is the checkpoint's form: the series sorted, for the same state to
-// give the same bytes.
+// state is the checkpoint's form. Version 2 is the table's own checkpoint
+// (sorted, for the same state to give the same bytes), each series' level
+// as its value and the time it was last seen as its time. Version 1, which
+// levels wrote before it kept its series in a series.Table, is read too:
+// each series with its level by name and the time seen.
 type state struct {
-	Version int           `json:"version"`
-	Series  []seriesState `json:"series"`
+	Version int             `json:"version"`
+	Table   json.RawMessage `json:"table,omitempty"`  // version 2
+	Series  []seriesV1      `json:"series,omitempty"` // version 1
 }
 
-type seriesState struct {
+type seriesV1 struct {
 	Name     string        `json:"name"`
 	Host     string        `json:"host,omitempty"`
 	Resource string        `json:"resource,omitempty"`
@@ -468,58 +363,60 @@ type seriesState struct {
 	Labels   []meter.Label `json:"labels,omitempty"`
 	Level    string        `json:"level"`
 	Seen     int64         `json:"seen"`
+	// Set from Level and Seen: the same series in the table's checkpoint,
+	// which leaves level and seen aside.
+	T int64   `json:"t"`
+	V float64 `json:"v"`
 }
-
-// OrderSensitive reports true: the hysteresis depends on the order of a
-// series' values (stage.OrderSensitive).
-func (l *Levels) OrderSensitive() bool { return true }
 
 // Checkpoint returns the level of every series held, as JSON.
 func (l *Levels) Checkpoint() ([]byte, error) {
-	st := state{Version: 1, Series: make([]seriesState, 0, l.count)}
-	for _, first := range l.series {
-		for s := first; s != nil; s = s.next {
-			st.Series = append(st.Series, seriesState{s.name, s.host, s.resource, s.project, s.user, s.labels, s.level.String(), s.seen})
-		}
+	tb, err := l.tab.Checkpoint()
+	if err != nil {
+		return nil, fmt.Errorf("levels: checkpoint: %w", err)
 	}
-	slices.SortFunc(st.Series, func(a, b seriesState) int {
-		if c := cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Host, b.Host), cmp.Compare(a.Resource, b.Resource),
-			cmp.Compare(a.Project, b.Project), cmp.Compare(a.User, b.User)); c != 0 {
-			return c
-		}
-		return slices.CompareFunc(a.Labels, b.Labels, func(x, y meter.Label) int {
-			return cmp.Or(cmp.Compare(x.Key, y.Key), cmp.Compare(x.Value, y.Value))
-		})
-	})
-	return json.Marshal(st)
+	return json.Marshal(state{Version: 2, Table: tb})
 }
 
-// Restore replaces the levels held with those of a checkpoint.
+// Restore replaces the levels held with those of a checkpoint; on an error
+// the stage is as it was.
 func (l *Levels) Restore(b []byte) error {
 	var st state
 	if err := json.Unmarshal(b, &st); err != nil {
 		return fmt.Errorf("levels: restore: %w", err)
 	}
-	if st.Version != 1 {
-		return fmt.Errorf("levels: restore: state version %d; this stage reads version 1", st.Version)
-	}
-	fresh := &Levels{seed: l.seed, series: make(map[uint64]*series, len(st.Series)), maxSeries: math.MaxInt}
-	for i, ss := range st.Series {
-		lv, err := meter.ParseLevel(ss.Level)
-		if err != nil || lv == meter.LevelStale {
-			return fmt.Errorf("levels: restore: series %d (%s): level %q", i, ss.Name, ss.Level)
+	tb := []byte(st.Table)
+	switch st.Version {
+	case 2:
+		if len(tb) == 0 {
+			return errors.New("levels: restore: version 2 without its table")
 		}
-		m := meter.Measurement{Name: ss.Name, Host: ss.Host, ResourceID: ss.Resource, ProjectID: ss.Project, UserID: ss.User, Labels: ss.Labels}
-		s := fresh.lookup(&m)
-		s.level, s.seen = lv, ss.Seen
-		fresh.newest = max(fresh.newest, ss.Seen)
+	case 1:
+		for i := range st.Series {
+			ss := &st.Series[i]
+			lv, err := meter.ParseLevel(ss.Level)
+			if err != nil || lv == meter.LevelStale {
+				return fmt.Errorf("levels: restore: series %d (%s): level %q", i, ss.Name, ss.Level)
+			}
+			ss.T, ss.V = ss.Seen, float64(lv)
+		}
+		var err error
+		if tb, err = json.Marshal(state{Version: 1, Series: st.Series}); err != nil {
+			return fmt.Errorf("levels: restore: version 1: %w", err)
+		}
+	default:
+		return fmt.Errorf("levels: restore: state version %d; this stage reads versions 1 and 2", st.Version)
 	}
-	for _, first := range l.series {
-		for s := first; s != nil; s = s.next {
-			s.gone = true
+	tab := series.New[labelSets](meter.StateLabel, l.maxSeries, l.forgetAfter)
+	if err := tab.Restore(tb); err != nil {
+		return fmt.Errorf("levels: restore: %w", err)
+	}
+	for s := range tab.All() {
+		if s.V != math.Trunc(s.V) || s.V < float64(meter.LevelOK) || s.V > float64(meter.LevelCritical) {
+			return fmt.Errorf("levels: restore: series %q: level %v; want 0 (ok) to 3 (critical)", s.Name(), s.V)
 		}
 	}
-	l.series, l.count, l.newest, l.swept = fresh.series, fresh.count, fresh.newest, fresh.newest
-	l.SetSeries(l.count)
+	l.tab = tab
+	l.SetSeries(tab.Len())
 	return nil
 }

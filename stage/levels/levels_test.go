@@ -138,7 +138,10 @@ func TestLevelsCheckpointRestore(t *testing.T) {
 	require.Equal(t, []string{"ok>warning"}, changes, "without the state, the same value is a different change")
 
 	require.ErrorContains(t, restored.Restore([]byte("nope")), "levels: restore")
-	require.ErrorContains(t, restored.Restore([]byte(`{"version": 2}`)), "version 2")
+	require.ErrorContains(t, restored.Restore([]byte(`{"version": 3}`)), "version 3")
+	require.ErrorContains(t, restored.Restore([]byte(`{"version": 2}`)), "version 2 without its table")
+	require.ErrorContains(t, restored.Restore([]byte(`{"version": 2, "table": {"version": 1, "series": [{"name": "x", "t": 1, "v": 4}]}}`)),
+		`series "x": level 4`)
 	require.ErrorContains(t, restored.Restore([]byte(`{"version": 1, "series": [{"name": "x", "level": "panic"}]}`)), `level "panic"`)
 	states, _ = feed(t, restored, 87)
 	require.Equal(t, []string{"warning"}, states, "a failed restore leaves the state as it was")

@@ -180,7 +180,17 @@ type Rate struct {
 	percent bool
 	maxGap  int64 // ns; 0 none
 	drop    bool
-	tab     *series.Table
+	tab     *series.Table[cache]
+}
+
+// cache is what rate keeps of a series beside its last point, never
+// checkpointed: the name made for it, the unit last seen and the one made
+// from it, the percent_of label's value last seen and what it parsed to.
+type cache struct {
+	OutName       string
+	Unit, OutUnit string
+	Raw           string
+	N             float64
 }
 
 // New makes the stage.
@@ -221,7 +231,7 @@ func New(c Config) (*Rate, error) {
 	case forget == 0:
 		forget = DefaultForgetAfter
 	}
-	r.tab = series.New(r.label, maxSeries, forget)
+	r.tab = series.New[cache](r.label, maxSeries, forget)
 	return r, nil
 }
 
@@ -283,13 +293,13 @@ func (r *Rate) Process(ctx context.Context, in, out []meter.Measurement) ([]mete
 					missing++
 					continue
 				}
-				if raw != s.Raw || s.N == 0 {
-					s.Raw, s.N = raw, 0
+				if raw != s.P.Raw || s.P.N == 0 {
+					s.P.Raw, s.P.N = raw, 0
 					if f, err := strconv.ParseFloat(raw, 64); err == nil && f > 0 && !math.IsInf(f, 0) {
-						s.N = f
+						s.P.N = f
 					}
 				}
-				if nn = s.N; nn == 0 {
+				if nn = s.P.N; nn == 0 {
 					dropped++
 					continue
 				}
@@ -297,17 +307,17 @@ func (r *Rate) Process(ctx context.Context, in, out []meter.Measurement) ([]mete
 			val = val / perSecond(m.Unit) * 100 / nn
 			unit = "%"
 		} else {
-			if s.OutUnit == "" || s.Unit != m.Unit {
-				s.Unit, s.OutUnit = m.Unit, m.Unit+"/s"
+			if s.P.OutUnit == "" || s.P.Unit != m.Unit {
+				s.P.Unit, s.P.OutUnit = m.Unit, m.Unit+"/s"
 			}
-			unit = s.OutUnit
+			unit = s.P.OutUnit
 		}
 		name := r.as
 		if r.templ {
-			if s.OutName == "" {
-				s.OutName = r.pre + m.Name + r.suf
+			if s.P.OutName == "" {
+				s.P.OutName = r.pre + m.Name + r.suf
 			}
-			name = s.OutName
+			name = s.P.OutName
 		}
 		if math.IsNaN(val) || math.IsInf(val, 0) || len(name) > meter.MaxNameLen {
 			dropped++

@@ -16,7 +16,7 @@ func point(res string, min int, labels ...meter.Label) meter.Measurement {
 }
 
 func TestTableIdentityIgnoresOneLabel(t *testing.T) {
-	tab := New("vcpus", 10, time.Hour)
+	tab := New[struct{}]("vcpus", 10, time.Hour)
 	a := point("r", 0, meter.Label{Key: "name", Value: "vm"}, meter.Label{Key: "vcpus", Value: "1"})
 	b := point("r", 1, meter.Label{Key: "name", Value: "vm"}, meter.Label{Key: "vcpus", Value: "2"})
 	c := point("r", 1, meter.Label{Key: "name", Value: "other"})
@@ -35,7 +35,7 @@ func TestTableIdentityIgnoresOneLabel(t *testing.T) {
 // Series whose hashes collide are told apart: a table whose hash is made
 // to collide by giving two series one bucket.
 func TestTableCollisions(t *testing.T) {
-	tab := New("", 10, time.Hour)
+	tab := New[struct{}]("", 10, time.Hour)
 	a, b := point("a", 0), point("b", 0)
 	tab.Begin(2)
 	sa, _ := tab.lookup(&a)
@@ -53,7 +53,7 @@ func TestTableCollisions(t *testing.T) {
 }
 
 func TestTableBoundsAndSweep(t *testing.T) {
-	tab := New("", 2, 10*time.Minute)
+	tab := New[struct{}]("", 2, 10*time.Minute)
 	tab.Begin(3)
 	for i, res := range []string{"a", "b", "c"} {
 		m := point(res, 0)
@@ -81,7 +81,7 @@ func TestTableBoundsAndSweep(t *testing.T) {
 }
 
 func FuzzTableRestore(f *testing.F) {
-	tab := New("x", 10, time.Hour)
+	tab := New[struct{}]("x", 10, time.Hour)
 	tab.Begin(2)
 	for i, res := range []string{"a", "b"} {
 		m := point(res, i, meter.Label{Key: "k", Value: res})
@@ -94,7 +94,7 @@ func FuzzTableRestore(f *testing.F) {
 	f.Add([]byte(`{"version":1,"series":[{"name":"a","t":1,"v":1},{"name":"a","t":1,"v":1}]}`))
 	f.Add([]byte(`{"version":1,"series":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tab := New("x", 10, time.Hour)
+		tab := New[struct{}]("x", 10, time.Hour)
 		before, err := tab.Checkpoint()
 		require.NoError(t, err)
 		if err := tab.Restore(b); err != nil {
@@ -105,7 +105,7 @@ func FuzzTableRestore(f *testing.F) {
 		}
 		once, err := tab.Checkpoint()
 		require.NoError(t, err)
-		again := New("x", 10, time.Hour)
+		again := New[struct{}]("x", 10, time.Hour)
 		require.NoError(t, again.Restore(once))
 		twice, err := again.Checkpoint()
 		require.NoError(t, err)
@@ -116,7 +116,7 @@ func FuzzTableRestore(f *testing.F) {
 // Advance walks a cumulative: the first point, a step, a point not later
 // than the last (kept out), a reset, and a series past the bound.
 func TestTableAdvance(t *testing.T) {
-	tab := New("", 1, time.Hour)
+	tab := New[struct{}]("", 1, time.Hour)
 	walk := func(m meter.Measurement) (int64, float64, Step) {
 		tab.Begin(1)
 		defer tab.End()
@@ -140,4 +140,61 @@ func TestTableAdvance(t *testing.T) {
 	require.Equal(t, 2.0, dv)
 	_, _, st = walk(point("other", 3))
 	require.Equal(t, Unbounded, st, "one series at most")
+}
+
+// A stage that selects measurements tries the hint first, and looks up only
+// what it selects: Hinted finds the series at the same position only, and
+// notes no time (Seen does); Find notes the time and makes the hint.
+func TestTableHintedAndFind(t *testing.T) {
+	tab := New[int]("", 10, time.Hour)
+	a, b := point("a", 0), point("b", 0)
+	tab.Begin(2)
+	require.Nil(t, tab.Hinted(0, &a), "no hint yet")
+	sa, fresh := tab.Find(0, &a)
+	require.True(t, fresh)
+	require.Equal(t, a.Time.UnixNano(), tab.newest)
+	sa.P = 7
+	later := point("a", 5)
+	tab.Begin(2)
+	require.Same(t, sa, tab.Hinted(0, &later))
+	require.Equal(t, a.Time.UnixNano(), tab.newest)
+	tab.Seen(sa, later.Time.UnixNano())
+	tab.Seen(sa, a.Time.UnixNano())
+	require.Equal(t, later.Time.UnixNano(), tab.newest)
+	require.Equal(t, later.Time.UnixNano(), sa.T, "the latest time seen")
+	require.Nil(t, tab.Hinted(1, &later), "not the series at position 1")
+	require.Nil(t, tab.Hinted(0, &b), "not the series of b")
+	tab.Skip(0)
+	require.Nil(t, tab.Hinted(0, &later))
+	again, fresh := tab.Find(1, &later)
+	require.False(t, fresh)
+	require.Same(t, sa, again)
+	require.Equal(t, 7, again.P, "P is the stage's, kept with the series")
+}
+
+// P is never checkpointed; All yields every series, and Name and Labels
+// its identity.
+func TestTablePayloadAndAll(t *testing.T) {
+	tab := New[[]string]("x", 10, time.Hour)
+	tab.Begin(2)
+	for i, res := range []string{"a", "b"} {
+		m := point(res, i, meter.Label{Key: "k", Value: res}, meter.Label{Key: "x", Value: "ignored"})
+		s, _ := tab.Get(i, &m)
+		s.T, s.P = m.Time.UnixNano(), []string{res}
+	}
+	got := map[string]string{}
+	for s := range tab.All() {
+		require.Equal(t, "c", s.Name())
+		require.Len(t, s.Labels(), 1, "without the ignored key")
+		got[s.Labels()[0].Value] = s.P[0]
+	}
+	require.Equal(t, map[string]string{"a": "a", "b": "b"}, got)
+	b, err := tab.Checkpoint()
+	require.NoError(t, err)
+	back := New[[]string]("x", 10, time.Hour)
+	require.NoError(t, back.Restore(b))
+	require.Equal(t, 2, back.Len())
+	for s := range back.All() {
+		require.Nil(t, s.P)
+	}
 }
