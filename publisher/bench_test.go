@@ -97,6 +97,13 @@ func BenchmarkAgentToPublisherTCP(b *testing.B) {
 			benchAgentToPublisher(b, inflight, benchPath{stages: true})
 		})
 	}
+	// The agent's chain only (select + unit + levels, once, where levels
+	// belongs), the publisher without stages.
+	for _, inflight := range []int{1, 4} {
+		b.Run(fmt.Sprintf("stages=agent/inflight=%d", inflight), func(b *testing.B) {
+			benchAgentToPublisher(b, inflight, benchPath{stages: true, agentOnly: true})
+		})
+	}
 	for _, stages := range []bool{false, true} {
 		for _, inflight := range []int{1, 4} {
 			name := "plain"
@@ -144,7 +151,9 @@ type benchPath struct {
 	sealed bool // seal and open every envelope
 	spools bool // spool on both sides
 	stages bool // run benchStages on both sides
-	frame  int  // the frame limit on both sides; the default when 0
+	// agentOnly runs the agent's benchStages only (with stages)
+	agentOnly bool
+	frame     int // the frame limit on both sides; the default when 0
 }
 
 func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
@@ -171,7 +180,9 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 		aopts = append(aopts, agent.WithSpool(b.TempDir()))
 	}
 	if path.stages {
-		popts = append(popts, publisher.WithStages(benchSpecs(b, benchPublisherStages)))
+		if !path.agentOnly {
+			popts = append(popts, publisher.WithStages(benchSpecs(b, benchPublisherStages)))
+		}
 		aopts = append(aopts, agent.WithStages(benchSpecs(b, benchAgentStages)))
 	}
 	p, err := publisher.New(recv, popts...)
@@ -228,7 +239,7 @@ func benchAgentToPublisher(b *testing.B, inflight int, path benchPath) {
 		b.Fatalf("lost batches: %+v", st)
 	}
 	if path.stages {
-		if st := p.Stats(); st.StageErrors > 0 || st.Staged == 0 || st.Filtered > 0 {
+		if st := p.Stats(); !path.agentOnly && (st.StageErrors > 0 || st.Staged == 0 || st.Filtered > 0) {
 			b.Fatalf("publisher stages: %+v", st)
 		}
 		if st := a.Stats(); st.StageErrors > 0 || st.StagedOut != st.Staged {
