@@ -93,4 +93,18 @@
 // Register panics on a malformed or duplicate name or a nil factory: these
 // are programming errors. Opening a name nobody registered fails with
 // `stage: unknown stage "x" (forgotten import?)` and the names that exist.
+//
+// # Cost
+//
+// Measured on a 2-core machine, once warm: select + unit + levels take
+// about 40 ns and no allocation per measurement of a batch of 1,000 host
+// measurements (BenchmarkHostChain in this package). On the whole path,
+// agent to publisher over TCP (BenchmarkAgentToPublisherTCP in
+// publisher), that chain in the agent keeps 0.79-1.06 of the throughput
+// without stages (4 and 1 batches in flight), and with a second select +
+// unit in the publisher 0.70-0.77. Beside the stages' own work, levels'
+// label (meterkit.state, on every measurement it checks) adds 21 bytes to
+// each measurement on the wire, so more frames, and each stage walks the
+// batch once. Run a stage once, where it belongs: select early (in the
+// agent, it saves the bytes of what it drops), levels in the agent.
 package stage
