@@ -94,6 +94,7 @@ func TestConformanceMutualTLS(t *testing.T) {
 		require.NoError(t, err)
 		s, err := nanomsg.Dial([]string{r.Addr()}, nanomsg.WithTLS(pki.clientConfig(true)))
 		require.NoError(t, err)
+		transporttest.Establish(t, s, r) // the handshakes done before a test closes the pair
 		return s, r
 	})
 }

@@ -75,6 +75,8 @@ var inners = []inner{
 		// Senders first, then a pause for in-flight handshakes: a listener
 		// closed during one trips the race detector (mangos v3.4.2).
 		t.Cleanup(func() { _ = s.Close(); time.Sleep(100 * time.Millisecond); _ = r.Close() })
+		// And the connection up before a test closes the pair at once.
+		transporttest.Establish(t, s, r)
 		return s, r
 	}},
 }

@@ -33,6 +33,12 @@
 //     blocked when its Receiver closes, return transport.ErrClosed;
 //   - no goroutine outlives the pair (checked with go.uber.org/goleak).
 //
+// A pair whose connection comes up after Dial returns (a dialer still in
+// its handshake) may pass itself to Establish before newPair returns it:
+// one envelope sent and acknowledged, so that the subtests that close a
+// new pair at once close an established one. Transports built on mangos v3
+// need it (see Establish).
+//
 // A pair that seals and opens envelopes itself, such as the wrappers of
 // package transport/seal around any transport, passes Sealing(): it
 // carries no envelope its caller sealed, and is checked to reject a forged

@@ -14,3 +14,12 @@ func TestPipe(t *testing.T) {
 		return transport.Pipe()
 	})
 }
+
+// Establish leaves a pair as it found it: the whole suite passes after it.
+func TestPipeEstablished(t *testing.T) {
+	transporttest.Run(t, func(t *testing.T) (transport.Sender, transport.Receiver) {
+		s, r := transport.Pipe()
+		transporttest.Establish(t, s, r)
+		return s, r
+	})
+}
