@@ -57,7 +57,6 @@ type printed struct {
 	Interval    string        `yaml:"interval"`
 	Log         Log           `yaml:"log"`
 	Drivers     []printedInst `yaml:"drivers"`
-	Stages      []any         `yaml:"stages,omitempty"`
 }
 
 type printedInst struct {
@@ -100,18 +99,9 @@ func (c *Config) WriteYAML(w io.Writer) error {
 		pi.Settings = s
 		p.Drivers = append(p.Drivers, pi)
 	}
-	// The stages in effect, those of the stage file included: the output,
-	// saved as a config file, runs the same stages.
-	stages, err := yamlfile.StagesInEffect(c.f, c.stages, c.StagesFile)
-	if err != nil {
-		return fmt.Errorf("agentconfig: %w", err)
-	}
-	p.Stages = stages
-	var notes map[string]string
-	if c.StagesFile != "" {
-		notes = map[string]string{"stages": "stages read from " + c.StagesFile}
-	}
-	if err := yamlfile.WriteNoted(w, &p, notes); err != nil {
+	// Then the stages in effect, those of the stage file included: the
+	// output, saved as a config file, runs the same stages.
+	if err := yamlfile.WriteConfig(w, &p, c.f, c.stages, c.StagesFile); err != nil {
 		return fmt.Errorf("agentconfig: %w", err)
 	}
 	return nil

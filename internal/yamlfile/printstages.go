@@ -24,20 +24,32 @@ func StagesInEffect(f *File, inline []Stage, stagesFile string) ([]any, error) {
 	return out, err
 }
 
-// WriteNoted is Write with a comment line above some of the top-level keys
-// of v (notes, by key): where a printed value came from, say. A key v does
-// not print gets no note.
-func WriteNoted(w io.Writer, v any, notes map[string]string) error {
+// WriteConfig writes v, the printed layout of a config file, as Write
+// does, followed by the key stages: with the stages in effect
+// (StagesInEffect), when there are any, under a comment naming the stage
+// file they were read from; for -print-config.
+func WriteConfig(w io.Writer, v any, f *File, inline []Stage, stagesFile string) error {
+	stages, err := StagesInEffect(f, inline, stagesFile)
+	if err != nil {
+		return err
+	}
 	var n yaml.Node
 	if err := n.Encode(v); err != nil {
 		return err
 	}
-	if n.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			if note, ok := notes[n.Content[i].Value]; ok {
-				n.Content[i].HeadComment = note
-			}
+	if len(stages) > 0 {
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("yamlfile: a config prints as a mapping, not a %v", n.Kind)
 		}
+		var key, value yaml.Node
+		key.SetString("stages")
+		if stagesFile != "" {
+			key.HeadComment = "stages read from " + stagesFile
+		}
+		if err := value.Encode(stages); err != nil {
+			return err
+		}
+		n.Content = append(n.Content, &key, &value)
 	}
 	return Write(w, &n)
 }

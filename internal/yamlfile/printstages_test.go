@@ -37,16 +37,32 @@ func TestStagesInEffect(t *testing.T) {
 	require.ErrorContains(t, err, "stages_file: open "+sf+".missing: no such file or directory")
 }
 
-func TestWriteNoted(t *testing.T) {
+// WriteConfig prints the stages in effect after the config's own keys,
+// under a note naming the stage file they come from, and no stages: key
+// when there are none.
+func TestWriteConfig(t *testing.T) {
 	v := struct {
 		A string `yaml:"a"`
 		B []int  `yaml:"b"`
 		C string `yaml:"c,omitempty"`
 	}{A: "x", B: []int{1}}
+	f, err := Parse("c.yaml", []byte("stages:\n  - {type: select, meters: [cpu]}\n"))
+	require.NoError(t, err)
+	_, sn := Get(f.Root, "stages")
+	inline, err := f.Stages(sn, "stages")
+	require.NoError(t, err)
+
 	var b bytes.Buffer
-	require.NoError(t, WriteNoted(&b, &v, map[string]string{"b": "from somewhere", "c": "not printed"}))
-	require.Equal(t, "a: x\n# from somewhere\nb:\n  - 1\n", b.String())
+	require.NoError(t, WriteConfig(&b, &v, f, inline, ""))
+	require.Equal(t, "a: x\nb:\n  - 1\nstages:\n  - meters:\n      - cpu\n    type: select\n", b.String())
+
+	sf := filepath.Join(t.TempDir(), "stages.yaml")
+	require.NoError(t, os.WriteFile(sf, []byte("- {type: unit}\n"), 0o600))
 	b.Reset()
-	require.NoError(t, WriteNoted(&b, &v, nil))
+	require.NoError(t, WriteConfig(&b, &v, f, nil, sf))
+	require.Equal(t, "a: x\nb:\n  - 1\n# stages read from "+sf+"\nstages:\n  - type: unit\n", b.String())
+
+	b.Reset()
+	require.NoError(t, WriteConfig(&b, &v, nil, nil, ""))
 	require.Equal(t, "a: x\nb:\n  - 1\n", b.String())
 }

@@ -51,7 +51,6 @@ type printed struct {
 	HTTP         string        `yaml:"http,omitempty"`
 	Log          Log           `yaml:"log"`
 	Sinks        []printedSink `yaml:"sinks"`
-	Stages       []any         `yaml:"stages,omitempty"`
 }
 
 type printedSink struct {
@@ -81,18 +80,9 @@ func (c *Config) WriteYAML(w io.Writer) error {
 	for _, s := range c.Sinks {
 		p.Sinks = append(p.Sinks, printedSink{Name: service.RedactURL(s.Name), URL: service.RedactURL(s.URL)})
 	}
-	// The stages in effect, those of the stage file included: the output,
-	// saved as a config file, runs the same stages.
-	stages, err := yamlfile.StagesInEffect(c.f, c.stages, c.StagesFile)
-	if err != nil {
-		return fmt.Errorf("publisherconfig: %w", err)
-	}
-	p.Stages = stages
-	var notes map[string]string
-	if c.StagesFile != "" {
-		notes = map[string]string{"stages": "stages read from " + c.StagesFile}
-	}
-	if err := yamlfile.WriteNoted(w, &p, notes); err != nil {
+	// Then the stages in effect, those of the stage file included: the
+	// output, saved as a config file, runs the same stages.
+	if err := yamlfile.WriteConfig(w, &p, c.f, c.stages, c.StagesFile); err != nil {
 		return fmt.Errorf("publisherconfig: %w", err)
 	}
 	return nil
