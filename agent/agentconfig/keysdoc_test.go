@@ -3,7 +3,6 @@ package agentconfig
 import (
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"testing"
 
@@ -36,22 +35,19 @@ func TestKeyReferenceMatchesTheSchema(t *testing.T) {
 	}
 }
 
-// commentedSetting is a line of a sample that is a setting commented out
-// ("# id: web-01", "  #   ca: /etc/..", "  # - name: switch-1"), not prose.
-var commentedSetting = regexp.MustCompile(`(?m)^( *)# ( *(?:- )?[a-z_]+:(?: .*)?)$`)
-
 // The sample's settings, those commented out too, are keys of the schema
 // (so of the key reference above): the sample with every setting
 // uncommented still decodes strictly.
 func TestSampleKeysAreInTheSchema(t *testing.T) {
 	b, err := os.ReadFile("../../examples/agent/agent.yaml")
 	require.NoError(t, err)
-	uncommented := commentedSetting.ReplaceAll(b, []byte("$1$2"))
-	require.Greater(t, len(commentedSetting.FindAll(b, -1)), 5, "the sample has settings commented out")
+	uncommented, n := yamlfile.UncommentSettings(b)
+	require.Greater(t, n, 5, "the sample has settings commented out")
 	_, err = Parse("uncommented.yaml", uncommented)
 	require.NoError(t, err, "%s", uncommented)
 	_, err = Parse("misspelt.yaml", append(uncommented, []byte("\n# bogus_key: 1\n")...))
 	require.NoError(t, err, "prose and other comments are left alone")
-	_, err = Parse("misspelt.yaml", commentedSetting.ReplaceAll(append(b, []byte("\n# bogus_key: 1\n")...), []byte("$1$2")))
+	misspelt, _ := yamlfile.UncommentSettings(append(b, []byte("\n# bogus_key: 1\n")...))
+	_, err = Parse("misspelt.yaml", misspelt)
 	require.ErrorContains(t, err, "bogus_key", "the check fails on a commented key the schema does not have")
 }

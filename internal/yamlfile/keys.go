@@ -70,3 +70,17 @@ func DocKeys(path, heading string) ([]string, error) {
 }
 
 var codeSpan = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile("`([^`]+)`") })
+
+// UncommentSettings returns a sample config file with its settings that are
+// commented out ("# id: web-01", "  #   ca: /etc/..", "  # - name: switch-1")
+// uncommented, prose and other comments left alone, and how many it
+// uncommented: the config packages check that the result still decodes
+// strictly, so that every setting a sample shows is a key of the schema.
+func UncommentSettings(b []byte) ([]byte, int) {
+	re := commentedSetting()
+	return re.ReplaceAll(b, []byte("$1$2")), len(re.FindAll(b, -1))
+}
+
+var commentedSetting = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?m)^( *)# ( *(?:- )?[a-z_]+:(?: .*)?)$`)
+})
