@@ -21,11 +21,13 @@ import (
 )
 
 // frames keeps, for each envelope a receiver accepted, its seq, its frame
-// size and its measurements' values, copied before the ack.
+// size, its number of measurements and their values and names, copied
+// before the ack.
 type frames struct {
 	mu     sync.Mutex
 	seqs   []uint64
 	sizes  []int
+	counts []int
 	values []float64
 	names  []string
 }
@@ -43,6 +45,7 @@ func (f *frames) run(r transport.Receiver) (stop func()) {
 			f.mu.Lock()
 			f.seqs = append(f.seqs, d.Envelope.Seq)
 			f.sizes = append(f.sizes, d.Size)
+			f.counts = append(f.counts, len(d.Envelope.Measurements))
 			for _, m := range d.Envelope.Measurements {
 				f.values = append(f.values, m.Value)
 				f.names = append(f.names, m.Name)
@@ -52,6 +55,18 @@ func (f *frames) run(r transport.Receiver) (stop func()) {
 		}
 	}()
 	return func() { cancel(); <-done }
+}
+
+// valuesOf returns the values received of meter name, in order; the
+// caller holds f.mu, as for the fields.
+func (f *frames) valuesOf(name string) []float64 {
+	var vs []float64
+	for i, n := range f.names {
+		if n == name {
+			vs = append(vs, f.values[i])
+		}
+	}
+	return vs
 }
 
 func (f *frames) received() int {

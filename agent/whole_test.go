@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,40 +13,6 @@ import (
 	"github.com/meterkit/meter/agent"
 	"github.com/meterkit/meter/transport"
 )
-
-// batchLog acknowledges every envelope a real receiver hands over and
-// keeps, per batch, its sequence number and its rates.
-type batchLog struct {
-	mu    sync.Mutex
-	seqs  []uint64
-	sizes []int
-	rates []float64
-}
-
-func (b *batchLog) run(r transport.Receiver) (stop func()) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			d, err := r.Receive(ctx)
-			if err != nil {
-				return
-			}
-			b.mu.Lock()
-			b.seqs = append(b.seqs, d.Envelope.Seq)
-			b.sizes = append(b.sizes, len(d.Envelope.Measurements))
-			for _, m := range d.Envelope.Measurements {
-				if m.Name == "c.rate" {
-					b.rates = append(b.rates, m.Value)
-				}
-			}
-			b.mu.Unlock()
-			_ = d.Ack(transport.Ack{Status: transport.StatusOK})
-		}
-	}()
-	return func() { cancel(); <-done }
-}
 
 // series is one collection of n cumulative series, all at value v.
 func series(n int, v float64, at time.Time) []meter.Measurement {
@@ -104,7 +69,7 @@ func TestWholeCollectionStoredWithItsState(t *testing.T) {
 	const n = 3*wholeBatch + wholeBatch/2 // four batches of rates
 	r := listenTCP(t, "tcp://127.0.0.1:0")
 	defer r.Close()
-	var got batchLog
+	var got frames
 	stop := got.run(r)
 	defer stop()
 	dir := t.TempDir()
@@ -123,12 +88,12 @@ func TestWholeCollectionStoredWithItsState(t *testing.T) {
 	drain(t, a)
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	require.Equal(t, map[float64]int{1: n, 2: n}, tally(got.rates), "every interval once, none twice")
+	require.Equal(t, map[float64]int{1: n, 2: n}, tally(got.valuesOf("c.rate")), "every interval once, none twice")
 	require.Len(t, got.seqs, 8)
 	for i := 1; i < 4; i++ {
 		require.Equal(t, got.seqs[i-1]+1, got.seqs[i], "one collection's batches are numbered consecutively")
 	}
-	for _, size := range got.sizes {
+	for _, size := range got.counts {
 		require.LessOrEqual(t, size, wholeBatch, "each batch within the batch count")
 	}
 }
@@ -156,7 +121,7 @@ func TestWholeCollectionNotStoredRollsBackState(t *testing.T) {
 
 	r := listenTCP(t, "tcp://127.0.0.1:0")
 	defer r.Close()
-	var got batchLog
+	var got frames
 	stop := got.run(r)
 	defer stop()
 	a := wholeAgent(t, r.Addr(), t.TempDir(), agent.SpoolMaxBytes(bound))
@@ -173,7 +138,7 @@ func TestWholeCollectionNotStoredRollsBackState(t *testing.T) {
 	drain(t, a)
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	require.Equal(t, map[float64]int{1.5: m}, tally(got.rates), "(130-100)/20 s: against the last points stored")
+	require.Equal(t, map[float64]int{1.5: m}, tally(got.valuesOf("c.rate")), "(130-100)/20 s: against the last points stored")
 }
 
 // The same when the output is cut by bytes, not by count: the rates of a
@@ -191,7 +156,7 @@ func TestWholeCollectionCutByBytesStoredWithItsState(t *testing.T) {
 	}
 	r := listenTCP(t, "tcp://127.0.0.1:0")
 	defer r.Close()
-	var got batchLog
+	var got frames
 	stop := got.run(r)
 	defer stop()
 	dir := t.TempDir()
@@ -210,5 +175,5 @@ func TestWholeCollectionCutByBytesStoredWithItsState(t *testing.T) {
 	drain(t, a)
 	got.mu.Lock()
 	defer got.mu.Unlock()
-	require.Equal(t, map[float64]int{1: n, 2: n}, tally(got.rates), "every interval once, none twice, none left out")
+	require.Equal(t, map[float64]int{1: n, 2: n}, tally(got.valuesOf("c.rate")), "every interval once, none twice, none left out")
 }
