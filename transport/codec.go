@@ -40,6 +40,7 @@ const (
 	tagMProjectID  = 8<<3 | byte(protowire.BytesType)
 	tagMUserID     = 9<<3 | byte(protowire.BytesType)
 	tagMLabels     = 10<<3 | byte(protowire.BytesType)
+	tagMState      = 11<<3 | byte(protowire.VarintType)
 
 	tagLabelKey   = 1<<3 | byte(protowire.BytesType)
 	tagLabelValue = 2<<3 | byte(protowire.BytesType)
@@ -49,6 +50,7 @@ const (
 	tagAckMessage = 3<<3 | byte(protowire.BytesType)
 	tagAckReason  = 4<<3 | byte(protowire.VarintType)
 	tagAckLimit   = 5<<3 | byte(protowire.VarintType)
+	tagAckVersion = 6<<3 | byte(protowire.VarintType)
 )
 
 // Times travel as int64 nanoseconds since the Unix epoch: from
@@ -88,7 +90,10 @@ func fromUnixNanos(n int64) time.Time {
 // AppendEnvelope appends the wire encoding of env (the message Envelope of
 // envelope.proto) to dst and returns the extended slice. A zero
 // env.Version is written as Version. Measurements whose Host equals
-// env.Host are written without a host.
+// env.Host are written without a host. With env.Version 2 or more, a
+// measurement whose last label is meter.StateLabel with a level's name
+// (ok, warning, alert, critical, stale) has that label written in the
+// state field, which decodes as the same label in the same place.
 //
 // AppendEnvelope does not validate: it writes whatever env holds (an unknown
 // Kind, an empty name, a NaN value, invalid UTF-8), and the receiver's
@@ -127,9 +132,13 @@ func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
 		if !ok {
 			return dst[:start], fmt.Errorf("transport: encode envelope: Measurements[%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
 		}
+		var st uint64
+		if v >= 2 {
+			st = stateOf(m)
+		}
 		dst = append(dst, tagEnvMeasurements)
-		dst = appendVarint(dst, uint64(measurementSize(m, env.Host, t)))
-		dst = appendMeasurement(dst, m, env.Host, t)
+		dst = appendVarint(dst, uint64(measurementSize(m, env.Host, t, st)))
+		dst = appendMeasurement(dst, m, env.Host, t, st)
 	}
 	if len(env.Sealed) > 0 {
 		dst = append(dst, tagEnvSealed)
@@ -170,8 +179,40 @@ func stringSize(s string) int {
 	return 1 + protowire.SizeVarint(uint64(len(s))) + len(s)
 }
 
-// measurementSize is the length of the body appendMeasurement writes.
-func measurementSize(m *meter.Measurement, defHost string, t int64) int {
+// stateOf returns the state field (envelope.proto, Measurement.state) that
+// carries m's last label: 1 to 5 for meter.StateLabel with the name of a
+// level, 0 when m's last label is another (or m has none).
+func stateOf(m *meter.Measurement) uint64 {
+	n := len(m.Labels)
+	if n == 0 || m.Labels[n-1].Key != meter.StateLabel {
+		return 0
+	}
+	switch m.Labels[n-1].Value {
+	case meter.StateOK:
+		return 1
+	case meter.StateWarning:
+		return 2
+	case meter.StateAlert:
+		return 3
+	case meter.StateCritical:
+		return 4
+	case meter.StateStale:
+		return 5
+	}
+	return 0
+}
+
+// stateLabel is the label a state field (1 to 5) stands for.
+func stateLabel(st uint64) meter.Label {
+	return meter.Label{Key: meter.StateLabel, Value: meter.Level(st - 1).String()}
+}
+
+// maxState is the largest state field value.
+const maxState = uint64(meter.LevelStale) + 1
+
+// measurementSize is the length of the body appendMeasurement writes; st
+// is the state field that carries m's last label, or 0.
+func measurementSize(m *meter.Measurement, defHost string, t int64, st uint64) int {
 	n := stringSize(m.Name) + stringSize(m.Unit) + stringSize(m.ResourceID) +
 		stringSize(m.ProjectID) + stringSize(m.UserID)
 	if m.Kind != 0 {
@@ -189,8 +230,13 @@ func measurementSize(m *meter.Measurement, defHost string, t int64) int {
 	if m.Host != defHost {
 		n += 1 + protowire.SizeVarint(uint64(len(m.Host))) + len(m.Host)
 	}
-	for i := range m.Labels {
-		l := &m.Labels[i]
+	labels := m.Labels
+	if st != 0 {
+		labels = labels[:len(labels)-1]
+		n += 2
+	}
+	for i := range labels {
+		l := &labels[i]
 		ls := stringSize(l.Key) + stringSize(l.Value)
 		n += 1 + protowire.SizeVarint(uint64(ls)) + ls
 	}
@@ -198,8 +244,9 @@ func measurementSize(m *meter.Measurement, defHost string, t int64) int {
 }
 
 // appendMeasurement appends the body of a Measurement message, in field
-// number order, as protobuf encoders do.
-func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64) []byte {
+// number order, as protobuf encoders do; st is the state field that
+// carries m's last label, or 0.
+func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64, st uint64) []byte {
 	dst = appendString(dst, tagMName, m.Name)
 	if m.Kind != 0 {
 		dst = append(dst, tagMKind)
@@ -224,8 +271,12 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 	dst = appendString(dst, tagMResourceID, m.ResourceID)
 	dst = appendString(dst, tagMProjectID, m.ProjectID)
 	dst = appendString(dst, tagMUserID, m.UserID)
-	for i := range m.Labels {
-		l := &m.Labels[i]
+	labels := m.Labels
+	if st != 0 {
+		labels = labels[:len(labels)-1]
+	}
+	for i := range labels {
+		l := &labels[i]
 		if k, v := len(l.Key), len(l.Value); k != 0 && v != 0 && 4+k+v < 0x80 {
 			// The usual label, short key and value: every length is
 			// one byte.
@@ -239,6 +290,9 @@ func appendMeasurement(dst []byte, m *meter.Measurement, defHost string, t int64
 		dst = appendVarint(dst, uint64(stringSize(l.Key)+stringSize(l.Value)))
 		dst = appendString(dst, tagLabelKey, l.Key)
 		dst = appendString(dst, tagLabelValue, l.Value)
+	}
+	if st != 0 {
+		dst = append(dst, tagMState, byte(st))
 	}
 	return dst
 }
@@ -263,6 +317,10 @@ func AppendAck(dst []byte, a Ack) []byte {
 		dst = append(dst, tagAckLimit)
 		dst = appendVarint(dst, a.Limit)
 	}
+	if a.Version != 0 {
+		dst = append(dst, tagAckVersion)
+		dst = appendVarint(dst, uint64(a.Version))
+	}
 	return dst
 }
 
@@ -272,10 +330,22 @@ func AppendAck(dst []byte, a Ack) []byte {
 // before encoding it. It is 0 for a measurement AppendEnvelope cannot
 // encode (a time outside the years 1678-2262).
 func MeasurementSize(m *meter.Measurement, host string) int {
+	return MeasurementSizeFor(m, host, Version)
+}
+
+// MeasurementSizeFor is MeasurementSize in an envelope of the given
+// version: with version 2 or more, a measurement whose last label is
+// meterkit.state with a level's name is 20 bytes or so smaller. It is
+// never larger than MeasurementSize.
+func MeasurementSizeFor(m *meter.Measurement, host string, version uint32) int {
 	t, ok := unixNanos(m.Time)
 	if !ok {
 		return 0
 	}
-	n := measurementSize(m, host, t)
+	var st uint64
+	if version >= 2 {
+		st = stateOf(m)
+	}
+	n := measurementSize(m, host, t, st)
 	return 1 + protowire.SizeVarint(uint64(n)) + n
 }

@@ -29,6 +29,7 @@ func seedFrames() [][]byte {
 		mustEncode(&transport.Envelope{Host: "h", Measurements: []meter.Measurement{
 			{Name: "a", Host: ""}, {Name: "b", Host: "other", Kind: 200, Labels: []meter.Label{{Key: "k", Value: "v"}, {}}},
 		}}),
+		mustEncode(stateBatch(6, 2)),
 	}
 	r := rand.New(rand.NewPCG(7, 8))
 	for range 4 {
@@ -44,6 +45,7 @@ func seedAcks() [][]byte {
 		transport.AppendAck(nil, transport.Ack{Seq: 1}),
 		transport.AppendAck(nil, transport.Ack{Seq: 1 << 40, Status: transport.StatusRetry, Message: "sink down"}),
 		transport.AppendAck(nil, transport.Ack{Seq: 2, Status: transport.StatusRejected, Message: "bad"}),
+		transport.AppendAck(nil, transport.Ack{Seq: 3, Version: transport.MaxVersion}),
 	}
 }
 
@@ -121,7 +123,8 @@ func FuzzDecodeAck(f *testing.F) {
 		}
 		var p wirepb.Ack
 		if proto.Unmarshal(b, &p) == nil {
-			require.Equal(t, transport.Ack{Seq: p.Seq, Status: transport.Status(p.Status), Message: p.Message}, a)
+			require.Equal(t, transport.Ack{Seq: p.Seq, Status: transport.Status(p.Status), Message: p.Message}, transport.Ack{Seq: a.Seq, Status: a.Status, Message: a.Message})
+			require.Equal(t, p.Version, a.Version)
 		}
 		again, err := transport.DecodeAck(transport.AppendAck(nil, a))
 		require.NoError(t, err)

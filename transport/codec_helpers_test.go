@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -44,7 +45,16 @@ func toPB(env *transport.Envelope) *wirepb.Envelope {
 		if m.Host != env.Host {
 			pm.Host = proto.String(m.Host)
 		}
-		for _, l := range m.Labels {
+		labels := m.Labels
+		if p.Version >= 2 && len(labels) > 0 && labels[len(labels)-1].Key == meter.StateLabel {
+			// Version 2: a last meterkit.state label with a level's name
+			// is the state field.
+			if lv, err := meter.ParseLevel(labels[len(labels)-1].Value); err == nil {
+				pm.State = wirepb.State(lv + 1)
+				labels = labels[:len(labels)-1]
+			}
+		}
+		for _, l := range labels {
 			pm.Labels = append(pm.Labels, &wirepb.Label{Key: l.Key, Value: l.Value})
 		}
 		p.Measurements = append(p.Measurements, pm)
@@ -81,6 +91,9 @@ func fromPB(p *wirepb.Envelope) transport.Envelope {
 		}
 		for _, l := range pm.Labels {
 			m.Labels = append(m.Labels, meter.Label{Key: l.Key, Value: l.Value})
+		}
+		if pm.State != wirepb.State_STATE_UNSPECIFIED {
+			m.Labels = append(m.Labels, meter.Label{Key: meter.StateLabel, Value: strings.ToLower(strings.TrimPrefix(pm.State.String(), "STATE_"))})
 		}
 		env.Measurements = append(env.Measurements, m)
 	}
@@ -155,7 +168,7 @@ func randomEnvelope(r *rand.Rand) transport.Envelope {
 		}
 	}
 	env := transport.Envelope{
-		Version: uint32(r.IntN(2)),
+		Version: uint32(r.IntN(3)),
 		Tenant:  str(),
 		Agent:   str(),
 		SentAt:  tm(),
@@ -196,6 +209,14 @@ func randomEnvelope(r *rand.Rand) transport.Envelope {
 		}
 		for range r.IntN(4) {
 			m.Labels = append(m.Labels, meter.Label{Key: str(), Value: str()})
+		}
+		if r.IntN(3) == 0 { // meterkit.state, which version 2 writes in two bytes when last and known
+			state := meter.Label{Key: meter.StateLabel, Value: []string{"ok", "warning", "alert", "critical", "stale", "bogus", ""}[r.IntN(7)]}
+			at := len(m.Labels)
+			if r.IntN(4) == 0 {
+				at = r.IntN(at + 1)
+			}
+			m.Labels = append(m.Labels[:at], append([]meter.Label{state}, m.Labels[at:]...)...)
 		}
 		env.Measurements = append(env.Measurements, m)
 	}

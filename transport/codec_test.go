@@ -290,7 +290,7 @@ func bytesField(num protowire.Number, v []byte) piece {
 
 func raw(v ...byte) piece { return func(b []byte) []byte { return append(b, v...) } }
 
-var version1 = varintField(1, 1)
+var version1, version2 = varintField(1, 1), varintField(1, 2)
 
 func measurementField(ps ...piece) piece { return bytesField(7, build(ps...)) }
 
@@ -305,7 +305,13 @@ func TestDecodeErrors(t *testing.T) {
 	}{
 		{"empty", transport.Limits{}, nil, transport.ErrMalformed, "version at byte 0: missing"},
 		{"version zero", transport.Limits{}, build(varintField(1, 0)), transport.ErrMalformed, "version at byte 0: missing"},
-		{"newer version", transport.Limits{}, build(varintField(1, 2)), transport.ErrMalformed, "version 2 is newer than 1"},
+		{"newer version", transport.Limits{}, build(varintField(1, 3)), transport.ErrMalformed, "version 3 is newer than 2"},
+		{"unknown state", transport.Limits{}, build(version2, measurementField(raw(0x0a, 1, 'x'), varintField(11, 6))), transport.ErrMalformed,
+			"measurements[0].state at byte 8: state 6 unknown (0-5)"},
+		{"state wire type", transport.Limits{}, build(version2, measurementField(bytesField(11, []byte("ok")))), transport.ErrMalformed,
+			"measurements[0].state at byte 4: wrong wire type 2"},
+		{"state over the labels", transport.Limits{MaxLabels: 1}, build(version2, measurementField(bytesField(10, build(bytesField(1, []byte("k")))), varintField(11, 1))),
+			transport.ErrTooLarge, "measurements[0].state at byte 4: more than 1 labels with meterkit.state"},
 		{"version overflow", transport.Limits{}, build(varintField(1, 1<<32)), transport.ErrMalformed, "overflows uint32"},
 		{"field number zero", transport.Limits{}, build(version1, raw(0x00)), transport.ErrMalformed, "envelope at byte 2: invalid field number"},
 		{"truncated varint", transport.Limits{}, build(raw(0x08, 0x80)), transport.ErrMalformed, "version at byte 1: truncated"},
@@ -416,6 +422,8 @@ func TestAck(t *testing.T) {
 		{Seq: math.MaxUint64, Status: transport.StatusRetry, Message: "sink gnocchi: 503"},
 		{Seq: 7, Status: transport.StatusRejected, Message: "malformed frame: ünïcode"},
 		{Seq: 8, Status: 200},
+		{Seq: 9, Version: transport.MaxVersion},
+		{Seq: 10, Status: transport.StatusRejected, Reason: transport.ReasonTooLarge, Limit: 1 << 20, Version: 1},
 	}
 	for _, a := range tests {
 		b := transport.AppendAck(nil, a)
@@ -428,6 +436,7 @@ func TestAck(t *testing.T) {
 		require.Equal(t, a.Seq, p.Seq)
 		require.Equal(t, a.Status, transport.Status(p.Status))
 		require.Equal(t, a.Message, p.Message)
+		require.Equal(t, a.Version, p.Version)
 		pb, err := proto.Marshal(&p)
 		require.NoError(t, err)
 		require.Equal(t, string(pb), string(b))

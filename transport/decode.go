@@ -93,8 +93,8 @@ type Decoder struct {
 // meter.Measurement.Validate) and does not check UTF-8. It fails, with an
 // error naming the field and the byte offset, for a frame that is not a
 // well-formed Envelope (wrapping ErrMalformed: truncated data, a bad varint,
-// a wrong wire type, a missing version or one newer than Version, a kind
-// beyond 255) or that exceeds d.Limits (wrapping ErrTooLarge). After an
+// a wrong wire type, a missing version or one newer than MaxVersion, a
+// kind beyond 255, a state beyond 5) or that exceeds d.Limits (wrapping ErrTooLarge). After an
 // error env holds no useful data. Decode never panics.
 func (d *Decoder) Decode(frame []byte, env *Envelope) error {
 	lim := d.Limits.orDefault()
@@ -286,9 +286,9 @@ func scanEnvelope(frame []byte, lim *Limits) (h header, err error) {
 	switch {
 	case !sawVersion || h.version == 0:
 		return header{}, st.fail(ErrMalformed, "version", -1, 0, "missing")
-	case h.version > Version:
+	case h.version > MaxVersion:
 		return header{}, st.fail(ErrMalformed, "version", -1, 0,
-			"version "+strconv.FormatUint(uint64(h.version), 10)+" is newer than "+strconv.Itoa(Version)+", the newest this decoder knows")
+			"version "+strconv.FormatUint(uint64(h.version), 10)+" is newer than "+strconv.Itoa(MaxVersion)+", the newest this decoder knows")
 	}
 	return h, nil
 }
@@ -307,6 +307,7 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 	b := st.b[:end]
 	labels := len(st.d.labels)
 	m.Host = defHost
+	var state uint64 // the state field: the label meterkit.state, after the others
 	for off := start; off < end; {
 		var num protowire.Number
 		var typ protowire.Type
@@ -399,6 +400,19 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 			if err := st.label(i, len(st.d.labels)-labels, off-len(v), off); err != nil {
 				return err
 			}
+		case 11:
+			if typ != protowire.VarintType {
+				return st.typeErr("state", i, tagOff, typ)
+			}
+			v, n := protowire.ConsumeVarint(b[off:])
+			if n < 0 {
+				return st.wireErr("state", i, off, n)
+			}
+			if v > maxState {
+				return st.fail(ErrMalformed, "state", i, off, "state "+strconv.FormatUint(v, 10)+" unknown (0-"+strconv.FormatUint(maxState, 10)+")")
+			}
+			state = v // the last one wins, as for every field that is not repeated
+			off += n
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b[off:])
 			if n < 0 {
@@ -406,6 +420,12 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 			}
 			off += n
 		}
+	}
+	if state != 0 {
+		if len(st.d.labels)-labels >= st.lim.MaxLabels {
+			return st.fail(ErrTooLarge, "state", i, start, "more than "+strconv.Itoa(st.lim.MaxLabels)+" labels with meterkit.state")
+		}
+		st.d.labels = append(st.d.labels, stateLabel(state))
 	}
 	if k := len(st.d.labels); k > labels {
 		m.Labels = st.d.labels[labels:k:k]
@@ -415,7 +435,7 @@ func (st *decodeState) measurement(m *meter.Measurement, i, start, end int, defH
 
 var mFieldNames = [...]string{
 	1: "name", 2: "kind", 3: "unit", 4: "value", 5: "time", 6: "host",
-	7: "resource_id", 8: "project_id", 9: "user_id", 10: "labels",
+	7: "resource_id", 8: "project_id", 9: "user_id", 10: "labels", 11: "state",
 }
 
 // label decodes the Label message in st.b[start:end], label j of
@@ -508,8 +528,8 @@ func DecodeAck(b []byte) (Ack, error) {
 		tagOff := off
 		off += n
 		switch num {
-		case 1, 2, 4, 5:
-			name := [...]string{1: "seq", 2: "status", 4: "reason", 5: "max_frame_size"}[num]
+		case 1, 2, 4, 5, 6:
+			name := [...]string{1: "seq", 2: "status", 4: "reason", 5: "max_frame_size", 6: "version"}[num]
 			if typ != protowire.VarintType {
 				return Ack{}, st.typeErr("ack."+name, -1, tagOff, typ)
 			}
@@ -533,6 +553,8 @@ func DecodeAck(b []byte) (Ack, error) {
 				}
 			case 5:
 				a.Limit = v
+			case 6:
+				a.Version = uint32(v) // as protobuf reads a uint32
 			}
 			off += n
 		case 3:

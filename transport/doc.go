@@ -23,7 +23,24 @@
 // per envelope, labels per measurement, string length) before allocating
 // anything a frame asks for; it skips fields it does not know, so newer
 // agents can add fields, and rejects an envelope whose Version is newer
-// than Version.
+// than MaxVersion.
+//
+// # Versions
+//
+// Version 1 is what every receiver reads. Version 2 (MaxVersion) adds one
+// field: a measurement's last label, when it is meterkit.state with a
+// level's name (the levels stage writes it on every measurement it
+// checks), goes in two bytes instead of about 22, which makes a host's
+// batch about a quarter smaller. AppendEnvelope writes it for an Envelope
+// whose Version is 2; Decode reads it back as the same label in the same
+// place. Receivers of an earlier release reject version 2, so a sender
+// writes it only to a receiver that says it reads it: every Ack names the
+// newest version its receiver reads (Ack.Version; the nanomsg Receiver
+// writes MaxVersion), and a Sender that reads acks reports the latest
+// (PeerVersioner). The agent writes version 2 once the publisher said so,
+// and a batch of version 2 that a publisher rejects (one of an earlier
+// release took its address) is sent again as version 1. Spools keep
+// version 1, so that their files stay readable by an earlier release.
 //
 // # Frames sent as they are
 //

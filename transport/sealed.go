@@ -29,8 +29,8 @@ func AppendMeasurements(dst []byte, ms []meter.Measurement, host string) ([]byte
 			return dst[:start], fmt.Errorf("transport: encode measurements: [%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
 		}
 		dst = append(dst, tagEnvMeasurements)
-		dst = appendVarint(dst, uint64(measurementSize(m, host, t)))
-		dst = appendMeasurement(dst, m, host, t)
+		dst = appendVarint(dst, uint64(measurementSize(m, host, t, 0)))
+		dst = appendMeasurement(dst, m, host, t, 0)
 	}
 	return dst, nil
 }

@@ -9,14 +9,24 @@ import (
 	"github.com/meterkit/meter"
 )
 
-// Version is the envelope format version this package writes. Decoders
-// accept envelopes of this version and reject newer ones by number.
+// Version is the envelope format version AppendEnvelope writes when an
+// Envelope's Version is zero, and the one every receiver reads.
 const Version = 1
+
+// MaxVersion is the newest envelope format version this package writes and
+// reads: version 2 is version 1 with the measurements' meterkit.state label
+// in two bytes (envelope.proto, Measurement.state). Decoders accept
+// versions 1 to MaxVersion and reject newer ones by number. A sender writes
+// version 2 only to a receiver that said it reads it (Ack.Version,
+// PeerVersioner), and a receiver of an earlier release rejects it.
+const MaxVersion = 2
 
 // Envelope is the unit an agent sends and a publisher acknowledges: one batch
 // of measurements with the header that names where it comes from.
 type Envelope struct {
-	// Version of the envelope format; AppendEnvelope writes Version when zero.
+	// Version of the envelope format; AppendEnvelope writes Version when
+	// zero. With 2, AppendEnvelope writes a measurement's last label, when
+	// it is meterkit.state with a level's name, in two bytes.
 	Version uint32
 	// Tenant owns the measurements (and, once sealed, the key).
 	Tenant string
@@ -118,6 +128,10 @@ type Ack struct {
 	// Limit is, with ReasonTooLarge, the largest frame the receiver
 	// accepts in bytes, 0 when it does not say.
 	Limit uint64
+	// Version is the newest envelope version the receiver reads; 0 (a
+	// receiver of an earlier release) means Version. The nanomsg Receiver
+	// writes MaxVersion in every ack.
+	Version uint32
 }
 
 var (

@@ -259,6 +259,9 @@ func (w *worker) send(a transport.Ack) error {
 		ctr = &r.ackRetry
 	}
 	ctr.Add(1)
+	if a.Version == 0 {
+		a.Version = transport.MaxVersion // every ack says what this receiver reads
+	}
 	m := mangos.NewMessage(32 + len(a.Message))
 	m.Body = transport.AppendAck(m.Body, a)
 	if err := w.mc.SendMsg(m); err != nil {

@@ -36,13 +36,15 @@ type Sender struct {
 	watch *watch // connections up, and why none is
 
 	sent, acked, retry, rejected, errs atomic.Uint64
-	answered                           atomic.Int64 // the largest frame a receiver answered, in bytes
+	answered                           atomic.Int64  // the largest frame a receiver answered, in bytes
+	peer                               atomic.Uint32 // the envelope version of the latest ack (PeerVersion); 0 before any
 }
 
 var (
-	_ transport.Sender       = (*Sender)(nil)
-	_ transport.FrameLimiter = (*Sender)(nil)
-	_ transport.RawSender    = (*Sender)(nil)
+	_ transport.Sender        = (*Sender)(nil)
+	_ transport.FrameLimiter  = (*Sender)(nil)
+	_ transport.RawSender     = (*Sender)(nil)
+	_ transport.PeerVersioner = (*Sender)(nil)
 )
 
 // SenderStats counts what a Sender did since Dial.
@@ -265,6 +267,7 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 		return fmt.Errorf("nanomsg: ack from %s: %w: answers seq %d, sent seq %d",
 			s.addrs, transport.ErrMalformed, ack.Seq, seq)
 	}
+	s.peer.Store(max(ack.Version, transport.Version))
 	switch ack.Status {
 	case transport.StatusOK:
 		s.acked.Add(1)
@@ -277,6 +280,14 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 		ack.Seq = seq
 	}
 	return transport.AckError(ack)
+}
+
+// PeerVersion returns the newest envelope version the receiver that sent
+// the latest ack reads (transport.PeerVersioner): transport.Version before
+// any ack and after one from a receiver of an earlier release, which does
+// not say. With several addresses it is that of the latest answer.
+func (s *Sender) PeerVersion() uint32 {
+	return max(s.peer.Load(), transport.Version)
 }
 
 // roundTrip sends m on mc and waits for the reply, within ctx's deadline.

@@ -20,7 +20,11 @@
 // fine). It checks:
 //
 //   - a full envelope (every header field, measurements of each kind with
-//     every field and labels; and a sealed envelope) arrives unchanged;
+//     every field and labels; and a sealed envelope) arrives unchanged, and
+//     so does one of transport.MaxVersion whose measurements end with the
+//     label meterkit.state; a Sender that is a transport.PeerVersioner
+//     reports a version from transport.Version to transport.MaxVersion
+//     after an ack;
 //   - each ack status reaches the Sender: nil for StatusOK, an error wrapping
 //     transport.ErrRetry or transport.ErrRejected that carries the
 //     receiver's message otherwise;

@@ -64,6 +64,7 @@ func Run(t *testing.T, newPair func(t *testing.T) (transport.Sender, transport.R
 		fn   func(*testing.T, transport.Sender, transport.Receiver)
 	}{
 		{"RoundTrip", testRoundTrip},
+		{"RoundTripVersion2", testRoundTripVersion2},
 		sealed,
 		{"AckStatus", testAckStatus},
 		{"Concurrent", testConcurrent},
@@ -227,6 +228,33 @@ func testRoundTrip(t *testing.T, s transport.Sender, r transport.Receiver) {
 	require.NoError(t, g.err)
 	requireSameEnvelope(t, Envelope(1), &g.env)
 	requireSameEnvelope(t, Envelope(1), want) // Send must not change env
+}
+
+// testRoundTripVersion2: an envelope of transport.MaxVersion whose
+// measurements end with the label meterkit.state (which version 2 may
+// carry in its state field) arrives with the same measurements, and a
+// Sender that reports its receiver's version (transport.PeerVersioner)
+// reports one it can write.
+func testRoundTripVersion2(t *testing.T, s transport.Sender, r transport.Receiver) {
+	ctx, cancel := context.WithTimeout(t.Context(), waitLong)
+	defer cancel()
+	pv, versioned := transport.As[transport.PeerVersioner](s)
+	want := Envelope(7)
+	want.Version = transport.MaxVersion
+	for i, m := range want.Measurements {
+		level := []string{meter.StateOK, meter.StateWarning, meter.StateAlert, meter.StateCritical, meter.StateStale}[i%5]
+		want.Measurements[i].Labels = append(slices.Clone(m.Labels), meter.Label{Key: meter.StateLabel, Value: level})
+	}
+	sent := cloneEnvelope(want)
+	got := serveOne(ctx, r, transport.Ack{Status: transport.StatusOK})
+	require.NoError(t, s.Send(ctx, want), "Send")
+	g := <-got
+	require.NoError(t, g.err)
+	requireSameEnvelope(t, &sent, &g.env)
+	if versioned {
+		v := pv.PeerVersion()
+		require.True(t, v >= transport.Version && v <= transport.MaxVersion, "PeerVersion after an ack: %d", v)
+	}
 }
 
 func testRoundTripSealed(t *testing.T, s transport.Sender, r transport.Receiver) {

@@ -110,6 +110,68 @@ func (Kind) EnumDescriptor() ([]byte, []int) {
 	return file_envelope_proto_rawDescGZIP(), []int{0}
 }
 
+// State is the value of the label meterkit.state: the level of a
+// measurement against its thresholds. The label's value is the name after
+// STATE_, in lower case ("ok", "warning", ...).
+type State int32
+
+const (
+	// No meterkit.state label carried in this field.
+	State_STATE_UNSPECIFIED State = 0
+	State_STATE_OK          State = 1
+	State_STATE_WARNING     State = 2
+	State_STATE_ALERT       State = 3
+	State_STATE_CRITICAL    State = 4
+	State_STATE_STALE       State = 5
+)
+
+// Enum value maps for State.
+var (
+	State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_OK",
+		2: "STATE_WARNING",
+		3: "STATE_ALERT",
+		4: "STATE_CRITICAL",
+		5: "STATE_STALE",
+	}
+	State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_OK":          1,
+		"STATE_WARNING":     2,
+		"STATE_ALERT":       3,
+		"STATE_CRITICAL":    4,
+		"STATE_STALE":       5,
+	}
+)
+
+func (x State) Enum() *State {
+	p := new(State)
+	*p = x
+	return p
+}
+
+func (x State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (State) Descriptor() protoreflect.EnumDescriptor {
+	return file_envelope_proto_enumTypes[1].Descriptor()
+}
+
+func (State) Type() protoreflect.EnumType {
+	return &file_envelope_proto_enumTypes[1]
+}
+
+func (x State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use State.Descriptor instead.
+func (State) EnumDescriptor() ([]byte, []int) {
+	return file_envelope_proto_rawDescGZIP(), []int{1}
+}
+
 // Status is the receiver's verdict on an envelope.
 type Status int32
 
@@ -149,11 +211,11 @@ func (x Status) String() string {
 }
 
 func (Status) Descriptor() protoreflect.EnumDescriptor {
-	return file_envelope_proto_enumTypes[1].Descriptor()
+	return file_envelope_proto_enumTypes[2].Descriptor()
 }
 
 func (Status) Type() protoreflect.EnumType {
-	return &file_envelope_proto_enumTypes[1]
+	return &file_envelope_proto_enumTypes[2]
 }
 
 func (x Status) Number() protoreflect.EnumNumber {
@@ -162,7 +224,7 @@ func (x Status) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Status.Descriptor instead.
 func (Status) EnumDescriptor() ([]byte, []int) {
-	return file_envelope_proto_rawDescGZIP(), []int{1}
+	return file_envelope_proto_rawDescGZIP(), []int{2}
 }
 
 // Reason refines a status that is not STATUS_OK.
@@ -213,11 +275,11 @@ func (x Reason) String() string {
 }
 
 func (Reason) Descriptor() protoreflect.EnumDescriptor {
-	return file_envelope_proto_enumTypes[2].Descriptor()
+	return file_envelope_proto_enumTypes[3].Descriptor()
 }
 
 func (Reason) Type() protoreflect.EnumType {
-	return &file_envelope_proto_enumTypes[2]
+	return &file_envelope_proto_enumTypes[3]
 }
 
 func (x Reason) Number() protoreflect.EnumNumber {
@@ -226,16 +288,23 @@ func (x Reason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Reason.Descriptor instead.
 func (Reason) EnumDescriptor() ([]byte, []int) {
-	return file_envelope_proto_rawDescGZIP(), []int{2}
+	return file_envelope_proto_rawDescGZIP(), []int{3}
 }
 
 // Envelope is one batch of measurements from one agent, with the header that
 // names where it comes from. The receiver acknowledges it with one Ack.
 type Envelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Version of the envelope format. Senders write 1, the only version so far.
-	// Receivers reject an envelope whose version is missing (0) or newer than
-	// the newest they know.
+	// Version of the envelope format, 1 or 2. Receivers reject an envelope
+	// whose version is missing (0) or newer than the newest they know.
+	//
+	// Version 2 is version 1 with Measurement.state, which carries the label
+	// meterkit.state in two bytes. A sender writes 1 until the receiver says,
+	// in Ack.version, that it reads 2. A receiver that reads only version 1
+	// rejects a version 2 envelope (STATUS_REJECTED): a sender then sends the
+	// same batch again as version 1 (state as a label), same seq, and writes
+	// version 1 until an Ack says otherwise. A version 2 envelope need not
+	// use the state field.
 	Version uint32 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// Tenant that owns the measurements (and, for a sealed envelope, the key).
 	Tenant string `protobuf:"bytes,2,opt,name=tenant,proto3" json:"tenant,omitempty"`
@@ -475,7 +544,14 @@ type Measurement struct {
 	// Labels describe the series further (Ceilometer resource_metadata,
 	// Riemann attributes). Keys are unique within a measurement; at most 64
 	// labels.
-	Labels        []*Label `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty"`
+	Labels []*Label `protobuf:"bytes,10,rep,name=labels,proto3" json:"labels,omitempty"`
+	// State is, in a version 2 envelope, the label meterkit.state (the level
+	// the levels stage gave the measurement) in two bytes: the receiver reads
+	// it as that label, after the labels of the labels field, and counts it
+	// among the 64. A measurement that has it carries no label meterkit.state
+	// in labels (keys are unique). Absent (STATE_UNSPECIFIED) means no such
+	// label. A receiver rejects a value it does not know.
+	State         State `protobuf:"varint,11,opt,name=state,proto3,enum=meterkit.transport.v1.State" json:"state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -580,6 +656,13 @@ func (x *Measurement) GetLabels() []*Label {
 	return nil
 }
 
+func (x *Measurement) GetState() State {
+	if x != nil {
+		return x.State
+	}
+	return State_STATE_UNSPECIFIED
+}
+
 // Label is one key/value pair describing a measurement.
 type Label struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -654,7 +737,11 @@ type Ack struct {
 	// Max_frame_size is, with REASON_TOO_LARGE, the largest envelope the
 	// receiver accepts, in bytes (0 when it has no such limit or does not
 	// say).
-	MaxFrameSize  uint64 `protobuf:"varint,5,opt,name=max_frame_size,json=maxFrameSize,proto3" json:"max_frame_size,omitempty"`
+	MaxFrameSize uint64 `protobuf:"varint,5,opt,name=max_frame_size,json=maxFrameSize,proto3" json:"max_frame_size,omitempty"`
+	// Version is the newest envelope version the receiver reads, in every
+	// ack it writes. 0 (a receiver of an earlier release) means 1. A sender
+	// may write envelopes of that version from then on (Envelope.version).
+	Version       uint32 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -724,6 +811,13 @@ func (x *Ack) GetMaxFrameSize() uint64 {
 	return 0
 }
 
+func (x *Ack) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
 var File_envelope_proto protoreflect.FileDescriptor
 
 const file_envelope_proto_rawDesc = "" +
@@ -740,7 +834,7 @@ const file_envelope_proto_rawDesc = "" +
 	"\x06sealed\x18\b \x01(\fR\x06sealed\x12\x12\n" +
 	"\x04auth\x18\t \x01(\fR\x04auth\"W\n" +
 	"\rSealedPayload\x12F\n" +
-	"\fmeasurements\x18\a \x03(\v2\".meterkit.transport.v1.MeasurementR\fmeasurements\"\xc1\x02\n" +
+	"\fmeasurements\x18\a \x03(\v2\".meterkit.transport.v1.MeasurementR\fmeasurements\"\xf5\x02\n" +
 	"\vMeasurement\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12/\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1b.meterkit.transport.v1.KindR\x04kind\x12\x12\n" +
@@ -754,24 +848,33 @@ const file_envelope_proto_rawDesc = "" +
 	"project_id\x18\b \x01(\tR\tprojectId\x12\x17\n" +
 	"\auser_id\x18\t \x01(\tR\x06userId\x124\n" +
 	"\x06labels\x18\n" +
-	" \x03(\v2\x1c.meterkit.transport.v1.LabelR\x06labelsB\a\n" +
+	" \x03(\v2\x1c.meterkit.transport.v1.LabelR\x06labels\x122\n" +
+	"\x05state\x18\v \x01(\x0e2\x1c.meterkit.transport.v1.StateR\x05stateB\a\n" +
 	"\x05_host\"/\n" +
 	"\x05Label\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\xc5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xdf\x01\n" +
 	"\x03Ack\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x125\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1d.meterkit.transport.v1.StatusR\x06status\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x125\n" +
 	"\x06reason\x18\x04 \x01(\x0e2\x1d.meterkit.transport.v1.ReasonR\x06reason\x12$\n" +
-	"\x0emax_frame_size\x18\x05 \x01(\x04R\fmaxFrameSize*Q\n" +
+	"\x0emax_frame_size\x18\x05 \x01(\x04R\fmaxFrameSize\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\rR\aversion*Q\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"KIND_GAUGE\x10\x01\x12\x13\n" +
 	"\x0fKIND_CUMULATIVE\x10\x02\x12\x0e\n" +
 	"\n" +
-	"KIND_DELTA\x10\x03*>\n" +
+	"KIND_DELTA\x10\x03*u\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\f\n" +
+	"\bSTATE_OK\x10\x01\x12\x11\n" +
+	"\rSTATE_WARNING\x10\x02\x12\x0f\n" +
+	"\vSTATE_ALERT\x10\x03\x12\x12\n" +
+	"\x0eSTATE_CRITICAL\x10\x04\x12\x0f\n" +
+	"\vSTATE_STALE\x10\x05*>\n" +
 	"\x06Status\x12\r\n" +
 	"\tSTATUS_OK\x10\x00\x12\x10\n" +
 	"\fSTATUS_RETRY\x10\x01\x12\x13\n" +
@@ -794,30 +897,32 @@ func file_envelope_proto_rawDescGZIP() []byte {
 	return file_envelope_proto_rawDescData
 }
 
-var file_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_envelope_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_envelope_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_envelope_proto_goTypes = []any{
 	(Kind)(0),             // 0: meterkit.transport.v1.Kind
-	(Status)(0),           // 1: meterkit.transport.v1.Status
-	(Reason)(0),           // 2: meterkit.transport.v1.Reason
-	(*Envelope)(nil),      // 3: meterkit.transport.v1.Envelope
-	(*SealedPayload)(nil), // 4: meterkit.transport.v1.SealedPayload
-	(*Measurement)(nil),   // 5: meterkit.transport.v1.Measurement
-	(*Label)(nil),         // 6: meterkit.transport.v1.Label
-	(*Ack)(nil),           // 7: meterkit.transport.v1.Ack
+	(State)(0),            // 1: meterkit.transport.v1.State
+	(Status)(0),           // 2: meterkit.transport.v1.Status
+	(Reason)(0),           // 3: meterkit.transport.v1.Reason
+	(*Envelope)(nil),      // 4: meterkit.transport.v1.Envelope
+	(*SealedPayload)(nil), // 5: meterkit.transport.v1.SealedPayload
+	(*Measurement)(nil),   // 6: meterkit.transport.v1.Measurement
+	(*Label)(nil),         // 7: meterkit.transport.v1.Label
+	(*Ack)(nil),           // 8: meterkit.transport.v1.Ack
 }
 var file_envelope_proto_depIdxs = []int32{
-	5, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
-	5, // 1: meterkit.transport.v1.SealedPayload.measurements:type_name -> meterkit.transport.v1.Measurement
+	6, // 0: meterkit.transport.v1.Envelope.measurements:type_name -> meterkit.transport.v1.Measurement
+	6, // 1: meterkit.transport.v1.SealedPayload.measurements:type_name -> meterkit.transport.v1.Measurement
 	0, // 2: meterkit.transport.v1.Measurement.kind:type_name -> meterkit.transport.v1.Kind
-	6, // 3: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
-	1, // 4: meterkit.transport.v1.Ack.status:type_name -> meterkit.transport.v1.Status
-	2, // 5: meterkit.transport.v1.Ack.reason:type_name -> meterkit.transport.v1.Reason
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	7, // 3: meterkit.transport.v1.Measurement.labels:type_name -> meterkit.transport.v1.Label
+	1, // 4: meterkit.transport.v1.Measurement.state:type_name -> meterkit.transport.v1.State
+	2, // 5: meterkit.transport.v1.Ack.status:type_name -> meterkit.transport.v1.Status
+	3, // 6: meterkit.transport.v1.Ack.reason:type_name -> meterkit.transport.v1.Reason
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_envelope_proto_init() }
@@ -831,7 +936,7 @@ func file_envelope_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_envelope_proto_rawDesc), len(file_envelope_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
