@@ -30,13 +30,17 @@ var ErrStopped = errors.New("agent: stopped")
 type Agent struct {
 	cfg    config
 	sender transport.Sender
-	raw    transport.RawSender // s as a RawSender, used by the disk spool
+	raw    transport.RawSender     // s as a RawSender, used by the disk spool
+	peer   transport.PeerVersioner // the sender's, nil when it has none (version.go)
 	log    *slog.Logger
 	q      store
 
 	mu       sync.Mutex // guards cur, curSince, curBytes, budget, seq, stopped, the stages and their buffers
 	cur      []meter.Measurement
-	curBytes int // the encoded size of cur's measurements (transport.MeasurementSize)
+	curBytes int // the encoded size of cur's measurements (transport.MeasurementSizeFor)
+	// curVersion is the envelope version cur is sized and written in: the
+	// newest the publisher reads (version.go) when cur was opened.
+	curVersion uint32
 	// budget is the room for measurements in one frame: the frame limit
 	// (the sender's, or the publisher's when it said it is smaller) less
 	// the envelope's header.
@@ -70,10 +74,11 @@ type Agent struct {
 	bufs      sync.Pool // of *[]meter.Measurement
 	c         counters
 
-	senderLimit int                   // the sender's frame limit (FrameLimiter, or DefaultMaxFrameSize)
-	refused     atomic.Pointer[error] // the publisher's last refusal of this agent; nil once it accepts again
-	splitLogged atomic.Bool           // the split without a known publisher limit was logged
-	rl          reloadState           // Reconfigure (reload.go)
+	senderLimit     int                   // the sender's frame limit (FrameLimiter, or DefaultMaxFrameSize)
+	refused         atomic.Pointer[error] // the publisher's last refusal of this agent; nil once it accepts again
+	splitLogged     atomic.Bool           // the split without a known publisher limit was logged
+	downgradeLogged atomic.Bool           // a batch sent again as envelope version 1 was logged (version.go)
+	rl              reloadState           // Reconfigure (reload.go)
 }
 
 // DefaultMaxFrameSize is the frame limit the agent cuts batches to when
@@ -158,6 +163,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 		cfg:         c,
 		stages:      chain(c.stages),
 		sender:      s,
+		curVersion:  transport.Version,
 		log:         c.logger.With("agent", c.id),
 		aged:        make(chan struct{}, 1),
 		stop:        make(chan struct{}),
@@ -168,6 +174,7 @@ func New(s transport.Sender, opts ...Option) (*Agent, error) {
 	// Batches go to the wire as they are stored when the sender can take
 	// them so (transport.RawSender): no decoding and encoding again.
 	a.raw, _ = transport.AsRawSender(s)
+	a.peer, _ = transport.As[transport.PeerVersioner](s)
 	if c.spoolDir != "" {
 		sp, err := openSpool(c.spoolDir, c.spool, recycle, a.raw != nil)
 		if err != nil {
@@ -284,20 +291,35 @@ type oversized struct {
 	size int    // its encoded size
 }
 
+// add counts m, whose encoded size is size.
+func (big *oversized) add(m *meter.Measurement, size int) {
+	if big.n == 0 {
+		big.name, big.size = m.Name, size
+	}
+	big.n++
+}
+
 // batchLocked appends m to the current batch, and sends the batch on when
 // it is full: bytes first (the encoded envelope must fit a frame), then
 // count. A measurement too large for any frame is dropped into big.
 func (a *Agent) batchLocked(m meter.Measurement, now time.Time, big *oversized) {
-	size := transport.MeasurementSize(&m, a.cfg.host)
+	if len(a.cur) == 0 {
+		a.curVersion = a.wireVersion()
+	}
+	size := transport.MeasurementSizeFor(&m, a.cfg.host, a.curVersion)
 	if size > a.budget {
-		if big.n == 0 {
-			big.name, big.size = m.Name, size
-		}
-		big.n++
+		big.add(&m, size)
 		return
 	}
 	if a.curBytes+size > a.cut {
 		a.flushLocked()
+		if v := a.wireVersion(); v != a.curVersion { // the next batch's
+			a.curVersion = v
+			if size = transport.MeasurementSizeFor(&m, a.cfg.host, v); size > a.budget {
+				big.add(&m, size)
+				return
+			}
+		}
 	}
 	if len(a.cur) == 0 {
 		a.curSince = now
@@ -400,7 +422,7 @@ func (a *Agent) flushLocked() {
 	}
 	a.seq++
 	env := &transport.Envelope{
-		Version:      transport.Version,
+		Version:      a.curVersion,
 		Tenant:       a.cfg.tenant,
 		Agent:        a.cfg.id,
 		Seq:          a.seq,
@@ -723,6 +745,8 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 			// frame) splits a batch, but never drops a single measurement:
 			// that one is sent again.
 			return a.split(ctx, sl, env, seq, count, err)
+		case olderRejected(err, sl, env): // version.go
+			return a.resendOlder(ctx, sl, env, seq, count, err)
 		case errors.Is(err, transport.ErrRefused):
 			a.c.refusals.Add(1)
 			a.refused.Store(&err)

@@ -36,6 +36,14 @@
 // batches are kept and sent again with backoff, each refusal is logged as
 // an error and counted (Stats.Refusals), and Refused reports it.
 //
+// Batches are written in the newest envelope version the publisher says it
+// reads (transport.PeerVersioner): version 1 until the first ack of a
+// publisher of this release, then version 2, which carries the levels
+// stage's meterkit.state label in two bytes. A publisher of an earlier
+// release rejects version 2: the batch is sent again as version 1, same
+// Seq (Stats.Downgraded, logged once), and the next ones are version 1.
+// With a spool, batches are version 1 (see package transport, Versions).
+//
 // A driver that is a driver.Pusher (a message bus consumer) is not polled:
 // Run calls its Push once in a goroutine of its own, again after a backoff
 // if it returns early or panics. Each delivery's ack fires once every batch

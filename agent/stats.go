@@ -16,7 +16,7 @@ type counters struct {
 	rejected, rejectedMeasurements               atomic.Uint64
 	dropped, droppedMeasurements, unsent         atomic.Uint64
 	staged, stagedOut, stageErrors               atomic.Uint64
-	oversized, split, refusals                   atomic.Uint64
+	oversized, split, refusals, downgraded       atomic.Uint64
 	failed, failedMeasurements                   atomic.Uint64
 	pushDuplicates                               atomic.Uint64
 }
@@ -51,6 +51,7 @@ type Stats struct {
 	FailedMeasurements   uint64 `log:"failed"`
 	Refusals             uint64 `log:"refusals"`        // answers that the publisher's configuration refuses this agent (see Refused)
 	PushDuplicates       uint64 `log:"push_duplicates"` // push deliveries whose key the spool already held: acknowledged, not stored again
+	Downgraded           uint64 `log:"downgraded"`      // batches sent again as envelope version 1 after the publisher rejected version 2 (transport.PeerVersioner)
 	// Stages are the counters of each stage that counts (in, out, dropped,
 	// resets, late, series, …: stage.Stats), by its name in the chain
 	// (stage.StatsByStage), for the stages in use now. The stats line
@@ -75,7 +76,7 @@ func (a *Agent) Stats() Stats {
 		Staged: c.staged.Load(), StagedOut: c.stagedOut.Load(), StageErrors: c.stageErrors.Load(),
 		Oversized: c.oversized.Load(), Split: c.split.Load(),
 		Failed: c.failed.Load(), FailedMeasurements: c.failedMeasurements.Load(),
-		Refusals: c.refusals.Load(), PushDuplicates: c.pushDuplicates.Load(),
+		Refusals: c.refusals.Load(), PushDuplicates: c.pushDuplicates.Load(), Downgraded: c.downgraded.Load(),
 		Stages: a.stageStats(),
 	}
 }
