@@ -206,6 +206,9 @@ func (s *spool) append(env *transport.Envelope, batch []meter.Measurement, dd *d
 	hdr := *env
 	hdr.Measurements = batch
 	hdr.Sealed, hdr.Auth = nil, nil
+	// Version 1, whatever the agent sent: a spool file stays readable by a
+	// publisher of an earlier release (version 2 is for the wire).
+	hdr.Version = transport.Version
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var at int64

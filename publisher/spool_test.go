@@ -1,8 +1,10 @@
 package publisher_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -212,4 +214,44 @@ func TestSpoolOptionsAreTheAgents(t *testing.T) {
 	_, r := transport.Pipe()
 	_, err = publisher.New(r, publisher.WithSink("rec", &rec), publisher.WithSpool(t.TempDir(), publisher.SpoolMaxBytes(-1)))
 	require.EqualError(t, err, "publisher: WithSpool: SpoolMaxBytes: negative count -1")
+}
+
+// An envelope of version 2 (the state field) is spooled as version 1: the
+// spool file holds the label meterkit.state as a label, for a publisher of
+// an earlier release to read, and what is delivered from it is unchanged.
+func TestSpoolWritesVersionOne(t *testing.T) {
+	dir := t.TempDir()
+	store := &switchable{}
+	store.down.Store(true)
+	s, _, stop := run(t, publisher.WithSink("store", store), publisher.WithSpool(dir),
+		publisher.WithDrainTimeout(20*time.Millisecond), publisher.WithBackoff(time.Millisecond, time.Millisecond))
+	m := gauge("m", 1)
+	m.Labels = []meter.Label{{Key: meter.StateLabel, Value: meter.StateCritical}}
+	env := envelope(1, m)
+	env.Version = 2
+	require.NoError(t, s.Send(context.Background(), env))
+	stop()
+
+	var files int
+	require.NoError(t, filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		// Version 2 would hold the state in two bytes, without the key.
+		if bytes.Contains(b, []byte(meter.StateLabel)) && bytes.Contains(b, []byte(meter.StateCritical)) {
+			files++
+		}
+		return nil
+	}))
+	require.NotZero(t, files, "the label as a label in a spool file")
+
+	store.down.Store(false)
+	_, _, stop = run(t, publisher.WithSink("store", store), publisher.WithSpool(dir))
+	defer stop()
+	require.Eventually(t, func() bool { return store.rec.Len() == 1 }, 5*time.Second, time.Millisecond)
+	require.Equal(t, m.Labels, store.rec.Measurements()[0].Labels)
 }
