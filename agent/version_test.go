@@ -204,7 +204,7 @@ func TestOlderPublisherGetsVersionOne(t *testing.T) {
 			wait(50)
 			require.NoError(t, a.Add(stated("b", 50, meter.StateWarning)...)) // version 2: the publisher said so
 			wait(100)
-			p.old.Store(true) // the publisher is replaced by one of an earlier release
+			p.old.Store(true)                                               // the publisher is replaced by one of an earlier release
 			require.NoError(t, a.Add(stated("c", 50, meter.StateAlert)...)) // version 2, rejected, then 1
 			wait(150)
 			require.NoError(t, a.Add(stated("d", 50, meter.StateStale)...)) // version 1: its acks name none
