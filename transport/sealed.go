@@ -21,6 +21,13 @@ import (
 // does not validate, and fails only for a time outside the years
 // 1678-2262, returning dst unchanged.
 func AppendMeasurements(dst []byte, ms []meter.Measurement, host string) ([]byte, error) {
+	return AppendMeasurementsFor(dst, ms, host, Version)
+}
+
+// AppendMeasurementsFor is AppendMeasurements for an envelope of the given
+// version: with 2 or more, a measurement's last label meterkit.state with
+// a level's name goes in the state field, as AppendEnvelope writes it.
+func AppendMeasurementsFor(dst []byte, ms []meter.Measurement, host string, version uint32) ([]byte, error) {
 	start := len(dst)
 	for i := range ms {
 		m := &ms[i]
@@ -28,9 +35,13 @@ func AppendMeasurements(dst []byte, ms []meter.Measurement, host string) ([]byte
 		if !ok {
 			return dst[:start], fmt.Errorf("transport: encode measurements: [%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
 		}
+		var st uint64
+		if version >= 2 {
+			st = stateOf(m)
+		}
 		dst = append(dst, tagEnvMeasurements)
-		dst = appendVarint(dst, uint64(measurementSize(m, host, t, 0)))
-		dst = appendMeasurement(dst, m, host, t, 0)
+		dst = appendVarint(dst, uint64(measurementSize(m, host, t, st)))
+		dst = appendMeasurement(dst, m, host, t, st)
 	}
 	return dst, nil
 }

@@ -30,6 +30,24 @@ func TestMeasurementsRoundTrip(t *testing.T) {
 	require.Equal(t, want.Measurements, decoded(&got).Measurements)
 }
 
+// In version 2 the payload writes meterkit.state in the state field, as
+// the envelope does, and decodes back to the same measurements.
+func TestMeasurementsRoundTripVersion2(t *testing.T) {
+	env := stateBatch(20, 2)
+	payload, err := transport.AppendMeasurementsFor(nil, env.Measurements, env.Host, 2)
+	require.NoError(t, err)
+	frame := mustEncode(&transport.Envelope{Version: 2, Host: env.Host, Measurements: env.Measurements})
+	require.Equal(t, string(payload), string(frame[len(frame)-len(payload):]))
+	v1, err := transport.AppendMeasurements(nil, env.Measurements, env.Host)
+	require.NoError(t, err)
+	require.Less(t, len(payload), len(v1)-20*20, "the labels in two bytes each")
+
+	var d transport.Decoder
+	got := transport.Envelope{Host: env.Host}
+	require.NoError(t, d.DecodeMeasurements(payload, &got))
+	require.Equal(t, decoded(env).Measurements, decoded(&got).Measurements)
+}
+
 func TestDecodeMeasurementsLimits(t *testing.T) {
 	env := hostBatch(5)
 	payload, err := transport.AppendMeasurements(nil, env.Measurements, env.Host)

@@ -25,8 +25,9 @@
 //
 // # Sealing
 //
-// A Sealer encodes the envelope's measurements (transport.AppendMeasurements,
-// the same bytes as the measurements fields of an envelope) and encrypts
+// A Sealer encodes the envelope's measurements
+// (transport.AppendMeasurementsFor, in the envelope's version: the same
+// bytes as the measurements fields of an envelope) and encrypts
 // them with AES-256-GCM (crypto/aes and crypto/cipher) into
 // Envelope.Sealed; Measurements are left empty. The header stays readable,
 // so a publisher can route and de-duplicate without the key, and is

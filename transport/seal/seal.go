@@ -193,7 +193,7 @@ func (s *Sealer) SealAt(buf []byte, env *transport.Envelope, at time.Time) (tran
 	buf = AppendAAD(buf, &out)
 	aadEnd := len(buf)
 	var err error
-	buf, err = transport.AppendMeasurements(buf, env.Measurements, env.Host)
+	buf, err = transport.AppendMeasurementsFor(buf, env.Measurements, env.Host, out.Version)
 	if err != nil {
 		return transport.Envelope{}, buf, fmt.Errorf("seal: seal seq %d: %w", env.Seq, err)
 	}
