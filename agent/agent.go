@@ -797,17 +797,9 @@ func (a *Agent) sendBatch(ctx context.Context, sl *slot, env *transport.Envelope
 // under a new Seq for the others).
 func (a *Agent) split(ctx context.Context, sl *slot, env *transport.Envelope, seq uint64, count int, err error) outcome {
 	if env == nil { // a stored frame, sent as it is until now
-		var dec transport.Decoder
-		dec.Limits.MaxFrameSize = len(sl.frame)
-		dec.Limits.MaxMeasurements = max(count, 1)
-		if derr := dec.Decode(sl.frame, &sl.buf); derr != nil {
-			a.c.failed.Add(1)
-			a.c.failedMeasurements.Add(uint64(count))
-			a.log.Error("a stored batch too large to send cannot be read to split it; dropped", "seq", seq,
-				"measurements", count, "err", errors.Join(err, derr))
+		if env = a.readStored(sl, seq, count, "too large to send", "split it", err); env == nil {
 			return delivered
 		}
-		env = &sl.buf
 	}
 	var reply *transport.ReplyError
 	if errors.As(err, &reply) {
@@ -839,6 +831,25 @@ func (a *Agent) split(ctx context.Context, sl *slot, env *transport.Envelope, se
 		return o
 	}
 	return a.sendBatch(ctx, sl, &second, second.Seq, len(second.Measurements))
+}
+
+// readStored decodes sl's stored frame, a batch of count measurements,
+// into sl.buf, to send it otherwise than as it is (what says why, to what
+// end; err is what made it necessary). A frame that does not decode (the
+// agent's own encoding: never) is dropped, counted and logged, and
+// readStored returns nil.
+func (a *Agent) readStored(sl *slot, seq uint64, count int, what, to string, err error) *transport.Envelope {
+	var dec transport.Decoder
+	dec.Limits.MaxFrameSize = len(sl.frame)
+	dec.Limits.MaxMeasurements = max(count, 1)
+	if derr := dec.Decode(sl.frame, &sl.buf); derr != nil {
+		a.c.failed.Add(1)
+		a.c.failedMeasurements.Add(uint64(count))
+		a.log.Error("a stored batch "+what+" cannot be read to "+to+"; dropped", "seq", seq,
+			"measurements", count, "err", errors.Join(err, derr))
+		return nil
+	}
+	return &sl.buf
 }
 
 // lowerLimit cuts batches to the publisher's frame limit, when it said one

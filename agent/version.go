@@ -62,17 +62,9 @@ func olderRejected(err error, sl *slot, env *transport.Envelope) bool {
 // decides. Too large in version 1 (its labels take more room), it is split.
 func (a *Agent) resendOlder(ctx context.Context, sl *slot, env *transport.Envelope, seq uint64, count int, err error) outcome {
 	if env == nil { // a stored frame
-		var dec transport.Decoder
-		dec.Limits.MaxFrameSize = len(sl.frame)
-		dec.Limits.MaxMeasurements = max(count, 1)
-		if derr := dec.Decode(sl.frame, &sl.buf); derr != nil {
-			a.c.failed.Add(1)
-			a.c.failedMeasurements.Add(uint64(count))
-			a.log.Error("a stored batch the publisher rejected cannot be read to send it again as envelope version 1; dropped",
-				"seq", seq, "measurements", count, "err", errors.Join(err, derr))
+		if env = a.readStored(sl, seq, count, "the publisher rejected", "send it again as envelope version 1", err); env == nil {
 			return delivered
 		}
-		env = &sl.buf
 	}
 	a.c.downgraded.Add(1)
 	if a.downgradeLogged.CompareAndSwap(false, true) {
