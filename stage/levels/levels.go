@@ -109,6 +109,7 @@ type Levels struct {
 	meters      stage.Meters
 	sign        float64    // 1 above, -1 below
 	thr         [4]float64 // thr[1..3] times sign; +Inf when not set
+	lowest      float64    // the lowest of thr[1..3]
 	hyst        float64
 	maxSeries   int
 	forgetAfter time.Duration
@@ -163,6 +164,7 @@ func New(c Config) (*Levels, error) {
 		}
 		l.thr[i+1], prev, prevName = v, v, t.name
 	}
+	l.lowest = min(l.thr[1], l.thr[2], l.thr[3])
 	if c.Hysteresis < 0 || math.IsNaN(c.Hysteresis) || math.IsInf(c.Hysteresis, 0) {
 		return nil, fmt.Errorf("levels: hysteresis: %v; want a finite number, 0 or more", c.Hysteresis)
 	}
@@ -298,6 +300,9 @@ func (l *Levels) step(s *entry, m *meter.Measurement) (from, to meter.Level) {
 // level returns the level of a series at from after value v.
 func (l *Levels) level(from meter.Level, v float64) meter.Level {
 	v *= l.sign
+	if from == meter.LevelOK && v < l.lowest {
+		return meter.LevelOK // below every threshold: the common case
+	}
 	up := meter.LevelOK
 	for lv := meter.LevelCritical; lv > meter.LevelOK; lv-- {
 		if v >= l.thr[lv] {

@@ -168,16 +168,16 @@ func (u *Unit) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]mete
 }
 
 // selects reports whether m, at position i of its batch, is the stage's.
+// The name goes first: after a stage that set it to the string its hint
+// holds (select), it compares at once, where the unit (fresh bytes in a
+// decoded batch) takes a call.
 func (u *Unit) selects(i int, m *meter.Measurement) bool {
-	if u.from != "" && !hint.Same(m.Unit, u.from) {
-		return false
-	}
 	ok, found := u.hint.Get(i, m.Name)
 	if !found {
 		ok = u.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)
 		u.hint.Put(i, m.Name, ok)
 	}
-	return ok
+	return ok && (u.from == "" || hint.Same(m.Unit, u.from))
 }
 
 // convert1 converts m, and reports false for a value out of range, which
