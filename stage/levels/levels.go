@@ -219,12 +219,21 @@ func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]
 	l.tab.Begin(in)
 	for i := range ms {
 		m := &ms[i]
-		s := l.seriesAt(i, m, &dropped)
+		// seriesAt, step and labelsFor written out, so that the common
+		// case (the series hinted, its labels made) makes one call.
+		s := l.tab.Hinted(i, m) // only selected measurements have a hint
 		if s == nil {
-			continue
+			if s = l.find(i, m, &dropped); s == nil {
+				continue
+			}
 		}
-		from, to := l.step(s, m)
-		m.Labels = labelsFor(s, to)
+		l.tab.Seen(s, m.Time.UnixNano())
+		from := meter.Level(s.V)
+		to := l.level(from, m.Value)
+		s.V = float64(to)
+		if m.Labels = s.P[to]; m.Labels == nil {
+			m.Labels = labelsFor(s, to)
+		}
 		if to != from {
 			// The change goes right after m: the rest of the batch moves
 			// aside, and comes back after it (changes are rare).
@@ -272,6 +281,11 @@ func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *entry {
 	if s := l.tab.Hinted(i, m); s != nil {
 		return s // only selected measurements have a hint
 	}
+	return l.find(i, m, dropped)
+}
+
+// find is seriesAt without the hint.
+func (l *Levels) find(i int, m *meter.Measurement, dropped *int) *entry {
 	ok, found := l.sel.Get(i, m.Name)
 	if !found {
 		ok = l.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)

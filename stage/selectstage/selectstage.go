@@ -86,6 +86,15 @@ func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]mete
 func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
 	k := 0
 	for i := range ms {
+		if ok, found := s.hint.At(i, ms[i].Name); found { // the name in the bytes held
+			if ok {
+				if k != i {
+					ms[k] = ms[i]
+				}
+				k++
+			}
+			continue
+		}
 		if name, ok := s.match(i, ms[i].Name); ok {
 			if k != i {
 				ms[k] = ms[i]

@@ -67,6 +67,17 @@ func (h *Matches) Lookup(i int, name string) (same string, ok, found bool) {
 	return e.name, e.ok, true
 }
 
+// At is Get for a name in the same bytes as the one put at position i
+// (a driver's constant, or the name a stage before gave from its own
+// hint): small enough to be inlined in a stage's loop, which calls Get or
+// Lookup when it is not found.
+func (h *Matches) At(i int, name string) (ok, found bool) {
+	if i < len(h.pos) && Identical(h.pos[i].name, name) && name != "" {
+		return h.pos[i].ok, true
+	}
+	return false, false
+}
+
 // Put records ok for name, at position i of its batch.
 func (h *Matches) Put(i int, name string, ok bool) {
 	h.setPos(i, entry{name, ok})
@@ -90,4 +101,10 @@ func (h *Matches) setPos(i int, e entry) {
 // their bytes (the strings of a driver's constants, or of a series held).
 func Same(a, b string) bool {
 	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+}
+
+// Identical reports whether a and b are the same bytes, and so equal; they
+// may be equal without.
+func Identical(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }
