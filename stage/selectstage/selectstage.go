@@ -86,16 +86,19 @@ func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]mete
 func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
 	k := 0
 	for i := range ms {
-		if ok, found := s.hint.At(i, ms[i].Name); found { // the name in the bytes held
-			if ok {
-				if k != i {
-					ms[k] = ms[i]
-				}
-				k++
+		// match written out: a name in the bytes held makes no call, another
+		// one call.
+		name := ms[i].Name
+		ok, found := s.hint.At(i, name)
+		if !found {
+			var same string
+			if same, ok, found = s.hint.Lookup(i, name); found {
+				name = same
+			} else {
+				ok = s.matchNew(i, name)
 			}
-			continue
 		}
-		if name, ok := s.match(i, ms[i].Name); ok {
+		if ok {
 			if k != i {
 				ms[k] = ms[i]
 			}
@@ -115,11 +118,17 @@ func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]me
 func (s *Select) match(i int, name string) (string, bool) {
 	same, ok, found := s.hint.Lookup(i, name)
 	if !found {
-		ok = s.meters.Match(name)
-		s.hint.Put(i, name, ok)
-		return name, ok
+		return name, s.matchNew(i, name)
 	}
 	return same, ok
+}
+
+// matchNew matches name, at position i of its batch, against the stage's
+// meters, and puts the answer in the hint.
+func (s *Select) matchNew(i int, name string) bool {
+	ok := s.meters.Match(name)
+	s.hint.Put(i, name, ok)
+	return ok
 }
 
 func (s *Select) count(in, kept int) {

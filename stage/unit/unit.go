@@ -206,7 +206,7 @@ func (u *Unit) isFrom(unit string) bool {
 }
 
 // convert1 converts m, and reports false for a value out of range, which
-// is dropped.
+// is dropped. Small enough to be inlined in the stage's loops.
 func (u *Unit) convert1(m *meter.Measurement) bool {
 	if u.convert {
 		v := m.Value * u.factor
@@ -218,15 +218,20 @@ func (u *Unit) convert1(m *meter.Measurement) bool {
 		}
 		m.Value = v
 	}
-	if u.to != "" && !hint.Same(m.Unit, u.to) {
+	if u.to != "" {
 		m.Unit = u.to
 	}
 	if u.rename != nil {
-		if to, ok := u.rename[m.Name]; ok {
-			m.Name = to
-		}
+		u.rename1(m)
 	}
 	return true
+}
+
+// rename1 renames m when rename names it.
+func (u *Unit) rename1(m *meter.Measurement) {
+	if to, ok := u.rename[m.Name]; ok {
+		m.Name = to
+	}
 }
 
 // scales holds the known units, each with its size in a base unit of its
