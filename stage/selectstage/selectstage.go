@@ -73,7 +73,11 @@ func Open(cfg meter.Config) (stage.Stage, error) {
 func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
 	n := len(out)
 	for i := range in {
-		if name, ok := s.match(i, in[i].Name); ok {
+		if ok, found := s.hint.At(i, in[i].Name); found { // inlined: the name in the bytes held
+			if ok {
+				out = append(out, in[i])
+			}
+		} else if name, ok := s.match(i, in[i].Name); ok {
 			out = append(out, in[i])
 			out[len(out)-1].Name = name
 		}
