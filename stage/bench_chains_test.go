@@ -113,19 +113,34 @@ func BenchmarkAgentChain(b *testing.B) {
 
 // BenchmarkPublisherChain runs the publisher's chain of the
 // agent-to-publisher benchmark in place on what the agent's chain made of
-// its batch, decoded: the same names at the same positions batch after
-// batch, but fresh strings in each batch (8 batches rotated).
+// its batches, decoded: fresh strings in each batch (8 batches rotated).
+// aligned: the agent's batches as they are (the same names at the same
+// positions batch after batch). cut=873: the stream of them cut every 873
+// measurements, as the agent's frames cut them in that benchmark (about
+// 870 a frame), so that a name is rarely where it was in the last batch.
 func BenchmarkPublisherChain(b *testing.B) {
 	agent := openBenchChain(b, benchAgentChain)
 	staged, err := agent.ProcessInPlace(context.Background(), agentHostBatch())
 	if err != nil {
 		b.Fatal(err)
 	}
-	batches := make([][]meter.Measurement, 8)
-	for i := range batches {
-		batches[i] = decoded(staged)
+	for _, cut := range []int{0, 873} {
+		batches := make([][]meter.Measurement, 8)
+		for i := range batches {
+			if cut == 0 {
+				batches[i] = decoded(staged)
+				continue
+			}
+			from := i * cut % len(staged)
+			stream := append(append([]meter.Measurement(nil), staged[from:]...), staged...)
+			batches[i] = decoded(stream[:cut])
+		}
+		name := "aligned"
+		if cut > 0 {
+			name = "cut=" + strconv.Itoa(cut)
+		}
+		b.Run(name, func(b *testing.B) { benchInPlace(b, openBenchChain(b, benchPublisherChain), batches) })
 	}
-	benchInPlace(b, openBenchChain(b, benchPublisherChain), batches)
 }
 
 func TestBenchChainsNoAllocationsOnceWarm(t *testing.T) {
