@@ -109,6 +109,7 @@ type Levels struct {
 	meters      stage.Meters
 	sign        float64    // 1 above, -1 below
 	thr         [4]float64 // thr[1..3] times sign; +Inf when not set
+	lowest      float64    // the lowest of thr[1..3]
 	hyst        float64
 	maxSeries   int
 	forgetAfter time.Duration
@@ -163,6 +164,7 @@ func New(c Config) (*Levels, error) {
 		}
 		l.thr[i+1], prev, prevName = v, v, t.name
 	}
+	l.lowest = min(l.thr[1], l.thr[2], l.thr[3])
 	if c.Hysteresis < 0 || math.IsNaN(c.Hysteresis) || math.IsInf(c.Hysteresis, 0) {
 		return nil, fmt.Errorf("levels: hysteresis: %v; want a finite number, 0 or more", c.Hysteresis)
 	}
@@ -217,12 +219,21 @@ func (l *Levels) ProcessInPlace(ctx context.Context, ms []meter.Measurement) ([]
 	l.tab.Begin(in)
 	for i := range ms {
 		m := &ms[i]
-		s := l.seriesAt(i, m, &dropped)
+		// seriesAt, step and labelsFor written out, so that the common
+		// case (the series hinted, its labels made) makes one call.
+		s := l.tab.Hinted(i, m) // only selected measurements have a hint
 		if s == nil {
-			continue
+			if s = l.find(i, m, &dropped); s == nil {
+				continue
+			}
 		}
-		from, to := l.step(s, m)
-		m.Labels = labelsFor(s, to)
+		l.tab.Seen(s, m.Time.UnixNano())
+		from := meter.Level(s.V)
+		to := l.level(from, m.Value)
+		s.V = float64(to)
+		if m.Labels = s.P[to]; m.Labels == nil {
+			m.Labels = labelsFor(s, to)
+		}
 		if to != from {
 			// The change goes right after m: the rest of the batch moves
 			// aside, and comes back after it (changes are rare).
@@ -270,6 +281,11 @@ func (l *Levels) seriesAt(i int, m *meter.Measurement, dropped *int) *entry {
 	if s := l.tab.Hinted(i, m); s != nil {
 		return s // only selected measurements have a hint
 	}
+	return l.find(i, m, dropped)
+}
+
+// find is seriesAt without the hint.
+func (l *Levels) find(i int, m *meter.Measurement, dropped *int) *entry {
 	ok, found := l.sel.Get(i, m.Name)
 	if !found {
 		ok = l.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)
@@ -298,6 +314,9 @@ func (l *Levels) step(s *entry, m *meter.Measurement) (from, to meter.Level) {
 // level returns the level of a series at from after value v.
 func (l *Levels) level(from meter.Level, v float64) meter.Level {
 	v *= l.sign
+	if from == meter.LevelOK && v < l.lowest {
+		return meter.LevelOK // below every threshold: the common case
+	}
 	up := meter.LevelOK
 	for lv := meter.LevelCritical; lv > meter.LevelOK; lv-- {
 		if v >= l.thr[lv] {

@@ -22,7 +22,9 @@
 // agent, to send less; in the publisher, to keep a store to some meters. It
 // works in place (a stage.InPlacer), and remembers what it decided for the
 // names it saw lately, so that a name seen before costs a string
-// comparison.
+// comparison. A name it saw before leaves it as the string it held (the
+// same bytes, maybe of an earlier batch), which the stages after it then
+// compare at once.
 package selectstage
 
 import (
@@ -71,8 +73,13 @@ func Open(cfg meter.Config) (stage.Stage, error) {
 func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]meter.Measurement, error) {
 	n := len(out)
 	for i := range in {
-		if s.match(i, in[i].Name) {
+		if ok, found := s.hint.At(i, in[i].Name); found { // inlined: the name in the bytes held
+			if ok {
+				out = append(out, in[i])
+			}
+		} else if name, ok := s.match(i, in[i].Name); ok {
 			out = append(out, in[i])
+			out[len(out)-1].Name = name
 		}
 	}
 	s.count(len(in), len(out)-n)
@@ -83,10 +90,23 @@ func (s *Select) Process(_ context.Context, in, out []meter.Measurement) ([]mete
 func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]meter.Measurement, error) {
 	k := 0
 	for i := range ms {
-		if s.match(i, ms[i].Name) {
+		// match written out: a name in the bytes held makes no call, another
+		// one call.
+		name := ms[i].Name
+		ok, found := s.hint.At(i, name)
+		if !found {
+			var same string
+			if same, ok, found = s.hint.Lookup(i, name); found {
+				name = same
+			} else {
+				ok = s.matchNew(i, name)
+			}
+		}
+		if ok {
 			if k != i {
 				ms[k] = ms[i]
 			}
+			ms[k].Name = name
 			k++
 		}
 	}
@@ -95,12 +115,23 @@ func (s *Select) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]me
 	return ms[:k], nil
 }
 
-func (s *Select) match(i int, name string) bool {
-	ok, found := s.hint.Get(i, name)
+// match reports whether the stage keeps name, at position i of its batch,
+// and returns the name to keep: the string its hint holds when it holds
+// it, so that the stages after it, which saw that string too, compare a
+// measurement's name at once (hint.Lookup).
+func (s *Select) match(i int, name string) (string, bool) {
+	same, ok, found := s.hint.Lookup(i, name)
 	if !found {
-		ok = s.meters.Match(name)
-		s.hint.Put(i, name, ok)
+		return name, s.matchNew(i, name)
 	}
+	return same, ok
+}
+
+// matchNew matches name, at position i of its batch, against the stage's
+// meters, and puts the answer in the hint.
+func (s *Select) matchNew(i int, name string) bool {
+	ok := s.meters.Match(name)
+	s.hint.Put(i, name, ok)
 	return ok
 }
 

@@ -2,7 +2,9 @@ package selectstage_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -85,4 +87,46 @@ func TestSelectSettings(t *testing.T) {
 func TestSelectConformance(t *testing.T) {
 	stagetest.Run(t, selectstage.Open, cfg(t, "cpu.*", "!cpu.time"))
 	stagetest.Run(t, selectstage.Open, cfg(t, "!disk.*"))
+}
+
+// A name seen before leaves the stage as the string of the batch it was
+// first seen in, so that the stages after it compare it at once: in place
+// and not.
+func TestSelectGivesTheNamesItHolds(t *testing.T) {
+	fresh := func() []meter.Measurement {
+		ms := stagetest.Sample()[0]
+		for i := range ms {
+			ms[i].Name = strings.Clone(ms[i].Name)
+		}
+		return ms
+	}
+	for _, inPlace := range []bool{false, true} {
+		s, err := selectstage.New(selectstage.Config{Meters: stage.MustCompileMeters("!memory.*")})
+		require.NoError(t, err)
+		run := func(in []meter.Measurement) []meter.Measurement {
+			if inPlace {
+				out, err := s.ProcessInPlace(context.Background(), in)
+				require.NoError(t, err)
+				return out
+			}
+			out, err := s.Process(context.Background(), in, nil)
+			require.NoError(t, err)
+			return out
+		}
+		first := run(fresh())
+		second := fresh()
+		want := append([]meter.Measurement(nil), second...)
+		out := run(second)
+		require.Len(t, out, len(first))
+		j := 0
+		for _, m := range want {
+			if strings.HasPrefix(m.Name, "memory.") {
+				continue
+			}
+			require.Equal(t, m, out[j], "in place %v: the measurement, unchanged in value", inPlace)
+			require.Same(t, unsafe.StringData(first[j].Name), unsafe.StringData(out[j].Name),
+				"in place %v: %s: the first batch's string", inPlace, m.Name)
+			j++
+		}
+	}
 }

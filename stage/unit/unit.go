@@ -80,11 +80,12 @@ type Unit struct {
 	factor, offset float64
 	rename         map[string]string
 	hint           hint.Matches // meters.Match and not meterkit's own, by name
+	fromSeen       string       // the last unit found equal to from: its bytes compare at once
 }
 
 // New makes the stage.
 func New(c Config) (*Unit, error) {
-	u := &Unit{meters: c.Meters, from: c.From, to: c.To, offset: c.Offset, factor: 1, rename: c.Rename}
+	u := &Unit{meters: c.Meters, from: c.From, fromSeen: c.From, to: c.To, offset: c.Offset, factor: 1, rename: c.Rename}
 	if len(c.To) > meter.MaxUnitLen {
 		return nil, fmt.Errorf("unit: to: %q is over the limit of %d bytes", c.To, meter.MaxUnitLen)
 	}
@@ -135,7 +136,11 @@ func (u *Unit) Process(_ context.Context, in, out []meter.Measurement) ([]meter.
 	dropped := 0
 	for i := range in {
 		m := &in[i]
-		if !u.selects(i, m) {
+		sel, found := u.hint.At(i, m.Name) // inlined: a name in the bytes held
+		if !found {
+			sel = u.named(i, m.Name)
+		}
+		if !sel || u.from != "" && !u.isFrom(m.Unit) {
 			out = append(out, *m)
 			continue
 		}
@@ -154,7 +159,11 @@ func (u *Unit) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]mete
 	k := 0
 	for i := range ms {
 		m := &ms[i]
-		if u.selects(i, m) && !u.convert1(m) {
+		sel, found := u.hint.At(i, m.Name) // inlined: a name in the bytes held
+		if !found {
+			sel = u.named(i, m.Name)
+		}
+		if sel && (u.from == "" || u.isFrom(m.Unit)) && !u.convert1(m) {
 			continue // dropped
 		}
 		if k != i {
@@ -167,21 +176,37 @@ func (u *Unit) ProcessInPlace(_ context.Context, ms []meter.Measurement) ([]mete
 	return ms[:k], nil
 }
 
-// selects reports whether m, at position i of its batch, is the stage's.
-func (u *Unit) selects(i int, m *meter.Measurement) bool {
-	if u.from != "" && !hint.Same(m.Unit, u.from) {
-		return false
-	}
-	ok, found := u.hint.Get(i, m.Name)
+// A measurement is the stage's when named says so of its name and its unit
+// is from (isFrom). The name goes first: after a stage that set it to the
+// string its hint holds (select), it compares at once, where the unit
+// (fresh bytes in a decoded batch) takes a call.
+
+// named reports whether the stage's meters select name, at position i of
+// its batch, and it is not meterkit's own.
+func (u *Unit) named(i int, name string) bool {
+	ok, found := u.hint.Get(i, name)
 	if !found {
-		ok = u.meters.Match(m.Name) && !strings.HasPrefix(m.Name, meter.ReservedPrefix)
-		u.hint.Put(i, m.Name, ok)
+		ok = u.meters.Match(name) && !strings.HasPrefix(name, meter.ReservedPrefix)
+		u.hint.Put(i, name, ok)
 	}
 	return ok
 }
 
+// isFrom reports whether unit is from: at once when it is the string found
+// equal last time (a driver's constant).
+func (u *Unit) isFrom(unit string) bool {
+	if hint.Identical(unit, u.fromSeen) {
+		return true
+	}
+	if unit != u.from {
+		return false
+	}
+	u.fromSeen = unit
+	return true
+}
+
 // convert1 converts m, and reports false for a value out of range, which
-// is dropped.
+// is dropped. Small enough to be inlined in the stage's loops.
 func (u *Unit) convert1(m *meter.Measurement) bool {
 	if u.convert {
 		v := m.Value * u.factor
@@ -193,15 +218,20 @@ func (u *Unit) convert1(m *meter.Measurement) bool {
 		}
 		m.Value = v
 	}
-	if u.to != "" && !hint.Same(m.Unit, u.to) {
+	if u.to != "" {
 		m.Unit = u.to
 	}
 	if u.rename != nil {
-		if to, ok := u.rename[m.Name]; ok {
-			m.Name = to
-		}
+		u.rename1(m)
 	}
 	return true
+}
+
+// rename1 renames m when rename names it.
+func (u *Unit) rename1(m *meter.Measurement) {
+	if to, ok := u.rename[m.Name]; ok {
+		m.Name = to
+	}
 }
 
 // scales holds the known units, each with its size in a base unit of its

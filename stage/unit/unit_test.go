@@ -3,6 +3,7 @@ package unit_test
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,4 +146,38 @@ func TestUnitLeavesMeterkitMetersAlone(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, change, out[0])
 	require.Equal(t, 50.0, out[1].Value)
+}
+
+// The unit converted is recognised in any bytes, whichever came first (a
+// driver's constant or a decoded string), and a unit of the same length is
+// not taken for it; in place and not, batch after batch.
+func TestUnitFromInAnyBytes(t *testing.T) {
+	batch := func() []meter.Measurement {
+		return []meter.Measurement{
+			m("disk.read.bytes", meter.Gauge, strings.Clone("B"), 1<<20),
+			m("disk.read.bytes", meter.Gauge, "B", 2<<20),
+			m("disk.read.bytes", meter.Gauge, "b", 3<<20),
+			m("disk.read.bytes", meter.Gauge, strings.Clone("B"), 4<<20),
+			m("disk.read.bytes", meter.Gauge, "", 5<<20),
+		}
+	}
+	want := []meter.Measurement{
+		m("disk.read.bytes", meter.Gauge, "MiB", 1), m("disk.read.bytes", meter.Gauge, "MiB", 2),
+		m("disk.read.bytes", meter.Gauge, "b", 3<<20), m("disk.read.bytes", meter.Gauge, "MiB", 4),
+		m("disk.read.bytes", meter.Gauge, "", 5<<20),
+	}
+	for _, inPlace := range []bool{false, true} {
+		s, err := unit.New(unit.Config{From: "B", To: "MiB"})
+		require.NoError(t, err)
+		for range 3 {
+			var out []meter.Measurement
+			if inPlace {
+				out, err = s.ProcessInPlace(context.Background(), batch())
+			} else {
+				out, err = s.Process(context.Background(), batch(), nil)
+			}
+			require.NoError(t, err)
+			require.Equal(t, want, out, "in place %v", inPlace)
+		}
+	}
 }

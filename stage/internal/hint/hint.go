@@ -41,18 +41,41 @@ func index(name string) int {
 // Get returns what was put for name, at position i of its batch or
 // elsewhere, and whether it is there. The empty name is never found.
 func (h *Matches) Get(i int, name string) (ok, found bool) {
-	if i < len(h.pos) && Same(h.pos[i].name, name) && name != "" {
-		return h.pos[i].ok, true
+	_, ok, found = h.Lookup(i, name)
+	return ok, found
+}
+
+// Lookup is Get that also returns, when found, the name as it was put: the
+// same bytes as name or others equal to them. A stage that works in place
+// sets a measurement's name to it, so that the stages after it, whose hints
+// hold that string too, compare it at once rather than byte by byte (the
+// names of a decoded batch are fresh strings).
+func (h *Matches) Lookup(i int, name string) (same string, ok, found bool) {
+	if i < len(h.pos) {
+		if e := &h.pos[i]; Same(e.name, name) && name != "" {
+			return e.name, e.ok, true
+		}
 	}
 	if h.at == nil || len(name) < 2 {
-		return false, false
+		return "", false, false
 	}
 	e := &h.at[index(name)]
 	if !Same(e.name, name) {
-		return false, false
+		return "", false, false
 	}
 	h.setPos(i, *e)
-	return e.ok, true
+	return e.name, e.ok, true
+}
+
+// At is Get for a name in the same bytes as the one put at position i
+// (a driver's constant, or the name a stage before gave from its own
+// hint): small enough to be inlined in a stage's loop, which calls Get or
+// Lookup when it is not found.
+func (h *Matches) At(i int, name string) (ok, found bool) {
+	if i < len(h.pos) && Identical(h.pos[i].name, name) && name != "" {
+		return h.pos[i].ok, true
+	}
+	return false, false
 }
 
 // Put records ok for name, at position i of its batch.
@@ -78,4 +101,10 @@ func (h *Matches) setPos(i int, e entry) {
 // their bytes (the strings of a driver's constants, or of a series held).
 func Same(a, b string) bool {
 	return len(a) == len(b) && (unsafe.StringData(a) == unsafe.StringData(b) || a == b)
+}
+
+// Identical reports whether a and b are the same bytes, and so equal; they
+// may be equal without.
+func Identical(a, b string) bool {
+	return len(a) == len(b) && unsafe.StringData(a) == unsafe.StringData(b)
 }

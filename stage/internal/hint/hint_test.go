@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestMatchesRemembersByPositionAndName(t *testing.T) {
@@ -60,5 +61,39 @@ func TestSame(t *testing.T) {
 		if got := Same(c.a, c.b); got != c.want {
 			t.Errorf("Same(%q, %q) = %v", c.a, c.b, got)
 		}
+	}
+}
+
+// TestSameEveryLength compares strings of every length up to 40 that differ
+// in one byte, each byte in turn, in other bytes than their twin's.
+func TestSameEveryLength(t *testing.T) {
+	for n := range 41 {
+		a := strings.Repeat("x", n)
+		if !Same(a, strings.Clone(a)) {
+			t.Fatalf("%d bytes: equal strings not the same", n)
+		}
+		for i := range n {
+			b := []byte(a)
+			b[i] = 'y'
+			if Same(a, string(b)) || Same(string(b), a) {
+				t.Fatalf("%d bytes, byte %d differs: the same", n, i)
+			}
+		}
+	}
+}
+
+func TestLookupReturnsTheNamePut(t *testing.T) {
+	var h Matches
+	put := strings.Clone("disk.read.bytes")
+	h.Put(3, put, true)
+	for _, i := range []int{3, 7} { // by position, then by name
+		same, ok, found := h.Lookup(i, strings.Clone(put))
+		if !found || !ok || same != put || unsafe.StringData(same) != unsafe.StringData(put) {
+			t.Fatalf("Lookup(%d) = %q (own bytes: %v), %v, %v; want the string put, true, true",
+				i, same, unsafe.StringData(same) == unsafe.StringData(put), ok, found)
+		}
+	}
+	if same, _, found := h.Lookup(3, "disk.read.bytez"); found || same != "" {
+		t.Fatalf("another name found: %q", same)
 	}
 }
