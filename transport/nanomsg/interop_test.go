@@ -82,7 +82,7 @@ func TestNanocatReqToReceiver(t *testing.T) {
 			require.NoError(t, err, "nanocat: %s", exitStderr(err))
 			ack, err := transport.DecodeAck(out)
 			require.NoError(t, err, "nanocat printed %q", out)
-			require.Equal(t, transport.Ack{Seq: 42, Status: transport.StatusOK}, ack)
+			require.Equal(t, transport.Ack{Seq: 42, Status: transport.StatusOK, Version: transport.MaxVersion}, ack)
 
 			env, ok := <-got
 			require.True(t, ok, "the Receiver got nothing")
