@@ -220,6 +220,10 @@ func (s *Stale) Process(ctx context.Context, in, out []meter.Measurement) ([]met
 		dropped = uint64(len(in))
 	} else {
 		if h == nil {
+			// Its own copies: the origin's strings may share the memory
+			// of the whole frame they came in (transport.Decoder), which
+			// a host remembered for hours would keep.
+			k = key{strings.Clone(k.tenant), strings.Clone(k.agent)}
 			h = &host{key: k}
 			s.hosts[k] = h
 		}

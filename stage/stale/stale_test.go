@@ -2,8 +2,10 @@ package stale_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -261,4 +263,26 @@ func TestStaleIgnoresPublisherBatches(t *testing.T) {
 	require.Empty(t, process(t, s, from("", own, 1), batch(own, t0)), "a publisher's own batch passes, no change")
 	require.Equal(t, uint64(0), s.Stats().Series, "it is no host")
 	require.Empty(t, tick(t, s, t0.Add(time.Hour)), "so it never goes stale")
+}
+
+// A host remembers its tenant and agent in strings of its own: those of a
+// decoded envelope are substrings of the whole frame, which a host kept
+// for hours would keep in memory. The changes it reports carry them.
+func TestStaleKeepsNoFrame(t *testing.T) {
+	clk := &clock{t: t0}
+	s := newStale(t, stale.Config{After: meter.Duration(time.Minute)}, clk)
+	frame := strings.Repeat("x", 64<<10) + "acmeweb-01" // as transport.Decoder leaves the strings of an envelope
+	tenant, agent := frame[64<<10:64<<10+4], frame[64<<10+4:]
+	process(t, s, from(tenant, agent, 1), batch(agent, t0))
+	changes := tick(t, s, t0.Add(2*time.Minute))
+	require.Len(t, changes, 1)
+	ch := changes[0]
+	require.Equal(t, "web-01", ch.Host)
+	v, _ := ch.Label(stale.TenantLabel)
+	require.Equal(t, "acme", v)
+	lo, hi := uintptr(unsafe.Pointer(unsafe.StringData(frame))), uintptr(unsafe.Pointer(unsafe.StringData(frame)))+uintptr(len(frame))
+	for _, str := range []string{ch.Host, ch.ResourceID, v} {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(str)))
+		require.False(t, p >= lo && p < hi, "%q shares the frame's memory", str)
+	}
 }
