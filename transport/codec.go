@@ -126,19 +126,10 @@ func AppendEnvelope(dst []byte, env *Envelope) ([]byte, error) {
 		dst = protowire.AppendFixed64(dst, uint64(sentAt))
 	}
 	dst = appendString(dst, tagEnvHost, env.Host)
-	for i := range env.Measurements {
-		m := &env.Measurements[i]
-		t, ok := unixNanos(m.Time)
-		if !ok {
-			return dst[:start], fmt.Errorf("transport: encode envelope: Measurements[%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
-		}
-		var st uint64
-		if v >= 2 {
-			st = stateOf(m)
-		}
-		dst = append(dst, tagEnvMeasurements)
-		dst = appendVarint(dst, uint64(measurementSize(m, env.Host, t, st)))
-		dst = appendMeasurement(dst, m, env.Host, t, st)
+	dst, bad := appendMeasurements(dst, env.Measurements, env.Host, v)
+	if bad >= 0 {
+		m := &env.Measurements[bad]
+		return dst[:start], fmt.Errorf("transport: encode envelope: Measurements[%d] (%q): Time %v is outside the years 1678-2262", bad, m.Name, m.Time)
 	}
 	if len(env.Sealed) > 0 {
 		dst = append(dst, tagEnvSealed)
@@ -177,6 +168,34 @@ func stringSize(s string) int {
 		return 0
 	}
 	return 1 + protowire.SizeVarint(uint64(len(s))) + len(s)
+}
+
+// appendMeasurements appends ms as the measurements fields of an envelope
+// of the given version whose host is host. It returns the index of the
+// first measurement whose time the format cannot carry, with what it
+// appended before it, or -1.
+func appendMeasurements(dst []byte, ms []meter.Measurement, host string, version uint32) ([]byte, int) {
+	for i := range ms {
+		m := &ms[i]
+		t, ok := unixNanos(m.Time)
+		if !ok {
+			return dst, i
+		}
+		st := stateIn(m, version)
+		dst = append(dst, tagEnvMeasurements)
+		dst = appendVarint(dst, uint64(measurementSize(m, host, t, st)))
+		dst = appendMeasurement(dst, m, host, t, st)
+	}
+	return dst, -1
+}
+
+// stateIn is the state field that carries m's last label in an envelope of
+// the given version: none before version 2.
+func stateIn(m *meter.Measurement, version uint32) uint64 {
+	if version < 2 {
+		return 0
+	}
+	return stateOf(m)
 }
 
 // stateOf returns the state field (envelope.proto, Measurement.state) that
@@ -342,10 +361,6 @@ func MeasurementSizeFor(m *meter.Measurement, host string, version uint32) int {
 	if !ok {
 		return 0
 	}
-	var st uint64
-	if version >= 2 {
-		st = stateOf(m)
-	}
-	n := measurementSize(m, host, t, st)
+	n := measurementSize(m, host, t, stateIn(m, version))
 	return 1 + protowire.SizeVarint(uint64(n)) + n
 }

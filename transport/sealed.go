@@ -29,19 +29,10 @@ func AppendMeasurements(dst []byte, ms []meter.Measurement, host string) ([]byte
 // a level's name goes in the state field, as AppendEnvelope writes it.
 func AppendMeasurementsFor(dst []byte, ms []meter.Measurement, host string, version uint32) ([]byte, error) {
 	start := len(dst)
-	for i := range ms {
-		m := &ms[i]
-		t, ok := unixNanos(m.Time)
-		if !ok {
-			return dst[:start], fmt.Errorf("transport: encode measurements: [%d] (%q): Time %v is outside the years 1678-2262", i, m.Name, m.Time)
-		}
-		var st uint64
-		if version >= 2 {
-			st = stateOf(m)
-		}
-		dst = append(dst, tagEnvMeasurements)
-		dst = appendVarint(dst, uint64(measurementSize(m, host, t, st)))
-		dst = appendMeasurement(dst, m, host, t, st)
+	dst, bad := appendMeasurements(dst, ms, host, version)
+	if bad >= 0 {
+		m := &ms[bad]
+		return dst[:start], fmt.Errorf("transport: encode measurements: [%d] (%q): Time %v is outside the years 1678-2262", bad, m.Name, m.Time)
 	}
 	return dst, nil
 }
