@@ -37,7 +37,7 @@ type Sender struct {
 
 	sent, acked, retry, rejected, errs atomic.Uint64
 	answered                           atomic.Int64  // the largest frame a receiver answered, in bytes
-	peer                               atomic.Uint32 // the envelope version of the latest ack (PeerVersion); 0 before any
+	peer                               atomic.Uint32 // the envelope version the latest ack named (PeerVersion); 0 before any, or none named
 }
 
 var (
@@ -267,7 +267,7 @@ func (s *Sender) sendFrame(ctx context.Context, frame []byte, seq uint64) error 
 		return fmt.Errorf("nanomsg: ack from %s: %w: answers seq %d, sent seq %d",
 			s.addrs, transport.ErrMalformed, ack.Seq, seq)
 	}
-	s.peer.Store(max(ack.Version, transport.Version))
+	s.peer.Store(ack.Version)
 	switch ack.Status {
 	case transport.StatusOK:
 		s.acked.Add(1)
