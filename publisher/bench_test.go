@@ -139,10 +139,10 @@ const benchAgentStages, benchPublisherStages = `[
 	{"type": "unit", "meters": ["memory.*", "disk.*", "network.*", "filesystem.*"], "from": "MiB", "to": "GiB"}
 ]`
 
-func benchSpecs(b *testing.B, js string) []stage.Spec {
+func benchSpecs(tb testing.TB, js string) []stage.Spec {
 	var specs []stage.Spec
 	if err := json.Unmarshal([]byte(js), &specs); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	return specs
 }

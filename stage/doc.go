@@ -99,11 +99,12 @@
 // Measured on a 2-core machine, once warm: select + unit + levels take
 // about 31 ns and no allocation per measurement of a batch of 1,000 host
 // measurements (BenchmarkHostChain in this package; BenchmarkAgentChain
-// and BenchmarkPublisherChain are the chains of the benchmark below). On
-// the whole path, agent to publisher over TCP (BenchmarkAgentToPublisherTCP
-// in publisher), that chain in the agent keeps 0.92-1.11 of the
-// throughput without stages (4 and 1 batches in flight), and with a second
-// select + unit in the publisher 0.87-0.91. Levels' label (meterkit.state,
+// and BenchmarkPublisherChain in publisher are the chains of the benchmark
+// below). On the whole path, agent to publisher over TCP
+// (BenchmarkAgentToPublisherTCP in publisher, scripts/stages-throughput),
+// that chain in the agent keeps 0.88-0.94 of the throughput without stages
+// with 4 batches in flight and 1.03-1.11 with 1, and with a second select
+// + unit in the publisher 0.82-0.87 and 0.90-0.93. Levels' label (meterkit.state,
 // on every measurement it checks) takes 2 bytes on the wire in envelope
 // version 2, which the agent writes to a publisher that reads it (package
 // transport, Versions), and about 22 in version 1. Select hands on the

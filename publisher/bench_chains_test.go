@@ -1,59 +1,33 @@
-package stage_test
+package publisher_test
 
 import (
 	"context"
-	"encoding/json"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/meterkit/meter"
 	"github.com/meterkit/meter/stage"
 )
 
-// The stage chains of the agent-to-publisher benchmark (publisher's
-// bench_test.go): select + unit + levels in the agent, select + unit in the
-// publisher.
-const benchAgentChain, benchPublisherChain = `[
-	{"type": "select", "meters": ["cpu.*", "memory.*", "disk.*", "network.*", "filesystem.*", "load.*", "!other.*"]},
-	{"type": "unit", "meters": ["memory.*", "disk.*", "network.*", "filesystem.*"], "from": "B", "to": "MiB"},
-	{"type": "levels", "meters": ["*"], "warning": 1e6, "critical": 2e6, "hysteresis": 5}
-]`, `[
-	{"type": "select", "meters": ["*", "!other.*"]},
-	{"type": "unit", "meters": ["memory.*", "disk.*", "network.*", "filesystem.*"], "from": "MiB", "to": "GiB"}
-]`
+// The stage chains of BenchmarkAgentToPublisherTCP on their own
+// (benchAgentStages, benchPublisherStages), in place, as the agent and the
+// publisher run them on the buffer they own.
 
 func openBenchChain(tb testing.TB, js string) stage.InPlacer {
-	var specs []stage.Spec
-	if err := json.Unmarshal([]byte(js), &specs); err != nil {
-		tb.Fatal(err)
-	}
-	c, err := stage.OpenChain(specs)
+	c, err := stage.OpenChain(benchSpecs(tb, js))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return c.(stage.InPlacer)
 }
 
-// agentHostBatch is the batch of the agent-to-publisher benchmark as the
-// agent stages it: 1,000 measurements of 10 meters (a driver's constant
-// strings), 32 resources, every third with a label, the agent's host.
+// agentHostBatch is hostBatch as the agent's stages get it: with the
+// agent's host.
 func agentHostBatch() []meter.Measurement {
-	names := []struct{ name, unit string }{
-		{"cpu.util", "%"}, {"cpu.time", "s"}, {"memory.used", "B"}, {"disk.read.bytes", "B"},
-		{"disk.write.bytes", "B"}, {"network.rx.bytes", "B"}, {"network.tx.bytes", "B"},
-		{"filesystem.used", "B"}, {"load.1", ""}, {"network.rx.packets", "{packet}"},
-	}
-	at := time.Unix(1_700_000_000, 0)
-	ms := make([]meter.Measurement, 1000)
+	ms := hostBatch()
 	for i := range ms {
-		n := names[i%len(names)]
-		ms[i] = meter.Measurement{Name: n.name, Kind: meter.Gauge, Unit: n.unit, Value: float64(i) * 1.5,
-			Time: at, Host: "bench-host", ResourceID: "dev" + strconv.Itoa(i%32)}
-		if i%3 == 0 {
-			ms[i].Labels = []meter.Label{{Key: "mode", Value: "user"}}
-		}
+		ms[i].Host = "bench-host"
 	}
 	return ms
 }
@@ -106,20 +80,22 @@ func benchInPlace(b *testing.B, c stage.InPlacer, batches [][]meter.Measurement)
 // BenchmarkAgentChain runs the agent's chain of the agent-to-publisher
 // benchmark in place on its batch, whose names and units are a driver's
 // constants (the same strings batch after batch). The copy into the buffer
-// is part of each op.
+// is part of each op, as the agent's copy into its staging buffer.
 func BenchmarkAgentChain(b *testing.B) {
-	benchInPlace(b, openBenchChain(b, benchAgentChain), [][]meter.Measurement{agentHostBatch()})
+	benchInPlace(b, openBenchChain(b, benchAgentStages), [][]meter.Measurement{agentHostBatch()})
 }
 
 // BenchmarkPublisherChain runs the publisher's chain of the
 // agent-to-publisher benchmark in place on what the agent's chain made of
 // its batches, decoded: fresh strings in each batch (8 batches rotated).
 // aligned: the agent's batches as they are (the same names at the same
-// positions batch after batch). cut=873: the stream of them cut every 873
-// measurements, as the agent's frames cut them in that benchmark (about
-// 870 a frame), so that a name is rarely where it was in the last batch.
+// positions batch after batch), as frames of envelope version 2 carry
+// them. cut=873: the stream of them cut every 873 measurements, as 64 KiB
+// frames of version 1 cut it (meterkit.state as a label: to a publisher of
+// an earlier release, or from a spool), so that a name is rarely where it
+// was in the last batch.
 func BenchmarkPublisherChain(b *testing.B) {
-	agent := openBenchChain(b, benchAgentChain)
+	agent := openBenchChain(b, benchAgentStages)
 	staged, err := agent.ProcessInPlace(context.Background(), agentHostBatch())
 	if err != nil {
 		b.Fatal(err)
@@ -139,7 +115,7 @@ func BenchmarkPublisherChain(b *testing.B) {
 		if cut > 0 {
 			name = "cut=" + strconv.Itoa(cut)
 		}
-		b.Run(name, func(b *testing.B) { benchInPlace(b, openBenchChain(b, benchPublisherChain), batches) })
+		b.Run(name, func(b *testing.B) { benchInPlace(b, openBenchChain(b, benchPublisherStages), batches) })
 	}
 }
 
@@ -149,7 +125,7 @@ func TestBenchChainsNoAllocationsOnceWarm(t *testing.T) {
 		name  string
 		chain string
 		fresh bool
-	}{{"agent", benchAgentChain, false}, {"publisher", benchPublisherChain, true}} {
+	}{{"agent", benchAgentStages, false}, {"publisher", benchPublisherStages, true}} {
 		s := openBenchChain(t, c.chain)
 		batches := [][]meter.Measurement{agentHostBatch()}
 		if c.fresh {
